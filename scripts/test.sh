@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Runs every opsync test on a fresh machine: installs what the tests need, checks format and lints,
+# runs the Rust test suites, then the official Connect SDKs against `opsync connect-dev`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "toolchain: rustfmt, clippy, wasm32-wasip2"
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+rustup target add wasm32-wasip2 >/dev/null
+
+step "format"
+cargo fmt --all -- --check
+
+step "lint"
+cargo clippy --all-targets --locked -- -D warnings
+
+step "build"
+cargo build --locked --bin opsync
+export OPSYNC_BIN="$PWD/target/debug/opsync"
+
+step "Rust tests"
+cargo test --locked --all-targets 2>&1 | tee -a "$log"
+
+step "official SDKs against opsync connect-dev"
+bash scripts/sdk-tests.sh 2>&1 | tee -a "$log"
+
+# One closing line over every runner: cargo test ("test result: ok. N passed; M failed"),
+# pytest ("N passed", "M failed") and node --test ("# pass N", "# fail M").
+passed=$(grep -Eo '(test result: [a-zA-Z]+\. )?[0-9]+ passed|^# pass [0-9]+' "$log" | grep -Eo '[0-9]+' | awk '{s+=$1} END {print s+0}')
+failed=$(grep -Eo '[0-9]+ failed|^# fail [0-9]+' "$log" | grep -Eo '[0-9]+' | awk '{s+=$1} END {print s+0}')
+echo
+echo "total: $passed passed, $failed failed"

