@@ -4,3 +4,4 @@ pub mod cli;
 pub mod config;
 pub mod connect;
 pub mod connect_dev;
+pub mod plugin;

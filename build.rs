@@ -1,0 +1,93 @@
+//! Builds the built-in plugins (`plugins/`, a separate cargo workspace) for wasm32-wasip2 and puts
+//! the components in `OUT_DIR/plugins/` for `src/plugin/builtin.rs` to embed.
+//!
+//! Needs the target once per toolchain: `rustup target add wasm32-wasip2`. To embed components
+//! built elsewhere instead, set `OPSYNC_PLUGINS_DIR` to a directory holding `<name>.wasm` files.
+
+use std::env;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Built-in plugins: (cargo package in `plugins/`, embedded name).
+const PLUGINS: &[(&str, &str)] = &[("opsync-plugin-file", "file")];
+
+const TARGET: &str = "wasm32-wasip2";
+
+fn main() {
+    let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
+    let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("set by cargo")).join("plugins");
+    fs::create_dir_all(&out_dir).expect("create OUT_DIR/plugins");
+    println!("cargo:rerun-if-env-changed=OPSYNC_PLUGINS_DIR");
+
+    if let Some(prebuilt) = env::var_os("OPSYNC_PLUGINS_DIR") {
+        let prebuilt = PathBuf::from(prebuilt);
+        for (_, name) in PLUGINS {
+            let from = prebuilt.join(format!("{name}.wasm"));
+            println!("cargo:rerun-if-changed={}", from.display());
+            copy(&from, &out_dir.join(format!("{name}.wasm")));
+        }
+        return;
+    }
+
+    let plugins_dir = manifest_dir.join("plugins");
+    for entry in ["Cargo.toml", "Cargo.lock", "file", "../wit"] {
+        println!(
+            "cargo:rerun-if-changed={}",
+            plugins_dir.join(entry).display()
+        );
+    }
+    // Outside `plugins/`, so the build's own output never re-triggers this script.
+    let target_dir = env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| manifest_dir.join("target"))
+        .join("wasm-plugins");
+
+    let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.arg("build")
+        .arg("--release")
+        .arg("--locked")
+        .arg("--target")
+        .arg(TARGET)
+        .arg("--manifest-path")
+        .arg(plugins_dir.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target_dir);
+    for (package, _) in PLUGINS {
+        cmd.arg("--package").arg(package);
+    }
+    // The outer build's flags and wrappers (clippy, coverage, host RUSTFLAGS) are not for wasm.
+    for var in [
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTC_WRAPPER",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CARGO_BUILD_TARGET",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_RUSTFLAGS",
+        "CARGO_PRIMARY_PACKAGE",
+        "LLVM_PROFILE_FILE",
+    ] {
+        cmd.env_remove(var);
+    }
+    let status = cmd
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run cargo for plugins/: {e}"));
+    if !status.success() {
+        panic!(
+            "building the built-in plugins failed ({status}). They need the {TARGET} target: \
+             `rustup target add {TARGET}`. Or set OPSYNC_PLUGINS_DIR to prebuilt components."
+        );
+    }
+    let built = target_dir.join(TARGET).join("release");
+    for (package, name) in PLUGINS {
+        let file = format!("{}.wasm", package.replace('-', "_"));
+        copy(&built.join(file), &out_dir.join(format!("{name}.wasm")));
+    }
+}
+
+fn copy(from: &Path, to: &Path) {
+    fs::copy(from, to)
+        .unwrap_or_else(|e| panic!("cannot copy {} to {}: {e}", from.display(), to.display()));
+}

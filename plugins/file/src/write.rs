@@ -1,0 +1,180 @@
+//! Atomic file writes (temp file + rename, skipped when the content is already there), removal,
+//! and read-modify-write of combined files.
+
+use crate::opsync::plugin::types::{ItemEvent, PluginError};
+use crate::render::Entry;
+use crate::settings::{Format, Settings};
+use serde_json::{Map, Value};
+use std::collections::hash_map::RandomState;
+use std::fs;
+use std::hash::BuildHasher;
+use std::io::{ErrorKind, Write};
+use std::path::Path;
+
+const MARKER: &str = "# opsync item ";
+
+fn io_error(action: &str, path: &str, err: std::io::Error) -> PluginError {
+    let msg = format!("cannot {action} {path}: {err}");
+    match err.kind() {
+        ErrorKind::PermissionDenied | ErrorKind::NotFound | ErrorKind::ReadOnlyFilesystem => {
+            PluginError::Misconfigured(msg)
+        }
+        _ => PluginError::Retryable(msg),
+    }
+}
+
+fn read_existing(path: &str) -> Result<Option<Vec<u8>>, PluginError> {
+    match fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_error("read", path, e)),
+    }
+}
+
+/// Writes `content` to `path` atomically unless the file already holds exactly that; returns
+/// whether it wrote.
+pub fn replace_if_different(path: &str, content: &[u8]) -> Result<bool, PluginError> {
+    if read_existing(path)?.as_deref() == Some(content) {
+        return Ok(false);
+    }
+    let target = Path::new(path);
+    let parent = target.parent().unwrap_or(Path::new("/"));
+    fs::create_dir_all(parent).map_err(|e| io_error("create the directory of", path, e))?;
+    let file_name = target
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("opsync");
+    let nonce = RandomState::new().hash_one(path);
+    let temp = parent.join(format!(".{file_name}.{nonce:016x}.tmp"));
+    let temp_str = temp.to_string_lossy().into_owned();
+    let result = (|| {
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)
+            .map_err(|e| io_error("create", &temp_str, e))?;
+        file.write_all(content)
+            .map_err(|e| io_error("write", &temp_str, e))?;
+        file.sync_all()
+            .map_err(|e| io_error("sync", &temp_str, e))?;
+        fs::rename(&temp, target).map_err(|e| io_error("rename into", path, e))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    result.map(|()| true)
+}
+
+/// Removes `path`; returns whether it existed.
+pub fn remove(path: &str) -> Result<bool, PluginError> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(io_error("remove", path, e)),
+    }
+}
+
+/// Puts the item's entry into the combined file at `path` (or takes it out when `entry` is none);
+/// returns whether the file changed.
+pub fn update_combined(
+    settings: &Settings,
+    path: &str,
+    event: &ItemEvent,
+    entry: Option<Entry>,
+) -> Result<bool, PluginError> {
+    let existing = read_existing(path)?.unwrap_or_default();
+    let existing = String::from_utf8(existing)
+        .map_err(|_| PluginError::Permanent(format!("{path} is not UTF-8; not touching it")))?;
+    let updated = match settings.format {
+        Format::Dotenv => {
+            let lines = match entry {
+                Some(Entry::Dotenv(lines)) => Some(lines),
+                Some(Entry::Json(_)) => None,
+                None => None,
+            };
+            combined_dotenv(&existing, &event.item.id, lines.as_deref())
+        }
+        Format::Json | Format::ItemJson => {
+            let value = match entry {
+                Some(Entry::Json(value)) => Some(value),
+                _ => None,
+            };
+            combined_json(&existing, path, &settings.entry_name(event), value)?
+        }
+        Format::Raw => {
+            return Err(PluginError::Misconfigured(
+                "format raw cannot use the combined layout".into(),
+            ));
+        }
+    };
+    if updated == existing {
+        return Ok(false);
+    }
+    if updated.is_empty() {
+        return remove(path);
+    }
+    replace_if_different(path, updated.as_bytes())
+}
+
+/// Replaces the block that starts with `# opsync item <id>`; other blocks and any header stay.
+fn combined_dotenv(existing: &str, item_id: &str, lines: Option<&str>) -> String {
+    let marker = format!("{MARKER}{item_id}");
+    let mut out = String::new();
+    let mut skipping = false;
+    let mut replaced = false;
+    for line in existing.lines() {
+        if line.starts_with(MARKER) {
+            skipping = line == marker;
+            if skipping && !replaced {
+                replaced = true;
+                if let Some(lines) = lines {
+                    out.push_str(&marker);
+                    out.push('\n');
+                    out.push_str(lines);
+                }
+            }
+        }
+        if !skipping {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    if !replaced && let Some(lines) = lines {
+        out.push_str(&marker);
+        out.push('\n');
+        out.push_str(lines);
+    }
+    out
+}
+
+fn combined_json(
+    existing: &str,
+    path: &str,
+    name: &str,
+    value: Option<Value>,
+) -> Result<String, PluginError> {
+    let mut map: Map<String, Value> = if existing.trim().is_empty() {
+        Map::new()
+    } else {
+        serde_json::from_str(existing).map_err(|e| {
+            PluginError::Permanent(format!(
+                "{path} is not a JSON object ({e}); not touching it"
+            ))
+        })?
+    };
+    match value {
+        Some(value) => {
+            map.insert(name.to_string(), value);
+        }
+        None => {
+            map.remove(name);
+        }
+    }
+    if map.is_empty() {
+        return Ok(String::new());
+    }
+    let mut text = serde_json::to_string_pretty(&Value::Object(map))
+        .map_err(|e| PluginError::Permanent(format!("cannot render JSON: {e}")))?;
+    text.push('\n');
+    Ok(text)
+}

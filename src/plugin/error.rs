@@ -1,0 +1,144 @@
+//! Errors of the plugin host. Every variant names the plugin; none carries a secret value (plugin
+//! messages are redacted and cut before they get here).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How a plugin said its call failed (the ABI's `plugin-error`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FailureKind {
+    /// Transient: retry with backoff.
+    Retryable,
+    /// This call can never succeed: dead-letter it.
+    Permanent,
+    /// The plugin's config or grants are wrong: stop the route until an operator fixes them.
+    Misconfigured,
+}
+
+impl FailureKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Retryable => "retryable",
+            Self::Permanent => "permanent",
+            Self::Misconfigured => "misconfigured",
+        }
+    }
+}
+
+/// A failure reported by the plugin itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    pub kind: FailureKind,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(kind: FailureKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+/// Everything that can go wrong loading or calling a plugin.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    #[error("plugin `{plugin}`: cannot read {path}: {source}")]
+    Read {
+        plugin: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("plugin `{plugin}`: sha256 mismatch: config pins {expected}, {path} has {actual}")]
+    HashMismatch {
+        plugin: String,
+        path: PathBuf,
+        expected: String,
+        actual: String,
+    },
+    #[error("plugin `{plugin}`: no built-in plugin has that name (built-ins: {known})")]
+    UnknownBuiltin { plugin: String, known: String },
+    #[error("plugin `{plugin}`: not a usable component: {reason}")]
+    Invalid { plugin: String, reason: String },
+    #[error("plugin `{plugin}`: is a {found} plugin; config expects {expected}")]
+    WrongWorld {
+        plugin: String,
+        expected: String,
+        found: String,
+    },
+    #[error("plugin `{plugin}`: {reason}")]
+    Config { plugin: String, reason: String },
+    #[error("plugin `{plugin}`: cannot start an instance: {reason}")]
+    Instantiate { plugin: String, reason: String },
+    #[error("plugin `{plugin}`: stopped after the wall-clock limit of {limit:?}")]
+    Timeout { plugin: String, limit: Duration },
+    #[error("plugin `{plugin}`: stopped after its CPU limit of {limit:?}")]
+    CpuLimit { plugin: String, limit: Duration },
+    #[error("plugin `{plugin}`: stopped at its memory limit of {limit} bytes")]
+    MemoryLimit { plugin: String, limit: usize },
+    #[error("plugin `{plugin}`: stopped: call stack exhausted")]
+    StackOverflow { plugin: String },
+    #[error(
+        "plugin `{plugin}`: stopped: it kept logging past its budget of {limit} bytes per call"
+    )]
+    LogFlood { plugin: String, limit: usize },
+    #[error("plugin `{plugin}`: trapped: {message}")]
+    Trap { plugin: String, message: String },
+    #[error("plugin `{plugin}` failed ({}): {}", failure.kind.as_str(), failure.message)]
+    Failed { plugin: String, failure: Failure },
+    #[error("plugin cache {path}: {source}")]
+    Cache {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("plugin engine: {0}")]
+    Engine(String),
+}
+
+impl PluginError {
+    /// How the delivery layer should treat this error.
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            Self::Failed { failure, .. } => failure.kind,
+            Self::Timeout { .. }
+            | Self::CpuLimit { .. }
+            | Self::MemoryLimit { .. }
+            | Self::StackOverflow { .. }
+            | Self::LogFlood { .. }
+            | Self::Trap { .. }
+            | Self::Instantiate { .. } => FailureKind::Retryable,
+            Self::Read { .. }
+            | Self::HashMismatch { .. }
+            | Self::UnknownBuiltin { .. }
+            | Self::Invalid { .. }
+            | Self::WrongWorld { .. }
+            | Self::Config { .. }
+            | Self::Cache { .. }
+            | Self::Engine(_) => FailureKind::Misconfigured,
+        }
+    }
+
+    /// The plugin this error is about, when it is about one.
+    pub fn plugin(&self) -> Option<&str> {
+        match self {
+            Self::Read { plugin, .. }
+            | Self::HashMismatch { plugin, .. }
+            | Self::UnknownBuiltin { plugin, .. }
+            | Self::Invalid { plugin, .. }
+            | Self::WrongWorld { plugin, .. }
+            | Self::Config { plugin, .. }
+            | Self::Instantiate { plugin, .. }
+            | Self::Timeout { plugin, .. }
+            | Self::CpuLimit { plugin, .. }
+            | Self::MemoryLimit { plugin, .. }
+            | Self::StackOverflow { plugin }
+            | Self::LogFlood { plugin, .. }
+            | Self::Trap { plugin, .. }
+            | Self::Failed { plugin, .. } => Some(plugin),
+            Self::Cache { .. } | Self::Engine(_) => None,
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! What the host hands plugins and gets back, independent of the ABI version: item events,
+//! receipts, rotations. Items and audit records are the Connect model's own types.
+
+use crate::connect::model::{Item, SecretString};
+
+/// What happened to an item.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ChangeKind {
+    Created,
+    Updated,
+    /// The item left the route; its fields are not sent.
+    Deleted,
+    Rotated,
+}
+
+impl ChangeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Updated => "updated",
+            Self::Deleted => "deleted",
+            Self::Rotated => "rotated",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VaultRef {
+    pub id: String,
+    pub name: String,
+}
+
+/// One change of one item, for a destination plugin.
+#[derive(Clone, Debug)]
+pub struct ItemEvent {
+    pub idempotency_key: String,
+    pub kind: ChangeKind,
+    pub vault: VaultRef,
+    pub item: Item,
+}
+
+impl ItemEvent {
+    /// The idempotency key of (route, item, version, kind): the same on every retry and replay.
+    pub fn key_for(route: &str, item_id: &str, version: u64, kind: ChangeKind) -> String {
+        format!("{route}:{item_id}:{version}:{}", kind.as_str())
+    }
+}
+
+/// What a destination did with an event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Receipt {
+    pub location: String,
+    pub destination_version: Option<String>,
+    /// The destination already held this version; nothing was written.
+    pub unchanged: bool,
+}
+
+/// A new value for one field of an item being rotated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewValue {
+    /// Field id or label.
+    pub field: String,
+    pub value: SecretString,
+}
+
+/// One rotation of one item, as every step sees it.
+#[derive(Clone, Debug)]
+pub struct Rotation {
+    pub idempotency_key: String,
+    pub vault: VaultRef,
+    pub item: Item,
+    pub pending: Vec<NewValue>,
+}
+
+/// The steps of a rotation, in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RotationStep {
+    Create,
+    Set,
+    Test,
+    Finish,
+}

@@ -1,0 +1,403 @@
+//! Loading plugins (identity, hash pinning, compile cache, `InstancePre`) and calling them: a
+//! fresh store per call, under the plugin's limits, with errors that name the plugin.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use wasmtime::{Store, Trap, UpdateDeadline};
+
+use crate::connect::model::ApiRequest;
+use crate::plugin::abi::{self, Call, Outcome, World, v0_1_0};
+use crate::plugin::builtin;
+use crate::plugin::cache::{CacheOutcome, ComponentCache, sha256_hex};
+use crate::plugin::config::PluginConfig;
+use crate::plugin::engine::{EngineOptions, PluginEngine};
+use crate::plugin::error::{Failure, PluginError};
+use crate::plugin::event::{ItemEvent, NewValue, Receipt, Rotation, RotationStep};
+use crate::plugin::limits::{ERROR_MESSAGE_MAX, LimitHit, Limits};
+use crate::plugin::log::cut;
+use crate::plugin::state::{Grants, HostState, StoreSpec};
+
+/// Where a plugin's component comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PluginSource {
+    /// Embedded in the binary (`plugins/<name>`).
+    Builtin(String),
+    /// A component file whose sha256 the config pins; a mismatch refuses to load.
+    File { path: PathBuf, sha256: String },
+}
+
+/// Everything needed to load one plugin instance.
+#[derive(Clone, Debug)]
+pub struct PluginSpec {
+    /// The instance's name in config; every log line and error carries it.
+    pub name: String,
+    pub source: PluginSource,
+    /// The world config expects; `None` accepts whatever the component is.
+    pub world: Option<World>,
+    pub config: PluginConfig,
+    pub limits: Limits,
+    pub grants: Grants,
+}
+
+/// Host-wide settings.
+#[derive(Clone, Debug, Default)]
+pub struct HostOptions {
+    /// Directory of the compiled-component cache; `None` compiles at every load.
+    pub cache_dir: Option<PathBuf>,
+    pub engine: EngineOptions,
+}
+
+/// The plugin host: one engine, one linker, one cache, any number of plugins.
+#[derive(Clone)]
+pub struct PluginHost {
+    engine: Arc<PluginEngine>,
+    cache: ComponentCache,
+}
+
+impl PluginHost {
+    pub fn new(options: HostOptions) -> Result<Self, PluginError> {
+        let engine = PluginEngine::new(options.engine)?;
+        let cache = ComponentCache::new(options.cache_dir, &engine.engine);
+        Ok(Self {
+            engine: Arc::new(engine),
+            cache,
+        })
+    }
+
+    /// Loads, checks and pre-instantiates a plugin. Compiling is CPU-bound (tens of milliseconds
+    /// per component without a cache entry); call from a blocking-friendly context.
+    pub fn load(&self, spec: PluginSpec) -> Result<Plugin, PluginError> {
+        let name = spec.name.clone();
+        let wasm: std::borrow::Cow<'static, [u8]> = match &spec.source {
+            PluginSource::Builtin(builtin_name) => builtin::builtin(builtin_name)
+                .map(|b| std::borrow::Cow::Borrowed(b.wasm))
+                .ok_or_else(|| PluginError::UnknownBuiltin {
+                    plugin: name.clone(),
+                    known: builtin::names(),
+                })?,
+            PluginSource::File { path, .. } => {
+                std::borrow::Cow::Owned(std::fs::read(path).map_err(|source| {
+                    PluginError::Read {
+                        plugin: name.clone(),
+                        path: path.clone(),
+                        source,
+                    }
+                })?)
+            }
+        };
+        let sha256 = sha256_hex(&wasm);
+        if let PluginSource::File {
+            path,
+            sha256: expected,
+        } = &spec.source
+            && !expected.eq_ignore_ascii_case(&sha256)
+        {
+            return Err(PluginError::HashMismatch {
+                plugin: name,
+                path: path.clone(),
+                expected: expected.clone(),
+                actual: sha256,
+            });
+        }
+        spec.limits
+            .validate(self.engine.options.max_memory_bytes)
+            .map_err(|e| PluginError::Config {
+                plugin: name.clone(),
+                reason: e.to_string(),
+            })?;
+        let invalid = |reason: String| PluginError::Invalid {
+            plugin: name.clone(),
+            reason,
+        };
+        let started = Instant::now();
+        let (component, outcome) = self
+            .cache
+            .load(&self.engine.engine, &wasm, &sha256)
+            .map_err(invalid)?;
+        let target = abi::target(&self.engine.engine, &component).map_err(invalid)?;
+        if let Some(expected) = spec.world
+            && expected != target.world
+        {
+            return Err(PluginError::WrongWorld {
+                plugin: name,
+                expected: expected.to_string(),
+                found: target.world.to_string(),
+            });
+        }
+        let pre = self
+            .engine
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| invalid(format!("imports something opsync does not grant: {e:#}")))?;
+        let pre = v0_1_0::Pre::new(target.world, pre)
+            .map_err(|e| invalid(format!("exports do not match its world: {e:#}")))?;
+        tracing::info!(
+            plugin = %name,
+            world = %target.world,
+            abi = %target.version,
+            sha256 = %sha256,
+            cache = ?outcome,
+            elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+            "plugin loaded"
+        );
+        if !spec.grants.dirs.is_empty() {
+            crate::plugin::state::private_files();
+        }
+        let plugin: Arc<str> = name.into();
+        let cpu_ticks = spec.limits.cpu_ticks(self.engine.options.epoch_tick);
+        Ok(Plugin {
+            inner: Arc::new(Inner {
+                engine: self.engine.clone(),
+                world: target.world,
+                abi_version: target.version,
+                sha256,
+                cache: outcome,
+                pre,
+                store: StoreSpec {
+                    plugin,
+                    limits: spec.limits,
+                    http: Arc::new(spec.grants.http),
+                    dirs: spec.grants.dirs,
+                    tcp: spec.grants.tcp.into(),
+                    config: Arc::new(spec.config),
+                    cpu_ticks,
+                },
+            }),
+        })
+    }
+}
+
+/// A loaded plugin; cheap to clone, safe to call from many tasks at once.
+#[derive(Clone)]
+pub struct Plugin {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    engine: Arc<PluginEngine>,
+    world: World,
+    abi_version: String,
+    sha256: String,
+    cache: CacheOutcome,
+    pre: v0_1_0::Pre,
+    store: StoreSpec,
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("name", &self.name())
+            .field("world", &self.inner.world)
+            .field("sha256", &self.inner.sha256)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Plugin {
+    pub fn name(&self) -> &str {
+        &self.inner.store.plugin
+    }
+
+    pub fn world(&self) -> World {
+        self.inner.world
+    }
+
+    pub fn abi_version(&self) -> &str {
+        &self.inner.abi_version
+    }
+
+    pub fn sha256(&self) -> &str {
+        &self.inner.sha256
+    }
+
+    /// Whether the component came from the compile cache.
+    pub fn cache_outcome(&self) -> &CacheOutcome {
+        &self.inner.cache
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.inner.store.limits
+    }
+
+    /// Asks the plugin to check its config.
+    pub async fn validate(&self) -> Result<(), PluginError> {
+        self.call(Call::Validate).await.map(drop)
+    }
+
+    /// Hands one item change to a destination plugin.
+    pub async fn deliver(&self, event: &ItemEvent) -> Result<Receipt, PluginError> {
+        match self.call(Call::Deliver(event)).await? {
+            Outcome::Receipt(receipt) => Ok(receipt),
+            other => Err(self.unexpected(&other)),
+        }
+    }
+
+    /// Runs one rotation step; `create` may return new values, the other steps return none.
+    pub async fn rotate(
+        &self,
+        step: RotationStep,
+        rotation: &Rotation,
+    ) -> Result<Vec<NewValue>, PluginError> {
+        match self.call(Call::Rotate(step, rotation)).await? {
+            Outcome::NewValues(values) => Ok(values),
+            Outcome::Done => Ok(Vec::new()),
+            other => Err(self.unexpected(&other)),
+        }
+    }
+
+    /// Ships a batch of audit records to an audit-sink plugin.
+    pub async fn ingest(&self, batch: &[ApiRequest]) -> Result<(), PluginError> {
+        self.call(Call::Ingest(batch)).await.map(drop)
+    }
+
+    fn unexpected(&self, outcome: &Outcome) -> PluginError {
+        PluginError::Trap {
+            plugin: self.name().to_string(),
+            message: format!("the host got an unexpected result: {outcome:?}"),
+        }
+    }
+
+    /// One call in a fresh store: instantiate, call, drop. Nothing survives to the next call.
+    async fn call(&self, call: Call<'_>) -> Result<Outcome, PluginError> {
+        let inner = &*self.inner;
+        let plugin = self.name().to_string();
+        if let Some(world) = call.world()
+            && world != inner.world
+        {
+            return Err(PluginError::WrongWorld {
+                plugin,
+                expected: world.to_string(),
+                found: inner.world.to_string(),
+            });
+        }
+        let _permit = inner
+            .engine
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| PluginError::Engine(e.to_string()))?;
+        let started = Instant::now();
+        let state = HostState::new(&inner.store).map_err(|e| PluginError::Config {
+            plugin: plugin.clone(),
+            reason: format!("cannot open a granted directory: {e}"),
+        })?;
+        let mut store = Store::new(&inner.engine.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        store.set_hostcall_fuel(inner.store.limits.hostcall_fuel);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|mut ctx| {
+            let state = ctx.data_mut();
+            if state.cpu_ticks_left <= 1 {
+                state.cpu_exhausted = true;
+                return Ok(UpdateDeadline::Interrupt);
+            }
+            state.cpu_ticks_left -= 1;
+            Ok(UpdateDeadline::Yield(1))
+        });
+        let limits = &inner.store.limits;
+        let result =
+            tokio::time::timeout(limits.wall_clock, inner.pre.call(&mut store, call)).await;
+        let state = store.data_mut();
+        state.finish();
+        let outcome = match result {
+            Err(_) => Err(PluginError::Timeout {
+                plugin,
+                limit: limits.wall_clock,
+            }),
+            Ok(Err(trap)) => Err(classify(&plugin, limits, state, &trap)),
+            Ok(Ok(Err(failure))) => Err(PluginError::Failed {
+                plugin,
+                failure: Failure::new(
+                    failure.kind,
+                    state
+                        .secrets
+                        .redact(cut(&failure.message, ERROR_MESSAGE_MAX)),
+                ),
+            }),
+            Ok(Ok(Ok(outcome))) => Ok(outcome),
+        };
+        drop(store);
+        record(self.name(), call.name(), started, &outcome);
+        outcome
+    }
+}
+
+/// Names what stopped a call that trapped.
+fn classify(
+    plugin: &str,
+    limits: &Limits,
+    state: &HostState,
+    err: &wasmtime::Error,
+) -> PluginError {
+    let plugin = plugin.to_string();
+    if state.cpu_exhausted {
+        return PluginError::CpuLimit {
+            plugin,
+            limit: limits.cpu,
+        };
+    }
+    if let Some(LimitHit::Memory { .. }) = state.limiter.hit {
+        return PluginError::MemoryLimit {
+            plugin,
+            limit: limits.memory_bytes,
+        };
+    }
+    if state.log.flooded {
+        return PluginError::LogFlood {
+            plugin,
+            limit: limits.log_bytes_per_call,
+        };
+    }
+    match err.downcast_ref::<Trap>() {
+        Some(Trap::StackOverflow) => PluginError::StackOverflow { plugin },
+        Some(Trap::Interrupt) => PluginError::CpuLimit {
+            plugin,
+            limit: limits.cpu,
+        },
+        _ => {
+            // The root cause says what happened ("out of bounds memory access"); the whole chain
+            // with its wasm backtrace goes to the debug log.
+            let full = state.secrets.redact(&format!("{err:?}"));
+            tracing::debug!(plugin = %plugin, trap = %full, "plugin trapped");
+            let message = err.root_cause().to_string();
+            let message = state.secrets.redact(cut(&message, ERROR_MESSAGE_MAX));
+            PluginError::Trap { plugin, message }
+        }
+    }
+}
+
+fn record(
+    plugin: &str,
+    call: &'static str,
+    started: Instant,
+    outcome: &Result<Outcome, PluginError>,
+) {
+    let result = match outcome {
+        Ok(_) => "ok",
+        Err(PluginError::Failed { failure, .. }) => failure.kind.as_str(),
+        Err(PluginError::Timeout { .. }) => "timeout",
+        Err(PluginError::CpuLimit { .. }) => "cpu_limit",
+        Err(PluginError::MemoryLimit { .. }) => "memory_limit",
+        Err(PluginError::StackOverflow { .. }) => "stack_overflow",
+        Err(PluginError::LogFlood { .. }) => "log_flood",
+        Err(_) => "trap",
+    };
+    metrics::counter!(
+        "opsync_plugin_calls_total",
+        "plugin" => plugin.to_string(),
+        "call" => call,
+        "result" => result,
+    )
+    .increment(1);
+    metrics::histogram!(
+        "opsync_plugin_call_duration_seconds",
+        "plugin" => plugin.to_string(),
+        "call" => call,
+    )
+    .record(started.elapsed().as_secs_f64());
+    if let Err(e) = outcome {
+        tracing::warn!(plugin, call, result, error = %e, "plugin call failed");
+    }
+}

@@ -1,0 +1,34 @@
+//! The plugin host: runs WebAssembly component plugins (destinations, rotators, audit sinks) in a
+//! sandbox, one fresh store per call, under per-plugin limits and grants.
+
+mod abi;
+mod builtin;
+mod cache;
+mod config;
+mod engine;
+mod error;
+mod event;
+mod host;
+mod http;
+mod inspect;
+mod limits;
+mod log;
+mod secrets;
+mod state;
+
+pub use abi::{PACKAGE, VERSIONS, World};
+pub use builtin::{BUILTINS, Builtin};
+pub use cache::{CacheOutcome, sha256_hex};
+pub use config::{
+    ConfigValue, PluginConfig, PluginConfigError, ReferenceError, ReferenceResolver,
+    SecretReference,
+};
+pub use engine::EngineOptions;
+pub use error::{Failure, FailureKind, PluginError};
+pub use event::{ChangeKind, ItemEvent, NewValue, Receipt, Rotation, RotationStep, VaultRef};
+pub use host::{HostOptions, Plugin, PluginHost, PluginSource, PluginSpec};
+pub use http::{HostRule, HostRuleError, HttpPolicy};
+pub use inspect::{Report, inspect};
+pub use limits::{Limits, LimitsError};
+pub use secrets::REDACTED;
+pub use state::{DirGrant, Grants};

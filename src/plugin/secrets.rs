@@ -1,0 +1,142 @@
+//! The `secrets` capability: secret values as opaque handles in the store's resource table,
+//! revealed one by one (each reveal counted per plugin and field, and logged without the value),
+//! and the redactor that keeps revealed values out of the plugin's log output and errors.
+
+use std::sync::Arc;
+
+use crate::connect::model::SecretString;
+
+/// Text put where a revealed value stood.
+pub const REDACTED: &str = "[REDACTED]";
+
+/// Values shorter than this are not redacted: replacing every `a` in a log line hides nothing and
+/// ruins the line. Such values are too short to be credentials worth the name.
+pub const MIN_REDACTED_LEN: usize = 3;
+
+/// One secret value held by the host for a guest handle.
+pub struct SecretValue {
+    /// Safe to log: `vault/item/field` or `config:key`.
+    name: String,
+    /// Short name for the metric label (the field's label or the config key), never an id list.
+    field: String,
+    value: SecretString,
+}
+
+impl SecretValue {
+    /// A value from an item field or from config.
+    pub fn new(name: impl Into<String>, field: impl Into<String>, value: SecretString) -> Self {
+        Self {
+            name: name.into(),
+            field: field.into(),
+            value,
+        }
+    }
+
+    /// What the secret is, safe to log.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Length of the value in bytes.
+    pub fn len(&self) -> usize {
+        self.value.expose().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.value.is_empty()
+    }
+
+    /// The value, for the host's own use (taking back a value a plugin made).
+    pub fn into_value(self) -> SecretString {
+        self.value
+    }
+}
+
+impl std::fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretValue")
+            .field("name", &self.name)
+            .field("value", &REDACTED)
+            .finish()
+    }
+}
+
+/// The per-call secrets state: which values the plugin has seen, for redaction.
+pub struct Secrets {
+    plugin: Arc<str>,
+    revealed: Vec<String>,
+    /// Reveals in this call.
+    pub reveals: u32,
+}
+
+impl Secrets {
+    pub fn new(plugin: Arc<str>) -> Self {
+        Self {
+            plugin,
+            revealed: Vec::new(),
+            reveals: 0,
+        }
+    }
+
+    /// Records a reveal (metric and log line, never the value) and returns the value.
+    pub fn reveal(&mut self, secret: &SecretValue) -> String {
+        self.reveals += 1;
+        metrics::counter!(
+            "opsync_plugin_secret_reveals_total",
+            "plugin" => self.plugin.to_string(),
+            "field" => secret.field.clone(),
+        )
+        .increment(1);
+        tracing::info!(plugin = %self.plugin, secret = %secret.name, "plugin revealed a secret");
+        let value = secret.value.expose().to_string();
+        self.remember(&value);
+        value
+    }
+
+    /// Adds a value the plugin knows (revealed, or made by the plugin) to the redaction set.
+    pub fn remember(&mut self, value: &str) {
+        if value.len() >= MIN_REDACTED_LEN && !self.revealed.iter().any(|v| v == value) {
+            self.revealed.push(value.to_string());
+            // Longest first, so a value that contains another is replaced whole.
+            self.revealed.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        }
+    }
+
+    /// `text` with every value the plugin has seen replaced by [`REDACTED`].
+    pub fn redact(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for value in &self.revealed {
+            if out.contains(value.as_str()) {
+                out = out.replace(value.as_str(), REDACTED);
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn revealed_values_are_redacted_longest_first() {
+        let mut s = Secrets::new("p".into());
+        s.remember("hunter2");
+        s.remember("hunter2-extra");
+        s.remember("ab");
+        assert_eq!(
+            s.redact("a hunter2-extra and hunter2 and ab"),
+            "a [REDACTED] and [REDACTED] and ab"
+        );
+    }
+
+    #[test]
+    fn reveal_returns_the_value_and_remembers_it() {
+        let mut s = Secrets::new("p".into());
+        let v = SecretValue::new("v/i/password", "password", SecretString::new("s3cr3t!"));
+        assert_eq!(s.reveal(&v), "s3cr3t!");
+        assert_eq!(s.reveals, 1);
+        assert_eq!(s.redact("pw=s3cr3t!"), "pw=[REDACTED]");
+        assert!(!format!("{v:?}").contains("s3cr3t"));
+    }
+}

@@ -1,0 +1,170 @@
+//! The data of one plugin store (one call): WASI and wasi:http contexts, the resource table, the
+//! limiter, the CPU budget and each capability's per-call state.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::sockets::SocketAddrUse;
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use crate::plugin::config::PluginConfig;
+use crate::plugin::http::{HttpHooks, HttpPolicy};
+use crate::plugin::limits::{Limiter, Limits};
+use crate::plugin::log::{Level, LogBudget};
+use crate::plugin::secrets::Secrets;
+
+/// Bytes of stdout and of stderr kept from one call (then forwarded as log lines).
+const STDIO_CAP: usize = 16 << 10;
+/// Largest `get-random-bytes` request.
+const MAX_RANDOM: u64 = 64 << 10;
+/// Memory for the headers of one wasi:http `fields`.
+const HTTP_FIELDS_CAP: usize = 16 << 10;
+
+/// A directory the operator granted to a plugin.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirGrant {
+    /// The directory on the host; it must exist.
+    pub host: PathBuf,
+    /// Where the plugin sees it, e.g. `/`.
+    pub guest: String,
+    pub read_only: bool,
+}
+
+/// What the operator granted a plugin beyond its world's imports.
+#[derive(Clone, Debug, Default)]
+pub struct Grants {
+    /// Outgoing HTTP allow-list.
+    pub http: HttpPolicy,
+    /// Directories (none by default).
+    pub dirs: Vec<DirGrant>,
+    /// TCP addresses the plugin may connect to with `wasi:sockets` (none by default).
+    pub tcp: Vec<SocketAddr>,
+}
+
+/// Everything a store needs from its plugin, shared by all of that plugin's calls.
+pub struct StoreSpec {
+    pub plugin: Arc<str>,
+    pub limits: Limits,
+    pub http: Arc<HttpPolicy>,
+    pub dirs: Vec<DirGrant>,
+    pub tcp: Arc<[SocketAddr]>,
+    pub config: Arc<PluginConfig>,
+    pub cpu_ticks: u64,
+}
+
+/// The `T` of `Store<T>` for plugins.
+pub struct HostState {
+    pub wasi: WasiCtx,
+    pub table: ResourceTable,
+    pub http_ctx: WasiHttpCtx,
+    pub http: HttpHooks,
+    pub limiter: Limiter,
+    pub secrets: Secrets,
+    pub log: LogBudget,
+    pub config: Arc<PluginConfig>,
+    /// Epoch ticks the guest may still run.
+    pub cpu_ticks_left: u64,
+    /// Set when the CPU budget ran out.
+    pub cpu_exhausted: bool,
+    stdout: MemoryOutputPipe,
+    stderr: MemoryOutputPipe,
+}
+
+/// Files a plugin creates in a granted directory must be private to the daemon's user (0600),
+/// and WASI has no chmod: the process umask is the one place to decide it. Set to 077 the first
+/// time a plugin is granted a directory (and never loosened).
+pub fn private_files() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: umask only swaps the process's file-mode creation mask; it cannot fail.
+        unsafe {
+            libc::umask(0o077);
+        }
+    });
+}
+
+impl HostState {
+    /// Fresh state for one call: no env, no args, no sockets, only the granted directories.
+    pub fn new(spec: &StoreSpec) -> std::io::Result<Self> {
+        let stdout = MemoryOutputPipe::new(STDIO_CAP);
+        let stderr = MemoryOutputPipe::new(STDIO_CAP);
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .max_random_size(MAX_RANDOM)
+            .allow_ip_name_lookup(false)
+            .allow_udp(false)
+            .allow_tcp(!spec.tcp.is_empty());
+        if !spec.tcp.is_empty() {
+            let granted = spec.tcp.clone();
+            wasi.socket_addr_check(move |addr, usage| {
+                let ok = matches!(usage, SocketAddrUse::TcpConnect) && granted.contains(&addr);
+                Box::pin(async move { ok })
+            });
+        }
+        for dir in &spec.dirs {
+            let perms = if dir.read_only {
+                FsPerms::ReadOnly
+            } else {
+                FsPerms::ReadWrite
+            };
+            wasi.preopened_dir(&dir.host, &dir.guest, perms)
+                .map_err(|e| std::io::Error::other(format!("{}: {e}", dir.host.display())))?;
+        }
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(spec.limits.resource_table);
+        let mut http_ctx = WasiHttpCtx::new();
+        http_ctx.set_field_size_limit(HTTP_FIELDS_CAP);
+        Ok(Self {
+            wasi: wasi.build(),
+            table,
+            http_ctx,
+            http: HttpHooks::new(spec.plugin.clone(), spec.http.clone(), &spec.limits),
+            limiter: Limiter::new(&spec.limits),
+            secrets: Secrets::new(spec.plugin.clone()),
+            log: LogBudget::new(spec.plugin.clone(), &spec.limits),
+            config: spec.config.clone(),
+            cpu_ticks_left: spec.cpu_ticks,
+            cpu_exhausted: false,
+            stdout,
+            stderr,
+        })
+    }
+
+    /// Forwards what the plugin printed to stdout/stderr as log lines (budgeted, redacted), and
+    /// reports dropped lines. Called once at the end of every call.
+    pub fn finish(&mut self) {
+        for (pipe, level) in [(&self.stdout, Level::Info), (&self.stderr, Level::Warn)] {
+            let bytes = pipe.contents();
+            for line in String::from_utf8_lossy(&bytes).lines() {
+                if !line.trim().is_empty() && self.log.log(&self.secrets, level, line).is_err() {
+                    break;
+                }
+            }
+        }
+        self.log.finish();
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http_ctx,
+            table: &mut self.table,
+            hooks: &mut self.http,
+        }
+    }
+}

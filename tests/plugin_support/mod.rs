@@ -1,0 +1,154 @@
+//! Shared by the plugin test suites: builds the test guest (tests/plugin_guest) once per test
+//! binary, and makes hosts, specs, items and events.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use opsync::connect::model::{Category, Field, IdRef, Item, SecretString, Section};
+use opsync::plugin::{
+    ChangeKind, EngineOptions, Grants, HostOptions, ItemEvent, Limits, PluginConfig, PluginHost,
+    PluginSource, PluginSpec, VaultRef, sha256_hex,
+};
+
+/// Builds tests/plugin_guest for wasm32-wasip2 (once per test binary) and returns the component.
+pub fn guest_wasm() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let target_dir = root.join("target").join("wasm-test-guest");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = Command::new(cargo)
+            .args([
+                "build",
+                "--release",
+                "--locked",
+                "--target",
+                "wasm32-wasip2",
+            ])
+            .arg("--manifest-path")
+            .arg(root.join("tests/plugin_guest/Cargo.toml"))
+            .arg("--target-dir")
+            .arg(&target_dir)
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .env_remove("RUSTC_WRAPPER")
+            .env_remove("RUSTC_WORKSPACE_WRAPPER")
+            .env_remove("LLVM_PROFILE_FILE")
+            .status()
+            .expect("run cargo to build the test guest");
+        assert!(
+            status.success(),
+            "building tests/plugin_guest failed (is `rustup target add wasm32-wasip2` done?)"
+        );
+        target_dir.join("wasm32-wasip2/release/opsync_test_guest.wasm")
+    })
+}
+
+/// A host with a small pool and a fast epoch, no disk cache.
+pub fn host() -> PluginHost {
+    host_with_cache(None)
+}
+
+pub fn host_with_cache(cache_dir: Option<PathBuf>) -> PluginHost {
+    PluginHost::new(HostOptions {
+        cache_dir,
+        engine: EngineOptions {
+            epoch_tick: Duration::from_millis(5),
+            max_instances: 16,
+            max_memory_bytes: 128 << 20,
+            max_wasm_stack: 512 << 10,
+        },
+    })
+    .expect("plugin host starts")
+}
+
+/// Tight limits so hostile guests are stopped fast.
+pub fn tight_limits() -> Limits {
+    Limits {
+        memory_bytes: 32 << 20,
+        cpu: Duration::from_millis(200),
+        wall_clock: Duration::from_secs(2),
+        log_bytes_per_call: 4 << 10,
+        log_lines_per_call: 50,
+        resource_table: 256,
+        ..Limits::default()
+    }
+}
+
+pub fn config(pairs: &[(&str, &str)]) -> PluginConfig {
+    let raw: BTreeMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    PluginConfig::plain(raw).expect("plain config")
+}
+
+/// A spec for the test guest.
+pub fn guest_spec(
+    name: &str,
+    pairs: &[(&str, &str)],
+    limits: Limits,
+    grants: Grants,
+) -> PluginSpec {
+    let path = guest_wasm().to_path_buf();
+    let sha256 = sha256_hex(&std::fs::read(&path).expect("read guest"));
+    PluginSpec {
+        name: name.to_string(),
+        source: PluginSource::File { path, sha256 },
+        world: None,
+        config: config(pairs),
+        limits,
+        grants,
+    }
+}
+
+pub fn field(id: &str, label: &str, value: &str) -> Field {
+    serde_json::from_value(serde_json::json!({
+        "id": id,
+        "type": "CONCEALED",
+        "label": label,
+        "value": value,
+    }))
+    .expect("field")
+}
+
+/// An item with a username and a password, in section `creds`, tagged `prod`.
+pub fn item(title: &str) -> Item {
+    let mut item = Item::new(title, Category::from("LOGIN"));
+    item.id = "itm0000000000000000000000a".into();
+    item.vault = IdRef {
+        id: "vlt0000000000000000000000a".into(),
+    };
+    item.version = 3;
+    item.tags = vec!["prod".into()];
+    let mut user = field("username", "username", "alice");
+    user.section = Some(IdRef { id: "creds".into() });
+    let password = field("password", "password", "hunter2-s3cret");
+    item.sections = Some(vec![Section {
+        id: "creds".into(),
+        label: Some("Credentials".into()),
+    }]);
+    item.fields = Some(vec![user, password]);
+    item
+}
+
+pub fn event(item: Item, kind: ChangeKind) -> ItemEvent {
+    ItemEvent {
+        idempotency_key: ItemEvent::key_for("route-a", &item.id, item.version, kind),
+        kind,
+        vault: VaultRef {
+            id: item.vault.id.clone(),
+            name: "Prod".into(),
+        },
+        item,
+    }
+}
+
+pub fn secret(value: &str) -> SecretString {
+    SecretString::new(value)
+}
