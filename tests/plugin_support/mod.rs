@@ -15,21 +15,17 @@ use opsync::plugin::{
     PluginSource, PluginSpec, VaultRef, sha256_hex,
 };
 
-/// Builds tests/plugin_guest for wasm32-wasip2 (once per test binary) and returns the component.
-pub fn guest_wasm() -> &'static Path {
+/// Builds the test guests (tests/plugin_guest, a workspace of three components) for
+/// wasm32-wasip2, once per test binary, and returns the directory holding the `.wasm` files.
+fn guests_dir() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let target_dir = root.join("target").join("wasm-test-guest");
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let status = Command::new(cargo)
-            .args([
-                "build",
-                "--release",
-                "--locked",
-                "--target",
-                "wasm32-wasip2",
-            ])
+            .args(["build", "--release", "--locked", "--workspace"])
+            .args(["--target", "wasm32-wasip2"])
             .arg("--manifest-path")
             .arg(root.join("tests/plugin_guest/Cargo.toml"))
             .arg("--target-dir")
@@ -40,13 +36,28 @@ pub fn guest_wasm() -> &'static Path {
             .env_remove("RUSTC_WORKSPACE_WRAPPER")
             .env_remove("LLVM_PROFILE_FILE")
             .status()
-            .expect("run cargo to build the test guest");
+            .expect("run cargo to build the test guests");
         assert!(
             status.success(),
             "building tests/plugin_guest failed (is `rustup target add wasm32-wasip2` done?)"
         );
-        target_dir.join("wasm32-wasip2/release/opsync_test_guest.wasm")
+        target_dir.join("wasm32-wasip2/release")
     })
+}
+
+/// The destination test guest (behaviour picked by config `mode`).
+pub fn guest_wasm() -> PathBuf {
+    guests_dir().join("opsync_test_guest.wasm")
+}
+
+/// The rotator test guest.
+pub fn rotator_wasm() -> PathBuf {
+    guests_dir().join("opsync_test_rotator.wasm")
+}
+
+/// The audit-sink test guest.
+pub fn audit_wasm() -> PathBuf {
+    guests_dir().join("opsync_test_audit.wasm")
 }
 
 /// A host with a small pool and a fast epoch, no disk cache.
@@ -88,14 +99,24 @@ pub fn config(pairs: &[(&str, &str)]) -> PluginConfig {
     PluginConfig::plain(raw).expect("plain config")
 }
 
-/// A spec for the test guest.
+/// A spec for the destination test guest.
 pub fn guest_spec(
     name: &str,
     pairs: &[(&str, &str)],
     limits: Limits,
     grants: Grants,
 ) -> PluginSpec {
-    let path = guest_wasm().to_path_buf();
+    spec_for(guest_wasm(), name, pairs, limits, grants)
+}
+
+/// A spec for the component at `path`, pinned to its current sha256.
+pub fn spec_for(
+    path: PathBuf,
+    name: &str,
+    pairs: &[(&str, &str)],
+    limits: Limits,
+    grants: Grants,
+) -> PluginSpec {
     let sha256 = sha256_hex(&std::fs::read(&path).expect("read guest"));
     PluginSpec {
         name: name.to_string(),

@@ -108,6 +108,13 @@ impl Guest for TestGuest {
 
     fn deliver(event: ItemEvent) -> Result<Receipt, PluginError> {
         CALLS.fetch_add(1, Ordering::SeqCst);
+        if event.idempotency_key == "noop" {
+            return Ok(Receipt {
+                location: String::new(),
+                destination_version: None,
+                unchanged: true,
+            });
+        }
         // `by-title` lets one plugin instance behave differently per event.
         let mode = match config::get("mode").unwrap_or_default().as_str() {
             "by-title" => event.item.title.clone(),
