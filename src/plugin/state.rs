@@ -102,7 +102,12 @@ impl HostState {
         if !spec.tcp.is_empty() {
             let granted = spec.tcp.clone();
             wasi.socket_addr_check(move |addr, usage| {
-                let ok = matches!(usage, SocketAddrUse::TcpConnect) && granted.contains(&addr);
+                let ok = match usage {
+                    SocketAddrUse::TcpConnect => granted.contains(&addr),
+                    // The implicit bind of `connect` (wildcard address, any port); never a listener.
+                    SocketAddrUse::TcpBind => addr.ip().is_unspecified() && addr.port() == 0,
+                    _ => false,
+                };
                 Box::pin(async move { ok })
             });
         }

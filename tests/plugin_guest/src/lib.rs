@@ -225,6 +225,23 @@ impl Guest for TestGuest {
                     (status, _) => Ok(receipt(format!("status {status}"))),
                 }
             }
+            "tcp" => {
+                use std::io::Write;
+                let addr = config::get("addr").unwrap_or_default();
+                let mut stream = std::net::TcpStream::connect(addr.as_str())
+                    .map_err(|e| PluginError::Retryable(format!("connect {addr}: {e}")))?;
+                stream
+                    .write_all(b"hello")
+                    .map_err(|e| PluginError::Retryable(format!("write: {e}")))?;
+                Ok(receipt(format!("sent to {addr}")))
+            }
+            "env" => Ok(receipt(format!(
+                "env={} args={} cwd={:?} root={}",
+                std::env::vars().count(),
+                std::env::args().count(),
+                std::env::current_dir().ok(),
+                std::fs::read_dir("/").is_ok()
+            ))),
             other => Err(PluginError::Misconfigured(format!("unknown mode {other}"))),
         }
     }
