@@ -72,6 +72,23 @@ describe("errors", () => {
     });
   }
 
+  it("rejects an expired token with 401", async () => {
+    const vault = vaults[0];
+    const mintedAt = Date.now();
+    const shortLived = OnePasswordConnect({ serverURL: dev.host, token: dev.mint([`${vault.name}:rw`], "3s") });
+    assert.deepEqual(
+      (await shortLived.listVaults()).map((v) => v.id),
+      [vault.id],
+      "valid before it expires",
+    );
+
+    // exp has one-second resolution: wait until it is surely in the past.
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, mintedAt + 4500 - Date.now())));
+    const body = await rejectsWith(shortLived.listVaults(), 401);
+    assert.match(body.message, /invalid|expired/i);
+    await rejectsWith(shortLived.listItems(vault.id), 401);
+  });
+
   it("rejects a vault outside the token's scope with 403", async () => {
     const [mine, other] = vaults;
     const scoped = OnePasswordConnect({ serverURL: dev.host, token: dev.mint([`${mine.name}:rw`]) });

@@ -2,6 +2,8 @@
 
 import base64
 import json
+import re
+import time
 import uuid
 
 import pytest
@@ -65,6 +67,23 @@ def test_bad_token_is_401(server, vaults, item_in, kind):
     with pytest.raises(FailedToRetrieveItemException) as item_err:
         bad.get_item_by_id(item_in(vault).id, vault.id)
     assert item_err.value.status_code == 401
+
+
+def test_expired_token_is_401(server, vaults):
+    vault = vaults[0]
+    minted_at = time.monotonic()
+    token = server.mint(f"{vault.name}:rw", expires_in="3s")
+    short_lived = new_client(server.host, token)
+    assert [v.id for v in short_lived.get_vaults()] == [vault.id], "valid before it expires"
+
+    # exp has one-second resolution: wait until it is surely in the past.
+    time.sleep(max(0.0, minted_at + 4.5 - time.monotonic()))
+    with pytest.raises(FailedToRetrieveVaultException, match=r"Received 401\b") as err:
+        short_lived.get_vaults()
+    message = message_of(err.value)
+    assert re.search(r"invalid|expired", message, re.I), message
+    with pytest.raises(FailedToRetrieveItemException, match=r"Received 401\b"):
+        short_lived.get_items(vault.id)
 
 
 def test_vault_out_of_scope_is_403(server, two_vaults, item_in):

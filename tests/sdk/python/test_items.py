@@ -4,8 +4,9 @@ import re
 import uuid
 
 import pytest
+from onepasswordconnectsdk import load_dict
 from onepasswordconnectsdk.errors import FailedToRetrieveItemException
-from onepasswordconnectsdk.models import Field, GeneratorRecipe, Item, SummaryItem
+from onepasswordconnectsdk.models import Field, FieldSection, GeneratorRecipe, Item, Section, SummaryItem
 
 from conftest import ID_RE, SEEDED_CATEGORIES
 
@@ -143,6 +144,27 @@ def test_get_created_item_by_title(client, vault):
     created = client.create_item(vault.id, new_login(title))
     assert client.get_item_by_title(title, vault.id).id == created.id
     assert client.get_item(title, vault.name).id == created.id
+
+
+def test_load_dict_reads_fields_by_item_title(client, vault):
+    # The SDK's config helper: fetch an item by title and pick fields by "section.label".
+    title = unique("sdk py config")
+    item = new_login(title)
+    item.sections = [Section(id="deployment", label="Deployment")]
+    item.fields.append(Field(type="STRING", label="region", value="eu-west-1",
+                             section=FieldSection(id="deployment")))
+    created = client.create_item(vault.id, item)
+
+    values = load_dict(client, {
+        "user": {"opitem": title, "opfield": ".username", "opvault": vault.id},
+        "password": {"opitem": title, "opfield": ".password", "opvault": vault.id},
+        "region": {"opitem": title, "opfield": "Deployment.region", "opvault": vault.id},
+    })
+    assert values == {
+        "user": "svc-deploy",
+        "password": field(created, "password").value,
+        "region": "eu-west-1",
+    }
 
 
 def test_update_item(client, vault):
