@@ -1,1 +1,183 @@
-//! (being written)
+//! The command line: subcommands, flags and their help text (clap derive).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{LoadOptions, Overrides};
+use crate::connect_dev::cli::ConnectDevArgs;
+
+const ABOUT: &str = "Keeps secrets flowing out of 1Password Connect into other stores, \
+                     through sandboxed WebAssembly plugins";
+
+const LONG_ABOUT: &str = "\
+opsync watches a 1Password Connect server for item changes and hands them to sandboxed \
+WebAssembly plugins that push secrets elsewhere, rotate credentials, or ship the audit log.
+
+Settings come from a TOML config file, then environment variables, then flags; each layer \
+overrides the one before:
+  1. the config file: --config PATH, or ./config.toml when it exists
+  2. OP_CONNECT_HOST and OP_CONNECT_TOKEN, as the official 1Password SDKs read them
+  3. OPSYNC_* variables, with __ between nested keys: OPSYNC_CONNECT__TIMEOUT=5s
+  4. command-line flags such as --connect-host and --log-level";
+
+const AFTER_HELP: &str = "\
+Getting started:
+  opsync connect-dev                      # a local Connect server with demo data
+  export OP_CONNECT_HOST=http://127.0.0.1:8080 OP_CONNECT_TOKEN=...   # from its output
+  opsync check-config --online            # what opsync will use, and what the token grants
+
+A minimal config.toml:
+  [connect]
+  host = \"http://127.0.0.1:8080\"
+  token_file = \"connect-token.jwt\"
+  timeout = \"10s\"";
+
+/// `opsync`: the top-level command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "opsync",
+    version,
+    about = ABOUT,
+    long_about = LONG_ABOUT,
+    after_help = AFTER_HELP,
+    propagate_version = true
+)]
+pub struct Cli {
+    /// Config file to read [default: ./config.toml, if it exists]
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        value_name = "PATH",
+        env = "OPSYNC_CONFIG"
+    )]
+    pub config: Option<PathBuf>,
+
+    /// Log level or filter, e.g. debug or "info,opsync::connect=debug" (overrides log.level)
+    #[arg(long, global = true, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+
+    /// Log format: text or json (overrides log.format)
+    #[arg(long, global = true, value_name = "FORMAT")]
+    pub log_format: Option<String>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a local Connect-compatible server with demo data, for trying opsync out and for tests
+    #[command(
+        long_about = "Runs an embedded server that speaks the 1Password Connect API, with demo \
+                      vaults and items, so opsync can be tried and tested without a 1Password \
+                      account. It prints OP_CONNECT_HOST and OP_CONNECT_TOKEN lines on stdout \
+                      (a token with read-write access to every vault) and serves until Ctrl-C. \
+                      `connect-dev token` mints tokens with narrower grants or an expiry."
+    )]
+    ConnectDev(Box<ConnectDevArgs>),
+
+    /// Show the effective configuration (secrets redacted) and what the Connect token grants
+    #[command(
+        long_about = "Loads the configuration from every layer, checks it, and prints the \
+                      effective settings as TOML with secrets shown as <redacted>. Then decodes \
+                      the Connect token and shows its account, id, issuer, expiry and the vaults \
+                      it grants with their access (r or rw).\n\n\
+                      Nothing is sent over the network unless --online is given.\n\n\
+                      Exit status: 0 when the configuration is usable (a token expiring within \
+                      7 days only warns), 1 when it is not (invalid settings, an expired token, \
+                      or with --online an unreachable server).",
+        after_help = "Examples:\n  \
+                      opsync check-config\n  \
+                      opsync --config /etc/opsync/config.toml check-config --online\n  \
+                      OP_CONNECT_HOST=http://127.0.0.1:8080 OP_CONNECT_TOKEN=eyJ... opsync check-config"
+    )]
+    CheckConfig(CheckConfigArgs),
+
+    /// Print the version, the git commit when known, and the target platform
+    Version,
+}
+
+/// `opsync check-config`.
+#[derive(Debug, Args)]
+pub struct CheckConfigArgs {
+    #[command(flatten)]
+    pub connect: ConnectFlags,
+
+    /// Also contact the Connect server: show its version and resolve vault ids to names
+    #[arg(long)]
+    pub online: bool,
+}
+
+/// Flags for commands that talk to Connect.
+#[derive(Debug, Default, Args)]
+pub struct ConnectFlags {
+    /// Connect server URL (overrides connect.host, OPSYNC_CONNECT__HOST and OP_CONNECT_HOST)
+    #[arg(long, value_name = "URL")]
+    pub connect_host: Option<String>,
+
+    /// Read the Connect token from this file (overrides connect.token and connect.token_file)
+    #[arg(long, value_name = "PATH")]
+    pub connect_token_file: Option<PathBuf>,
+}
+
+impl Cli {
+    /// How to load the configuration, given this command line and the process environment.
+    pub fn load_options(&self) -> LoadOptions {
+        let connect = match &self.command {
+            Command::CheckConfig(args) => Some(&args.connect),
+            Command::ConnectDev(_) | Command::Version => None,
+        };
+        LoadOptions::new(
+            self.config.clone(),
+            Overrides {
+                connect_host: connect.and_then(|c| c.connect_host.clone()),
+                connect_token_file: connect.and_then(|c| c.connect_token_file.clone()),
+                log_level: self.log_level.clone(),
+                log_format: self.log_format.clone(),
+            },
+        )
+    }
+}
+
+/// What `opsync version` prints.
+pub fn version_text() -> String {
+    let mut text = format!("opsync {}\n", env!("CARGO_PKG_VERSION"));
+    if let Some(commit) = option_env!("OPSYNC_GIT_COMMIT") {
+        text.push_str(&format!("commit: {commit}\n"));
+    }
+    text.push_str(&format!("target: {}\n", target()));
+    text
+}
+
+/// The platform this binary was built for, as `arch-os[-env]`.
+fn target() -> String {
+    let env = if cfg!(target_env = "gnu") {
+        "-gnu"
+    } else if cfg!(target_env = "musl") {
+        "-musl"
+    } else if cfg!(target_env = "msvc") {
+        "-msvc"
+    } else {
+        ""
+    };
+    format!("{}-{}{env}", std::env::consts::ARCH, std::env::consts::OS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn version_names_the_crate_version() {
+        assert!(version_text().starts_with(concat!("opsync ", env!("CARGO_PKG_VERSION"))));
+    }
+}

@@ -1,5 +1,83 @@
 //! The `opsync` binary: parses the command line and runs the chosen command.
 
-fn main() -> anyhow::Result<()> {
-    Ok(())
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Parser as _;
+use tracing_subscriber::EnvFilter;
+
+use opsync::cli::{CheckConfigArgs, Cli, Command, version_text};
+use opsync::config::{LogFormat, LogSettings, Settings};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Command::Version = cli.command {
+        print!("{}", version_text());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let loader = opsync::config::Loader::new(&cli.load_options())?;
+    init_logging(&loader.log()?)?;
+    match cli.command {
+        Command::Version => Ok(ExitCode::SUCCESS),
+        Command::CheckConfig(args) => check_config(&loader.settings()?, &args),
+        Command::ConnectDev(args) => {
+            runtime()?.block_on(opsync::connect_dev::cli::run(*args))?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn check_config(settings: &Settings, args: &CheckConfigArgs) -> anyhow::Result<ExitCode> {
+    let report = runtime()?.block_on(opsync::config::check(
+        settings,
+        args.online,
+        chrono::Utc::now(),
+    ));
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(report.text.as_bytes())?;
+    stdout.flush()?;
+    for warning in &report.warnings {
+        eprintln!("warning: {warning}");
+    }
+    for error in &report.errors {
+        eprintln!("error: {error}");
+    }
+    Ok(if report.errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// Logs go to stderr, as text for people or JSON for collectors.
+fn init_logging(settings: &LogSettings) -> anyhow::Result<()> {
+    let filter = EnvFilter::builder()
+        .parse(settings.level.as_str())
+        .with_context(|| format!("log.level {:?}", settings.level.as_str()))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let result = match settings.format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+    result.map_err(|e| anyhow::anyhow!("setting up logging: {e}"))
 }

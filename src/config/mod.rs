@@ -1,1 +1,118 @@
-//! (being written)
+//! Typed settings, loaded with figment from `config.toml` < `OP_CONNECT_*` < `OPSYNC_*` < flags.
+//!
+//! Layers, lowest first:
+//! 1. the config file (`--config PATH`, `OPSYNC_CONFIG`, or `./config.toml` when it exists);
+//! 2. the official Connect SDKs' `OP_CONNECT_HOST` and `OP_CONNECT_TOKEN`;
+//! 3. `OPSYNC_*` variables, `__` between nested keys (`OPSYNC_CONNECT__TIMEOUT=5s`);
+//! 4. command-line flags (`--connect-host`, `--log-level`, ...).
+//!
+//! Everything is parsed and checked at load: unknown keys, wrong types and missing required
+//! values are errors naming the key path and the file, variable or flag it came from.
+
+mod connect;
+mod duration;
+mod error;
+mod log;
+mod report;
+mod sources;
+mod state;
+
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+pub use connect::{
+    ConnectSettings, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_IDLE_PER_HOST, DEFAULT_POOL_IDLE_TIMEOUT,
+    DEFAULT_TIMEOUT, DEFAULT_USER_AGENT,
+};
+pub use error::{ConfigError, Origin};
+pub use log::{LogFormat, LogLevel, LogSettings};
+pub use report::{CheckReport, EXPIRY_WARNING, check};
+pub use sources::{
+    CONFIG_FILE_ENV, DEFAULT_CONFIG_FILE, ENV_PREFIX, EnvVars, LoadOptions, Overrides,
+    SDK_HOST_ENV, SDK_TOKEN_ENV,
+};
+pub use state::{DEFAULT_STATE_PATH, StateSettings};
+
+/// The whole effective configuration. Serialises as TOML with secrets redacted.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Settings {
+    pub connect: ConnectSettings,
+    pub log: LogSettings,
+    pub state: StateSettings,
+}
+
+impl Settings {
+    /// Loads and checks everything.
+    pub fn load(opts: &LoadOptions) -> Result<Self, ConfigError> {
+        Loader::new(opts)?.settings()
+    }
+
+    /// The effective configuration as TOML, secrets shown as `<redacted>`.
+    pub fn to_redacted_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_else(|e| format!("# cannot render the settings: {e}\n"))
+    }
+}
+
+/// The file as written, every section optional.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawSettings {
+    connect: connect::RawConnect,
+    log: LogSettings,
+    state: state::RawState,
+}
+
+/// The stacked layers, ready to be read whole or a section at a time.
+#[derive(Debug)]
+pub struct Loader {
+    figment: Figment,
+    file: Option<PathBuf>,
+}
+
+impl Loader {
+    /// Stacks the layers. Fails only when an explicit config file is missing; bad values
+    /// show up when a section is read.
+    pub fn new(opts: &LoadOptions) -> Result<Self, ConfigError> {
+        let (figment, file) = sources::build(opts)?;
+        Ok(Self { figment, file })
+    }
+
+    /// The config file that was read, if any.
+    pub fn file(&self) -> Option<&Path> {
+        self.file.as_deref()
+    }
+
+    /// Every setting, checked; the host and token are required.
+    pub fn settings(&self) -> Result<Settings, ConfigError> {
+        let raw: RawSettings = self
+            .figment
+            .extract()
+            .map_err(|e| ConfigError::from_figment(e, &self.figment))?;
+        let file_name = self
+            .file
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| DEFAULT_CONFIG_FILE.to_owned());
+        Ok(Settings {
+            connect: raw.connect.resolve(&self.figment, &file_name)?,
+            log: raw.log,
+            state: raw.state.resolve(),
+        })
+    }
+
+    /// Only the `[log]` section, for commands that do not talk to Connect.
+    pub fn log(&self) -> Result<LogSettings, ConfigError> {
+        /// The `[log]` section alone; other sections are not looked at.
+        #[derive(Deserialize)]
+        struct LogOnly {
+            #[serde(default)]
+            log: LogSettings,
+        }
+        self.figment
+            .extract::<LogOnly>()
+            .map(|l| l.log)
+            .map_err(|e| ConfigError::from_figment(e, &self.figment))
+    }
+}
