@@ -157,10 +157,14 @@ fn timestamp(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-/// A duration rounded to the minute (or second, under a minute), like `2days 3h 4m`.
+/// A duration rounded to the nearest minute (to the second under a minute), like `2days 3h 4m`.
 fn approx(d: chrono::TimeDelta) -> String {
     let secs = d.num_seconds().max(0).unsigned_abs();
-    let rounded = if secs >= 60 { secs - secs % 60 } else { secs };
+    let rounded = if secs >= 60 {
+        (secs + 30) / 60 * 60
+    } else {
+        secs
+    };
     humantime::format_duration(Duration::from_secs(rounded)).to_string()
 }
 
@@ -171,6 +175,7 @@ mod tests {
     #[test]
     fn approx_rounds_to_minutes() {
         assert_eq!(approx(chrono::TimeDelta::seconds(3 * 3600 + 61)), "3h 1m");
+        assert_eq!(approx(chrono::TimeDelta::seconds(3 * 3600 - 1)), "3h");
         assert_eq!(approx(chrono::TimeDelta::seconds(42)), "42s");
         assert_eq!(approx(chrono::TimeDelta::seconds(-5)), "0s");
     }

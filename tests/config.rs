@@ -1,0 +1,565 @@
+//! Loading settings: layering, error messages that name key and source, durations, the SDK
+//! variables, token files, redaction, and the check-config report.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use base64::Engine as _;
+use chrono::Utc;
+
+use opsync::config::{
+    ConfigError, EnvVars, LoadOptions, Loader, LogFormat, Overrides, Settings, check,
+};
+use opsync::connect::token::{ACL_READ, ACL_READ_WRITE};
+use opsync::connect_dev::{DevServer, DevServerOptions};
+
+const TOKEN: &str = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl";
+
+struct Fixture {
+    dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    fn file(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, text).expect("writes");
+        path
+    }
+
+    fn config(&self, text: &str) -> PathBuf {
+        self.file("config.toml", text)
+    }
+}
+
+fn options(file: &Path, env: &[(&str, &str)], overrides: Overrides) -> LoadOptions {
+    LoadOptions {
+        config_file: Some(file.to_path_buf()),
+        env: env.iter().copied().collect::<EnvVars>(),
+        overrides,
+    }
+}
+
+fn load(file: &Path, env: &[(&str, &str)], overrides: Overrides) -> Result<Settings, ConfigError> {
+    Settings::load(&options(file, env, overrides))
+}
+
+fn load_err(file: &Path, env: &[(&str, &str)]) -> String {
+    load(file, env, Overrides::default())
+        .expect_err("the configuration is refused")
+        .to_string()
+}
+
+#[test]
+fn layers_file_then_sdk_env_then_opsync_env_then_flags() {
+    let fx = Fixture::new();
+    let file = fx.config(&format!(
+        "[connect]\nhost = \"http://from-file:1\"\ntoken = \"{TOKEN}\"\ntimeout = \"3s\"\n\n[log]\nlevel = \"debug\"\n"
+    ));
+    let host = |env: &[(&str, &str)], flag: Option<&str>| {
+        let overrides = Overrides {
+            connect_host: flag.map(str::to_owned),
+            ..Overrides::default()
+        };
+        load(&file, env, overrides)
+            .expect("loads")
+            .connect
+            .host
+            .to_string()
+    };
+    assert_eq!(host(&[], None), "http://from-file:1/");
+    let sdk = ("OP_CONNECT_HOST", "http://from-sdk-env:2");
+    assert_eq!(host(&[sdk], None), "http://from-sdk-env:2/");
+    let ours = ("OPSYNC_CONNECT__HOST", "http://from-opsync-env:3");
+    assert_eq!(host(&[sdk, ours], None), "http://from-opsync-env:3/");
+    assert_eq!(
+        host(&[sdk, ours], Some("http://from-flag:4")),
+        "http://from-flag:4/"
+    );
+
+    // Untouched keys keep their file values; unset ones their defaults.
+    let s = load(&file, &[ours], Overrides::default()).expect("loads");
+    assert_eq!(s.connect.timeout, Duration::from_secs(3));
+    assert_eq!(s.connect.connect_timeout, Duration::from_secs(5));
+    assert_eq!(s.log.level.as_str(), "debug");
+    assert_eq!(s.log.format, LogFormat::Text);
+
+    let s = load(
+        &file,
+        &[("OPSYNC_LOG__FORMAT", "json")],
+        Overrides {
+            log_level: Some("warn".to_owned()),
+            ..Overrides::default()
+        },
+    )
+    .expect("loads");
+    assert_eq!(s.log.level.as_str(), "warn");
+    assert_eq!(s.log.format, LogFormat::Json);
+}
+
+#[test]
+fn sdk_variables_alone_are_enough() {
+    let fx = Fixture::new();
+    let file = fx.config("");
+    let s = load(
+        &file,
+        &[
+            ("OP_CONNECT_HOST", "http://127.0.0.1:8080"),
+            ("OP_CONNECT_TOKEN", &format!(" {TOKEN}\n")),
+        ],
+        Overrides::default(),
+    )
+    .expect("loads from the SDK variables");
+    assert_eq!(s.connect.host.as_str(), "http://127.0.0.1:8080/");
+    assert_eq!(s.connect.token.expose(), TOKEN, "trimmed");
+
+    // OPSYNC_ variables sit above the SDK ones.
+    let s = load(
+        &file,
+        &[
+            ("OP_CONNECT_HOST", "http://127.0.0.1:8080"),
+            ("OP_CONNECT_TOKEN", "sdk-token"),
+            ("OPSYNC_CONNECT__TOKEN", "opsync-token"),
+        ],
+        Overrides::default(),
+    )
+    .expect("loads");
+    assert_eq!(s.connect.token.expose(), "opsync-token");
+}
+
+#[test]
+fn unknown_keys_name_the_key_and_where_it_came_from() {
+    let fx = Fixture::new();
+    let file = fx.config("[connect]\nhots = \"http://x\"\n");
+    assert_eq!(
+        load_err(&file, &[]),
+        format!(
+            "{}: unknown key connect.hots (expected one of host, token, token_file, timeout, \
+             connect_timeout, pool_idle_timeout, max_idle_per_host, user_agent)",
+            file.display()
+        )
+    );
+
+    let file = fx.config("[conect]\nhost = \"http://x\"\n");
+    let msg = load_err(&file, &[]);
+    assert!(
+        msg.starts_with(&format!("{}: unknown key conect ", file.display())),
+        "{msg}"
+    );
+    assert!(msg.contains("connect, log, state"), "{msg}");
+
+    let file = fx.config("");
+    let msg = load_err(&file, &[("OPSYNC_CONNECT__HOTS", "x")]);
+    assert!(
+        msg.starts_with("environment variable OPSYNC_CONNECT__HOTS: unknown key connect.hots"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn wrong_types_name_the_key_path() {
+    let fx = Fixture::new();
+    let file = fx.config("[connect]\nhost = \"http://x\"\nmax_idle_per_host = \"lots\"\n");
+    assert_eq!(
+        load_err(&file, &[("OP_CONNECT_TOKEN", TOKEN)]),
+        format!(
+            "{}: connect.max_idle_per_host: expected a whole number, found string \"lots\"",
+            file.display()
+        )
+    );
+
+    let file = fx.config("connect = 5\n");
+    let msg = load_err(&file, &[]);
+    assert_eq!(
+        msg,
+        format!(
+            "{}: connect: expected a table, found signed int `5`",
+            file.display()
+        )
+    );
+
+    let file = fx.config("[log]\nformat = \"xml\"\n");
+    assert_eq!(
+        load_err(&file, &[]),
+        format!(
+            "{}: log.format: unknown value \"xml\" (expected one of text, json)",
+            file.display()
+        )
+    );
+
+    let file = fx.config("[connect]\nhost = \"ftp://x\"\n");
+    assert_eq!(
+        load_err(&file, &[]),
+        format!(
+            "{}: connect.host: \"ftp://x\" is not an http:// or https:// URL",
+            file.display()
+        )
+    );
+}
+
+#[test]
+fn durations_take_units() {
+    let fx = Fixture::new();
+    let file = fx.config(&format!(
+        "[connect]\nhost = \"http://x\"\ntoken = \"{TOKEN}\"\ntimeout = \"500ms\"\npool_idle_timeout = \"1m 30s\"\n"
+    ));
+    let s = load(&file, &[], Overrides::default()).expect("loads");
+    assert_eq!(s.connect.timeout, Duration::from_millis(500));
+    assert_eq!(s.connect.pool_idle_timeout, Duration::from_secs(90));
+
+    let file = fx.config("[connect]\ntimeout = \"2 parsecs\"\n");
+    let msg = load_err(&file, &[]);
+    assert!(
+        msg.starts_with(&format!(
+            "{}: connect.timeout: invalid duration \"2 parsecs\": ",
+            file.display()
+        )),
+        "{msg}"
+    );
+
+    let file = fx.config("");
+    let msg = load_err(&file, &[("OPSYNC_CONNECT__TIMEOUT", "5")]);
+    assert_eq!(
+        msg,
+        "environment variable OPSYNC_CONNECT__TIMEOUT: expected a duration with a unit, \
+         like \"10s\" or \"500ms\", found unsigned int `5`"
+    );
+
+    let file = fx.config(&format!(
+        "[connect]\nhost = \"http://x\"\ntoken = \"{TOKEN}\"\ntimeout = \"0s\"\n"
+    ));
+    assert_eq!(
+        load_err(&file, &[]),
+        format!(
+            "{}: connect.timeout: must be more than zero",
+            file.display()
+        )
+    );
+}
+
+#[test]
+fn missing_required_values_say_where_to_set_them() {
+    let fx = Fixture::new();
+    let file = fx.config("");
+    assert_eq!(
+        load_err(&file, &[]),
+        format!(
+            "connect.host is required (set it in {} [connect] host, OPSYNC_CONNECT__HOST or OP_CONNECT_HOST)",
+            file.display()
+        )
+    );
+    let msg = load_err(&file, &[("OP_CONNECT_HOST", "http://x")]);
+    assert!(
+        msg.starts_with("connect.token is required (set it in "),
+        "{msg}"
+    );
+    assert!(msg.contains("OP_CONNECT_TOKEN"), "{msg}");
+
+    let missing = fx.dir.path().join("nope.toml");
+    let err = load(&missing, &[], Overrides::default()).expect_err("explicit file must exist");
+    assert!(matches!(err, ConfigError::FileNotFound { .. }));
+    assert_eq!(
+        err.to_string(),
+        format!("config file {} not found", missing.display())
+    );
+}
+
+#[test]
+fn token_files_are_read_trimmed_and_relative_to_the_config() {
+    let fx = Fixture::new();
+    fx.file("token.jwt", &format!("\n  {TOKEN}  \n"));
+    let file = fx.config("[connect]\nhost = \"http://x\"\ntoken_file = \"token.jwt\"\n");
+    let s = load(&file, &[], Overrides::default()).expect("loads");
+    assert_eq!(s.connect.token.expose(), TOKEN);
+    assert_eq!(
+        s.connect.token_file.as_deref(),
+        Some(fx.dir.path().join("token.jwt").as_path())
+    );
+
+    // A token file given as a flag beats a token in the file.
+    let other = fx.file("other.jwt", "flag-token");
+    let file = fx.config(&format!(
+        "[connect]\nhost = \"http://x\"\ntoken = \"{TOKEN}\"\n"
+    ));
+    let s = load(
+        &file,
+        &[],
+        Overrides {
+            connect_token_file: Some(other),
+            ..Overrides::default()
+        },
+    )
+    .expect("loads");
+    assert_eq!(s.connect.token.expose(), "flag-token");
+
+    // A token in OPSYNC_ env beats a token file in the config file.
+    let file = fx.config("[connect]\nhost = \"http://x\"\ntoken_file = \"token.jwt\"\n");
+    let s = load(
+        &file,
+        &[("OPSYNC_CONNECT__TOKEN", "env-token")],
+        Overrides::default(),
+    )
+    .expect("loads");
+    assert_eq!(s.connect.token.expose(), "env-token");
+    assert_eq!(s.connect.token_file, None);
+
+    // Both in the same file: ambiguous.
+    let file = fx.config(&format!(
+        "[connect]\nhost = \"http://x\"\ntoken = \"{TOKEN}\"\ntoken_file = \"token.jwt\"\n"
+    ));
+    assert_eq!(
+        load_err(&file, &[]),
+        format!(
+            "{}: connect.token_file: connect.token is set in the same place; set only one of them",
+            file.display()
+        )
+    );
+
+    fx.file("empty.jwt", " \n");
+    let file = fx.config("[connect]\nhost = \"http://x\"\ntoken_file = \"empty.jwt\"\n");
+    let msg = load_err(&file, &[]);
+    assert!(
+        msg.starts_with(&format!("{}: connect.token_file: ", file.display())),
+        "{msg}"
+    );
+    assert!(msg.ends_with("empty.jwt is empty"), "{msg}");
+
+    let file = fx.config("");
+    let msg = load_err(
+        &file,
+        &[
+            ("OP_CONNECT_HOST", "http://x"),
+            ("OPSYNC_CONNECT__TOKEN_FILE", "/nonexistent/token"),
+        ],
+    );
+    assert!(
+        msg.starts_with(
+            "environment variable OPSYNC_CONNECT__TOKEN_FILE: cannot read /nonexistent/token: "
+        ),
+        "{msg}"
+    );
+}
+
+#[test]
+fn state_path_is_relative_to_the_config_file() {
+    let fx = Fixture::new();
+    let file = fx.config(&format!(
+        "[connect]\nhost = \"http://x\"\ntoken = \"{TOKEN}\"\n[state]\npath = \"data/opsync.db\"\n"
+    ));
+    let s = load(&file, &[], Overrides::default()).expect("loads");
+    assert_eq!(s.state.path, fx.dir.path().join("data/opsync.db"));
+}
+
+#[test]
+fn the_log_section_loads_without_connect_settings() {
+    let fx = Fixture::new();
+    let file = fx.config("[log]\nformat = \"json\"\n");
+    let loader = Loader::new(&options(&file, &[], Overrides::default())).expect("stacks");
+    assert_eq!(loader.file(), Some(file.as_path()));
+    let log = loader.log().expect("log section alone is fine");
+    assert_eq!(log.format, LogFormat::Json);
+    assert!(loader.settings().is_err(), "the host is still required");
+
+    let file = fx.config("[log]\nlevel = \"loud\"\n");
+    let loader = Loader::new(&options(&file, &[], Overrides::default())).expect("stacks");
+    let msg = loader.log().expect_err("bad level").to_string();
+    assert!(
+        msg.starts_with(&format!(
+            "{}: log.level: invalid log level \"loud\"",
+            file.display()
+        )),
+        "{msg}"
+    );
+}
+
+#[test]
+fn effective_config_redacts_the_token() {
+    let fx = Fixture::new();
+    let file = fx.config(&format!(
+        "[connect]\nhost = \"http://x\"\ntoken = \"{TOKEN}\"\n"
+    ));
+    let s = load(&file, &[], Overrides::default()).expect("loads");
+    let text = s.to_redacted_toml();
+    assert!(!text.contains(TOKEN), "{text}");
+    assert!(text.contains("token = \"<redacted>\""), "{text}");
+    assert!(text.contains("timeout = \"10s\""), "{text}");
+    assert!(!format!("{s:?}").contains(TOKEN));
+    // What is printed parses back as a config file.
+    let back: toml::Value = toml::from_str(&text).expect("valid TOML");
+    assert_eq!(back["connect"]["host"].as_str(), Some("http://x/"));
+}
+
+/// An unsigned token with these claims (check-config never verifies signatures).
+fn token_with(exp: Option<i64>, grants: &[(&str, u32)]) -> String {
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let vts: Vec<_> = grants
+        .iter()
+        .map(|(u, a)| serde_json::json!({"a": a, "u": u}))
+        .collect();
+    let mut claims = serde_json::json!({
+        "1password.com/auuid": "GTKV5VRNTREGPELXN5BPRA2GN4",
+        "1password.com/token": "per-token-secret",
+        "1password.com/vts": vts,
+        "iat": 1_700_000_000,
+        "iss": "com.1password.b5",
+        "jti": "6n62dxrjpqem4hbxwwqtbm6jle",
+        "sub": "AV4QNEC7PRFDFEE2IDJM3CRICI",
+    });
+    if let Some(exp) = exp {
+        claims["exp"] = exp.into();
+    }
+    format!(
+        "{}.{}.c2ln",
+        engine.encode(br#"{"alg":"ES256","typ":"JWT"}"#),
+        engine.encode(claims.to_string())
+    )
+}
+
+fn settings_with_token(token: &str) -> Settings {
+    let fx = Fixture::new();
+    let file = fx.config("");
+    load(
+        &file,
+        &[
+            ("OP_CONNECT_HOST", "http://127.0.0.1:9"),
+            ("OP_CONNECT_TOKEN", token),
+        ],
+        Overrides::default(),
+    )
+    .expect("loads")
+}
+
+#[tokio::test]
+async fn check_shows_grants_and_warns_before_expiry() {
+    let now = Utc::now();
+    let token = token_with(
+        Some(now.timestamp() + 2 * 24 * 3600),
+        &[
+            ("otl6r6nugj5wr63rnkw3v4pbna", ACL_READ_WRITE),
+            ("hfnjvi6aymbsnfc2xeeoheizda", ACL_READ),
+        ],
+    );
+    let report = check(&settings_with_token(&token), false, now).await;
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert!(!report.text.contains(&token));
+    assert!(!report.text.contains("per-token-secret"));
+    assert!(
+        report
+            .text
+            .contains("account     GTKV5VRNTREGPELXN5BPRA2GN4"),
+        "{}",
+        report.text
+    );
+    assert!(
+        report
+            .text
+            .contains("token id    6n62dxrjpqem4hbxwwqtbm6jle")
+    );
+    assert!(report.text.contains("issuer      com.1password.b5"));
+    assert!(report.text.contains("issued at   2023-11-14T22:13:20Z"));
+    assert!(
+        report.text.contains("  otl6r6nugj5wr63rnkw3v4pbna  rw\n"),
+        "{}",
+        report.text
+    );
+    assert!(
+        report.text.contains("  hfnjvi6aymbsnfc2xeeoheizda  r\n"),
+        "{}",
+        report.text
+    );
+    assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
+    assert!(
+        report.warnings[0].contains("expires"),
+        "{:?}",
+        report.warnings
+    );
+    assert!(
+        report.warnings[0].contains("in 2days"),
+        "{:?}",
+        report.warnings
+    );
+
+    let far = token_with(
+        Some(now.timestamp() + 30 * 24 * 3600),
+        &[("otl6r6nugj5wr63rnkw3v4pbna", ACL_READ)],
+    );
+    let report = check(&settings_with_token(&far), false, now).await;
+    assert!(
+        report.warnings.is_empty() && report.errors.is_empty(),
+        "{report:?}"
+    );
+
+    let never = token_with(None, &[("otl6r6nugj5wr63rnkw3v4pbna", ACL_READ)]);
+    let report = check(&settings_with_token(&never), false, now).await;
+    assert!(report.text.contains("expires     never"), "{}", report.text);
+    assert!(report.warnings.is_empty() && report.errors.is_empty());
+}
+
+#[tokio::test]
+async fn check_fails_on_expired_or_unreadable_tokens() {
+    let now = Utc::now();
+    let expired = token_with(
+        Some(now.timestamp() - 3600),
+        &[("otl6r6nugj5wr63rnkw3v4pbna", ACL_READ)],
+    );
+    let report = check(&settings_with_token(&expired), false, now).await;
+    assert_eq!(report.errors.len(), 1, "{report:?}");
+    assert!(report.errors[0].contains("expired"), "{:?}", report.errors);
+    assert!(report.text.contains("(expired)"));
+
+    let report = check(&settings_with_token("not-a-jwt"), false, now).await;
+    assert_eq!(report.errors.len(), 1);
+    assert!(
+        report.errors[0].starts_with("connect.token: "),
+        "{:?}",
+        report.errors
+    );
+    assert!(!report.errors[0].contains("not-a-jwt"));
+}
+
+#[tokio::test]
+async fn check_online_resolves_vault_names() {
+    let server = DevServer::start(DevServerOptions::default())
+        .await
+        .expect("connect-dev starts");
+    let fx = Fixture::new();
+    let file = fx.config("");
+    let settings = load(
+        &file,
+        &[
+            ("OP_CONNECT_HOST", &server.base_url()),
+            ("OP_CONNECT_TOKEN", server.token()),
+        ],
+        Overrides::default(),
+    )
+    .expect("loads");
+    let report = check(&settings, true, Utc::now()).await;
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert!(
+        report.text.contains("server      1Password Connect"),
+        "{}",
+        report.text
+    );
+    for name in ["Production", "Staging", "Shared"] {
+        assert!(
+            report.text.contains(&format!("  rw  {name}\n")),
+            "{}",
+            report.text
+        );
+    }
+    server.shutdown().await;
+
+    // Nothing listens there any more: an error, not a hang.
+    let report = check(&settings, true, Utc::now()).await;
+    assert_eq!(report.errors.len(), 1, "{report:?}");
+    assert!(
+        report.errors[0].starts_with("could not reach the Connect server at "),
+        "{:?}",
+        report.errors
+    );
+}
