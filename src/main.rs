@@ -1,6 +1,6 @@
 //! The `opsync` binary: parses the command line and runs the chosen command.
 
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -74,7 +74,8 @@ fn init_logging(settings: &LogSettings) -> anyhow::Result<()> {
         .with_context(|| format!("log.level {:?}", settings.level.as_str()))?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     let result = match settings.format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),

@@ -203,6 +203,28 @@ fn wrong_types_name_the_key_path() {
 }
 
 #[test]
+fn a_mistyped_token_is_not_echoed() {
+    let fx = Fixture::new();
+    let file = fx.config("[connect]\nhost = \"http://x\"\ntoken = 918273645\n");
+    let msg = load_err(&file, &[]);
+    assert!(!msg.contains("918273645"), "{msg}");
+    assert!(
+        msg.starts_with(&format!("{}: connect.token: ", file.display())),
+        "{msg}"
+    );
+
+    // A numeric-looking token from the environment is still a string.
+    let file = fx.config("[connect]\nhost = \"http://x\"\n");
+    let s = load(
+        &file,
+        &[("OPSYNC_CONNECT__TOKEN", "918273645")],
+        Overrides::default(),
+    )
+    .expect("loads");
+    assert_eq!(s.connect.token.expose(), "918273645");
+}
+
+#[test]
 fn durations_take_units() {
     let fx = Fixture::new();
     let file = fx.config(&format!(

@@ -138,6 +138,9 @@ impl ConfigError {
     }
 }
 
+/// Keys whose values are secrets.
+const SECRET_KEYS: [&[&str]; 1] = [&["connect", "token"]];
+
 fn one(err: figment::Error, figment: &Figment) -> ConfigError {
     let path: Vec<&str> = err.path.iter().map(String::as_str).collect();
     match &err.kind {
@@ -161,7 +164,12 @@ fn one(err: figment::Error, figment: &Figment) -> ConfigError {
         kind => ConfigError::Invalid {
             origin: Origin::from_metadata(err.metadata.as_ref(), &path),
             key: path.join("."),
-            message: describe(kind),
+            // Serde may quote the offending value; a token's must never be shown.
+            message: if SECRET_KEYS.contains(&path.as_slice()) {
+                "expected a string (the value is not shown: it is a secret)".to_owned()
+            } else {
+                describe(kind)
+            },
         },
     }
 }

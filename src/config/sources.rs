@@ -212,7 +212,12 @@ fn opsync_env(env: &EnvVars) -> Entries {
             if keys.iter().any(String::is_empty) {
                 return None;
             }
-            let value: Value = value.parse().unwrap_or_else(|_| Value::from(value.clone()));
+            // The token stays a plain string, whatever it looks like.
+            let value: Value = if keys == ["connect", "token"] {
+                Value::from(value.clone())
+            } else {
+                value.parse().unwrap_or_else(|_| Value::from(value.clone()))
+            };
             Some((keys, value))
         })
         .collect();
