@@ -23,9 +23,10 @@ overrides the one before:
 
 const AFTER_HELP: &str = "\
 Getting started:
-  opsync connect-dev                      # a local Connect server with demo data
-  export OP_CONNECT_HOST=http://127.0.0.1:8080 OP_CONNECT_TOKEN=...   # from its output
-  opsync check-config --online            # what opsync will use, and what the token grants
+  opsync connect-dev          # in another terminal: a local Connect server with demo data;
+                              # it prints OP_CONNECT_HOST=... and OP_CONNECT_TOKEN=... lines
+  export OP_CONNECT_HOST=http://127.0.0.1:8080 OP_CONNECT_TOKEN=eyJ...   # those two lines
+  opsync check-config --online  # what opsync will use, and what the token grants
 
 A minimal config.toml:
   [connect]
