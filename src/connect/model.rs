@@ -412,10 +412,11 @@ impl Item {
     /// The field with this id, or failing that, this label.
     pub fn field(&self, id_or_label: &str) -> Option<&Field> {
         let fields = self.fields.as_deref().unwrap_or_default();
-        fields
-            .iter()
-            .find(|f| f.id == id_or_label)
-            .or_else(|| fields.iter().find(|f| f.label.as_deref() == Some(id_or_label)))
+        fields.iter().find(|f| f.id == id_or_label).or_else(|| {
+            fields
+                .iter()
+                .find(|f| f.label.as_deref() == Some(id_or_label))
+        })
     }
 }
 
@@ -499,7 +500,9 @@ pub struct ErrorBody {
 
 /// `true` when `s` has the shape of a Connect vault, item or file id: 26 of `[a-z0-9]`.
 pub fn is_connect_id(s: &str) -> bool {
-    s.len() == 26 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    s.len() == 26
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
 }
 
 #[cfg(test)]
@@ -508,8 +511,9 @@ mod tests {
 
     #[test]
     fn unknown_enum_values_round_trip() {
-        let f: Field = serde_json::from_str(r#"{"id":"x","type":"BRAND_NEW","purpose":"WHATEVER"}"#)
-            .expect("parses");
+        let f: Field =
+            serde_json::from_str(r#"{"id":"x","type":"BRAND_NEW","purpose":"WHATEVER"}"#)
+                .expect("parses");
         assert_eq!(f.field_type, FieldType::Other("BRAND_NEW".into()));
         let back = serde_json::to_value(&f).expect("serialises");
         assert_eq!(back["type"], "BRAND_NEW");
@@ -518,8 +522,9 @@ mod tests {
 
     #[test]
     fn secret_values_are_redacted_in_debug() {
-        let f: Field = serde_json::from_str(r#"{"id":"password","type":"CONCEALED","value":"hunter2"}"#)
-            .expect("parses");
+        let f: Field =
+            serde_json::from_str(r#"{"id":"password","type":"CONCEALED","value":"hunter2"}"#)
+                .expect("parses");
         let dbg = format!("{f:?}");
         assert!(!dbg.contains("hunter2"), "{dbg}");
         assert!(dbg.contains("<redacted>"));

@@ -102,7 +102,10 @@ pub struct ConnectClaims {
 impl ConnectClaims {
     /// The access this token has to `vault_id`, if any.
     pub fn access_to(&self, vault_id: &str) -> Option<Access> {
-        self.vts.iter().find(|g| g.u == vault_id).map(VaultGrant::access)
+        self.vts
+            .iter()
+            .find(|g| g.u == vault_id)
+            .map(VaultGrant::access)
     }
 
     pub fn issued_at(&self) -> Option<DateTime<Utc>> {
@@ -146,15 +149,24 @@ mod tests {
         let c = decode_unverified(SDK_TEST_TOKEN).expect("decodes");
         assert_eq!(c.vts.len(), 1);
         assert_eq!(c.vts[0].u, "otl6r6nugj5wr63rnkw3v4pbna");
-        assert_eq!(c.access_to("otl6r6nugj5wr63rnkw3v4pbna"), Some(Access::ReadWrite));
+        assert_eq!(
+            c.access_to("otl6r6nugj5wr63rnkw3v4pbna"),
+            Some(Access::ReadWrite)
+        );
         assert_eq!(c.iss, "com.1password.b5");
         assert!(c.exp.is_none());
     }
 
     #[test]
     fn rejects_garbage() {
-        assert!(matches!(decode_unverified("nope"), Err(TokenError::NotAJwt)));
-        assert!(matches!(decode_unverified("a.b.c"), Err(TokenError::Claims(_))));
+        assert!(matches!(
+            decode_unverified("nope"),
+            Err(TokenError::NotAJwt)
+        ));
+        assert!(matches!(
+            decode_unverified("a.b.c"),
+            Err(TokenError::Claims(_))
+        ));
     }
 
     #[test]
