@@ -10,7 +10,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Built-in plugins: (cargo package in `plugins/`, embedded name).
-const PLUGINS: &[(&str, &str)] = &[("opsync-plugin-file", "file")];
+const PLUGINS: &[(&str, &str)] = &[
+    ("opsync-plugin-file", "file"),
+    ("opsync-plugin-webhook", "webhook"),
+    ("opsync-plugin-vault-kv", "vault-kv"),
+    ("opsync-plugin-aws-secrets-manager", "aws-secrets-manager"),
+];
 
 const TARGET: &str = "wasm32-wasip2";
 

@@ -1,0 +1,274 @@
+//! The Secrets Manager JSON API calls this plugin makes (DescribeSecret, CreateSecret,
+//! PutSecretValue, TagResource, RestoreSecret, DeleteSecret), each SigV4-signed.
+
+use opsync_destination_kit::clock::Instant;
+use opsync_destination_kit::http::{self, Endpoint, Request, Response};
+use opsync_destination_kit::{PluginError, misconfigured, permanent, retryable};
+use serde_json::{Value, json};
+
+use crate::sigv4::{self, Credentials, Scope, Signed};
+
+const SERVICE: &str = "secretsmanager";
+
+/// One region's Secrets Manager endpoint and the credentials to call it.
+pub struct SecretsManager {
+    pub endpoint: Endpoint,
+    pub region: String,
+    pub credentials: Credentials,
+}
+
+/// An error answer: the exception name (without its namespace) and message.
+pub struct AwsError {
+    pub status: u16,
+    pub kind: String,
+    pub message: String,
+}
+
+/// What DescribeSecret tells about a secret.
+pub struct Description {
+    pub arn: String,
+    pub tags: Vec<(String, String)>,
+    /// Scheduled for deletion.
+    pub deleted: bool,
+    pub version_ids: Vec<String>,
+}
+
+impl Description {
+    pub fn tag(&self, key: &str) -> Option<&str> {
+        self.tags
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl SecretsManager {
+    /// Calls `action` with `body`; `Ok(Err(..))` is an error answer from the service.
+    fn call(&self, action: &str, body: &Value) -> Result<Result<Value, AwsError>, PluginError> {
+        let payload =
+            serde_json::to_vec(body).map_err(|e| permanent(format!("cannot render JSON: {e}")))?;
+        let now = Instant::now();
+        let timestamp = now.compact();
+        let date = now.date();
+        let mut headers = vec![
+            (
+                "content-type".to_string(),
+                "application/x-amz-json-1.1".to_string(),
+            ),
+            ("host".to_string(), self.endpoint.authority.clone()),
+            ("x-amz-date".to_string(), timestamp.clone()),
+            (
+                "x-amz-target".to_string(),
+                format!("secretsmanager.{action}"),
+            ),
+        ];
+        if let Some(token) = &self.credentials.session_token {
+            headers.push(("x-amz-security-token".to_string(), token.clone()));
+        }
+        let path = if self.endpoint.base_path.is_empty() {
+            "/".to_string()
+        } else {
+            format!("{}/", self.endpoint.base_path)
+        };
+        let authorization = sigv4::authorization(
+            &self.credentials,
+            &Scope {
+                date: &date,
+                timestamp: &timestamp,
+                region: &self.region,
+                service: SERVICE,
+            },
+            &Signed {
+                method: "POST",
+                path: &path,
+                query: "",
+                headers: &headers,
+                payload: &payload,
+            },
+        );
+        // The host sets `Host` from the authority; the guest may not.
+        headers.retain(|(n, _)| n != "host");
+        headers.push(("authorization".to_string(), authorization));
+        let response = http::send(Request {
+            method: "POST",
+            endpoint: &self.endpoint,
+            path: "/".to_string(),
+            headers,
+            body: Some(payload),
+        })?;
+        Ok(parse(response))
+    }
+
+    /// The secret called `name`; none if it does not exist.
+    pub fn describe(&self, name: &str) -> Result<Option<Description>, PluginError> {
+        match self.call("DescribeSecret", &json!({ "SecretId": name }))? {
+            Ok(v) => Ok(Some(Description {
+                arn: v["ARN"].as_str().unwrap_or(name).to_string(),
+                tags: v["Tags"]
+                    .as_array()
+                    .map(|tags| {
+                        tags.iter()
+                            .filter_map(|t| {
+                                Some((
+                                    t["Key"].as_str()?.to_string(),
+                                    t["Value"].as_str()?.to_string(),
+                                ))
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                deleted: !v["DeletedDate"].is_null(),
+                version_ids: v["VersionIdsToStages"]
+                    .as_object()
+                    .map(|m| m.keys().cloned().collect())
+                    .unwrap_or_default(),
+            })),
+            Err(e) if e.kind == "ResourceNotFoundException" => Ok(None),
+            Err(e) => Err(failure("describe", name, e)),
+        }
+    }
+
+    /// Creates the secret with its first version; returns (ARN, version id).
+    pub fn create(
+        &self,
+        name: &str,
+        value: &str,
+        token: &str,
+        tags: &[(String, String)],
+        kms_key_id: Option<&str>,
+        description: &str,
+    ) -> Result<(String, String), PluginError> {
+        let mut body = json!({
+            "Name": name,
+            "SecretString": value,
+            "ClientRequestToken": token,
+            "Description": description,
+            "Tags": tag_list(tags),
+        });
+        if let (Some(key), Value::Object(map)) = (kms_key_id, &mut body) {
+            map.insert("KmsKeyId".into(), Value::String(key.to_string()));
+        }
+        match self.call("CreateSecret", &body)? {
+            Ok(v) => Ok(arn_and_version(&v, name, token)),
+            Err(e) if e.kind == "ResourceExistsException" => Err(retryable(format!(
+                "{name} was created by someone else meanwhile; will look again"
+            ))),
+            Err(e) => Err(failure("create", name, e)),
+        }
+    }
+
+    /// Puts a new version; a replay with the same token and value is a no-op at AWS.
+    pub fn put(&self, arn: &str, value: &str, token: &str) -> Result<String, PluginError> {
+        let body = json!({ "SecretId": arn, "SecretString": value, "ClientRequestToken": token });
+        match self.call("PutSecretValue", &body)? {
+            Ok(v) => Ok(arn_and_version(&v, arn, token).1),
+            Err(e) => Err(failure("put a value into", arn, e)),
+        }
+    }
+
+    pub fn tag(&self, arn: &str, tags: &[(String, String)]) -> Result<(), PluginError> {
+        let body = json!({ "SecretId": arn, "Tags": tag_list(tags) });
+        self.call("TagResource", &body)?
+            .map(|_| ())
+            .map_err(|e| failure("tag", arn, e))
+    }
+
+    pub fn restore(&self, arn: &str) -> Result<(), PluginError> {
+        self.call("RestoreSecret", &json!({ "SecretId": arn }))?
+            .map(|_| ())
+            .map_err(|e| failure("restore", arn, e))
+    }
+
+    /// Deletes the secret after `recovery_days`, or at once when `None`.
+    pub fn delete(&self, arn: &str, recovery_days: Option<u32>) -> Result<(), PluginError> {
+        let body = match recovery_days {
+            Some(days) => json!({ "SecretId": arn, "RecoveryWindowInDays": days }),
+            None => json!({ "SecretId": arn, "ForceDeleteWithoutRecovery": true }),
+        };
+        match self.call("DeleteSecret", &body)? {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind == "ResourceNotFoundException" => Ok(()),
+            Err(e) => Err(failure("delete", arn, e)),
+        }
+    }
+}
+
+fn tag_list(tags: &[(String, String)]) -> Value {
+    Value::Array(
+        tags.iter()
+            .map(|(k, v)| json!({ "Key": k, "Value": v }))
+            .collect(),
+    )
+}
+
+fn arn_and_version(v: &Value, fallback_arn: &str, token: &str) -> (String, String) {
+    (
+        v["ARN"].as_str().unwrap_or(fallback_arn).to_string(),
+        v["VersionId"].as_str().unwrap_or(token).to_string(),
+    )
+}
+
+fn parse(response: Response) -> Result<Value, AwsError> {
+    let json = response.json();
+    if response.is_success() {
+        return Ok(json.unwrap_or(Value::Null));
+    }
+    let json = json.unwrap_or(Value::Null);
+    let kind = json["__type"]
+        .as_str()
+        .map(|t| t.rsplit('#').next().unwrap_or(t).to_string())
+        .or_else(|| response.header("x-amzn-errortype"))
+        .or_else(|| xml_code(&response.body))
+        .map(|t| t.split(':').next().unwrap_or_default().to_string())
+        .unwrap_or_default();
+    let message = json["message"]
+        .as_str()
+        .or_else(|| json["Message"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    Err(AwsError {
+        status: response.status,
+        kind,
+        message,
+    })
+}
+
+/// The `<Code>` of an XML error answer (what signature failures come as on some endpoints).
+fn xml_code(body: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?;
+    let start = text.find("<Code>")? + "<Code>".len();
+    let len = text[start..].find("</Code>")?;
+    Some(text[start..start + len].to_string())
+}
+
+/// Maps an error answer to a plugin error: credential and permission problems are
+/// `misconfigured`, throttling and service faults `retryable`, the rest `permanent`.
+fn failure(action: &str, name: &str, e: AwsError) -> PluginError {
+    let msg: String = format!(
+        "cannot {action} {name}: {} {}: {}",
+        e.status, e.kind, e.message
+    )
+    .chars()
+    .take(500)
+    .collect();
+    match e.kind.as_str() {
+        "UnrecognizedClientException"
+        | "InvalidSignatureException"
+        | "SignatureDoesNotMatch"
+        | "IncompleteSignature"
+        | "MissingAuthenticationToken"
+        | "InvalidClientTokenId"
+        | "ExpiredTokenException"
+        | "AccessDeniedException"
+        | "AccessDenied" => misconfigured(msg),
+        "ThrottlingException"
+        | "TooManyRequestsException"
+        | "RequestTimeout"
+        | "InternalServiceError"
+        | "InternalFailure"
+        | "ServiceUnavailable" => retryable(msg),
+        _ if e.status >= 500 || e.status == 429 => retryable(msg),
+        _ if e.status == 401 || e.status == 403 => misconfigured(msg),
+        _ => permanent(msg),
+    }
+}

@@ -1,0 +1,266 @@
+//! The built-in `aws-secrets-manager` destination: writes items to AWS Secrets Manager with
+//! SigV4-signed calls, tags the secrets it manages, and makes replays no-ops through
+//! `ClientRequestToken`.
+
+mod api;
+mod sigv4;
+
+use api::{Description, SecretsManager};
+use opsync_destination_kit::http::Endpoint;
+use opsync_destination_kit::log::{Level, log};
+use opsync_destination_kit::select::{Format, Selection};
+use opsync_destination_kit::settings::{self, check_keys, choice, flag, number, required};
+use opsync_destination_kit::template::Template;
+use opsync_destination_kit::{
+    ChangeKind, Guest, ItemEvent, PluginError, Receipt, misconfigured, permanent, receipt,
+};
+use sha2::{Digest, Sha256};
+use sigv4::Credentials;
+
+const KNOWN_KEYS: &[&str] = &[
+    "region",
+    "endpoint",
+    "access-key-id",
+    "secret-access-key",
+    "session-token",
+    "name",
+    "format",
+    "fields",
+    "field",
+    "kms-key-id",
+    "overwrite-unmanaged",
+    "on-delete",
+    "recovery-window-days",
+];
+
+/// The tag that marks a secret as written by opsync.
+pub const MANAGED_TAG: (&str, &str) = ("managed-by", "opsync");
+const ITEM_TAG: &str = "opsync:item-id";
+const VAULT_TAG: &str = "opsync:vault-id";
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum OnDelete {
+    Keep,
+    /// Schedule the deletion after the recovery window.
+    Delete,
+    /// Delete at once, without recovery.
+    ForceDelete,
+}
+
+struct Settings {
+    endpoint: Endpoint,
+    region: String,
+    name: Template,
+    selection: Selection,
+    kms_key_id: Option<String>,
+    overwrite_unmanaged: bool,
+    on_delete: OnDelete,
+    recovery_days: u32,
+}
+
+impl Settings {
+    fn load() -> Result<Self, PluginError> {
+        check_keys(KNOWN_KEYS)?;
+        let region = required("region")?;
+        if region.is_empty()
+            || !region
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            return Err(misconfigured(format!(
+                "`region` `{region}` is not an AWS region"
+            )));
+        }
+        let endpoint = settings::plain("endpoint")?
+            .unwrap_or_else(|| format!("https://secretsmanager.{region}.amazonaws.com"));
+        let endpoint = Endpoint::parse("endpoint", &endpoint)?;
+        settings::secret("access-key-id")?;
+        settings::secret("secret-access-key")?;
+        settings::optional_secret("session-token")?;
+        let name = Template::parse(
+            "name",
+            &settings::plain("name")?.unwrap_or_else(|| "{{vault}}/{{title}}".into()),
+        )?;
+        let selection = Selection::load(&[Format::Json, Format::ItemJson, Format::Raw])?;
+        let on_delete = match choice("on-delete", &["keep", "delete", "force-delete"], "keep")? {
+            "delete" => OnDelete::Delete,
+            "force-delete" => OnDelete::ForceDelete,
+            _ => OnDelete::Keep,
+        };
+        Ok(Self {
+            endpoint,
+            region,
+            name,
+            selection,
+            kms_key_id: settings::plain("kms-key-id")?,
+            overwrite_unmanaged: flag("overwrite-unmanaged", false)?,
+            on_delete,
+            recovery_days: number("recovery-window-days", 7..=30, 30)?,
+        })
+    }
+
+    fn client(&self) -> Result<SecretsManager, PluginError> {
+        Ok(SecretsManager {
+            endpoint: self.endpoint.clone(),
+            region: self.region.clone(),
+            credentials: Credentials {
+                access_key_id: settings::secret("access-key-id")?.reveal(),
+                secret_access_key: settings::secret("secret-access-key")?.reveal(),
+                session_token: settings::optional_secret("session-token")?.map(|s| s.reveal()),
+            },
+        })
+    }
+}
+
+/// The `ClientRequestToken` for an idempotency key: the same key always gives the same token, so
+/// a replay finds its version already there. UUID-shaped (36 characters; AWS wants 32 to 64).
+pub fn client_token(idempotency_key: &str) -> String {
+    let hex = hex::encode(Sha256::digest(idempotency_key.as_bytes()));
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+fn tags(event: &ItemEvent) -> Vec<(String, String)> {
+    vec![
+        (MANAGED_TAG.0.into(), MANAGED_TAG.1.into()),
+        (ITEM_TAG.into(), event.item.id.clone()),
+        (VAULT_TAG.into(), event.vault.id.clone()),
+    ]
+}
+
+fn is_managed(secret: &Description) -> bool {
+    secret.tag(MANAGED_TAG.0) == Some(MANAGED_TAG.1)
+}
+
+/// Whether this item may write to (or delete) `secret`.
+fn check_owner(name: &str, secret: &Description, event: &ItemEvent) -> Result<(), PluginError> {
+    match secret.tag(ITEM_TAG) {
+        Some(id) if is_managed(secret) && id != event.item.id => Err(permanent(format!(
+            "{name} is managed by opsync for item {id}, not {}: two items render to the same name",
+            event.item.id
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn write(
+    settings: &Settings,
+    sm: &SecretsManager,
+    name: &str,
+    event: &ItemEvent,
+) -> Result<Receipt, PluginError> {
+    let token = client_token(&event.idempotency_key);
+    let Some(secret) = sm.describe(name)? else {
+        let value = settings.selection.render(event)?;
+        let description = format!("Managed by opsync: 1Password item {}", event.item.id);
+        let (arn, version) = sm.create(
+            name,
+            &value,
+            &token,
+            &tags(event),
+            settings.kms_key_id.as_deref(),
+            &description,
+        )?;
+        return Ok(receipt(arn, Some(version), false));
+    };
+    let managed = is_managed(&secret);
+    if !managed && !settings.overwrite_unmanaged {
+        return Err(permanent(format!(
+            "{name} exists without the tag {}={}, so opsync does not overwrite it; set `overwrite-unmanaged = true` to take it over",
+            MANAGED_TAG.0, MANAGED_TAG.1
+        )));
+    }
+    check_owner(name, &secret, event)?;
+    if secret.version_ids.contains(&token) && !secret.deleted {
+        return Ok(receipt(secret.arn, Some(token), true));
+    }
+    if secret.deleted {
+        log(
+            Level::Info,
+            &format!("restoring {name}, which was scheduled for deletion"),
+        );
+        sm.restore(&secret.arn)?;
+    }
+    if !managed {
+        log(
+            Level::Warn,
+            &format!("taking over {name}: overwrite-unmanaged is true"),
+        );
+        sm.tag(&secret.arn, &tags(event))?;
+    }
+    let value = settings.selection.render(event)?;
+    let version = sm.put(&secret.arn, &value, &token)?;
+    Ok(receipt(secret.arn, Some(version), false))
+}
+
+fn delete(
+    settings: &Settings,
+    sm: &SecretsManager,
+    name: &str,
+    event: &ItemEvent,
+) -> Result<Receipt, PluginError> {
+    if settings.on_delete == OnDelete::Keep {
+        log(Level::Info, &format!("kept {name}: on-delete is keep"));
+        return Ok(receipt(name.to_string(), None, true));
+    }
+    let Some(secret) = sm.describe(name)? else {
+        return Ok(receipt(name.to_string(), None, true));
+    };
+    if !is_managed(&secret) {
+        return Err(permanent(format!(
+            "not deleting {name}: it has no {}={} tag",
+            MANAGED_TAG.0, MANAGED_TAG.1
+        )));
+    }
+    check_owner(name, &secret, event)?;
+    if secret.deleted && settings.on_delete == OnDelete::Delete {
+        return Ok(receipt(secret.arn, None, true));
+    }
+    let window = match settings.on_delete {
+        OnDelete::Delete => Some(settings.recovery_days),
+        _ => None,
+    };
+    sm.delete(&secret.arn, window)?;
+    Ok(receipt(secret.arn, None, false))
+}
+
+struct AwsSecretsManager;
+
+impl Guest for AwsSecretsManager {
+    fn validate() -> Result<(), PluginError> {
+        Settings::load().map(|_| ())
+    }
+
+    fn deliver(event: ItemEvent) -> Result<Receipt, PluginError> {
+        let settings = Settings::load()?;
+        let name = settings.name.render(&event);
+        let sm = settings.client()?;
+        match event.kind {
+            ChangeKind::Deleted => delete(&settings, &sm, &name, &event),
+            ChangeKind::Created | ChangeKind::Updated | ChangeKind::Rotated => {
+                write(&settings, &sm, &name, &event)
+            }
+        }
+    }
+}
+
+opsync_destination_kit::export_destination!(AwsSecretsManager);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_tokens_are_stable_uuid_shaped_and_distinct() {
+        let a = client_token("route-a:itm1:3:updated");
+        assert_eq!(a, client_token("route-a:itm1:3:updated"));
+        assert_eq!(a.len(), 36);
+        assert_ne!(a, client_token("route-a:itm1:4:updated"));
+    }
+}

@@ -1,0 +1,139 @@
+//! Name templates such as `prod/{{vault}}/{{title}}`: parsed and checked once, rendered per item
+//! with every value sanitized so it can never add path components.
+
+use crate::{ItemEvent, PluginError, misconfigured};
+
+/// The placeholders a template may use.
+pub const PLACEHOLDERS: &[&str] = &["vault", "vault_id", "title", "id", "category", "version"];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Placeholder {
+    Vault,
+    VaultId,
+    Title,
+    Id,
+    Category,
+    Version,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Part {
+    Literal(String),
+    Value(Placeholder),
+}
+
+/// A checked template: a relative `/`-separated name without empty or `..` parts, whose literal
+/// text uses only letters, digits and `/ . _ - + = @`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Template {
+    parts: Vec<Part>,
+}
+
+impl Template {
+    /// Parses `text`, the value of config key `key` (named in error messages).
+    pub fn parse(key: &str, text: &str) -> Result<Self, PluginError> {
+        let bad = |why: String| misconfigured(format!("`{key}` template `{text}`: {why}"));
+        let mut parts = Vec::new();
+        let mut rest = text;
+        while let Some(start) = rest.find("{{") {
+            if start > 0 {
+                parts.push(Part::Literal(rest[..start].to_string()));
+            }
+            let after = &rest[start + 2..];
+            let end = after
+                .find("}}")
+                .ok_or_else(|| bad("a `{{` is not closed".into()))?;
+            let placeholder = match after[..end].trim() {
+                "vault" => Placeholder::Vault,
+                "vault_id" => Placeholder::VaultId,
+                "title" => Placeholder::Title,
+                "id" => Placeholder::Id,
+                "category" => Placeholder::Category,
+                "version" => Placeholder::Version,
+                other => {
+                    return Err(bad(format!(
+                        "unknown placeholder `{other}` (known: {})",
+                        PLACEHOLDERS.join(", ")
+                    )));
+                }
+            };
+            parts.push(Part::Value(placeholder));
+            rest = &after[end + 2..];
+        }
+        if !rest.is_empty() {
+            parts.push(Part::Literal(rest.to_string()));
+        }
+        for part in &parts {
+            if let Part::Literal(literal) = part
+                && let Some(c) = literal.chars().find(|c| !literal_char(*c))
+            {
+                return Err(bad(format!("the character `{c}` is not allowed")));
+            }
+        }
+        if parts.is_empty() {
+            return Err(bad("it is empty".into()));
+        }
+        // Placeholder values never contain `/` and are never empty or only dots, so checking the
+        // template with a stand-in value checks every name it can render.
+        let shape: String = parts
+            .iter()
+            .map(|p| match p {
+                Part::Literal(l) => l.as_str(),
+                Part::Value(_) => "x",
+            })
+            .collect();
+        if shape.starts_with('/') || shape.split('/').any(|p| p.is_empty() || p == "..") {
+            return Err(bad(
+                "it must be a relative name without empty or `..` parts".into(),
+            ));
+        }
+        Ok(Self { parts })
+    }
+
+    /// The name for `event`.
+    pub fn render(&self, event: &ItemEvent) -> String {
+        let mut out = String::new();
+        for part in &self.parts {
+            match part {
+                Part::Literal(l) => out.push_str(l),
+                Part::Value(p) => out.push_str(&sanitize(&value_of(*p, event))),
+            }
+        }
+        out
+    }
+}
+
+fn literal_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '_' | '-' | '+' | '=' | '@')
+}
+
+fn value_of(placeholder: Placeholder, event: &ItemEvent) -> String {
+    match placeholder {
+        Placeholder::Vault => event.vault.name.clone(),
+        Placeholder::VaultId => event.vault.id.clone(),
+        Placeholder::Title => event.item.title.clone(),
+        Placeholder::Id => event.item.id.clone(),
+        Placeholder::Category => event.item.category.to_lowercase(),
+        Placeholder::Version => event.item.version.to_string(),
+    }
+}
+
+/// Keeps letters, digits, `.`, `-` and `_`; anything else becomes `_`, and a value that is empty or
+/// only dots becomes `_`, so a value can never climb out of its place in a path.
+pub fn sanitize(value: &str) -> String {
+    let cleaned: String = value
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if cleaned.is_empty() || cleaned.chars().all(|c| c == '.') {
+        "_".to_string()
+    } else {
+        cleaned
+    }
+}

@@ -1,0 +1,132 @@
+//! The built-in `webhook` destination: POSTs each item change as JSON to one URL, signed the
+//! Standard Webhooks way (`webhook-id`, `webhook-timestamp`, `webhook-signature`).
+
+mod sign;
+
+use opsync_destination_kit::clock::Instant;
+use opsync_destination_kit::http::{self, Endpoint, Request};
+use opsync_destination_kit::log::{Level, log};
+use opsync_destination_kit::select::{self, Format, Selection};
+use opsync_destination_kit::settings::{self, check_keys, choice, required};
+use opsync_destination_kit::template::Template;
+use opsync_destination_kit::{
+    ChangeKind, Guest, ItemEvent, PluginError, Receipt, kind_name, misconfigured, permanent,
+    receipt,
+};
+use serde_json::{Value, json};
+use sign::SigningKey;
+
+const KNOWN_KEYS: &[&str] = &["url", "secret", "name", "format", "fields", "on-delete"];
+
+struct Settings {
+    url: Endpoint,
+    name: Template,
+    selection: Selection,
+    send_deletes: bool,
+}
+
+impl Settings {
+    fn load() -> Result<Self, PluginError> {
+        check_keys(KNOWN_KEYS)?;
+        let url = Endpoint::parse("url", &required("url")?)?;
+        let name = Template::parse(
+            "name",
+            &settings::plain("name")?.unwrap_or_else(|| "{{vault}}/{{title}}".into()),
+        )?;
+        let selection = Selection::load(&[Format::Json, Format::ItemJson])?;
+        let send_deletes = choice("on-delete", &["send", "skip"], "send")? == "send";
+        // Checked here so that a bad secret shows at validation, not at the first change.
+        signing_key()?;
+        Ok(Self {
+            url,
+            name,
+            selection,
+            send_deletes,
+        })
+    }
+}
+
+fn signing_key() -> Result<SigningKey, PluginError> {
+    let secret = settings::secret("secret")?;
+    SigningKey::from_secret(&secret.reveal())
+        .map_err(|e| misconfigured(format!("`secret` is not a webhook signing secret: {}", e.0)))
+}
+
+/// The Standard Webhooks payload: `type`, `timestamp` and `data`.
+fn payload(
+    settings: &Settings,
+    event: &ItemEvent,
+    name: &str,
+    at: Instant,
+) -> Result<Value, PluginError> {
+    let mut data = json!({
+        "name": name,
+        "kind": kind_name(event.kind),
+        "idempotency_key": event.idempotency_key,
+    });
+    let deleted = event.kind == ChangeKind::Deleted;
+    let item = match settings.selection.format {
+        Format::ItemJson if !deleted => settings.selection.document(event)?,
+        _ => select::item_summary(event),
+    };
+    if let Value::Object(map) = &mut data {
+        map.insert("item".into(), item);
+        if settings.selection.format == Format::Json && !deleted {
+            map.insert("values".into(), settings.selection.document(event)?);
+        }
+    }
+    Ok(json!({
+        "type": format!("item.{}", kind_name(event.kind)),
+        "timestamp": at.rfc3339(),
+        "data": data,
+    }))
+}
+
+struct Webhook;
+
+impl Guest for Webhook {
+    fn validate() -> Result<(), PluginError> {
+        Settings::load().map(|_| ())
+    }
+
+    fn deliver(event: ItemEvent) -> Result<Receipt, PluginError> {
+        let settings = Settings::load()?;
+        let name = settings.name.render(&event);
+        let location = format!("{} {name}", settings.url.origin());
+        if event.kind == ChangeKind::Deleted && !settings.send_deletes {
+            log(
+                Level::Info,
+                &format!("not sending the deletion of {name}: on-delete is skip"),
+            );
+            return Ok(receipt(location, None, true));
+        }
+        let at = Instant::now();
+        let body = serde_json::to_vec(&payload(&settings, &event, &name, at)?)
+            .map_err(|e| permanent(format!("cannot render the payload: {e}")))?;
+        let signature = signing_key()?.sign(&event.idempotency_key, at.unix(), &body);
+        let response = http::send(Request {
+            method: "POST",
+            endpoint: &settings.url,
+            path: String::new(),
+            headers: vec![
+                ("content-type".into(), "application/json".into()),
+                ("user-agent".into(), "opsync-webhook".into()),
+                ("webhook-id".into(), event.idempotency_key.clone()),
+                ("webhook-timestamp".into(), at.unix().to_string()),
+                ("webhook-signature".into(), signature),
+            ],
+            body: Some(body),
+        })?;
+        if !response.is_success() {
+            // The receiver's body is not quoted: it may echo the payload, values included.
+            return Err(http::status_error(
+                &format!("webhook {}", settings.url.origin()),
+                response.status,
+                "",
+            ));
+        }
+        Ok(receipt(location, None, false))
+    }
+}
+
+opsync_destination_kit::export_destination!(Webhook);
