@@ -4,4 +4,7 @@ pub mod cli;
 pub mod config;
 pub mod connect;
 pub mod connect_dev;
+pub mod detect;
 pub mod plugin;
+pub mod route;
+pub mod store;

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the system packages that opsync's tests need on a fresh Debian/Ubuntu machine; safe to
+# re-run (installs only what is missing). Today: `promtool` (Debian package `prometheus`), which
+# tests/telemetry.rs runs as `promtool check metrics` on opsync's /metrics output.
+set -euo pipefail
+
+need_root() {
+  if [[ $(id -u) -ne 0 ]]; then
+    if command -v sudo >/dev/null 2>&1; then
+      sudo "$@"
+    else
+      echo "setup-system: need root to run: $*" >&2
+      exit 1
+    fi
+  else
+    "$@"
+  fi
+}
+
+if ! command -v promtool >/dev/null 2>&1; then
+  echo "==> installing promtool (Debian package prometheus)"
+  need_root apt-get update -qq
+  need_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus
+fi
+command -v promtool >/dev/null 2>&1 || { echo "setup-system: promtool is still missing" >&2; exit 1; }
+echo "setup-system: promtool $(promtool --version 2>&1 | head -n1)"

@@ -1,0 +1,372 @@
+//! Change detection: one poller for every route. `GET /v1/vaults` first; only vaults whose
+//! `contentVersion` moved are listed; item versions are diffed against the store; the ledger
+//! rows and the new known versions are written in one transaction.
+
+mod diff;
+mod error;
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+
+use crate::connect::client::ConnectClient;
+use crate::connect::model::Vault;
+use crate::plugin::ChangeKind;
+use crate::route::{OnDelete, Route, fingerprint};
+use crate::store::{Hold, KnownVault, LedgerEntry, PollWrite, Store};
+
+pub use diff::Change;
+pub use error::DetectError;
+
+/// Store `meta` key: the routes' fingerprint at the last poll.
+const META_FINGERPRINT: &str = "routes_fingerprint";
+/// Store `meta` key: when the last full reconciliation finished (unix milliseconds).
+const META_LAST_FULL: &str = "last_full_reconcile";
+
+/// Default interval between full reconciliations.
+pub const DEFAULT_FULL_RECONCILE_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// How the detector behaves.
+#[derive(Clone, Debug)]
+pub struct DetectOptions {
+    /// How often [`Detector::full_reconcile_due`] says a full reconciliation is due.
+    pub full_reconcile_interval: Duration,
+    /// Let deletions through even past a route's `max_delete_ratio` (`--allow-mass-delete`).
+    pub allow_mass_delete: bool,
+}
+
+impl Default for DetectOptions {
+    fn default() -> Self {
+        Self {
+            full_reconcile_interval: DEFAULT_FULL_RECONCILE_INTERVAL,
+            allow_mass_delete: false,
+        }
+    }
+}
+
+/// A vault whose listing failed or looked partial: nothing in it was deleted, and it is
+/// listed again at the next poll.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IncompleteVault {
+    pub vault_id: String,
+    pub name: String,
+    pub reason: String,
+}
+
+/// A route whose deletions were held by its `max_delete_ratio`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HeldRoute {
+    pub route: String,
+    /// The deletions that were not made.
+    pub deletions: Vec<Change>,
+    /// The route's destination keys before them.
+    pub total: u64,
+    pub max_ratio: f64,
+}
+
+/// What one poll saw and did.
+#[derive(Clone, Debug, Default)]
+pub struct PollReport {
+    pub started_at: Option<DateTime<Utc>>,
+    pub duration: Duration,
+    /// Whether every vault was listed whatever its `contentVersion`.
+    pub full: bool,
+    /// Requests made to Connect (1 for an idle poll).
+    pub requests: u32,
+    pub vaults_listed: usize,
+    pub vaults_unchanged: usize,
+    /// Items that are new, or whose version or metadata moved.
+    pub items_changed: usize,
+    /// Changes sent to the ledger, one per (route, item); each goes to every destination of
+    /// its route.
+    pub changes: Vec<Change>,
+    /// Items that left a route whose `on_delete` is `retain`: nothing is deleted at the
+    /// destination.
+    pub retained: Vec<Change>,
+    pub held: Vec<HeldRoute>,
+    pub incomplete: Vec<IncompleteVault>,
+    /// Vaults opsync saw before that `/v1/vaults` no longer lists (deleted, or the token lost
+    /// access). Their items are left alone.
+    pub vaults_missing: Vec<String>,
+    /// Ledger rows added (0 for `plan`).
+    pub enqueued: u64,
+}
+
+impl PollReport {
+    /// Counts of the changes by kind: (created, updated, deleted).
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let n = |k: ChangeKind| self.changes.iter().filter(|c| c.kind == k).count();
+        (
+            n(ChangeKind::Created),
+            n(ChangeKind::Updated),
+            n(ChangeKind::Deleted),
+        )
+    }
+}
+
+/// The poller. Owns a Connect client and the store; serves every route.
+#[derive(Debug)]
+pub struct Detector {
+    client: ConnectClient,
+    store: Store,
+    routes: Vec<Route>,
+    options: DetectOptions,
+}
+
+impl Detector {
+    pub fn new(client: ConnectClient, store: Store, routes: Vec<Route>, options: DetectOptions) -> Self {
+        Self {
+            client,
+            store,
+            routes,
+            options,
+        }
+    }
+
+    pub fn routes(&self) -> &[Route] {
+        &self.routes
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn client(&self) -> &ConnectClient {
+        &self.client
+    }
+
+    pub fn set_allow_mass_delete(&mut self, allow: bool) {
+        self.options.allow_mass_delete = allow;
+    }
+
+    /// Whether the last full reconciliation is older than the configured interval (or none
+    /// ever ran).
+    pub fn full_reconcile_due(&self, now: DateTime<Utc>) -> Result<bool, DetectError> {
+        let Some(last) = self.store.meta(META_LAST_FULL)? else {
+            return Ok(true);
+        };
+        let last = last.parse::<i64>().unwrap_or(0);
+        let elapsed = now.timestamp_millis().saturating_sub(last).max(0) as u64;
+        Ok(Duration::from_millis(elapsed) >= self.options.full_reconcile_interval)
+    }
+
+    /// One poll: writes the ledger rows for every route that selects a change, together with
+    /// the new known versions, in one transaction.
+    pub async fn poll(&mut self, full_reconcile: bool) -> Result<PollReport, DetectError> {
+        self.run(full_reconcile, true).await
+    }
+
+    /// A dry run of a full poll: the same report, nothing written.
+    pub async fn plan(&self) -> Result<PollReport, DetectError> {
+        self.run(true, false).await
+    }
+
+    async fn run(&self, full_reconcile: bool, write: bool) -> Result<PollReport, DetectError> {
+        let clock = Instant::now();
+        let now = Utc::now();
+        let mut report = PollReport {
+            started_at: Some(now),
+            ..PollReport::default()
+        };
+        report.requests += 1;
+        let vaults = self.client.list_vaults(None).await?;
+        let known_vaults = self.store.known_vaults()?;
+        let print = fingerprint(&self.routes);
+        let routes_changed = self.store.meta(META_FINGERPRINT)?.as_deref() != Some(&print);
+        let full = full_reconcile || routes_changed;
+        report.full = full;
+
+        let listed_ids: HashSet<&str> = vaults.iter().map(|v| v.id.as_str()).collect();
+        report.vaults_missing = known_vaults
+            .keys()
+            .filter(|id| !listed_ids.contains(id.as_str()))
+            .cloned()
+            .collect();
+        report.vaults_missing.sort();
+
+        let mut write_set = PollWrite::default();
+        // Deletions per route, decided once every vault is diffed; and the vaults they are in.
+        let mut leaving: HashMap<String, Vec<Change>> = HashMap::new();
+        let mut advance: Vec<KnownVault> = Vec::new();
+
+        for vault in &vaults {
+            let known = known_vaults.get(&vault.id);
+            let moved = known.is_none_or(|k| k.content_version != vault.content_version);
+            if !full && !moved {
+                report.vaults_unchanged += 1;
+                continue;
+            }
+            let members = self.store.members(&vault.id)?;
+            let taken = self.routes.iter().any(|r| r.selector.takes_vault(vault));
+            if !taken && members.is_empty() {
+                // No route wants it: remember its version so it is not looked at again.
+                advance.push(known_vault(vault, now));
+                report.vaults_unchanged += 1;
+                continue;
+            }
+            report.requests += 1;
+            let listing = match self.client.list_items(&vault.id, None).await {
+                Ok(items) => items,
+                Err(e) => {
+                    report.incomplete.push(IncompleteVault {
+                        vault_id: vault.id.clone(),
+                        name: vault.name.clone(),
+                        reason: format!("listing items: {e}"),
+                    });
+                    continue;
+                }
+            };
+            report.vaults_listed += 1;
+            // A listing shorter than the vault's own item count may be truncated: use what it
+            // shows, delete nothing, and list again next time.
+            let complete = listing.len() as u64 >= vault.items;
+            if !complete {
+                report.incomplete.push(IncompleteVault {
+                    vault_id: vault.id.clone(),
+                    name: vault.name.clone(),
+                    reason: format!(
+                        "the listing has {} items and the vault says {}",
+                        listing.len(),
+                        vault.items
+                    ),
+                });
+            }
+            let known_items = self.store.known_items(&vault.id)?;
+            let d = diff::diff_vault(
+                vault,
+                &listing,
+                complete,
+                &known_items,
+                &members,
+                &self.routes,
+            );
+            report.items_changed += d.changed_items;
+            write_set.items.extend(d.items);
+            write_set
+                .items_gone
+                .extend(d.items_gone.into_iter().map(|i| (vault.id.clone(), i)));
+            for (change, member) in d.upserts {
+                self.push_entries(&mut write_set.entries, &change, now);
+                report.changes.push(change);
+                write_set.members.push(member);
+            }
+            for change in d.leaving {
+                leaving.entry(change.route.clone()).or_default().push(change);
+            }
+            if complete {
+                advance.push(known_vault(vault, now));
+            }
+        }
+
+        // Deletions: retained, held, or enqueued, per route.
+        let counts = self.store.member_counts()?;
+        let mut held_vaults: HashSet<String> = HashSet::new();
+        let mut held_routes: HashSet<String> = HashSet::new();
+        for route in &self.routes {
+            let Some(gone) = leaving.remove(&route.name) else {
+                continue;
+            };
+            match route.on_delete {
+                OnDelete::Retain => {
+                    for c in gone {
+                        write_set
+                            .members_gone
+                            .push((c.route.clone(), c.vault_id.clone(), c.item_id.clone()));
+                        report.retained.push(c);
+                    }
+                }
+                OnDelete::Delete => {
+                    let total = counts.get(&route.name).copied().unwrap_or(0);
+                    let n = gone.len() as u64;
+                    if self.options.allow_mass_delete || route.deletions_allowed(n, total) {
+                        for c in gone {
+                            write_set.members_gone.push((
+                                c.route.clone(),
+                                c.vault_id.clone(),
+                                c.item_id.clone(),
+                            ));
+                            self.push_entries(&mut write_set.entries, &c, now);
+                            report.changes.push(c);
+                        }
+                    } else {
+                        held_vaults.extend(gone.iter().map(|c| c.vault_id.clone()));
+                        held_routes.insert(route.name.clone());
+                        write_set.holds.push(Hold {
+                            route: route.name.clone(),
+                            deletions: n,
+                            total,
+                            max_ratio: route.max_delete_ratio,
+                            since: now,
+                        });
+                        report.held.push(HeldRoute {
+                            route: route.name.clone(),
+                            deletions: gone,
+                            total,
+                            max_ratio: route.max_delete_ratio,
+                        });
+                    }
+                }
+            }
+        }
+        if report.incomplete.is_empty() {
+            write_set.holds_cleared = self
+                .routes
+                .iter()
+                .filter(|r| !held_routes.contains(&r.name))
+                .map(|r| r.name.clone())
+                .collect();
+        }
+        // A vault with held deletions keeps its old contentVersion, so it is listed (and the
+        // hold re-decided) at every poll until the deletions are allowed.
+        write_set.vaults = advance
+            .into_iter()
+            .filter(|v| !held_vaults.contains(&v.vault_id))
+            .collect();
+        if full && report.incomplete.is_empty() {
+            write_set
+                .meta
+                .push((META_LAST_FULL.to_owned(), now.timestamp_millis().to_string()));
+        }
+        write_set.meta.push((META_FINGERPRINT.to_owned(), print));
+        if routes_changed && !report.incomplete.is_empty() {
+            // Keep the old fingerprint so the next poll is full again.
+            write_set.meta.pop();
+        }
+        if write {
+            report.enqueued = self.store.commit_poll(&write_set)?;
+        }
+        report.duration = clock.elapsed();
+        Ok(report)
+    }
+
+    /// One ledger entry per destination of the change's route.
+    fn push_entries(&self, out: &mut Vec<LedgerEntry>, c: &Change, now: DateTime<Utc>) {
+        let Some(route) = self.routes.iter().find(|r| r.name == c.route) else {
+            return;
+        };
+        for dest in &route.destinations {
+            out.push(LedgerEntry {
+                route: c.route.clone(),
+                destination: dest.clone(),
+                vault_id: c.vault_id.clone(),
+                vault_name: c.vault_name.clone(),
+                item_id: c.item_id.clone(),
+                title: c.title.clone(),
+                key: c.key.clone(),
+                version: c.version,
+                kind: c.kind,
+                detected_at: now,
+            });
+        }
+    }
+}
+
+fn known_vault(v: &Vault, now: DateTime<Utc>) -> KnownVault {
+    KnownVault {
+        vault_id: v.id.clone(),
+        name: v.name.clone(),
+        content_version: v.content_version,
+        listed_at: now,
+    }
+}

@@ -1,0 +1,44 @@
+//! `StoreError`: why the state database could not be opened, read or written.
+
+use std::path::PathBuf;
+
+/// A state database failure. Messages name the database and the operation, never a value.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The file could not be opened or created.
+    #[error("state database {}: cannot open: {source}", .path.display())]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The database was written by a newer opsync.
+    #[error(
+        "state database schema version {found} is newer than this opsync understands ({known})"
+    )]
+    TooNew { found: i64, known: i64 },
+    /// A query failed.
+    #[error("state database: {op}: {source}")]
+    Sql {
+        op: &'static str,
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// A row holds something this version cannot read (e.g. an unknown change kind).
+    #[error("state database: {0}")]
+    Corrupt(String),
+    /// No ledger row has this id.
+    #[error("state database: no delivery with id {0}")]
+    NoSuchDelivery(i64),
+}
+
+/// Adds the operation's name to a rusqlite error.
+pub(crate) trait SqlContext<T> {
+    fn op(self, op: &'static str) -> Result<T, StoreError>;
+}
+
+impl<T> SqlContext<T> for Result<T, rusqlite::Error> {
+    fn op(self, op: &'static str) -> Result<T, StoreError> {
+        self.map_err(|source| StoreError::Sql { op, source })
+    }
+}

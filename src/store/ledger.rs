@@ -1,0 +1,380 @@
+//! The delivery ledger: idempotent enqueue, due rows, and the pending -> delivered | dead state
+//! machine (a newer version of the same item supersedes an older pending row).
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Row, Transaction, params};
+
+use crate::store::error::{SqlContext, StoreError};
+use crate::store::{
+    DeadLetter, Delivery, DeliveryId, Hold, LedgerEntry, RouteStatus, Store, clip, from_millis,
+    kind_from_str, to_millis,
+};
+
+const ENTRY_COLUMNS: &str = "id, route, destination, vault_id, vault_name, item_id, title, key, \
+     version, kind, created_at, attempts, last_error, next_attempt_at, dead_at";
+
+fn entry_of(row: &Row<'_>) -> rusqlite::Result<(DeliveryId, LedgerEntry, String)> {
+    let kind: String = row.get(9)?;
+    let version: i64 = row.get(8)?;
+    Ok((
+        row.get(0)?,
+        LedgerEntry {
+            route: row.get(1)?,
+            destination: row.get(2)?,
+            vault_id: row.get(3)?,
+            vault_name: row.get(4)?,
+            item_id: row.get(5)?,
+            title: row.get(6)?,
+            key: row.get(7)?,
+            version: version.max(0) as u64,
+            // Checked after the row is read, so the error can say what was wrong.
+            kind: crate::plugin::ChangeKind::Created,
+            detected_at: from_millis(row.get(10)?),
+        },
+        kind,
+    ))
+}
+
+fn delivery_of(row: &Row<'_>) -> rusqlite::Result<(Delivery, String)> {
+    let (id, entry, kind) = entry_of(row)?;
+    let attempts: i64 = row.get(11)?;
+    Ok((
+        Delivery {
+            id,
+            entry,
+            attempts: attempts.clamp(0, u32::MAX as i64) as u32,
+            last_error: row.get(12)?,
+            next_attempt_at: from_millis(row.get(13)?),
+        },
+        kind,
+    ))
+}
+
+/// Inserts entries that are not there yet, and marks older pending rows of the same
+/// (route, destination, item) superseded: only the newest change of an item is delivered.
+pub(crate) fn enqueue_tx(tx: &Transaction<'_>, changes: &[LedgerEntry]) -> Result<u64, StoreError> {
+    let mut insert = tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO ledger (route, destination, vault_id, vault_name, item_id, \
+             title, key, version, kind, next_attempt_at, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+        )
+        .op("prepare enqueue")?;
+    let mut supersede = tx
+        .prepare_cached(
+            "UPDATE ledger SET status = 'superseded' \
+             WHERE route = ?1 AND destination = ?2 AND item_id = ?3 AND status = 'pending' AND id < ?4",
+        )
+        .op("prepare supersede")?;
+    let mut added = 0;
+    for c in changes {
+        let n = insert
+            .execute(params![
+                c.route,
+                c.destination,
+                c.vault_id,
+                c.vault_name,
+                c.item_id,
+                c.title,
+                c.key,
+                c.version as i64,
+                c.kind.as_str(),
+                to_millis(c.detected_at),
+            ])
+            .op("enqueue")?;
+        if n == 1 {
+            added += 1;
+            let id = tx.last_insert_rowid();
+            supersede
+                .execute(params![c.route, c.destination, c.item_id, id])
+                .op("supersede older rows")?;
+        }
+    }
+    Ok(added)
+}
+
+impl Store {
+    /// Records changes to deliver. Idempotent: an entry already in the ledger (same route,
+    /// destination, item, version and kind) is left as it is.
+    pub fn enqueue(&self, changes: &[LedgerEntry]) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().op("begin enqueue")?;
+        enqueue_tx(&tx, changes)?;
+        tx.commit().op("commit enqueue")
+    }
+
+    /// Pending rows of `route` whose next attempt is due at `now`, oldest first.
+    pub fn due(
+        &self,
+        route: &str,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT {ENTRY_COLUMNS} FROM ledger \
+                 WHERE route = ?1 AND status = 'pending' AND next_attempt_at <= ?2 \
+                 ORDER BY next_attempt_at, id LIMIT ?3"
+            ))
+            .op("prepare due")?;
+        let rows = stmt
+            .query_map(
+                params![route, to_millis(now), limit.min(i64::MAX as usize) as i64],
+                delivery_of,
+            )
+            .op("read due rows")?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (mut d, kind) = row.op("read due row")?;
+            d.entry.kind = kind_from_str(&kind)?;
+            out.push(d);
+        }
+        Ok(out)
+    }
+
+    /// The earliest next attempt of a pending row of `route`, to know how long to sleep.
+    pub fn next_due(&self, route: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let conn = self.conn();
+        let ms: Option<i64> = conn
+            .query_row(
+                "SELECT MIN(next_attempt_at) FROM ledger WHERE route = ?1 AND status = 'pending'",
+                [route],
+                |r| r.get(0),
+            )
+            .op("read next due")?;
+        Ok(ms.map(from_millis))
+    }
+
+    /// The destination took the change. Also accepted for a row a newer version superseded
+    /// while it was in flight.
+    pub fn mark_delivered(
+        &self,
+        id: DeliveryId,
+        receipt_location: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let n = self
+            .conn()
+            .execute(
+                "UPDATE ledger SET status = 'delivered', attempts = attempts + 1, \
+                 delivered_at = ?2, location = ?3, last_error = NULL \
+                 WHERE id = ?1 AND status IN ('pending', 'superseded', 'delivered')",
+                params![id, to_millis(at), clip(receipt_location)],
+            )
+            .op("mark delivered")?;
+        self.found(id, n)
+    }
+
+    /// An attempt failed and will be tried again at `next_attempt_at`. A row that is no longer
+    /// pending (superseded, dead, delivered) is left alone.
+    pub fn mark_retry(
+        &self,
+        id: DeliveryId,
+        error: &str,
+        next_attempt_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let n = self
+            .conn()
+            .execute(
+                "UPDATE ledger SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3 \
+                 WHERE id = ?1",
+                params![id, clip(error), to_millis(next_attempt_at)],
+            )
+            .op("mark retry")?;
+        self.found(id, n)
+    }
+
+    /// Gives a row up: it becomes a dead letter with `reason`.
+    pub fn dead_letter(&self, id: DeliveryId, reason: &str) -> Result<(), StoreError> {
+        let n = self
+            .conn()
+            .execute(
+                "UPDATE ledger SET status = 'dead', attempts = attempts + 1, last_error = ?2, \
+                 dead_at = ?3 WHERE id = ?1 AND status IN ('pending', 'superseded', 'dead')",
+                params![id, clip(reason), to_millis(Utc::now())],
+            )
+            .op("dead-letter")?;
+        self.found(id, n)
+    }
+
+    fn found(&self, id: DeliveryId, changed: usize) -> Result<(), StoreError> {
+        if changed > 0 {
+            return Ok(());
+        }
+        let exists: bool = self
+            .conn()
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM ledger WHERE id = ?1)",
+                [id],
+                |r| r.get(0),
+            )
+            .op("look a delivery up")?;
+        if exists {
+            Ok(())
+        } else {
+            Err(StoreError::NoSuchDelivery(id))
+        }
+    }
+
+    /// Dead letters, newest first, of one route or all.
+    pub fn dead_letters(&self, route: Option<&str>) -> Result<Vec<DeadLetter>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT {ENTRY_COLUMNS} FROM ledger \
+                 WHERE status = 'dead' AND (?1 IS NULL OR route = ?1) ORDER BY dead_at DESC, id DESC"
+            ))
+            .op("prepare dead letters")?;
+        let rows = stmt
+            .query_map([route], |r| {
+                let dead_at: Option<i64> = r.get(14)?;
+                delivery_of(r).map(|d| (d, dead_at))
+            })
+            .op("read dead letters")?;
+        let mut out = Vec::new();
+        for row in rows {
+            let ((d, kind), dead_at) = row.op("read dead letter")?;
+            let mut entry = d.entry;
+            entry.kind = kind_from_str(&kind)?;
+            out.push(DeadLetter {
+                id: d.id,
+                entry,
+                attempts: d.attempts,
+                reason: d.last_error.unwrap_or_default(),
+                dead_at: dead_at.map(from_millis).unwrap_or(d.next_attempt_at),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Puts dead letters (of one route, or one by id, or all) back to pending with a fresh
+    /// retry budget; returns how many. A dead letter whose item has a newer pending row is
+    /// marked superseded instead.
+    pub fn retry_dead_letters(
+        &self,
+        route: Option<&str>,
+        id: Option<DeliveryId>,
+    ) -> Result<usize, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().op("begin retry dead letters")?;
+        let now = to_millis(Utc::now());
+        let n = tx
+            .execute(
+                "UPDATE ledger SET status = 'pending', attempts = 0, next_attempt_at = ?3, dead_at = NULL \
+                 WHERE status = 'dead' AND (?1 IS NULL OR route = ?1) AND (?2 IS NULL OR id = ?2)",
+                params![route, id, now],
+            )
+            .op("retry dead letters")?;
+        tx.execute(
+            "UPDATE ledger SET status = 'superseded' WHERE status = 'pending' AND EXISTS ( \
+               SELECT 1 FROM ledger AS newer WHERE newer.route = ledger.route \
+               AND newer.destination = ledger.destination AND newer.item_id = ledger.item_id \
+               AND newer.id > ledger.id AND newer.status IN ('pending', 'delivered'))",
+            [],
+        )
+        .op("supersede retried rows")?;
+        tx.commit().op("commit retry dead letters")?;
+        Ok(n)
+    }
+
+    /// Per route: last success, pending and dead counts, oldest pending, and a hold if any.
+    /// Routes appear once they have a ledger row or a hold.
+    pub fn route_status(&self) -> Result<Vec<RouteStatus>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT route, \
+                   MAX(delivered_at), \
+                   SUM(status = 'pending'), \
+                   SUM(status = 'dead'), \
+                   MIN(CASE WHEN status = 'pending' THEN created_at END), \
+                   SUM(status = 'delivered') \
+                 FROM ledger GROUP BY route ORDER BY route",
+            )
+            .op("prepare route status")?;
+        let rows = stmt
+            .query_map([], |r| {
+                let last: Option<i64> = r.get(1)?;
+                let pending: i64 = r.get(2)?;
+                let dead: i64 = r.get(3)?;
+                let oldest: Option<i64> = r.get(4)?;
+                let delivered: i64 = r.get(5)?;
+                Ok(RouteStatus {
+                    route: r.get(0)?,
+                    last_success: last.map(from_millis),
+                    pending: pending.max(0) as u64,
+                    dead: dead.max(0) as u64,
+                    oldest_pending: oldest.map(from_millis),
+                    delivered: delivered.max(0) as u64,
+                    hold: None,
+                })
+            })
+            .op("read route status")?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(row.op("read route status row")?);
+        }
+        drop(stmt);
+        drop(conn);
+        for hold in self.holds()? {
+            match out.iter_mut().find(|s| s.route == hold.route) {
+                Some(s) => s.hold = Some(hold),
+                None => out.push(RouteStatus {
+                    route: hold.route.clone(),
+                    last_success: None,
+                    pending: 0,
+                    dead: 0,
+                    oldest_pending: None,
+                    delivered: 0,
+                    hold: Some(hold),
+                }),
+            }
+        }
+        out.sort_by(|a, b| a.route.cmp(&b.route));
+        Ok(out)
+    }
+
+    /// Routes whose deletions are held.
+    pub fn holds(&self) -> Result<Vec<Hold>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT route, deletions, total, max_ratio, since FROM holds ORDER BY route",
+            )
+            .op("prepare holds")?;
+        let rows = stmt
+            .query_map([], |r| {
+                let deletions: i64 = r.get(1)?;
+                let total: i64 = r.get(2)?;
+                Ok(Hold {
+                    route: r.get(0)?,
+                    deletions: deletions.max(0) as u64,
+                    total: total.max(0) as u64,
+                    max_ratio: r.get(3)?,
+                    since: from_millis(r.get(4)?),
+                })
+            })
+            .op("read holds")?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(row.op("read hold")?);
+        }
+        Ok(out)
+    }
+
+    /// Every ledger row's status counts: (pending, delivered, dead, superseded).
+    pub fn counts(&self) -> Result<(u64, u64, u64, u64), StoreError> {
+        self.conn()
+            .query_row(
+                "SELECT COALESCE(SUM(status = 'pending'), 0), COALESCE(SUM(status = 'delivered'), 0), \
+                 COALESCE(SUM(status = 'dead'), 0), COALESCE(SUM(status = 'superseded'), 0) FROM ledger",
+                [],
+                |r| {
+                    let g = |i: usize| r.get::<_, i64>(i).map(|v| v.max(0) as u64);
+                    Ok((g(0)?, g(1)?, g(2)?, g(3)?))
+                },
+            )
+            .op("count ledger rows")
+    }
+}

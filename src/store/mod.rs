@@ -1,0 +1,191 @@
+//! The state database (SQLite, WAL): what opsync last saw in Connect, which items each route
+//! sends, and the delivery ledger. It holds references and non-secret metadata, never a value.
+
+mod error;
+mod known;
+mod ledger;
+mod schema;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use chrono::{DateTime, TimeZone, Utc};
+use rusqlite::Connection;
+
+pub use error::StoreError;
+pub use known::{KnownItem, KnownVault, Member, PollWrite};
+pub use schema::SCHEMA_VERSION;
+
+use crate::plugin::ChangeKind;
+
+/// A ledger row's id.
+pub type DeliveryId = i64;
+
+/// Longest error text kept in the ledger; the rest is cut.
+pub const ERROR_MAX: usize = 2000;
+
+/// One thing that must reach one destination of one route: a reference, never a value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LedgerEntry {
+    pub route: String,
+    /// The plugin instance (a `[plugins.NAME]`).
+    pub destination: String,
+    pub vault_id: String,
+    pub vault_name: String,
+    pub item_id: String,
+    /// The item's title when the change was detected (non-secret metadata).
+    pub title: String,
+    /// The route's name template, rendered for this item.
+    pub key: String,
+    pub version: u64,
+    pub kind: ChangeKind,
+    /// When the change was detected: the start of the change-to-delivered latency.
+    pub detected_at: DateTime<Utc>,
+}
+
+impl LedgerEntry {
+    /// The idempotency key handed to the plugin: route + item + version + kind.
+    pub fn idempotency_key(&self) -> String {
+        crate::plugin::ItemEvent::key_for(&self.route, &self.item_id, self.version, self.kind)
+    }
+}
+
+/// A pending ledger row, due for an attempt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    pub id: DeliveryId,
+    pub entry: LedgerEntry,
+    /// Attempts made so far.
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub next_attempt_at: DateTime<Utc>,
+}
+
+/// A delivery that was given up, with its reason.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeadLetter {
+    pub id: DeliveryId,
+    pub entry: LedgerEntry,
+    pub attempts: u32,
+    pub reason: String,
+    pub dead_at: DateTime<Utc>,
+}
+
+/// A route whose deletions are held because they exceed its `max_delete_ratio`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Hold {
+    pub route: String,
+    /// Deletions the last poll wanted to make.
+    pub deletions: u64,
+    /// Items the route sends (its destination keys) before them.
+    pub total: u64,
+    pub max_ratio: f64,
+    pub since: DateTime<Utc>,
+}
+
+/// Where one route stands.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RouteStatus {
+    pub route: String,
+    pub last_success: Option<DateTime<Utc>>,
+    pub pending: u64,
+    pub dead: u64,
+    /// Detection time of the oldest pending row: now minus this is the route's lag.
+    pub oldest_pending: Option<DateTime<Utc>>,
+    pub delivered: u64,
+    pub hold: Option<Hold>,
+}
+
+/// The state database. Cheap to clone; clones share one connection.
+#[derive(Clone)]
+pub struct Store {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the database at `path` in WAL mode and migrates it.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let mut conn = Connection::open(path).map_err(|source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        schema::prepare(&mut conn, false)?;
+        Ok(Self::wrap(conn))
+    }
+
+    /// A private database in memory, for tests and `plan`.
+    pub fn open_in_memory() -> Result<Store, StoreError> {
+        let mut conn = Connection::open_in_memory().map_err(|source| StoreError::Open {
+            path: ":memory:".into(),
+            source,
+        })?;
+        schema::prepare(&mut conn, true)?;
+        Ok(Self::wrap(conn))
+    }
+
+    fn wrap(conn: Connection) -> Self {
+        Self {
+            conn: Arc::new(Mutex::new(conn)),
+        }
+    }
+
+    /// The connection; a panic in another holder does not make the database unusable.
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Checks that the database can be written (for `/readyz`).
+    pub fn check_writable(&self) -> Result<(), StoreError> {
+        use error::SqlContext;
+        self.conn()
+            .execute(
+                "INSERT INTO meta (key, value) VALUES ('ready_probe', ?1)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [to_millis(Utc::now()).to_string()],
+            )
+            .op("write probe")
+            .map(drop)
+    }
+}
+
+pub(crate) fn to_millis(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+pub(crate) fn from_millis(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+pub(crate) fn kind_from_str(s: &str) -> Result<ChangeKind, StoreError> {
+    Ok(match s {
+        "created" => ChangeKind::Created,
+        "updated" => ChangeKind::Updated,
+        "deleted" => ChangeKind::Deleted,
+        "rotated" => ChangeKind::Rotated,
+        other => {
+            return Err(StoreError::Corrupt(format!(
+                "unknown change kind {other:?}"
+            )));
+        }
+    })
+}
+
+/// Cuts an error message to [`ERROR_MAX`] bytes on a character boundary.
+pub(crate) fn clip(s: &str) -> &str {
+    if s.len() <= ERROR_MAX {
+        return s;
+    }
+    let mut end = ERROR_MAX;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}

@@ -1,0 +1,117 @@
+//! The state database's schema and its migrations, numbered by SQLite's `user_version`.
+
+use rusqlite::Connection;
+
+use crate::store::error::{SqlContext, StoreError};
+
+/// Each migration, in order; migration `i` brings the schema to version `i + 1`.
+/// Never edit a released migration: add a new one.
+const MIGRATIONS: &[&str] = &[
+    // 1: detection bookkeeping, route membership, the delivery ledger, holds.
+    r#"
+    CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    -- What opsync last saw of each vault. No secret lives here.
+    CREATE TABLE vaults (
+        vault_id        TEXT PRIMARY KEY,
+        name            TEXT NOT NULL,
+        content_version INTEGER NOT NULL,
+        listed_at       INTEGER NOT NULL
+    );
+    -- What opsync last saw of each item: its version and a hash of non-secret metadata
+    -- (title, category, tags, state). Never a value, not even hashed.
+    CREATE TABLE items (
+        vault_id  TEXT NOT NULL,
+        item_id   TEXT NOT NULL,
+        version   INTEGER NOT NULL,
+        meta_hash TEXT NOT NULL,
+        PRIMARY KEY (vault_id, item_id)
+    ) WITHOUT ROWID;
+    -- Which items each route currently sends to its destinations, at which version and
+    -- under which destination name: the route's destination keys.
+    CREATE TABLE members (
+        route    TEXT NOT NULL,
+        vault_id TEXT NOT NULL,
+        item_id  TEXT NOT NULL,
+        version  INTEGER NOT NULL,
+        title    TEXT NOT NULL,
+        key      TEXT NOT NULL,
+        PRIMARY KEY (route, vault_id, item_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX members_by_vault ON members (vault_id);
+    -- One row per (route, destination, item, version, kind): what must reach a destination.
+    CREATE TABLE ledger (
+        id              INTEGER PRIMARY KEY,
+        route           TEXT NOT NULL,
+        destination     TEXT NOT NULL,
+        vault_id        TEXT NOT NULL,
+        vault_name      TEXT NOT NULL,
+        item_id         TEXT NOT NULL,
+        title           TEXT NOT NULL,
+        key             TEXT NOT NULL,
+        version         INTEGER NOT NULL,
+        kind            TEXT NOT NULL,
+        status          TEXT NOT NULL DEFAULT 'pending'
+                        CHECK (status IN ('pending', 'delivered', 'dead', 'superseded')),
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        last_error      TEXT,
+        next_attempt_at INTEGER NOT NULL,
+        created_at      INTEGER NOT NULL,
+        delivered_at    INTEGER,
+        dead_at         INTEGER,
+        location        TEXT,
+        UNIQUE (route, destination, item_id, version, kind)
+    );
+    CREATE INDEX ledger_due ON ledger (route, status, next_attempt_at);
+    CREATE INDEX ledger_item ON ledger (route, destination, item_id, status);
+    -- Routes whose deletions are held by max_delete_ratio.
+    CREATE TABLE holds (
+        route     TEXT PRIMARY KEY,
+        deletions INTEGER NOT NULL,
+        total     INTEGER NOT NULL,
+        max_ratio REAL NOT NULL,
+        since     INTEGER NOT NULL
+    );
+    "#,
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Sets the connection up (WAL, busy timeout, foreign keys) and runs pending migrations,
+/// each in its own transaction together with the `user_version` bump.
+pub(crate) fn prepare(conn: &mut Connection, in_memory: bool) -> Result<(), StoreError> {
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .op("set busy_timeout")?;
+    if !in_memory {
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .op("enable WAL")?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Corrupt(format!(
+                "journal mode {mode} instead of WAL"
+            )));
+        }
+    }
+    conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
+        .op("set pragmas")?;
+    let found: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .op("read schema version")?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::TooNew {
+            found,
+            known: SCHEMA_VERSION,
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let tx = conn.transaction().op("begin migration")?;
+        tx.execute_batch(sql).op("migrate schema")?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)
+            .op("bump schema version")?;
+        tx.commit().op("commit migration")?;
+    }
+    Ok(())
+}

@@ -1,0 +1,209 @@
+//! The admin listener: `/metrics` (Prometheus text), `/healthz` (the process is alive) and
+//! `/readyz` (every readiness check passes: Connect reachable, state writable).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// How long one readiness check may take before it counts as failed.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
+/// How often histogram buffers are drained when nobody scrapes.
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// The result of one readiness check: `Err` holds a reason fit for a response body (no secret).
+pub type CheckFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+
+type Check = Arc<dyn Fn() -> CheckFuture + Send + Sync>;
+
+/// The named checks that `/readyz` runs, in order.
+#[derive(Clone, Default)]
+pub struct Readiness {
+    checks: Vec<(String, Check)>,
+}
+
+impl Readiness {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a check; `check` is called once per `/readyz` request.
+    pub fn with_check<F>(mut self, name: impl Into<String>, check: F) -> Self
+    where
+        F: Fn() -> CheckFuture + Send + Sync + 'static,
+    {
+        self.checks.push((name.into(), Arc::new(check)));
+        self
+    }
+
+    /// Runs every check (concurrently, each under a timeout); `(name, result)` in order.
+    pub async fn run(&self) -> Vec<(String, Result<(), String>)> {
+        let handles: Vec<_> = self
+            .checks
+            .iter()
+            .map(|(name, check)| {
+                let fut = check();
+                (
+                    name.clone(),
+                    tokio::spawn(async move {
+                        match tokio::time::timeout(CHECK_TIMEOUT, fut).await {
+                            Ok(r) => r,
+                            Err(_) => Err(format!("no answer within {CHECK_TIMEOUT:?}")),
+                        }
+                    }),
+                )
+            })
+            .collect();
+        let mut out = Vec::with_capacity(handles.len());
+        for (name, handle) in handles {
+            let result = handle
+                .await
+                .unwrap_or_else(|e| Err(format!("the check failed: {e}")));
+            out.push((name, result));
+        }
+        out
+    }
+}
+
+/// Why the admin listener could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    #[error("admin listener: cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+#[derive(Clone)]
+struct AdminState {
+    metrics: PrometheusHandle,
+    readiness: Readiness,
+}
+
+/// A running admin listener; [`AdminServer::shutdown`] stops it.
+pub struct AdminServer {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    serve: Option<JoinHandle<()>>,
+    upkeep: JoinHandle<()>,
+}
+
+impl AdminServer {
+    /// Binds `addr` (port 0 picks one) and serves in the background.
+    pub async fn start(
+        addr: SocketAddr,
+        metrics: PrometheusHandle,
+        readiness: Readiness,
+    ) -> Result<Self, TelemetryError> {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| TelemetryError::Bind { addr, source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| TelemetryError::Bind { addr, source })?;
+        let upkeep = {
+            let metrics = metrics.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(UPKEEP_EVERY);
+                loop {
+                    tick.tick().await;
+                    metrics.run_upkeep();
+                }
+            })
+        };
+        let app = Router::new()
+            .route("/metrics", get(metrics_handler))
+            .route("/healthz", get(healthz))
+            .route("/readyz", get(readyz))
+            .with_state(AdminState { metrics, readiness });
+        let (stop, stopped) = oneshot::channel::<()>();
+        let serve = tokio::spawn(async move {
+            let result = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await;
+            if let Err(e) = result {
+                tracing::error!(error = %e, "admin listener stopped");
+            }
+        });
+        tracing::info!(%addr, "admin listener: /metrics /healthz /readyz");
+        Ok(Self {
+            addr,
+            stop: Some(stop),
+            serve: Some(serve),
+            upkeep,
+        })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops listening and waits (briefly) for open requests.
+    pub async fn shutdown(mut self) {
+        self.stop_now();
+        if let Some(serve) = self.serve.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), serve).await;
+        }
+    }
+
+    fn stop_now(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.upkeep.abort();
+    }
+}
+
+impl Drop for AdminServer {
+    fn drop(&mut self) {
+        self.stop_now();
+    }
+}
+
+async fn metrics_handler(State(state): State<AdminState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(state): State<AdminState>) -> Response {
+    let results = state.readiness.run().await;
+    let ready = results.iter().all(|(_, r)| r.is_ok());
+    let mut body = String::from(if ready { "ready\n" } else { "not ready\n" });
+    for (name, result) in &results {
+        match result {
+            Ok(()) => body.push_str(&format!("{name}: ok\n")),
+            Err(reason) => body.push_str(&format!("{name}: {reason}\n")),
+        }
+    }
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, body).into_response()
+}

@@ -1,0 +1,9 @@
+//! Observability: the metric catalogue, the process-wide Prometheus recorder, and the admin
+//! listener that serves `/metrics`, `/healthz` and `/readyz`.
+
+mod admin;
+pub mod names;
+mod recorder;
+
+pub use admin::{AdminServer, CheckFuture, Readiness, TelemetryError};
+pub use recorder::{install, render};
