@@ -341,3 +341,37 @@ async fn bad_config_is_misconfigured() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_bodies_stream_whole_and_bodies_past_the_limit_are_refused() {
+    let r = receiver().await;
+    let plugin = webhook(&r, &[]);
+    let mut big = item("db");
+    let value = "v".repeat(300 << 10);
+    if let Some(f) = big.fields.as_mut().and_then(|f| f.get_mut(1)) {
+        f.value = Some(plugin_support::secret(&value));
+    }
+    plugin
+        .deliver(&event(big.clone(), ChangeKind::Updated))
+        .await
+        .expect("delivered");
+    let got = r.inbox.all();
+    assert_eq!(got.len(), 1);
+    verify(&got[0]);
+    assert_eq!(got[0].json()["data"]["values"]["password"], value.as_str());
+
+    // Past the plugin's request body limit (1 MiB by default) the host refuses to send it.
+    let value = "v".repeat(2 << 20);
+    if let Some(f) = big.fields.as_mut().and_then(|f| f.get_mut(1)) {
+        f.value = Some(plugin_support::secret(&value));
+    }
+    let (kind, message) = failure(
+        plugin
+            .deliver(&event(big, ChangeKind::Updated))
+            .await
+            .expect_err("too big"),
+    );
+    assert_eq!(kind, FailureKind::Permanent, "{message}");
+    assert!(message.contains("size limit"), "{message}");
+    assert_eq!(r.inbox.all().len(), 1, "nothing more arrived");
+}

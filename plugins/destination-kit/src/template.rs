@@ -137,3 +137,71 @@ pub fn sanitize(value: &str) -> String {
         cleaned
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ChangeKind, Item, VaultRef};
+
+    fn event(title: &str) -> ItemEvent {
+        ItemEvent {
+            idempotency_key: "route:itm:3:updated".into(),
+            kind: ChangeKind::Updated,
+            vault: VaultRef {
+                id: "vlt1".into(),
+                name: "Prod Vault".into(),
+            },
+            item: Item {
+                id: "itm1".into(),
+                title: title.into(),
+                category: "API_CREDENTIAL".into(),
+                tags: vec![],
+                version: 3,
+                urls: vec![],
+                updated_at: None,
+                fields: vec![],
+            },
+        }
+    }
+
+    fn parse(text: &str) -> Result<Template, PluginError> {
+        Template::parse("name", text)
+    }
+
+    #[test]
+    fn renders_placeholders_with_sanitized_values() {
+        let t = parse("prod/{{vault}}/{{ title }}-v{{version}}").expect("valid");
+        assert_eq!(t.render(&event("My DB")), "prod/Prod_Vault/My_DB-v3");
+        let t = parse("{{category}}/{{vault_id}}/{{id}}").expect("valid");
+        assert_eq!(t.render(&event("x")), "api_credential/vlt1/itm1");
+    }
+
+    #[test]
+    fn values_cannot_add_or_climb_path_parts() {
+        let t = parse("{{title}}").expect("valid");
+        assert_eq!(t.render(&event("../../etc/passwd")), ".._.._etc_passwd");
+        assert_eq!(t.render(&event("..")), "_");
+        assert_eq!(t.render(&event("")), "_");
+        assert_eq!(t.render(&event("a/b")), "a_b");
+    }
+
+    #[test]
+    fn refuses_bad_templates() {
+        for bad in [
+            "",
+            "{{nope}}",
+            "{{title",
+            "/abs/{{title}}",
+            "a//{{title}}",
+            "a/../{{title}}",
+            "{{title}}/",
+            "a b/{{title}}",
+            "a?{{title}}",
+        ] {
+            assert!(
+                matches!(parse(bad), Err(PluginError::Misconfigured(_))),
+                "{bad:?}"
+            );
+        }
+    }
+}
