@@ -13,9 +13,12 @@ mod connect;
 mod duration;
 mod error;
 mod log;
+mod plugins;
 mod report;
+mod routes;
 mod sources;
 mod state;
+mod sync;
 
 use std::path::{Path, PathBuf};
 
@@ -28,12 +31,15 @@ pub use connect::{
 };
 pub use error::{ConfigError, Origin};
 pub use log::{LogFormat, LogLevel, LogSettings};
+pub use plugins::{DirSetting, GrantSettings, LimitSettings, PluginSettings, SourceSetting};
 pub use report::{CheckReport, EXPIRY_WARNING, check};
+pub use routes::MAX_CONCURRENCY;
 pub use sources::{
     CONFIG_FILE_ENV, DEFAULT_CONFIG_FILE, ENV_PREFIX, EnvVars, LoadOptions, Overrides,
     SDK_HOST_ENV, SDK_TOKEN_ENV,
 };
 pub use state::{DEFAULT_STATE_PATH, StateSettings};
+pub use sync::{DEFAULT_POLL_INTERVAL, SyncSettings};
 
 /// The whole effective configuration. Serialises as TOML with secrets redacted.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -41,9 +47,28 @@ pub struct Settings {
     pub connect: ConnectSettings,
     pub log: LogSettings,
     pub state: StateSettings,
+    pub sync: SyncSettings,
+    /// `[plugins.NAME]`, by name.
+    #[serde(serialize_with = "plugins_by_name")]
+    pub plugins: Vec<PluginSettings>,
+    /// `[[route]]`, in file order.
+    #[serde(rename = "route")]
+    pub routes: Vec<crate::route::Route>,
+}
+
+fn plugins_by_name<S: serde::Serializer>(
+    plugins: &[PluginSettings],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_map(plugins.iter().map(|p| (&p.name, p)))
 }
 
 impl Settings {
+    /// The plugin instance called `name`.
+    pub fn plugin(&self, name: &str) -> Option<&PluginSettings> {
+        self.plugins.iter().find(|p| p.name == name)
+    }
+
     /// Loads and checks everything.
     pub fn load(opts: &LoadOptions) -> Result<Self, ConfigError> {
         Loader::new(opts)?.settings()
@@ -62,6 +87,9 @@ struct RawSettings {
     connect: connect::RawConnect,
     log: LogSettings,
     state: state::RawState,
+    sync: SyncSettings,
+    plugins: std::collections::BTreeMap<String, plugins::RawPlugin>,
+    route: Vec<routes::RawRoute>,
 }
 
 /// The stacked layers, ready to be read whole or a section at a time.
@@ -95,11 +123,42 @@ impl Loader {
             .as_ref()
             .map(|p| p.display().to_string())
             .unwrap_or_else(|| DEFAULT_CONFIG_FILE.to_owned());
+        let connect = raw.connect.resolve(&self.figment, &file_name)?;
+        let (plugins, routes) = self.sync_sections(raw.plugins, raw.route)?;
+        for (key, value) in [
+            ("sync.poll_interval", raw.sync.poll_interval),
+            (
+                "sync.full_reconcile_interval",
+                raw.sync.full_reconcile_interval,
+            ),
+        ] {
+            if value.is_zero() {
+                return Err(ConfigError::invalid(
+                    &self.figment,
+                    key,
+                    "must be more than zero",
+                ));
+            }
+        }
         Ok(Settings {
-            connect: raw.connect.resolve(&self.figment, &file_name)?,
+            connect,
             log: raw.log,
             state: raw.state.resolve(),
+            sync: raw.sync,
+            plugins,
+            routes,
         })
+    }
+
+    /// `[plugins.NAME]` and `[[route]]`, checked together (routes name plugins).
+    fn sync_sections(
+        &self,
+        plugins: std::collections::BTreeMap<String, plugins::RawPlugin>,
+        route: Vec<routes::RawRoute>,
+    ) -> Result<(Vec<PluginSettings>, Vec<crate::route::Route>), ConfigError> {
+        let plugins = plugins::resolve(plugins, &self.figment)?;
+        let routes = routes::resolve(route, &plugins, &self.figment)?;
+        Ok((plugins, routes))
     }
 
     /// Only the `[log]` section, for commands that do not talk to Connect.

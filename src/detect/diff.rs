@@ -56,7 +56,11 @@ pub(crate) fn meta_hash(item: &Item) -> String {
         h.update(t.as_bytes());
         h.update([1]);
     }
-    h.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect()
+    h.finalize()
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn present(item: &Item) -> bool {
@@ -145,9 +149,10 @@ pub(crate) fn diff_vault(
             out.items_gone.push(id.clone());
         }
         let configured: HashSet<&str> = routes.iter().map(|r| r.name.as_str()).collect();
-        for m in members.iter().filter(|m| {
-            !seen.contains(m.item_id.as_str()) && configured.contains(m.route.as_str())
-        }) {
+        for m in members
+            .iter()
+            .filter(|m| !seen.contains(m.item_id.as_str()) && configured.contains(m.route.as_str()))
+        {
             out.leaving.push(leaving(vault, m));
         }
     }

@@ -115,7 +115,12 @@ pub struct Detector {
 }
 
 impl Detector {
-    pub fn new(client: ConnectClient, store: Store, routes: Vec<Route>, options: DetectOptions) -> Self {
+    pub fn new(
+        client: ConnectClient,
+        store: Store,
+        routes: Vec<Route>,
+        options: DetectOptions,
+    ) -> Self {
         Self {
             client,
             store,
@@ -252,7 +257,10 @@ impl Detector {
                 write_set.members.push(member);
             }
             for change in d.leaving {
-                leaving.entry(change.route.clone()).or_default().push(change);
+                leaving
+                    .entry(change.route.clone())
+                    .or_default()
+                    .push(change);
             }
             if complete {
                 advance.push(known_vault(vault, now));
@@ -270,9 +278,11 @@ impl Detector {
             match route.on_delete {
                 OnDelete::Retain => {
                     for c in gone {
-                        write_set
-                            .members_gone
-                            .push((c.route.clone(), c.vault_id.clone(), c.item_id.clone()));
+                        write_set.members_gone.push((
+                            c.route.clone(),
+                            c.vault_id.clone(),
+                            c.item_id.clone(),
+                        ));
                         report.retained.push(c);
                     }
                 }
@@ -324,9 +334,10 @@ impl Detector {
             .filter(|v| !held_vaults.contains(&v.vault_id))
             .collect();
         if full && report.incomplete.is_empty() {
-            write_set
-                .meta
-                .push((META_LAST_FULL.to_owned(), now.timestamp_millis().to_string()));
+            write_set.meta.push((
+                META_LAST_FULL.to_owned(),
+                now.timestamp_millis().to_string(),
+            ));
         }
         write_set.meta.push((META_FINGERPRINT.to_owned(), print));
         if routes_changed && !report.incomplete.is_empty() {

@@ -26,6 +26,7 @@ pub struct Route {
     /// Plugin instance names (`[plugins.NAME]`).
     pub destinations: Vec<String>,
     pub name_template: NameTemplate,
+    #[serde(skip_serializing_if = "FieldSelection::is_all")]
     pub fields: FieldSelection,
     pub on_delete: OnDelete,
     pub concurrency: usize,
@@ -94,6 +95,10 @@ pub enum FieldSelection {
 }
 
 impl FieldSelection {
+    pub fn is_all(&self) -> bool {
+        matches!(self, FieldSelection::All)
+    }
+
     /// Keeps only the selected fields (and the files, which are never selected by field).
     pub fn apply(&self, item: &mut Item) {
         let FieldSelection::Only(names) = self else {
@@ -102,7 +107,10 @@ impl FieldSelection {
         if let Some(fields) = item.fields.as_mut() {
             fields.retain(|f| {
                 names.iter().any(|n| {
-                    *n == f.id || f.label.as_deref().is_some_and(|l| l.eq_ignore_ascii_case(n))
+                    *n == f.id
+                        || f.label
+                            .as_deref()
+                            .is_some_and(|l| l.eq_ignore_ascii_case(n))
                 })
             });
         }
@@ -199,7 +207,10 @@ mod tests {
         let mut archived = ok.clone();
         archived.state = Some(ItemState::Archived);
         assert!(!r.selects(&prod, &archived));
-        assert!(route(Selector::default()).selects(&dev, &ok), "empty selector takes all");
+        assert!(
+            route(Selector::default()).selects(&dev, &ok),
+            "empty selector takes all"
+        );
     }
 
     #[test]
@@ -209,7 +220,11 @@ mod tests {
             serde_json::from_value(serde_json::json!({"id": id, "label": label, "value": "x"}))
                 .expect("field")
         };
-        i.fields = Some(vec![field("a", "username"), field("b", "password"), field("c", "notes")]);
+        i.fields = Some(vec![
+            field("a", "username"),
+            field("b", "password"),
+            field("c", "notes"),
+        ]);
         FieldSelection::Only(vec!["USERNAME".into(), "c".into()]).apply(&mut i);
         let ids: Vec<_> = i.fields.iter().flatten().map(|f| f.id.as_str()).collect();
         assert_eq!(ids, ["a", "c"]);

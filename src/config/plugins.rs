@@ -1,0 +1,352 @@
+//! `[plugins.NAME]`: plugin instances (which component, its config, limits and grants),
+//! checked at load and turned into the plugin host's `PluginSpec`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use figment::Figment;
+use figment::value::magic::RelativePathBuf;
+use serde::{Deserialize, Serialize};
+
+use crate::config::error::ConfigError;
+use crate::plugin::{
+    DirGrant, Grants, HostRule, HttpPolicy, Limits, PluginConfig, PluginSource, PluginSpec, World,
+};
+
+/// One plugin instance, as checked at load.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PluginSettings {
+    /// The instance's name (the key after `plugins.`); routes name it in `destinations`.
+    pub name: String,
+    /// `builtin = "file"`, or `path` + `sha256` for a third-party component.
+    #[serde(flatten)]
+    pub source: SourceSetting,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub world: Option<String>,
+    /// Operator-set config handed to the plugin; `op://vault/item/field` values are resolved
+    /// from Connect when the plugin is loaded. Keys that look secret are shown redacted.
+    #[serde(serialize_with = "redacted_map")]
+    pub config: BTreeMap<String, String>,
+    pub limits: LimitSettings,
+    pub grants: GrantSettings,
+}
+
+/// Where the component comes from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum SourceSetting {
+    Builtin { builtin: String },
+    File { path: PathBuf, sha256: String },
+}
+
+/// Overrides of the host's default limits; unset ones keep the defaults.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitSettings {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_bytes: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none", with = "opt_duration")]
+    pub cpu: Option<Duration>,
+    #[serde(skip_serializing_if = "Option::is_none", with = "opt_duration")]
+    pub wall_clock: Option<Duration>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_requests_per_call: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_bytes_per_call: Option<usize>,
+}
+
+/// What the operator grants the plugin beyond its world.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct GrantSettings {
+    /// Directories, host path (relative to the config file) to guest path.
+    pub dirs: Vec<DirSetting>,
+    /// Outgoing HTTP allow-list: `https://api.example.com`, `https://*.example.com:8443`.
+    pub http: Vec<String>,
+    /// TCP addresses for `wasi:sockets`.
+    pub tcp: Vec<SocketAddr>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DirSetting {
+    pub host: PathBuf,
+    pub guest: String,
+    pub read_only: bool,
+}
+
+impl PluginSettings {
+    /// The host's limits: defaults with this instance's overrides.
+    pub fn limits(&self) -> Limits {
+        let mut l = Limits::default();
+        let o = &self.limits;
+        if let Some(v) = o.memory_bytes {
+            l.memory_bytes = v;
+        }
+        if let Some(v) = o.cpu {
+            l.cpu = v;
+        }
+        if let Some(v) = o.wall_clock {
+            l.wall_clock = v;
+        }
+        if let Some(v) = o.http_requests_per_call {
+            l.http_requests_per_call = v;
+        }
+        if let Some(v) = o.log_bytes_per_call {
+            l.log_bytes_per_call = v;
+        }
+        l
+    }
+
+    /// The host's grants (the HTTP rules were checked at load).
+    pub fn grants(&self) -> Grants {
+        Grants {
+            http: HttpPolicy {
+                allowed: self
+                    .grants
+                    .http
+                    .iter()
+                    .filter_map(|r| HostRule::from_str(r).ok())
+                    .collect(),
+            },
+            dirs: self
+                .grants
+                .dirs
+                .iter()
+                .map(|d| DirGrant {
+                    host: d.host.clone(),
+                    guest: d.guest.clone(),
+                    read_only: d.read_only,
+                })
+                .collect(),
+            tcp: self.grants.tcp.clone(),
+        }
+    }
+
+    /// The world config asks for (checked at load).
+    pub fn world(&self) -> Option<World> {
+        self.world.as_deref().and_then(|w| World::from_str(w).ok())
+    }
+
+    /// What the plugin host loads, with `config` already resolved (see
+    /// `PluginConfig::resolve` for `op://` values).
+    pub fn spec(&self, config: PluginConfig) -> PluginSpec {
+        PluginSpec {
+            name: self.name.clone(),
+            source: match &self.source {
+                SourceSetting::Builtin { builtin } => PluginSource::Builtin(builtin.clone()),
+                SourceSetting::File { path, sha256 } => PluginSource::File {
+                    path: path.clone(),
+                    sha256: sha256.clone(),
+                },
+            },
+            world: self.world(),
+            config,
+            limits: self.limits(),
+            grants: self.grants(),
+        }
+    }
+}
+
+/// `[plugins.NAME]` as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPlugin {
+    builtin: Option<String>,
+    path: Option<RelativePathBuf>,
+    sha256: Option<String>,
+    world: Option<String>,
+    #[serde(default)]
+    config: BTreeMap<String, String>,
+    #[serde(default)]
+    limits: LimitSettings,
+    #[serde(default)]
+    grants: RawGrants,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawGrants {
+    dirs: Vec<RawDir>,
+    http: Vec<String>,
+    tcp: Vec<SocketAddr>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDir {
+    host: RelativePathBuf,
+    #[serde(default = "root")]
+    guest: String,
+    #[serde(default)]
+    read_only: bool,
+}
+
+fn root() -> String {
+    "/".to_owned()
+}
+
+/// Checks every `[plugins.NAME]`; all problems are reported together.
+pub(crate) fn resolve(
+    raw: BTreeMap<String, RawPlugin>,
+    figment: &Figment,
+) -> Result<Vec<PluginSettings>, ConfigError> {
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    for (name, p) in raw {
+        let key = |k: &str| format!("plugins.{name}.{k}");
+        let mut bad =
+            |k: &str, msg: String| errors.push(ConfigError::invalid(figment, &key(k), msg));
+        if !valid_name(&name) {
+            bad(
+                "",
+                "a plugin name is letters, digits, '-' and '_'".to_owned(),
+            );
+            continue;
+        }
+        let source = match (p.builtin, p.path, p.sha256) {
+            (Some(b), None, None) => {
+                if !crate::plugin::BUILTINS.iter().any(|x| x.name == b) {
+                    let known: Vec<&str> = crate::plugin::BUILTINS.iter().map(|x| x.name).collect();
+                    bad(
+                        "builtin",
+                        format!(
+                            "unknown built-in plugin {b:?} (built in: {})",
+                            known.join(", ")
+                        ),
+                    );
+                    continue;
+                }
+                SourceSetting::Builtin { builtin: b }
+            }
+            (None, Some(path), Some(sha)) => {
+                if sha.len() != 64 || !sha.bytes().all(|c| c.is_ascii_hexdigit()) {
+                    bad("sha256", "expected 64 hexadecimal digits".to_owned());
+                    continue;
+                }
+                SourceSetting::File {
+                    path: path.relative(),
+                    sha256: sha.to_ascii_lowercase(),
+                }
+            }
+            (None, Some(_), None) => {
+                bad(
+                    "sha256",
+                    "a plugin loaded by path needs its sha256 pinned".to_owned(),
+                );
+                continue;
+            }
+            (None, None, _) => {
+                bad(
+                    "builtin",
+                    "set `builtin = \"NAME\"` or `path` and `sha256`".to_owned(),
+                );
+                continue;
+            }
+            (Some(_), _, _) => {
+                bad(
+                    "path",
+                    "set either `builtin` or `path`, not both".to_owned(),
+                );
+                continue;
+            }
+        };
+        if let Some(w) = &p.world
+            && World::from_str(w).is_err()
+        {
+            bad(
+                "world",
+                format!("unknown world {w:?} (expected destination, rotator or audit-sink)"),
+            );
+            continue;
+        }
+        let mut grant_errors = false;
+        for (i, rule) in p.grants.http.iter().enumerate() {
+            if let Err(e) = HostRule::from_str(rule) {
+                bad(&format!("grants.http[{i}]"), e.to_string());
+                grant_errors = true;
+            }
+        }
+        if grant_errors {
+            continue;
+        }
+        out.push(PluginSettings {
+            name,
+            source,
+            world: p.world,
+            config: p.config,
+            limits: p.limits,
+            grants: GrantSettings {
+                dirs: p
+                    .grants
+                    .dirs
+                    .into_iter()
+                    .map(|d| DirSetting {
+                        host: d.host.relative(),
+                        guest: d.guest,
+                        read_only: d.read_only,
+                    })
+                    .collect(),
+                http: p.grants.http,
+                tcp: p.grants.tcp,
+            },
+        });
+    }
+    match errors.len() {
+        0 => Ok(out),
+        1 => Err(errors.remove(0)),
+        _ => Err(ConfigError::Several(errors)),
+    }
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Whether a plugin config key probably holds a secret (its value is then not shown).
+fn secret_key(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    ["token", "secret", "password", "key", "credential"]
+        .iter()
+        .any(|w| k.contains(w))
+}
+
+fn redacted_map<S: serde::Serializer>(
+    map: &BTreeMap<String, String>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut m = s.serialize_map(Some(map.len()))?;
+    for (k, v) in map {
+        if secret_key(k) && !v.starts_with("op://") {
+            m.serialize_entry(k, "<redacted>")?;
+        } else {
+            m.serialize_entry(k, v)?;
+        }
+    }
+    m.end()
+}
+
+/// Optional humantime durations.
+mod opt_duration {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        #[derive(Deserialize)]
+        struct W(#[serde(with = "crate::config::duration")] Duration);
+        Option::<W>::deserialize(d).map(|o| o.map(|w| w.0))
+    }
+
+    pub fn serialize<S: Serializer>(v: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(d) => crate::config::duration::serialize(d, s),
+            None => s.serialize_none(),
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! `[[route]]`: which items go to which plugin instances, checked at load against the
+//! `[plugins.NAME]` table; errors name the route by index and key (`route[1].destinations`).
+
+use std::collections::HashSet;
+
+use figment::Figment;
+use serde::Deserialize;
+
+use crate::config::error::{ConfigError, Origin};
+use crate::config::plugins::PluginSettings;
+use crate::route::{
+    DEFAULT_CONCURRENCY, DEFAULT_MAX_DELETE_RATIO, FieldSelection, Glob, NameTemplate, OnDelete,
+    Route, Selector,
+};
+
+/// Most concurrent deliveries a route may ask for.
+pub const MAX_CONCURRENCY: usize = 256;
+
+/// One `[[route]]` as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRoute {
+    name: Option<String>,
+    #[serde(default)]
+    vaults: Vec<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+    title: Option<String>,
+    #[serde(default)]
+    categories: Vec<String>,
+    #[serde(default)]
+    destinations: Vec<String>,
+    name_template: Option<String>,
+    fields: Option<Vec<String>>,
+    #[serde(default)]
+    on_delete: RawOnDelete,
+    concurrency: Option<usize>,
+    max_delete_ratio: Option<f64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+enum RawOnDelete {
+    #[default]
+    Retain,
+    Delete,
+}
+
+/// Checks every route against the plugin instances; all problems are reported together.
+pub(crate) fn resolve(
+    raw: Vec<RawRoute>,
+    plugins: &[PluginSettings],
+    figment: &Figment,
+) -> Result<Vec<Route>, ConfigError> {
+    let origin = Origin::of_key(figment, "route");
+    let mut errors = Vec::new();
+    let mut out = Vec::new();
+    let mut names = HashSet::new();
+    for (i, r) in raw.into_iter().enumerate() {
+        let mut bad = |k: &str, message: String| {
+            errors.push(ConfigError::Invalid {
+                origin: origin.clone(),
+                key: format!("route[{i}].{k}"),
+                message,
+            })
+        };
+        let before = out.len();
+        let name = match r.name {
+            None => {
+                bad(
+                    "name",
+                    "every route needs a name (it keys the delivery ledger)".into(),
+                );
+                continue;
+            }
+            Some(n) if n.is_empty() || n.contains(':') || n.chars().any(char::is_control) => {
+                bad(
+                    "name",
+                    format!("invalid route name {n:?} (no ':' or control characters)"),
+                );
+                continue;
+            }
+            Some(n) => n,
+        };
+        if !names.insert(name.clone()) {
+            bad("name", format!("another route is already named {name:?}"));
+            continue;
+        }
+        let mut ok = true;
+        if r.destinations.is_empty() {
+            bad("destinations", "name at least one plugin instance".into());
+            ok = false;
+        }
+        for d in &r.destinations {
+            match plugins.iter().find(|p| p.name == *d) {
+                None => {
+                    let known: Vec<&str> = plugins.iter().map(|p| p.name.as_str()).collect();
+                    bad(
+                        "destinations",
+                        format!(
+                            "unknown plugin {d:?} (configured: {})",
+                            if known.is_empty() {
+                                "none".to_owned()
+                            } else {
+                                known.join(", ")
+                            }
+                        ),
+                    );
+                    ok = false;
+                }
+                Some(p) if p.world.as_deref().is_some_and(|w| w != "destination") => {
+                    bad(
+                        "destinations",
+                        format!(
+                            "plugin {d:?} is a {} plugin, not a destination",
+                            p.world.as_deref().unwrap_or("")
+                        ),
+                    );
+                    ok = false;
+                }
+                Some(_) => {}
+            }
+        }
+        let title = match r.title.as_deref().map(Glob::new).transpose() {
+            Ok(t) => t,
+            Err(e) => {
+                bad("title", e.to_string());
+                ok = false;
+                None
+            }
+        };
+        let name_template = match NameTemplate::parse(
+            r.name_template
+                .as_deref()
+                .unwrap_or(crate::route::DEFAULT_TEMPLATE),
+        ) {
+            Ok(t) => t,
+            Err(e) => {
+                bad("name_template", e.to_string());
+                ok = false;
+                NameTemplate::default()
+            }
+        };
+        let concurrency = r.concurrency.unwrap_or(DEFAULT_CONCURRENCY);
+        if concurrency == 0 || concurrency > MAX_CONCURRENCY {
+            bad(
+                "concurrency",
+                format!("must be between 1 and {MAX_CONCURRENCY}"),
+            );
+            ok = false;
+        }
+        let max_delete_ratio = r.max_delete_ratio.unwrap_or(DEFAULT_MAX_DELETE_RATIO);
+        if !(0.0..=1.0).contains(&max_delete_ratio) {
+            bad("max_delete_ratio", "must be between 0 and 1".into());
+            ok = false;
+        }
+        let fields = match r.fields {
+            None => FieldSelection::All,
+            Some(f) if f.is_empty() => {
+                bad(
+                    "fields",
+                    "an empty list sends nothing; leave it out to send every field".into(),
+                );
+                ok = false;
+                FieldSelection::All
+            }
+            Some(f) => FieldSelection::Only(f),
+        };
+        if ok && out.len() == before {
+            out.push(Route {
+                name,
+                selector: Selector {
+                    vaults: r.vaults,
+                    tags: r.tags,
+                    title,
+                    categories: r.categories,
+                },
+                destinations: r.destinations,
+                name_template,
+                fields,
+                on_delete: match r.on_delete {
+                    RawOnDelete::Retain => OnDelete::Retain,
+                    RawOnDelete::Delete => OnDelete::Delete,
+                },
+                concurrency,
+                max_delete_ratio,
+            });
+        }
+    }
+    match errors.len() {
+        0 => Ok(out),
+        1 => Err(errors.remove(0)),
+        _ => Err(ConfigError::Several(errors)),
+    }
+}
