@@ -1,6 +1,13 @@
 //! The built-in `aws-secrets-manager` destination: writes items to AWS Secrets Manager with
 //! SigV4-signed calls, tags the secrets it manages, and makes replays no-ops through
 //! `ClientRequestToken`.
+//!
+//! Config: `region` (required), `endpoint` (default `https://secretsmanager.<region>.amazonaws.com`;
+//! grant its host:port), `access-key-id`, `secret-access-key` (required, usually `op://`
+//! references), `session-token`, `name` (template, default `{{vault}}/{{title}}`), `format`
+//! (`json`, `item-json`, or `raw` with `field`), `fields`, `kms-key-id`, `overwrite-unmanaged`
+//! (`false`: a secret without the `managed-by=opsync` tag is never overwritten), `on-delete`
+//! (`keep`, `delete` after `recovery-window-days` (7-30, default 30), `force-delete`).
 
 mod api;
 mod sigv4;

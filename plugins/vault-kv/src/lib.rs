@@ -1,5 +1,11 @@
 //! The built-in `vault-kv` destination: writes items to a HashiCorp Vault / OpenBao KV v2 mount,
 //! marks what it manages in the secret's custom metadata, and skips versions already written.
+//!
+//! Config: `address` (required; grant its host:port), `token` (required, usually an `op://`
+//! reference), `namespace`, `mount` (default `secret`), `path` (template, default
+//! `{{vault}}/{{title}}`), `format` (`json` or `item-json`), `fields`, `on-delete` (`keep`,
+//! `delete`: soft-delete the current version, `destroy`: every version and the metadata),
+//! `adopt-unmanaged` (`false`: a secret without opsync's metadata is never overwritten).
 
 mod kv;
 

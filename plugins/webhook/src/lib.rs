@@ -1,5 +1,12 @@
 //! The built-in `webhook` destination: POSTs each item change as JSON to one URL, signed the
 //! Standard Webhooks way (`webhook-id`, `webhook-timestamp`, `webhook-signature`).
+//!
+//! Config: `url` (required; grant its host:port), `secret` (required, `whsec_<base64>`, usually an
+//! `op://` reference), `name` (template, default `{{vault}}/{{title}}`), `format` (`json`: values
+//! in `data.values`; `item-json`: the whole item in `data.item`), `fields` (comma-separated ids or
+//! labels; default every field with a value), `on-delete` (`send` or `skip`). The body is
+//! `{"type": "item.<kind>", "timestamp", "data": {"name", "kind", "idempotency_key", "item",
+//! "values"}}`; `webhook-id` is the event's idempotency key, so receivers drop replays.
 
 mod sign;
 
@@ -20,6 +27,7 @@ const KNOWN_KEYS: &[&str] = &["url", "secret", "name", "format", "fields", "on-d
 
 struct Settings {
     url: Endpoint,
+    key: SigningKey,
     name: Template,
     selection: Selection,
     send_deletes: bool,
@@ -35,10 +43,9 @@ impl Settings {
         )?;
         let selection = Selection::load(&[Format::Json, Format::ItemJson])?;
         let send_deletes = choice("on-delete", &["send", "skip"], "send")? == "send";
-        // Checked here so that a bad secret shows at validation, not at the first change.
-        signing_key()?;
         Ok(Self {
             url,
+            key: signing_key()?,
             name,
             selection,
             send_deletes,
@@ -103,7 +110,7 @@ impl Guest for Webhook {
         let at = Instant::now();
         let body = serde_json::to_vec(&payload(&settings, &event, &name, at)?)
             .map_err(|e| permanent(format!("cannot render the payload: {e}")))?;
-        let signature = signing_key()?.sign(&event.idempotency_key, at.unix(), &body);
+        let signature = settings.key.sign(&event.idempotency_key, at.unix(), &body);
         let response = http::send(Request {
             method: "POST",
             endpoint: &settings.url,
