@@ -36,11 +36,18 @@ fn main() {
     }
 
     let plugins_dir = manifest_dir.join("plugins");
-    for entry in ["Cargo.toml", "Cargo.lock", "file", "../wit"] {
+    for entry in ["Cargo.toml", "Cargo.lock", "../wit"] {
         println!(
             "cargo:rerun-if-changed={}",
             plugins_dir.join(entry).display()
         );
+    }
+    // Every crate of the workspace (plugins and the libraries they share); not a stray `target/`.
+    for entry in fs::read_dir(&plugins_dir).expect("list plugins/").flatten() {
+        let path = entry.path();
+        if path.is_dir() && path.join("Cargo.toml").exists() {
+            println!("cargo:rerun-if-changed={}", path.display());
+        }
     }
     // Outside `plugins/`, so the build's own output never re-triggers this script.
     let target_dir = env::var_os("CARGO_TARGET_DIR")

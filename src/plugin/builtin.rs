@@ -8,11 +8,23 @@ pub struct Builtin {
     pub wasm: &'static [u8],
 }
 
-/// Every built-in plugin.
-pub const BUILTINS: &[Builtin] = &[Builtin {
-    name: "file",
-    wasm: include_bytes!(concat!(env!("OUT_DIR"), "/plugins/file.wasm")),
-}];
+/// The embedded component that build.rs put in `OUT_DIR/plugins/<name>.wasm`.
+macro_rules! embedded {
+    ($name:literal) => {
+        Builtin {
+            name: $name,
+            wasm: include_bytes!(concat!(env!("OUT_DIR"), "/plugins/", $name, ".wasm")),
+        }
+    };
+}
+
+/// Every built-in plugin (the list in build.rs says which cargo package each is built from).
+pub const BUILTINS: &[Builtin] = &[
+    embedded!("file"),
+    embedded!("webhook"),
+    embedded!("vault-kv"),
+    embedded!("aws-secrets-manager"),
+];
 
 /// The built-in plugin called `name`.
 pub fn builtin(name: &str) -> Option<&'static Builtin> {
@@ -39,6 +51,7 @@ mod tests {
             assert_eq!(&b.wasm[..8], b"\0asm\x0d\x00\x01\x00", "{}", b.name);
         }
         assert!(builtin("file").is_some());
+        assert!(builtin("aws-secrets-manager").is_some());
         assert!(builtin("nope").is_none());
     }
 }
