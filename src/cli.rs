@@ -23,6 +23,9 @@ overrides the one before:
 
 const AFTER_HELP: &str = "\
 Getting started:
+  opsync demo                 # a demo Connect server and the daemon syncing it into ./opsync-demo/
+
+Or step by step:
   opsync connect-dev          # in another terminal: a local Connect server with demo data;
                               # it prints OP_CONNECT_HOST=... and OP_CONNECT_TOKEN=... lines
   export OP_CONNECT_HOST=http://127.0.0.1:8080 OP_CONNECT_TOKEN=eyJ...   # those two lines
@@ -97,6 +100,58 @@ pub enum Command {
     )]
     CheckConfig(CheckConfigArgs),
 
+    /// Run the sync daemon: poll Connect, deliver changes to every route's destinations
+    #[command(
+        long_about = "Polls Connect every sync.poll_interval (an idle poll is one request), writes \
+                      each change to the state database's delivery ledger, and delivers it to \
+                      every destination plugin of every route that selects the item, with bounded \
+                      concurrency, retries with backoff, and dead letters. With [admin] listen \
+                      set, serves /metrics, /healthz and /readyz.\n\n\
+                      SIGTERM or SIGINT stops polling at once and lets in-flight deliveries finish \
+                      within delivery.shutdown_grace; anything cut off stays in the ledger and is \
+                      delivered after the next start.",
+        after_help = "Examples:\n  opsync run\n  opsync --config /etc/opsync/config.toml run --admin-listen 127.0.0.1:9464"
+    )]
+    Run(RunArgs),
+
+    /// One detect-and-deliver cycle, then exit; the exit code says whether anything failed
+    #[command(
+        long_about = "Polls Connect once, delivers everything that is due, prints a summary and exits.\n\n\
+                      Exit status: 0 when everything was delivered; 1 when something failed (a \
+                      delivery to retry or dead-lettered, a plugin that cannot load, a vault that \
+                      could not be listed); 2 when nothing failed but a route's deletions are held \
+                      by its max_delete_ratio (run again with --allow-mass-delete to apply them)."
+    )]
+    Once(OnceArgs),
+
+    /// Dry run: what the next cycle would create, update and delete, per route and destination
+    #[command(
+        long_about = "Reads Connect and the state database and shows, per route and destination, \
+                      the keys that would be created, updated and deleted, the fields each would \
+                      carry with their values masked, and deletions a route would hold. Nothing is \
+                      written anywhere (the state database is read from a private copy) and no \
+                      plugin is called.\n\nExit status: 0 when there is nothing to do, 2 when \
+                      there are changes, 1 on error."
+    )]
+    Plan(PlanArgs),
+
+    /// Per route: last success, lag, pending deliveries, dead letters and held deletions
+    Status,
+
+    /// List dead letters, or queue them again
+    #[command(subcommand)]
+    Deadletter(DeadletterCommand),
+
+    /// Try opsync in one command: a demo Connect server and the daemon syncing into ./opsync-demo/
+    #[command(
+        long_about = "Starts the embedded Connect server with demo vaults and items, writes a demo \
+                      config into the demo directory, and runs the daemon, which delivers every \
+                      item through the built-in file plugin into DIR/files/ as dotenv files. \
+                      Prints OP_CONNECT_HOST and OP_CONNECT_TOKEN lines and a command that \
+                      changes an item, so you can watch the change arrive. Ctrl-C stops it."
+    )]
+    Demo(DemoArgs),
+
     /// Print the version, the git commit when known, and the target platform
     Version,
 }
@@ -110,6 +165,83 @@ pub struct CheckConfigArgs {
     /// Also contact the Connect server: show its version and resolve vault ids to names
     #[arg(long)]
     pub online: bool,
+}
+
+/// `opsync run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub connect: ConnectFlags,
+
+    /// Apply deletions even when they exceed a route's max_delete_ratio
+    #[arg(long)]
+    pub allow_mass_delete: bool,
+
+    /// Serve /metrics, /healthz and /readyz here (overrides admin.listen)
+    #[arg(long, value_name = "ADDR")]
+    pub admin_listen: Option<std::net::SocketAddr>,
+}
+
+/// `opsync once`.
+#[derive(Debug, Args)]
+pub struct OnceArgs {
+    #[command(flatten)]
+    pub connect: ConnectFlags,
+
+    /// Apply deletions even when they exceed a route's max_delete_ratio
+    #[arg(long)]
+    pub allow_mass_delete: bool,
+
+    /// No progress bar, even on a terminal
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+/// `opsync plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub connect: ConnectFlags,
+}
+
+/// `opsync deadletter`.
+#[derive(Debug, Subcommand)]
+pub enum DeadletterCommand {
+    /// Show dead letters with their reason, newest first
+    List {
+        /// Only this route's
+        #[arg(long, value_name = "NAME")]
+        route: Option<String>,
+    },
+    /// Queue dead letters again with a fresh retry budget (one by id, a route's, or all)
+    #[command(group = clap::ArgGroup::new("which").required(true).args(["id", "route", "all"]))]
+    Retry {
+        /// The dead letter's id (as `deadletter list` shows it)
+        #[arg(long, value_name = "N")]
+        id: Option<i64>,
+        /// Every dead letter of this route
+        #[arg(long, value_name = "NAME")]
+        route: Option<String>,
+        /// Every dead letter
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+/// `opsync demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// The demo directory: config, state, and the delivered files under DIR/files/
+    #[arg(long, value_name = "DIR", default_value = "opsync-demo")]
+    pub dir: PathBuf,
+
+    /// Where the demo Connect server listens
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+
+    /// Where /metrics, /healthz and /readyz are served
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9464")]
+    pub admin_listen: std::net::SocketAddr,
 }
 
 /// Flags for commands that talk to Connect.
@@ -129,7 +261,14 @@ impl Cli {
     pub fn load_options(&self) -> LoadOptions {
         let connect = match &self.command {
             Command::CheckConfig(args) => Some(&args.connect),
-            Command::ConnectDev(_) | Command::Version => None,
+            Command::Run(args) => Some(&args.connect),
+            Command::Once(args) => Some(&args.connect),
+            Command::Plan(args) => Some(&args.connect),
+            Command::ConnectDev(_)
+            | Command::Status
+            | Command::Deadletter(_)
+            | Command::Demo(_)
+            | Command::Version => None,
         };
         LoadOptions::new(
             self.config.clone(),

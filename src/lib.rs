@@ -1,10 +1,14 @@
 //! opsync: keeps secrets flowing out of 1Password Connect, safely, through sandboxed plugins.
 
+pub mod app;
 pub mod cli;
 pub mod config;
 pub mod connect;
 pub mod connect_dev;
+pub mod delivery;
 pub mod detect;
 pub mod plugin;
 pub mod route;
+pub mod shutdown;
 pub mod store;
+pub mod telemetry;

@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use clap::Parser as _;
 use tracing_subscriber::EnvFilter;
 
-use opsync::cli::{CheckConfigArgs, Cli, Command, version_text};
+use opsync::cli::{CheckConfigArgs, Cli, Command, DeadletterCommand, version_text};
 use opsync::config::{LogFormat, LogSettings, Settings};
 
 fn main() -> ExitCode {
@@ -35,7 +35,83 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime()?.block_on(opsync::connect_dev::cli::run(*args))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Run(args) => {
+            let settings = loader.settings()?;
+            let options = opsync::app::RunOptions {
+                allow_mass_delete: args.allow_mass_delete,
+                admin_listen: args.admin_listen,
+                on_admin: None,
+            };
+            runtime()?.block_on(async {
+                let shutdown = on_signals();
+                opsync::app::run(settings, options, shutdown).await
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Once(args) => {
+            let settings = loader.settings()?;
+            let options = opsync::app::OnceOptions {
+                allow_mass_delete: args.allow_mass_delete,
+                progress: !args.no_progress && std::io::stderr().is_terminal(),
+            };
+            let summary = runtime()?.block_on(opsync::app::once(settings, options))?;
+            print!("{}", summary.text());
+            Ok(ExitCode::from(summary.exit_code()))
+        }
+        Command::Plan(_) => {
+            let plan = runtime()?.block_on(opsync::app::plan(loader.settings()?))?;
+            print!("{}", plan.text);
+            Ok(ExitCode::from(if plan.has_changes() { 2 } else { 0 }))
+        }
+        Command::Status => {
+            print!(
+                "{}",
+                opsync::app::status(&loader.settings()?, chrono::Utc::now())?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Deadletter(DeadletterCommand::List { route }) => {
+            print!(
+                "{}",
+                opsync::app::dead_letters(&loader.settings()?, route.as_deref())?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Deadletter(DeadletterCommand::Retry { id, route, all: _ }) => {
+            let n = opsync::app::retry_dead_letters(&loader.settings()?, route.as_deref(), id)?;
+            println!(
+                "{n} dead letters queued again; a running daemon delivers them within seconds, or run `opsync once`"
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo(args) => {
+            let options = opsync::app::DemoOptions {
+                dir: args.dir,
+                listen: args.listen,
+                admin_listen: args.admin_listen,
+            };
+            runtime()?.block_on(async {
+                let shutdown = on_signals();
+                opsync::app::demo(options, shutdown).await
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
+}
+
+/// A shutdown signal that SIGTERM or SIGINT triggers; a second one exits at once.
+fn on_signals() -> opsync::shutdown::Shutdown {
+    let (trigger, shutdown) = opsync::shutdown::channel();
+    tokio::spawn(async move {
+        if trigger.on_signals().await.is_err() {
+            return;
+        }
+        if trigger.on_signals().await.is_ok() {
+            eprintln!("second signal: exiting now");
+            std::process::exit(130);
+        }
+    });
+    shutdown
 }
 
 fn check_config(settings: &Settings, args: &CheckConfigArgs) -> anyhow::Result<ExitCode> {

@@ -10,6 +10,7 @@
 //! values are errors naming the key path and the file, variable or flag it came from.
 
 mod connect;
+mod delivery;
 mod duration;
 mod error;
 mod log;
@@ -29,6 +30,7 @@ pub use connect::{
     ConnectSettings, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_IDLE_PER_HOST, DEFAULT_POOL_IDLE_TIMEOUT,
     DEFAULT_TIMEOUT, DEFAULT_USER_AGENT,
 };
+pub use delivery::{AdminSettings, DeliverySettings};
 pub use error::{ConfigError, Origin};
 pub use log::{LogFormat, LogLevel, LogSettings};
 pub use plugins::{DirSetting, GrantSettings, LimitSettings, PluginSettings, SourceSetting};
@@ -54,6 +56,8 @@ pub struct Settings {
     /// `[[route]]`, in file order.
     #[serde(rename = "route")]
     pub routes: Vec<crate::route::Route>,
+    pub delivery: DeliverySettings,
+    pub admin: AdminSettings,
 }
 
 fn plugins_by_name<S: serde::Serializer>(
@@ -90,6 +94,8 @@ struct RawSettings {
     sync: SyncSettings,
     plugins: std::collections::BTreeMap<String, plugins::RawPlugin>,
     route: Vec<routes::RawRoute>,
+    delivery: DeliverySettings,
+    admin: AdminSettings,
 }
 
 /// The stacked layers, ready to be read whole or a section at a time.
@@ -147,6 +153,8 @@ impl Loader {
             sync: raw.sync,
             plugins,
             routes,
+            delivery: raw.delivery,
+            admin: raw.admin,
         })
     }
 

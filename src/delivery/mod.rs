@@ -1,6 +1,112 @@
-//! Delivery: per-route workers that take due ledger entries, read the item from Connect, hand it
-//! to each destination plugin, and record the outcome (delivered, retry later, dead letter).
+//! Delivery: takes due ledger rows, reads each item from Connect at delivery time (the ledger
+//! holds references, never values), hands it to the row's destination plugin, and records the
+//! outcome: delivered, retry later (full-jitter backoff), paused destination, or dead letter.
 
+mod attempt;
+mod error;
 mod retry;
+mod worker;
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::connect::client::ConnectClient;
+use crate::plugin::Plugin;
+use crate::route::Route;
+use crate::store::Store;
+
+pub use attempt::Outcome;
+pub use error::DeliveryError;
 pub use retry::{Decision, MAX_RETRY_AFTER, RetryPolicy};
+pub use worker::{DrainReport, RouteWorker, WorkerOptions};
+
+/// What every delivery needs: the store, Connect, the routes and the loaded destination plugins.
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct Deliverer {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    client: ConnectClient,
+    routes: HashMap<String, Route>,
+    plugins: HashMap<String, Plugin>,
+    /// Plugin instances that failed to load or validate, with the reason.
+    broken: HashMap<String, String>,
+    policy: RetryPolicy,
+}
+
+impl std::fmt::Debug for Deliverer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deliverer")
+            .field("routes", &self.inner.routes.keys().collect::<Vec<_>>())
+            .field("plugins", &self.inner.plugins.keys().collect::<Vec<_>>())
+            .field("policy", &self.inner.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Deliverer {
+    /// `plugins` are keyed by instance name (`[plugins.NAME]`); a route naming a destination
+    /// that is not there gets its rows paused as misconfigured, not lost.
+    pub fn new(
+        store: Store,
+        client: ConnectClient,
+        routes: Vec<Route>,
+        plugins: HashMap<String, Plugin>,
+        policy: RetryPolicy,
+    ) -> Self {
+        Self::with_broken(store, client, routes, plugins, HashMap::new(), policy)
+    }
+
+    /// Like [`Deliverer::new`], naming the plugin instances that could not be loaded and why:
+    /// their deliveries wait (paused as misconfigured) with that reason.
+    pub fn with_broken(
+        store: Store,
+        client: ConnectClient,
+        routes: Vec<Route>,
+        plugins: HashMap<String, Plugin>,
+        broken: HashMap<String, String>,
+        policy: RetryPolicy,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                client,
+                routes: routes.into_iter().map(|r| (r.name.clone(), r)).collect(),
+                plugins,
+                broken,
+                policy,
+            }),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn policy(&self) -> &RetryPolicy {
+        &self.inner.policy
+    }
+
+    /// The routes, by name.
+    pub fn routes(&self) -> impl Iterator<Item = &Route> {
+        self.inner.routes.values()
+    }
+
+    pub fn route(&self, name: &str) -> Option<&Route> {
+        self.inner.routes.get(name)
+    }
+
+    /// The loaded plugin instance `name`, or why there is none.
+    pub fn plugin(&self, name: &str) -> Result<&Plugin, String> {
+        if let Some(p) = self.inner.plugins.get(name) {
+            return Ok(p);
+        }
+        Err(match self.inner.broken.get(name) {
+            Some(reason) => format!("destination `{name}` could not be loaded: {reason}"),
+            None => format!("destination `{name}` is not a configured plugin"),
+        })
+    }
+}

@@ -1,0 +1,129 @@
+//! The engine's parts built from settings: the Connect client, the state store, the loaded and
+//! validated destination plugins, and from them a detector and a deliverer.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use crate::app::error::AppError;
+use crate::app::resolver::ConnectResolver;
+use crate::config::{PluginSettings, Settings};
+use crate::connect::client::ConnectClient;
+use crate::delivery::Deliverer;
+use crate::detect::{DetectOptions, Detector};
+use crate::plugin::{HostOptions, Plugin, PluginConfig, PluginHost};
+use crate::store::Store;
+
+/// Everything a sync command works with.
+pub struct Engine {
+    pub settings: Settings,
+    pub client: ConnectClient,
+    pub store: Store,
+    /// Loaded and validated plugin instances, by name.
+    pub plugins: HashMap<String, Plugin>,
+    /// Instances that failed to load or validate, with the reason (their deliveries wait).
+    pub broken: HashMap<String, String>,
+}
+
+impl Engine {
+    /// Connects the parts; loads no plugin (for `plan` and `status`).
+    pub fn without_plugins(settings: Settings, store: Store) -> Result<Self, AppError> {
+        let client = ConnectClient::new(&settings.connect)?;
+        Ok(Self {
+            settings,
+            client,
+            store,
+            plugins: HashMap::new(),
+            broken: HashMap::new(),
+        })
+    }
+
+    /// Connects the parts and loads every plugin instance a route uses (compiled components are
+    /// cached in `cache_dir` when given). A plugin that fails is reported, not fatal.
+    pub async fn start(
+        settings: Settings,
+        store: Store,
+        cache_dir: Option<PathBuf>,
+    ) -> Result<Self, AppError> {
+        let mut engine = Self::without_plugins(settings, store)?;
+        let host = PluginHost::new(HostOptions {
+            cache_dir,
+            ..HostOptions::default()
+        })
+        .map_err(|e| AppError::Plugins(e.to_string()))?;
+        let used: Vec<&PluginSettings> = engine
+            .settings
+            .plugins
+            .iter()
+            .filter(|p| {
+                engine
+                    .settings
+                    .routes
+                    .iter()
+                    .any(|r| r.destinations.contains(&p.name))
+            })
+            .collect();
+        let mut plugins = HashMap::new();
+        let mut broken = HashMap::new();
+        for p in used {
+            match load(&host, &engine.client, p).await {
+                Ok(plugin) => {
+                    plugins.insert(p.name.clone(), plugin);
+                }
+                Err(reason) => {
+                    tracing::error!(plugin = %p.name, error = %reason, "plugin not usable; its deliveries wait");
+                    broken.insert(p.name.clone(), reason);
+                }
+            }
+        }
+        engine.plugins = plugins;
+        engine.broken = broken;
+        Ok(engine)
+    }
+
+    /// The poller over this engine's client, store and routes.
+    pub fn detector(&self, allow_mass_delete: bool) -> Detector {
+        Detector::new(
+            self.client.clone(),
+            self.store.clone(),
+            self.settings.routes.clone(),
+            DetectOptions {
+                full_reconcile_interval: self.settings.sync.full_reconcile_interval,
+                allow_mass_delete,
+            },
+        )
+    }
+
+    /// The deliverer over this engine's store, client, routes and plugins.
+    pub fn deliverer(&self) -> Deliverer {
+        Deliverer::with_broken(
+            self.store.clone(),
+            self.client.clone(),
+            self.settings.routes.clone(),
+            self.plugins.clone(),
+            self.broken.clone(),
+            self.settings.delivery.retry_policy(),
+        )
+    }
+}
+
+/// Resolves the config, loads (off the async threads: compiling is CPU-bound) and validates.
+async fn load(
+    host: &PluginHost,
+    client: &ConnectClient,
+    p: &PluginSettings,
+) -> Result<Plugin, String> {
+    let config = PluginConfig::resolve(
+        p.config.clone().into_iter().collect(),
+        &ConnectResolver { client },
+    )
+    .await
+    .map_err(|e| format!("plugin `{}`: {e}", p.name))?;
+    let spec = p.spec(config);
+    let host = host.clone();
+    let plugin = tokio::task::spawn_blocking(move || host.load(spec))
+        .await
+        .map_err(|e| format!("loading plugin `{}` panicked: {e}", p.name))?
+        .map_err(|e| e.to_string())?;
+    plugin.validate().await.map_err(|e| e.to_string())?;
+    Ok(plugin)
+}

@@ -1,0 +1,44 @@
+//! `AppError`: why a sync command could not run, naming the part that failed.
+
+use crate::config::ConfigError;
+use crate::connect::error::ConnectError;
+use crate::connect_dev::DevServerError;
+use crate::delivery::DeliveryError;
+use crate::detect::DetectError;
+use crate::store::StoreError;
+use crate::telemetry::TelemetryError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("Connect: {0}")]
+    Connect(#[from] ConnectError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("detection: {0}")]
+    Detect(#[from] DetectError),
+    #[error("delivery: {0}")]
+    Delivery(#[from] DeliveryError),
+    #[error(transparent)]
+    Telemetry(#[from] TelemetryError),
+    #[error("demo Connect server: {0}")]
+    DevServer(#[from] DevServerError),
+    #[error("plugin host: {0}")]
+    Plugins(String),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl AppError {
+    pub(crate) fn io(what: impl Into<String>, source: std::io::Error) -> Self {
+        Self::Io {
+            what: what.into(),
+            source,
+        }
+    }
+}

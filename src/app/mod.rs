@@ -1,0 +1,20 @@
+//! The sync engine's commands, wired together: `run` (the daemon), `once`, `plan`, `status`,
+//! `deadletter list|retry` and `demo`.
+
+mod demo;
+mod engine;
+mod error;
+mod once;
+mod plan;
+mod resolver;
+mod run;
+mod status;
+
+pub use demo::{DemoOptions, demo};
+pub use engine::Engine;
+pub use error::AppError;
+pub use once::{OnceOptions, OnceSummary, once};
+pub use plan::{FIELDS_SHOWN_PER_ROUTE, MASK, Plan, plan};
+pub use resolver::ConnectResolver;
+pub use run::{RunOptions, RunSummary, plugin_cache_dir, run};
+pub use status::{dead_letters, retry_dead_letters, status};

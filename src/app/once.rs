@@ -1,0 +1,156 @@
+//! `opsync once`: one poll, then every route delivers what is due, then a summary. The exit code
+//! says whether anything failed.
+
+use std::sync::Arc;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use tokio::task::JoinSet;
+
+use crate::app::engine::Engine;
+use crate::app::error::AppError;
+use crate::app::run::{plugin_cache_dir, poll_once};
+use crate::config::Settings;
+use crate::delivery::{DrainReport, Outcome, RouteWorker};
+use crate::detect::PollReport;
+use crate::store::Store;
+
+/// `opsync once` flags.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OnceOptions {
+    pub allow_mass_delete: bool,
+    /// Show a progress bar (only when stderr is a terminal).
+    pub progress: bool,
+}
+
+/// What one cycle did.
+#[derive(Debug, Default)]
+pub struct OnceSummary {
+    pub poll: PollReport,
+    pub delivery: DrainReport,
+    /// Plugin instances that could not be loaded, with the reason.
+    pub broken: Vec<(String, String)>,
+}
+
+impl OnceSummary {
+    /// 0: everything delivered; 1: something failed (a delivery, a plugin, a vault listing);
+    /// 2: nothing failed but a route's deletions are held (`--allow-mass-delete`).
+    pub fn exit_code(&self) -> u8 {
+        if self.delivery.failed() > 0 || !self.broken.is_empty() || !self.poll.incomplete.is_empty()
+        {
+            1
+        } else if !self.poll.held.is_empty() {
+            2
+        } else {
+            0
+        }
+    }
+
+    /// The human summary printed at the end.
+    pub fn text(&self) -> String {
+        let (c, u, d) = self.poll.counts();
+        let r = &self.delivery;
+        let mut out = format!(
+            "detected: {c} created, {u} updated, {d} deleted ({} Connect requests{})\n\
+             delivered: {} written, {} already up to date, {} skipped\n",
+            self.poll.requests,
+            if self.poll.full {
+                ", full reconciliation"
+            } else {
+                ""
+            },
+            r.delivered,
+            r.unchanged,
+            r.skipped,
+        );
+        if r.failed() > 0 {
+            out.push_str(&format!(
+                "failed: {} to retry, {} waiting on a misconfigured destination, {} dead-lettered, {} errors\n",
+                r.retried, r.paused, r.dead, r.errors
+            ));
+        }
+        for (name, reason) in &self.broken {
+            out.push_str(&format!("plugin {name}: {reason}\n"));
+        }
+        for v in &self.poll.incomplete {
+            out.push_str(&format!(
+                "vault {}: incomplete listing, nothing deleted: {}\n",
+                v.name, v.reason
+            ));
+        }
+        for h in &self.poll.held {
+            out.push_str(&format!(
+                "route {}: {} deletions held (more than {:.0}% of its {} keys); run with --allow-mass-delete to apply them\n",
+                h.route,
+                h.deletions.len(),
+                h.max_ratio * 100.0,
+                h.total
+            ));
+        }
+        out
+    }
+}
+
+/// One detect-and-deliver cycle.
+pub async fn once(settings: Settings, options: OnceOptions) -> Result<OnceSummary, AppError> {
+    let store = Store::open(&settings.state.path)?;
+    let cache = plugin_cache_dir(&settings.state.path);
+    let engine = Engine::start(settings, store, Some(cache)).await?;
+    let mut detector = engine.detector(options.allow_mass_delete);
+    let poll = poll_once(&mut detector, &engine).await?;
+    let deliverer = engine.deliverer();
+
+    let bar = if options.progress {
+        let pending: u64 = engine.store.route_status()?.iter().map(|s| s.pending).sum();
+        let bar = ProgressBar::new(pending);
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} delivering [{bar:30}] {pos}/{len} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        Some(bar)
+    } else {
+        None
+    };
+    let tick: Arc<dyn Fn(&Outcome) + Send + Sync> = match &bar {
+        Some(bar) => {
+            let bar = bar.clone();
+            Arc::new(move |_: &Outcome| bar.inc(1))
+        }
+        None => Arc::new(|_: &Outcome| {}),
+    };
+
+    let mut drains = JoinSet::new();
+    for route in &engine.settings.routes {
+        let worker = RouteWorker::new(deliverer.clone(), &route.name)?;
+        let tick = tick.clone();
+        drains.spawn(async move { worker.drain(tick.as_ref()).await });
+    }
+    let mut delivery = DrainReport::default();
+    let mut first_error = None;
+    while let Some(joined) = drains.join_next().await {
+        match joined {
+            Ok(Ok(report)) => delivery.add(&report),
+            Ok(Err(e)) => {
+                delivery.errors += 1;
+                first_error.get_or_insert(e);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "a route's delivery task panicked");
+                delivery.errors += 1;
+            }
+        }
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    if let Some(e) = first_error {
+        return Err(e.into());
+    }
+    let mut broken: Vec<_> = engine.broken.into_iter().collect();
+    broken.sort();
+    Ok(OnceSummary {
+        poll,
+        delivery,
+        broken,
+    })
+}

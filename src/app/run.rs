@@ -1,0 +1,245 @@
+//! `opsync run`: the daemon. One poll loop feeds the ledger; one worker per route delivers; the
+//! admin listener serves metrics and health. On shutdown polling stops at once and in-flight
+//! deliveries get `delivery.shutdown_grace` to finish.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::app::engine::Engine;
+use crate::app::error::AppError;
+use crate::config::Settings;
+use crate::delivery::{DrainReport, RouteWorker};
+use crate::detect::{Detector, PollReport};
+use crate::shutdown::Shutdown;
+use crate::store::Store;
+use crate::telemetry::{self, AdminServer, Readiness, names};
+
+/// The longest wait between polls after failures.
+const MAX_POLL_BACKOFF: Duration = Duration::from_secs(300);
+
+/// `opsync run` flags.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Let deletions past a route's `max_delete_ratio` through.
+    pub allow_mass_delete: bool,
+    /// Overrides `admin.listen`.
+    pub admin_listen: Option<SocketAddr>,
+    /// Called with the admin listener's bound address once it listens.
+    pub on_admin: Option<fn(SocketAddr)>,
+}
+
+/// What a daemon run did, for its last log line.
+#[derive(Clone, Debug, Default)]
+pub struct RunSummary {
+    pub polls: u64,
+    pub poll_failures: u64,
+    pub delivery: DrainReport,
+}
+
+/// Where compiled plugins are cached: beside the state database.
+pub fn plugin_cache_dir(state: &Path) -> PathBuf {
+    let parent = state.parent().filter(|p| !p.as_os_str().is_empty());
+    parent
+        .unwrap_or_else(|| Path::new("."))
+        .join("opsync-plugin-cache")
+}
+
+/// Runs until `shutdown`.
+pub async fn run(
+    settings: Settings,
+    options: RunOptions,
+    mut shutdown: Shutdown,
+) -> Result<RunSummary, AppError> {
+    let metrics = telemetry::install();
+    let store = Store::open(&settings.state.path)?;
+    let cache = plugin_cache_dir(&settings.state.path);
+    let engine = Engine::start(settings, store, Some(cache)).await?;
+    let admin_addr = options.admin_listen.or(engine.settings.admin.listen);
+    let admin = match admin_addr {
+        Some(addr) => {
+            let server = AdminServer::start(addr, metrics, readiness(&engine)).await?;
+            if let Some(report) = options.on_admin {
+                report(server.addr());
+            }
+            Some(server)
+        }
+        None => None,
+    };
+    let deliverer = engine.deliverer();
+    let (wake, woken) = watch::channel(0u64);
+    let mut workers = JoinSet::new();
+    for route in &engine.settings.routes {
+        let worker = RouteWorker::new(deliverer.clone(), &route.name)?;
+        let (woken, stop) = (woken.clone(), shutdown.clone());
+        let worker_options = engine.settings.delivery.worker_options();
+        workers.spawn(async move { worker.run(woken, stop, worker_options).await });
+    }
+    tracing::info!(
+        routes = engine.settings.routes.len(),
+        plugins = engine.plugins.len(),
+        broken = engine.broken.len(),
+        poll_interval = %humantime::format_duration(engine.settings.sync.poll_interval),
+        "opsync is running"
+    );
+
+    let mut detector = engine.detector(options.allow_mass_delete);
+    let mut summary = RunSummary::default();
+    let mut failures: u32 = 0;
+    loop {
+        if shutdown.is_triggered() {
+            break;
+        }
+        let next = match poll_once(&mut detector, &engine).await {
+            Ok(report) => {
+                failures = 0;
+                summary.polls += 1;
+                if report.enqueued > 0 {
+                    wake.send_modify(|n| *n = n.wrapping_add(1));
+                }
+                engine.settings.sync.poll_interval
+            }
+            Err(e) => {
+                failures = failures.saturating_add(1);
+                summary.poll_failures += 1;
+                let policy = engine.settings.delivery.retry_policy();
+                let retry_after = match &e {
+                    AppError::Detect(crate::detect::DetectError::Connect(c)) => c.retry_after(),
+                    _ => None,
+                };
+                let backoff = policy.delay(failures, retry_after, &mut rand::thread_rng());
+                let wait = backoff
+                    .max(engine.settings.sync.poll_interval)
+                    .min(MAX_POLL_BACKOFF.max(engine.settings.sync.poll_interval));
+                tracing::warn!(error = %e, failures, retry_in_ms = wait.as_millis() as u64, "poll failed");
+                wait
+            }
+        };
+        tokio::select! {
+            () = shutdown.wait() => break,
+            () = tokio::time::sleep(next) => {}
+        }
+    }
+    tracing::info!("polling stopped; waiting for in-flight deliveries");
+    while let Some(joined) = workers.join_next().await {
+        match joined {
+            Ok(Ok(report)) => summary.delivery.add(&report),
+            Ok(Err(e)) => tracing::error!(error = %e, "a route worker stopped"),
+            Err(e) => tracing::error!(error = %e, "a route worker panicked"),
+        }
+    }
+    if let Some(admin) = admin {
+        admin.shutdown().await;
+    }
+    tracing::info!(
+        polls = summary.polls,
+        delivered = summary.delivery.delivered,
+        cut_off = summary.delivery.cut_off,
+        "opsync stopped"
+    );
+    Ok(summary)
+}
+
+/// One poll, with its metrics and log lines.
+pub(crate) async fn poll_once(
+    detector: &mut Detector,
+    engine: &Engine,
+) -> Result<PollReport, AppError> {
+    token_expiry_gauge(engine);
+    let full = detector.full_reconcile_due(Utc::now())?;
+    let result = detector.poll(full).await;
+    let report = match result {
+        Ok(r) => r,
+        Err(e) => {
+            metrics::counter!(names::POLLS_TOTAL, "result" => "error").increment(1);
+            return Err(e.into());
+        }
+    };
+    metrics::counter!(names::POLLS_TOTAL, "result" => "ok").increment(1);
+    metrics::histogram!(names::POLL_DURATION_SECONDS, "full" => if report.full { "true" } else { "false" })
+        .record(report.duration.as_secs_f64());
+    let (created, updated, deleted) = report.counts();
+    for (kind, n) in [
+        ("created", created),
+        ("updated", updated),
+        ("deleted", deleted),
+    ] {
+        if n > 0 {
+            metrics::counter!(names::CHANGES_DETECTED_TOTAL, "kind" => kind).increment(n as u64);
+        }
+    }
+    for route in &engine.settings.routes {
+        let held = report.held.iter().any(|h| h.route == route.name);
+        metrics::gauge!(names::ROUTE_HELD, "route" => route.name.clone()).set(if held {
+            1.0
+        } else {
+            0.0
+        });
+    }
+    for h in &report.held {
+        tracing::warn!(
+            route = %h.route,
+            deletions = h.deletions.len(),
+            total = h.total,
+            max_delete_ratio = h.max_ratio,
+            "deletions held: more than the route's max_delete_ratio; run with --allow-mass-delete to let them through"
+        );
+    }
+    for v in &report.incomplete {
+        tracing::warn!(vault = %v.name, reason = %v.reason, "vault listing incomplete; nothing deleted from it");
+    }
+    if let Ok(statuses) = engine.store.route_status() {
+        for s in statuses {
+            metrics::gauge!(names::PENDING, "route" => s.route.clone()).set(s.pending as f64);
+            metrics::gauge!(names::DEAD_LETTERS, "route" => s.route).set(s.dead as f64);
+        }
+    }
+    if !report.changes.is_empty() || report.full {
+        tracing::info!(
+            full = report.full,
+            requests = report.requests,
+            created,
+            updated,
+            deleted,
+            enqueued = report.enqueued,
+            duration_ms = report.duration.as_millis() as u64,
+            "poll"
+        );
+    } else {
+        tracing::debug!(requests = report.requests, "idle poll");
+    }
+    Ok(report)
+}
+
+fn token_expiry_gauge(engine: &Engine) {
+    let claims = crate::connect::token::decode_unverified(engine.settings.connect.token.expose());
+    if let Some(exp) = claims.ok().and_then(|c| c.expires_at()) {
+        let left = (exp - Utc::now()).num_milliseconds() as f64 / 1000.0;
+        metrics::gauge!(names::CONNECT_TOKEN_EXPIRY_SECONDS).set(left);
+    }
+}
+
+/// `/readyz`: Connect answers its heartbeat, and the state database takes a write.
+fn readiness(engine: &Engine) -> Readiness {
+    let client = engine.client.clone();
+    let store = engine.store.clone();
+    Readiness::new()
+        .with_check("connect", move || {
+            let client = client.clone();
+            Box::pin(async move { client.heartbeat().await.map_err(|e| e.to_string()) })
+        })
+        .with_check("state", move || {
+            let store = store.clone();
+            Box::pin(async move {
+                tokio::task::spawn_blocking(move || {
+                    store.check_writable().map_err(|e| e.to_string())
+                })
+                .await
+                .unwrap_or_else(|e| Err(e.to_string()))
+            })
+        })
+}

@@ -1,0 +1,127 @@
+//! `opsync status` (per route: last success, lag, pending, dead letters, held deletions) and
+//! `opsync deadletter list|retry`. Both read the state database; neither talks to Connect.
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+
+use crate::app::error::AppError;
+use crate::config::Settings;
+use crate::store::{DeliveryId, Store};
+
+/// Opens the state database only if it exists (`status` never creates one).
+fn existing(path: &Path) -> Result<Option<Store>, AppError> {
+    if path.exists() {
+        Ok(Some(Store::open(path)?))
+    } else {
+        Ok(None)
+    }
+}
+
+fn ago(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let d = (now - t).to_std().unwrap_or_default();
+    let d = std::time::Duration::from_secs(d.as_secs());
+    format!("{} ago", humantime::format_duration(d))
+}
+
+/// The status table.
+pub fn status(settings: &Settings, now: DateTime<Utc>) -> Result<String, AppError> {
+    let path = &settings.state.path;
+    let Some(store) = existing(path)? else {
+        return Ok(format!(
+            "no state yet at {} (run `opsync once` or `opsync run` first)\n",
+            path.display()
+        ));
+    };
+    let rows = store.route_status()?;
+    let mut out = format!(
+        "{:<20} {:<22} {:>10} {:>8} {:>6}  {}\n",
+        "ROUTE", "LAST SUCCESS", "LAG", "PENDING", "DEAD", "NOTES"
+    );
+    let mut names: Vec<&str> = settings.routes.iter().map(|r| r.name.as_str()).collect();
+    for r in &rows {
+        if !names.contains(&r.route.as_str()) {
+            names.push(r.route.as_str());
+        }
+    }
+    for name in names {
+        let row = rows.iter().find(|r| r.route == name);
+        let last = row
+            .and_then(|r| r.last_success)
+            .map(|t| ago(t, now))
+            .unwrap_or_else(|| "never".into());
+        let lag = row
+            .and_then(|r| r.oldest_pending)
+            .map(|t| {
+                let secs = (now - t).num_seconds().max(0) as u64;
+                humantime::format_duration(std::time::Duration::from_secs(secs)).to_string()
+            })
+            .unwrap_or_else(|| "0s".into());
+        let mut notes = Vec::new();
+        if !settings.routes.iter().any(|r| r.name == name) {
+            notes.push("not in the config".to_string());
+        }
+        if let Some(h) = row.and_then(|r| r.hold.as_ref()) {
+            notes.push(format!(
+                "HELD: {} deletions of {} keys (max_delete_ratio {}); --allow-mass-delete",
+                h.deletions, h.total, h.max_ratio
+            ));
+        }
+        out.push_str(&format!(
+            "{:<20} {:<22} {:>10} {:>8} {:>6}  {}\n",
+            name,
+            last,
+            lag,
+            row.map_or(0, |r| r.pending),
+            row.map_or(0, |r| r.dead),
+            notes.join("; ")
+        ));
+    }
+    Ok(out)
+}
+
+/// `deadletter list`.
+pub fn dead_letters(settings: &Settings, route: Option<&str>) -> Result<String, AppError> {
+    let Some(store) = existing(&settings.state.path)? else {
+        return Ok("no dead letters (no state database yet)\n".into());
+    };
+    let letters = store.dead_letters(route)?;
+    if letters.is_empty() {
+        return Ok("no dead letters\n".into());
+    }
+    let mut out = String::new();
+    for d in &letters {
+        let e = &d.entry;
+        out.push_str(&format!(
+            "#{} route={} destination={} item={} ({} in {}) version={} kind={} attempts={} dead_at={}\n    reason: {}\n",
+            d.id,
+            e.route,
+            e.destination,
+            e.item_id,
+            e.title,
+            e.vault_name,
+            e.version,
+            e.kind.as_str(),
+            d.attempts,
+            d.dead_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            d.reason
+        ));
+    }
+    out.push_str(&format!(
+        "{} dead letters; `opsync deadletter retry --id N` or `--route NAME` or `--all` queues them again\n",
+        letters.len()
+    ));
+    Ok(out)
+}
+
+/// `deadletter retry`: back to pending with a fresh retry budget; returns the count.
+pub fn retry_dead_letters(
+    settings: &Settings,
+    route: Option<&str>,
+    id: Option<DeliveryId>,
+) -> Result<usize, AppError> {
+    let Some(store) = existing(&settings.state.path)? else {
+        return Ok(0);
+    };
+    Ok(store.retry_dead_letters(route, id)?)
+}

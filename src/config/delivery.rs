@@ -1,0 +1,70 @@
+//! The `[delivery]` and `[admin]` sections: how failed deliveries are retried, how long shutdown
+//! waits for in-flight ones, and where the admin listener (metrics, health) listens.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::delivery::{RetryPolicy, WorkerOptions};
+
+/// `[delivery]` settings.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliverySettings {
+    /// The ceiling of the first retry's delay; it doubles per attempt (full jitter below it).
+    #[serde(with = "crate::config::duration")]
+    pub retry_base: Duration,
+    /// The largest retry delay ceiling.
+    #[serde(with = "crate::config::duration")]
+    pub retry_max_delay: Duration,
+    /// Attempts in all before a retryable failure becomes a dead letter (the retry budget).
+    pub max_attempts: u32,
+    /// How long a destination reporting `misconfigured` is left alone.
+    #[serde(with = "crate::config::duration")]
+    pub misconfigured_pause: Duration,
+    /// After SIGTERM/SIGINT, how long in-flight deliveries may take to finish.
+    #[serde(with = "crate::config::duration")]
+    pub shutdown_grace: Duration,
+}
+
+impl Default for DeliverySettings {
+    fn default() -> Self {
+        let policy = RetryPolicy::default();
+        Self {
+            retry_base: policy.base,
+            retry_max_delay: policy.max_delay,
+            max_attempts: policy.max_attempts,
+            misconfigured_pause: policy.misconfigured_pause,
+            shutdown_grace: WorkerOptions::default().shutdown_grace,
+        }
+    }
+}
+
+impl DeliverySettings {
+    pub fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            base: self.retry_base,
+            max_delay: self.retry_max_delay.max(self.retry_base),
+            max_attempts: self.max_attempts.max(1),
+            misconfigured_pause: self.misconfigured_pause,
+        }
+    }
+
+    pub fn worker_options(&self) -> WorkerOptions {
+        WorkerOptions {
+            shutdown_grace: self.shutdown_grace,
+            ..WorkerOptions::default()
+        }
+    }
+}
+
+/// `[admin]` settings.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminSettings {
+    /// Where `opsync run` serves `/metrics`, `/healthz` and `/readyz` (e.g. "127.0.0.1:9464");
+    /// unset, there is no admin listener.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+}

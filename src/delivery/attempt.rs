@@ -1,0 +1,262 @@
+//! One delivery attempt: read the item from Connect, build the plugin's event (the route's field
+//! selection applied), call the destination, and record what happened in the ledger and metrics.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use reqwest::StatusCode;
+
+use crate::connect::error::ConnectError;
+use crate::connect::model::{Category, IdRef, Item, Vault};
+use crate::delivery::retry::Decision;
+use crate::delivery::{Deliverer, DeliveryError};
+use crate::plugin::{ChangeKind, ItemEvent, VaultRef};
+use crate::route::Route;
+use crate::store::Delivery;
+use crate::telemetry::names;
+
+/// What one attempt came to (already recorded in the ledger).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The destination took it (`unchanged`: it already held this content).
+    Delivered { location: String, unchanged: bool },
+    /// Nothing to deliver any more: a created or updated item is gone from Connect or from the
+    /// route, or a deleted one is back. Recorded as done, with this reason as the location.
+    Skipped(String),
+    /// Failed; tried again after the delay.
+    Retry { delay: Duration, error: String },
+    /// The destination (or the token) is misconfigured: its deliveries wait this long.
+    Paused { pause: Duration, error: String },
+    /// Given up: a dead letter with this reason.
+    DeadLetter(String),
+}
+
+impl Outcome {
+    /// The metric label.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Delivered {
+                unchanged: false, ..
+            } => "delivered",
+            Self::Delivered {
+                unchanged: true, ..
+            } => "unchanged",
+            Self::Skipped(_) => "skipped",
+            Self::Retry { .. } => "retry",
+            Self::Paused { .. } => "misconfigured",
+            Self::DeadLetter(_) => "dead_letter",
+        }
+    }
+
+    /// Whether the row is finished (delivered or skipped).
+    pub fn is_done(&self) -> bool {
+        matches!(self, Self::Delivered { .. } | Self::Skipped(_))
+    }
+}
+
+impl Deliverer {
+    /// Makes one attempt at `delivery` and records its outcome. Errors only when the store
+    /// cannot record it (the row then stays pending and is tried again).
+    pub async fn attempt(&self, delivery: &Delivery) -> Result<Outcome, DeliveryError> {
+        let outcome = self.try_deliver(delivery).await;
+        self.record(delivery, &outcome, Utc::now())?;
+        Ok(outcome)
+    }
+
+    async fn try_deliver(&self, d: &Delivery) -> Outcome {
+        let entry = &d.entry;
+        let attempt = d.attempts.saturating_add(1);
+        let Some(route) = self.route(&entry.route) else {
+            return Outcome::DeadLetter(format!(
+                "route `{}` is no longer in the config",
+                entry.route
+            ));
+        };
+        let plugin = match self.plugin(&entry.destination) {
+            Ok(plugin) => plugin,
+            Err(error) => {
+                return Outcome::Paused {
+                    pause: self.policy().misconfigured_pause,
+                    error,
+                };
+            }
+        };
+        let current = match self
+            .inner
+            .client
+            .get_item(&entry.vault_id, &entry.item_id)
+            .await
+        {
+            Ok(item) => Some(item),
+            Err(e) if e.status() == Some(StatusCode::NOT_FOUND) => None,
+            Err(e) => return self.connect_failure(attempt, &e),
+        };
+        let vault = Vault {
+            id: entry.vault_id.clone(),
+            name: entry.vault_name.clone(),
+            description: None,
+            attribute_version: 0,
+            content_version: 0,
+            items: 0,
+            vault_type: None,
+            created_at: None,
+            updated_at: None,
+        };
+        let item = match (entry.kind, current) {
+            (ChangeKind::Deleted, Some(item)) if route.selects(&vault, &item) => {
+                return Outcome::Skipped("not deleted: the item is back in the route".into());
+            }
+            (ChangeKind::Deleted, current) => tombstone(entry, current),
+            (_, None) => {
+                return Outcome::Skipped("skipped: the item is no longer in Connect".into());
+            }
+            (_, Some(item)) if !route.selects(&vault, &item) => {
+                return Outcome::Skipped("skipped: the item has left the route".into());
+            }
+            (_, Some(mut item)) => {
+                route.fields.apply(&mut item);
+                item
+            }
+        };
+        let event = ItemEvent {
+            idempotency_key: entry.idempotency_key(),
+            kind: entry.kind,
+            vault: VaultRef {
+                id: vault.id,
+                name: vault.name,
+            },
+            item,
+        };
+        match plugin.deliver(&event).await {
+            Ok(receipt) => Outcome::Delivered {
+                location: receipt.location,
+                unchanged: receipt.unchanged,
+            },
+            Err(e) => {
+                let error = e.to_string();
+                match self
+                    .policy()
+                    .decide(attempt, e.kind(), None, &mut rand::thread_rng())
+                {
+                    Decision::Retry(delay) => Outcome::Retry { delay, error },
+                    Decision::Pause(pause) => Outcome::Paused { pause, error },
+                    Decision::DeadLetter(why) => Outcome::DeadLetter(format!("{why}: {error}")),
+                }
+            }
+        }
+    }
+
+    /// Connect failing at delivery time: an outage is waited out (it does not use the retry
+    /// budget, so nothing is dead-lettered because Connect was down); a token refused is a
+    /// misconfiguration; anything else cannot succeed.
+    fn connect_failure(&self, attempt: u32, e: &ConnectError) -> Outcome {
+        let error = format!("reading the item from Connect: {e}");
+        if e.is_retryable() {
+            let delay = self
+                .policy()
+                .delay(attempt, e.retry_after(), &mut rand::thread_rng());
+            return Outcome::Retry { delay, error };
+        }
+        match e.status() {
+            Some(StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) => Outcome::Paused {
+                pause: self.policy().misconfigured_pause,
+                error,
+            },
+            _ => Outcome::DeadLetter(error),
+        }
+    }
+
+    fn record(
+        &self,
+        d: &Delivery,
+        outcome: &Outcome,
+        now: DateTime<Utc>,
+    ) -> Result<(), DeliveryError> {
+        let entry = &d.entry;
+        let store = self.store();
+        let later = |delay: Duration| {
+            now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX)
+        };
+        match outcome {
+            Outcome::Delivered { location, .. } => {
+                store.mark_delivered(d.id, location, now)?;
+                let latency = (now - entry.detected_at).to_std().unwrap_or_default();
+                metrics::histogram!(names::DELIVERY_LATENCY_SECONDS, "route" => entry.route.clone())
+                    .record(latency.as_secs_f64());
+            }
+            Outcome::Skipped(why) => store.mark_delivered(d.id, why, now)?,
+            Outcome::Retry { delay, error } => {
+                store.mark_retry(d.id, error, later(*delay))?;
+                metrics::counter!(names::RETRIES_TOTAL, "route" => entry.route.clone(),
+                    "plugin" => entry.destination.clone(), "kind" => "retryable")
+                .increment(1);
+            }
+            Outcome::Paused { pause, error } => {
+                store.mark_retry(d.id, error, later(*pause))?;
+                metrics::counter!(names::RETRIES_TOTAL, "route" => entry.route.clone(),
+                    "plugin" => entry.destination.clone(), "kind" => "misconfigured")
+                .increment(1);
+            }
+            Outcome::DeadLetter(reason) => {
+                store.dead_letter(d.id, reason)?;
+                metrics::counter!(names::DEAD_LETTERS_TOTAL, "route" => entry.route.clone(),
+                    "plugin" => entry.destination.clone())
+                .increment(1);
+            }
+        }
+        metrics::counter!(names::DELIVERIES_TOTAL, "route" => entry.route.clone(),
+            "plugin" => entry.destination.clone(), "outcome" => outcome.label())
+        .increment(1);
+        match outcome {
+            Outcome::Delivered {
+                location,
+                unchanged,
+            } => tracing::debug!(
+                route = %entry.route, destination = %entry.destination, item = %entry.item_id,
+                version = entry.version, kind = entry.kind.as_str(), %location, unchanged,
+                "delivered"
+            ),
+            Outcome::Skipped(why) => tracing::debug!(
+                route = %entry.route, destination = %entry.destination, item = %entry.item_id,
+                version = entry.version, kind = entry.kind.as_str(), reason = %why, "skipped"
+            ),
+            Outcome::Retry { delay, error } => tracing::warn!(
+                route = %entry.route, destination = %entry.destination, item = %entry.item_id,
+                version = entry.version, attempt = d.attempts + 1,
+                retry_in_ms = delay.as_millis() as u64, %error, "delivery failed; will retry"
+            ),
+            Outcome::Paused { pause, error } => tracing::error!(
+                route = %entry.route, destination = %entry.destination,
+                pause_s = pause.as_secs(), %error, "destination misconfigured; its deliveries wait"
+            ),
+            Outcome::DeadLetter(reason) => tracing::error!(
+                route = %entry.route, destination = %entry.destination, item = %entry.item_id,
+                version = entry.version, %reason, "dead-lettered"
+            ),
+        }
+        Ok(())
+    }
+}
+
+/// What a destination is told about a deleted item: who it was, never its fields.
+fn tombstone(entry: &crate::store::LedgerEntry, current: Option<Item>) -> Item {
+    let mut item = current.unwrap_or_else(|| Item::new(entry.title.clone(), Category::Custom));
+    item.id = entry.item_id.clone();
+    item.title = entry.title.clone();
+    item.vault = IdRef {
+        id: entry.vault_id.clone(),
+    };
+    item.version = item.version.max(entry.version);
+    item.sections = None;
+    item.fields = None;
+    item.files = None;
+    item
+}
+
+/// Whether `route` exists; used by workers to refuse unknown names early.
+pub(crate) fn route_exists(deliverer: &Deliverer, name: &str) -> Result<Route, DeliveryError> {
+    deliverer
+        .route(name)
+        .cloned()
+        .ok_or_else(|| DeliveryError::UnknownRoute(name.to_owned()))
+}

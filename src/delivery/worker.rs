@@ -1,0 +1,295 @@
+//! Per-route delivery workers: at most `concurrency` deliveries of a route at once, one at a
+//! time per (destination, item) so a deletion never races an update, destinations paused while
+//! misconfigured. `drain` delivers what is due now (for `opsync once`); `run` keeps going until
+//! shutdown, then lets in-flight deliveries finish within a grace period.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::delivery::attempt::{Outcome, route_exists};
+use crate::delivery::{Deliverer, DeliveryError};
+use crate::route::Route;
+use crate::shutdown::Shutdown;
+use crate::store::DeliveryId;
+
+/// How a running worker waits and stops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WorkerOptions {
+    /// After shutdown is asked for, how long in-flight deliveries may take to finish; the rest
+    /// are cut off and stay pending (delivered again after a restart: at-least-once).
+    pub shutdown_grace: Duration,
+    /// The longest sleep between two looks at the ledger when nothing wakes the worker.
+    pub max_idle: Duration,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        Self {
+            shutdown_grace: Duration::from_secs(30),
+            max_idle: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What a worker did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DrainReport {
+    pub delivered: u64,
+    pub unchanged: u64,
+    pub skipped: u64,
+    pub retried: u64,
+    pub paused: u64,
+    pub dead: u64,
+    /// Attempts whose outcome could not be recorded (the store failed) or that panicked; their
+    /// rows stay pending.
+    pub errors: u64,
+    /// Deliveries cut off by the end of the shutdown grace period (still pending).
+    pub cut_off: u64,
+}
+
+impl DrainReport {
+    /// Whether anything failed (retries, pauses, dead letters, errors, cut-offs).
+    pub fn failed(&self) -> u64 {
+        self.retried + self.paused + self.dead + self.errors + self.cut_off
+    }
+
+    fn count(&mut self, outcome: &Outcome) {
+        match outcome {
+            Outcome::Delivered {
+                unchanged: false, ..
+            } => self.delivered += 1,
+            Outcome::Delivered {
+                unchanged: true, ..
+            } => self.unchanged += 1,
+            Outcome::Skipped(_) => self.skipped += 1,
+            Outcome::Retry { .. } => self.retried += 1,
+            Outcome::Paused { .. } => self.paused += 1,
+            Outcome::DeadLetter(_) => self.dead += 1,
+        }
+    }
+
+    /// Adds another report's counts.
+    pub fn add(&mut self, other: &DrainReport) {
+        self.delivered += other.delivered;
+        self.unchanged += other.unchanged;
+        self.skipped += other.skipped;
+        self.retried += other.retried;
+        self.paused += other.paused;
+        self.dead += other.dead;
+        self.errors += other.errors;
+        self.cut_off += other.cut_off;
+    }
+}
+
+/// A route's deliveries.
+#[derive(Clone, Debug)]
+pub struct RouteWorker {
+    deliverer: Deliverer,
+    route: Route,
+}
+
+type Joined = (DeliveryId, (String, String), Result<Outcome, DeliveryError>);
+
+impl RouteWorker {
+    pub fn new(deliverer: Deliverer, route: &str) -> Result<Self, DeliveryError> {
+        let route = route_exists(&deliverer, route)?;
+        Ok(Self { deliverer, route })
+    }
+
+    pub fn route(&self) -> &str {
+        &self.route.name
+    }
+
+    /// Delivers every row due now, each at most once, and returns when none is left in flight.
+    /// Rows that fail are rescheduled (or dead-lettered) and counted as failures.
+    pub async fn drain(
+        &self,
+        on_outcome: &(dyn Fn(&Outcome) + Send + Sync),
+    ) -> Result<DrainReport, DeliveryError> {
+        self.pump(None, None, WorkerOptions::default(), on_outcome)
+            .await
+    }
+
+    /// Delivers until `shutdown`; `wake` ticks when a poll enqueued something.
+    pub async fn run(
+        &self,
+        wake: watch::Receiver<u64>,
+        shutdown: Shutdown,
+        options: WorkerOptions,
+    ) -> Result<DrainReport, DeliveryError> {
+        self.pump(Some(wake), Some(shutdown), options, &|_| {})
+            .await
+    }
+
+    async fn pump(
+        &self,
+        mut wake: Option<watch::Receiver<u64>>,
+        mut shutdown: Option<Shutdown>,
+        options: WorkerOptions,
+        on_outcome: &(dyn Fn(&Outcome) + Send + Sync),
+    ) -> Result<DrainReport, DeliveryError> {
+        let draining = shutdown.is_none();
+        let concurrency = self.route.concurrency.max(1);
+        let store = self.deliverer.store().clone();
+        let mut set: JoinSet<Joined> = JoinSet::new();
+        let mut in_flight: HashSet<(String, String)> = HashSet::new();
+        let mut attempted: HashSet<DeliveryId> = HashSet::new();
+        let mut paused: HashMap<String, Instant> = HashMap::new();
+        let mut report = DrainReport::default();
+        loop {
+            if shutdown.as_ref().is_some_and(Shutdown::is_triggered) {
+                break;
+            }
+            let now = Instant::now();
+            paused.retain(|_, until| *until > now);
+            if set.len() < concurrency {
+                let limit = concurrency * 8 + set.len() + 64;
+                let rows = match store.due(&self.route.name, Utc::now(), limit) {
+                    Ok(rows) => rows,
+                    Err(e) if draining => return Err(e.into()),
+                    Err(e) => {
+                        tracing::error!(route = %self.route.name, error = %e, "reading due deliveries");
+                        report.errors += 1;
+                        Vec::new()
+                    }
+                };
+                for d in rows {
+                    if set.len() >= concurrency {
+                        break;
+                    }
+                    let key = (d.entry.destination.clone(), d.entry.item_id.clone());
+                    if (draining && attempted.contains(&d.id))
+                        || in_flight.contains(&key)
+                        || paused.contains_key(&d.entry.destination)
+                    {
+                        continue;
+                    }
+                    attempted.insert(d.id);
+                    in_flight.insert(key.clone());
+                    let deliverer = self.deliverer.clone();
+                    set.spawn(async move {
+                        let result = deliverer.attempt(&d).await;
+                        (d.id, key, result)
+                    });
+                }
+            }
+            if set.is_empty() && draining {
+                break;
+            }
+            let idle = if set.is_empty() {
+                self.idle_for(&paused, options.max_idle)
+            } else {
+                options.max_idle
+            };
+            tokio::select! {
+                Some(joined) = set.join_next(), if !set.is_empty() => {
+                    self.finish(joined, &mut in_flight, &mut paused, &mut report, on_outcome);
+                }
+                () = changed(&mut wake) => {}
+                () = tokio::time::sleep(idle), if !draining => {}
+                () = stopped(&mut shutdown) => {}
+            }
+        }
+        // Shutdown: take nothing new; let what is in flight finish within the grace period.
+        let deadline = Instant::now() + options.shutdown_grace;
+        while !set.is_empty() {
+            match tokio::time::timeout_at(deadline, set.join_next()).await {
+                Ok(Some(joined)) => {
+                    self.finish(joined, &mut in_flight, &mut paused, &mut report, on_outcome)
+                }
+                Ok(None) => break,
+                Err(_) => {
+                    report.cut_off += set.len() as u64;
+                    tracing::warn!(
+                        route = %self.route.name,
+                        cut_off = set.len(),
+                        "shutdown grace period over: cutting off deliveries (they stay pending)"
+                    );
+                    set.abort_all();
+                    while set.join_next().await.is_some() {}
+                    break;
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// How long to sleep with nothing in flight: until the next row is due, within bounds.
+    fn idle_for(&self, paused: &HashMap<String, Instant>, max_idle: Duration) -> Duration {
+        let floor = if paused.is_empty() {
+            Duration::from_millis(50)
+        } else {
+            Duration::from_secs(1)
+        };
+        match self.deliverer.store().next_due(&self.route.name) {
+            Ok(Some(at)) => (at - Utc::now())
+                .to_std()
+                .unwrap_or_default()
+                .clamp(floor, max_idle.max(floor)),
+            Ok(None) => max_idle,
+            Err(_) => Duration::from_secs(1),
+        }
+    }
+
+    fn finish(
+        &self,
+        joined: Result<Joined, tokio::task::JoinError>,
+        in_flight: &mut HashSet<(String, String)>,
+        paused: &mut HashMap<String, Instant>,
+        report: &mut DrainReport,
+        on_outcome: &(dyn Fn(&Outcome) + Send + Sync),
+    ) {
+        let (id, key, result) = match joined {
+            Ok(j) => j,
+            Err(e) => {
+                // A panicked or aborted attempt: its row stays pending. Its in-flight key is
+                // unknown here, so clear them all; the next fill re-checks the ledger.
+                tracing::error!(route = %self.route.name, error = %e, "a delivery task failed");
+                in_flight.clear();
+                report.errors += 1;
+                return;
+            }
+        };
+        in_flight.remove(&key);
+        match result {
+            Ok(outcome) => {
+                if let Outcome::Paused { pause, .. } = &outcome {
+                    paused.insert(key.0.clone(), Instant::now() + *pause);
+                }
+                report.count(&outcome);
+                on_outcome(&outcome);
+            }
+            Err(e) => {
+                tracing::error!(route = %self.route.name, delivery = id, error = %e,
+                    "recording a delivery outcome");
+                report.errors += 1;
+            }
+        }
+    }
+}
+
+/// Resolves when the watched value changes; never, when there is none or its sender is gone.
+async fn changed(wake: &mut Option<watch::Receiver<u64>>) {
+    match wake {
+        Some(rx) => {
+            if rx.changed().await.is_err() {
+                *wake = None;
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// Resolves when shutdown is asked for; never, without a shutdown signal.
+async fn stopped(shutdown: &mut Option<Shutdown>) {
+    match shutdown {
+        Some(s) => s.wait().await,
+        None => std::future::pending().await,
+    }
+}
