@@ -76,7 +76,7 @@ fn a_database_from_a_newer_opsync_is_refused() {
 fn enqueue_is_idempotent() {
     let store = Store::open_in_memory().expect("store");
     let e = entry("r", "a", 1, ChangeKind::Created);
-    store.enqueue(&[e.clone()]).expect("first");
+    store.enqueue(std::slice::from_ref(&e)).expect("first");
     store.enqueue(&[e.clone(), e.clone()]).expect("again");
     let due = store.due("r", Utc::now(), 10).expect("due");
     assert_eq!(due.len(), 1);

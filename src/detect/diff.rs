@@ -171,3 +171,134 @@ fn leaving(vault: &Vault, m: &Member) -> Change {
         kind: ChangeKind::Deleted,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connect::model::{Category, IdRef};
+    use crate::route::{FieldSelection, NameTemplate, OnDelete, Selector};
+
+    fn vault() -> Vault {
+        serde_json::from_value(serde_json::json!({"id": "v1", "name": "Prod", "items": 2}))
+            .expect("vault")
+    }
+
+    fn item(id: &str, version: u64) -> Item {
+        let mut i = Item::new(format!("t-{id}"), Category::Login);
+        i.id = id.into();
+        i.vault = IdRef { id: "v1".into() };
+        i.version = version;
+        i
+    }
+
+    fn member(id: &str, version: u64) -> Member {
+        Member {
+            route: "r".into(),
+            vault_id: "v1".into(),
+            item_id: id.into(),
+            version,
+            title: format!("t-{id}"),
+            key: format!("Prod/t-{id}"),
+        }
+    }
+
+    fn routes() -> Vec<Route> {
+        vec![Route {
+            name: "r".into(),
+            selector: Selector::default(),
+            destinations: vec!["d".into()],
+            name_template: NameTemplate::default(),
+            fields: FieldSelection::All,
+            on_delete: OnDelete::Delete,
+            concurrency: 1,
+            max_delete_ratio: 0.2,
+        }]
+    }
+
+    fn known(items: &[Item]) -> HashMap<String, KnownItem> {
+        items
+            .iter()
+            .map(|i| {
+                (
+                    i.id.clone(),
+                    KnownItem {
+                        vault_id: "v1".into(),
+                        item_id: i.id.clone(),
+                        version: i.version,
+                        meta_hash: meta_hash(i),
+                    },
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_partial_listing_never_deletes() {
+        let before = [item("a", 1), item("b", 1)];
+        let members = [member("a", 1), member("b", 1)];
+        // "b" is missing and "a" moved on: with an incomplete listing only the update counts.
+        let listing = [item("a", 2)];
+        let d = diff_vault(
+            &vault(),
+            &listing,
+            false,
+            &known(&before),
+            &members,
+            &routes(),
+        );
+        assert!(d.leaving.is_empty());
+        assert!(d.items_gone.is_empty());
+        assert_eq!(d.upserts.len(), 1);
+        assert_eq!(d.upserts[0].0.kind, ChangeKind::Updated);
+        // The same listing, complete: "b" left.
+        let d = diff_vault(
+            &vault(),
+            &listing,
+            true,
+            &known(&before),
+            &members,
+            &routes(),
+        );
+        assert_eq!(d.leaving.len(), 1);
+        assert_eq!(d.leaving[0].item_id, "b");
+        assert_eq!(
+            d.leaving[0].version, 1,
+            "the delete names the last version sent"
+        );
+        assert_eq!(d.items_gone, ["b"]);
+    }
+
+    #[test]
+    fn archived_items_leave_and_unchanged_items_are_quiet() {
+        let before = [item("a", 1), item("b", 1)];
+        let members = [member("a", 1), member("b", 1)];
+        let mut archived = item("b", 2);
+        archived.state = Some(ItemState::Archived);
+        let d = diff_vault(
+            &vault(),
+            &[item("a", 1), archived],
+            false,
+            &known(&before),
+            &members,
+            &routes(),
+        );
+        assert!(d.upserts.is_empty());
+        assert_eq!(d.changed_items, 0);
+        assert_eq!(
+            d.leaving.len(),
+            1,
+            "an archived item leaves even from a partial listing"
+        );
+    }
+
+    #[test]
+    fn metadata_hash_ignores_values_and_tag_order() {
+        let mut a = item("a", 1);
+        a.tags = vec!["x".into(), "y".into()];
+        let mut b = a.clone();
+        b.tags = vec!["y".into(), "x".into()];
+        assert_eq!(meta_hash(&a), meta_hash(&b));
+        b.title = "other".into();
+        assert_ne!(meta_hash(&a), meta_hash(&b));
+    }
+}
