@@ -15,11 +15,17 @@ step "toolchain: rustfmt, clippy, wasm32-wasip2"
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 rustup target add wasm32-wasip2 >/dev/null
 
+step "system packages and real peers (promtool; OpenBao and moto in .venv)"
+bash scripts/setup-system.sh
+bash scripts/setup-peers.sh
+
 step "format"
 cargo fmt --all -- --check
+cargo fmt --manifest-path plugins/Cargo.toml --all -- --check
 
 step "lint"
 cargo clippy --all-targets --locked -- -D warnings
+cargo clippy --locked --manifest-path plugins/Cargo.toml --workspace --all-targets -- -D warnings
 
 step "build"
 cargo build --locked --bin opsync
@@ -27,6 +33,9 @@ export OPSYNC_BIN="$PWD/target/debug/opsync"
 
 step "Rust tests"
 cargo test --locked --all-targets 2>&1 | tee -a "$log"
+
+step "plugin workspace unit tests (templates, field selection, SigV4 and webhook signing)"
+cargo test --locked --manifest-path plugins/Cargo.toml --workspace 2>&1 | tee -a "$log"
 
 step "official SDKs against opsync connect-dev"
 bash scripts/sdk-tests.sh 2>&1 | tee -a "$log"
