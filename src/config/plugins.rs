@@ -20,6 +20,7 @@ use crate::plugin::{
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct PluginSettings {
     /// The instance's name (the key after `plugins.`); routes name it in `destinations`.
+    #[serde(skip)]
     pub name: String,
     /// `builtin = "file"`, or `path` + `sha256` for a third-party component.
     #[serde(flatten)]
