@@ -1,0 +1,390 @@
+//! The sync engine end to end against the embedded Connect server and the built-in `file`
+//! plugin: created, updated and deleted items reach each route's destination under its
+//! `on_delete` policy; Connect failing for a while is waited out with nothing missed; a
+//! permanently failing destination dead-letters with its reason while other routes go on; `plan`
+//! writes nothing and masks values.
+
+mod sync_support;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use opsync::app::{self, OnceOptions};
+use opsync::connect::model::{Category, Field, FieldType, Item, SecretString};
+use opsync::connect_dev::Seed;
+use sync_support::*;
+
+fn routes(dir: &Path) -> String {
+    format!(
+        "{}{}{}",
+        file_plugin(dir, "prod-files", "prod", ""),
+        file_plugin(dir, "staging-files", "staging", ""),
+        r#"
+[[route]]
+name = "prod"
+vaults = ["Production"]
+destinations = ["prod-files"]
+on_delete = "delete"
+
+[[route]]
+name = "staging"
+vaults = ["Staging"]
+destinations = ["staging-files"]
+on_delete = "retain"
+fields = ["password", "username"]
+"#
+    )
+}
+
+fn once_options() -> OnceOptions {
+    OnceOptions {
+        allow_mass_delete: false,
+        progress: false,
+    }
+}
+
+/// Every file under `root`, relative path to content.
+fn tree(root: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read dir").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let rel = path
+                    .strip_prefix(root)
+                    .expect("under root")
+                    .display()
+                    .to_string();
+                out.insert(rel, std::fs::read_to_string(&path).unwrap_or_default());
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn created_updated_deleted_reach_each_route_under_its_policy() {
+    let server = connect(Seed::Demo).await;
+    let client = client(&server);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let config = format!("{}{}", base_config(&server, "1s"), routes(dir));
+
+    let first = app::once(settings(dir, &config), once_options())
+        .await
+        .expect("first cycle");
+    assert_eq!(first.exit_code(), 0, "{}", first.text());
+    let prod = client
+        .find_vault_by_name("Production")
+        .await
+        .expect("Production");
+    let staging = client.find_vault_by_name("Staging").await.expect("Staging");
+    let prod_items = client.list_items(&prod.id, None).await.expect("items");
+    let staging_items = client.list_items(&staging.id, None).await.expect("items");
+    assert_eq!(
+        first.delivery.delivered as usize,
+        prod_items.len() + staging_items.len()
+    );
+    for item in &prod_items {
+        let path = item_file(&dir.join("prod"), "Production", &item.id);
+        assert_eq!(
+            delivered_version(&path),
+            Some(item.version),
+            "{}",
+            path.display()
+        );
+    }
+    // The Shared vault is in no route.
+    assert!(
+        !tree(&dir.join("prod"))
+            .keys()
+            .any(|k| k.starts_with("Shared"))
+    );
+    // The staging route sends only the selected fields.
+    let staging_db = staging_items
+        .iter()
+        .find(|i| i.title == "Orders database")
+        .expect("item");
+    let text = std::fs::read_to_string(item_file(&dir.join("staging"), "Staging", &staging_db.id))
+        .expect("staging file");
+    let value: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    let keys: Vec<&String> = value["fields"]
+        .as_object()
+        .expect("fields")
+        .keys()
+        .collect();
+    assert_eq!(keys, ["password", "username"], "{text}");
+
+    // Update, create and delete in Production; delete in Staging (retained there).
+    let target = &prod_items[0];
+    let updated = set_secret(&client, &prod.id, &target.id, "rotated-value-1").await;
+    let mut new_item = Item::new("Brand new key", Category::Password);
+    new_item.fields = Some(vec![Field {
+        id: "password".into(),
+        field_type: FieldType::Concealed,
+        section: None,
+        purpose: None,
+        label: Some("password".into()),
+        value: Some(SecretString::new("fresh-secret")),
+        generate: false,
+        recipe: None,
+        entropy: None,
+        totp: None,
+    }]);
+    let created = client
+        .create_item(&prod.id, &new_item)
+        .await
+        .expect("create");
+    let doomed = &prod_items[1];
+    client
+        .delete_item(&prod.id, &doomed.id)
+        .await
+        .expect("delete prod");
+    client
+        .delete_item(&staging.id, &staging_db.id)
+        .await
+        .expect("delete staging");
+
+    let second = app::once(settings(dir, &config), once_options())
+        .await
+        .expect("second cycle");
+    assert_eq!(second.exit_code(), 0, "{}", second.text());
+    let (c, u, d) = second.poll.counts();
+    assert_eq!((c, u, d), (1, 1, 1), "{}", second.text());
+    let prod_root = dir.join("prod");
+    let path = item_file(&prod_root, "Production", &target.id);
+    assert_eq!(delivered_version(&path), Some(updated.version));
+    assert!(
+        std::fs::read_to_string(&path)
+            .expect("updated")
+            .contains("rotated-value-1")
+    );
+    assert_eq!(
+        delivered_version(&item_file(&prod_root, "Production", &created.id)),
+        Some(created.version)
+    );
+    assert!(
+        !item_file(&prod_root, "Production", &doomed.id).exists(),
+        "on_delete = delete"
+    );
+    assert!(
+        item_file(&dir.join("staging"), "Staging", &staging_db.id).exists(),
+        "on_delete = retain keeps the destination's copy"
+    );
+
+    // A third cycle with nothing changed delivers nothing and costs one request.
+    let third = app::once(settings(dir, &config), once_options())
+        .await
+        .expect("idle cycle");
+    assert_eq!(third.poll.requests, 1, "{}", third.text());
+    assert_eq!(third.delivery, Default::default());
+
+    // Status names both routes, nothing pending, nothing dead.
+    let status = app::status(&settings(dir, &config), chrono::Utc::now()).expect("status");
+    assert!(
+        status.contains("prod") && status.contains("staging"),
+        "{status}"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_failing_for_a_while_then_catch_up_with_nothing_missed() {
+    let server = connect(Seed::Demo).await;
+    let client = client(&server);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let config = format!("{}{}", base_config(&server, "100ms"), routes(dir));
+    let settings = settings(dir, &config);
+    let (trigger, shutdown) = opsync::shutdown::channel();
+    let daemon = tokio::spawn(app::run(settings, app::RunOptions::default(), shutdown));
+
+    let prod = client
+        .find_vault_by_name("Production")
+        .await
+        .expect("Production");
+    let items = client.list_items(&prod.id, None).await.expect("items");
+    let root = dir.join("prod");
+    eventually(20, "the first sync", || {
+        items
+            .iter()
+            .all(|i| delivered_version(&item_file(&root, "Production", &i.id)) == Some(i.version))
+    })
+    .await;
+
+    // Connect fails most requests (500s) and is slow; meanwhile every item changes.
+    server.set_faults(Duration::from_millis(20), 0.7);
+    let mut latest = BTreeMap::new();
+    for (n, item) in items.iter().enumerate() {
+        let changed = set_secret(&client, &prod.id, &item.id, &format!("during-outage-{n}")).await;
+        latest.insert(item.id.clone(), changed.version);
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    server.set_faults(Duration::ZERO, 0.0);
+    eventually(30, "catch-up after the outage", || {
+        latest
+            .iter()
+            .all(|(id, v)| delivered_version(&item_file(&root, "Production", id)) == Some(*v))
+    })
+    .await;
+    trigger.trigger();
+    let summary = daemon.await.expect("joined").expect("daemon ran");
+    assert!(
+        summary.poll_failures > 0,
+        "the outage was seen: {summary:?}"
+    );
+    assert_eq!(
+        summary.delivery.dead, 0,
+        "nothing dead-lettered for an outage"
+    );
+    let store = opsync::store::Store::open(&dir.join("state.db")).expect("state");
+    assert!(store.dead_letters(None).expect("dead letters").is_empty());
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_permanently_failing_destination_dead_letters_while_other_routes_go_on() {
+    let server = connect(Seed::Demo).await;
+    let client = client(&server);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    std::fs::create_dir_all(dir.join("broken")).expect("dir");
+    let config = format!(
+        "{}{}{}",
+        base_config(&server, "1s"),
+        file_plugin(dir, "good-files", "good", ""),
+        r#"
+[plugins.broken-files]
+builtin = "file"
+config = { format = "raw", field = "no-such-field", name = "{{id}}.txt" }
+grants = { dirs = [{ host = "broken" }] }
+
+[[route]]
+name = "good"
+vaults = ["Shared"]
+destinations = ["good-files"]
+
+[[route]]
+name = "broken"
+vaults = ["Shared"]
+destinations = ["broken-files"]
+"#
+    );
+    let summary = app::once(settings(dir, &config), once_options())
+        .await
+        .expect("cycle");
+    assert_eq!(summary.exit_code(), 1, "{}", summary.text());
+    let shared = client.find_vault_by_name("Shared").await.expect("Shared");
+    let items = client.list_items(&shared.id, None).await.expect("items");
+    assert_eq!(
+        summary.delivery.dead as usize,
+        items.len(),
+        "{}",
+        summary.text()
+    );
+    assert_eq!(
+        summary.delivery.delivered as usize,
+        items.len(),
+        "the good route went on"
+    );
+    for item in &items {
+        assert_eq!(
+            delivered_version(&item_file(&dir.join("good"), "Shared", &item.id)),
+            Some(item.version)
+        );
+    }
+    let s = settings(dir, &config);
+    let list = app::dead_letters(&s, Some("broken")).expect("list");
+    assert!(list.contains("has no field `no-such-field`"), "{list}");
+    assert!(list.contains("permanent"), "{list}");
+    assert_eq!(
+        app::dead_letters(&s, Some("good")).expect("list"),
+        "no dead letters\n"
+    );
+    let status = app::status(&s, chrono::Utc::now()).expect("status");
+    let broken_line = status
+        .lines()
+        .find(|l| l.starts_with("broken"))
+        .expect("row");
+    assert!(
+        broken_line.contains(&format!(" {} ", items.len())),
+        "{status}"
+    );
+
+    // Retrying re-queues them with a fresh budget; they fail again, with the same reason.
+    assert_eq!(
+        app::retry_dead_letters(&s, Some("broken"), None).expect("retry"),
+        items.len()
+    );
+    let again = app::once(settings(dir, &config), once_options())
+        .await
+        .expect("cycle");
+    assert_eq!(
+        again.delivery.dead as usize,
+        items.len(),
+        "{}",
+        again.text()
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_shows_keys_and_masked_values_and_writes_nothing() {
+    let server = connect(Seed::Demo).await;
+    let client = client(&server);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let config = format!("{}{}", base_config(&server, "1s"), routes(dir));
+    let settings_now = settings(dir, &config);
+    let before = tree(dir);
+    let plan = app::plan(settings_now).await.expect("plan");
+    assert!(plan.has_changes());
+    assert_eq!(tree(dir), before, "plan wrote something");
+    assert!(!dir.join("state.db").exists());
+    assert!(
+        plan.text.contains("route prod -> prod-files"),
+        "{}",
+        plan.text
+    );
+    assert!(plan.text.contains("+ create"), "{}", plan.text);
+    assert!(
+        plan.text.contains(&format!("password = {}", app::MASK)),
+        "{}",
+        plan.text
+    );
+    assert!(plan.text.contains("Nothing was written."), "{}", plan.text);
+    // No secret value of the demo data shows.
+    let prod = client
+        .find_vault_by_name("Production")
+        .await
+        .expect("Production");
+    for summary in client.list_items(&prod.id, None).await.expect("items") {
+        let item = client.get_item(&prod.id, &summary.id).await.expect("item");
+        for f in item.fields.iter().flatten() {
+            if let Some(v) = &f.value
+                && f.field_type == FieldType::Concealed
+                && v.expose().len() > 3
+            {
+                assert!(
+                    !plan.text.contains(v.expose()),
+                    "a secret value leaked into the plan"
+                );
+            }
+        }
+    }
+
+    // After a real cycle, the plan (read from a copy of the state) has nothing to do, and
+    // the state database is byte-for-byte untouched.
+    app::once(settings(dir, &config), once_options())
+        .await
+        .expect("cycle");
+    let db = std::fs::read(dir.join("state.db")).expect("db");
+    let idle = app::plan(settings(dir, &config)).await.expect("plan");
+    assert!(!idle.has_changes(), "{}", idle.text);
+    assert_eq!(std::fs::read(dir.join("state.db")).expect("db"), db);
+    server.shutdown().await;
+}

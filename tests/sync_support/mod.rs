@@ -1,0 +1,152 @@
+//! Shared by the sync engine's test suites: a Connect server on port 0, a config file in a
+//! temporary directory, settings loaded from it (no environment), and item edits.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use opsync::config::{EnvVars, LoadOptions, Loader, Overrides, Settings};
+use opsync::connect::client::ConnectClient;
+use opsync::connect::model::{FieldType, Item, PatchOp, PatchOpKind};
+use opsync::connect_dev::{DevServer, DevServerOptions, Seed};
+use url::Url;
+
+pub async fn connect(seed: Seed) -> DevServer {
+    DevServer::start(DevServerOptions {
+        seed,
+        ..DevServerOptions::default()
+    })
+    .await
+    .expect("connect-dev starts on port 0")
+}
+
+pub fn client(server: &DevServer) -> ConnectClient {
+    ConnectClient::new(&opsync::config::ConnectSettings::new(
+        Url::parse(&server.base_url()).expect("url"),
+        server.token(),
+    ))
+    .expect("client")
+}
+
+/// The `[connect]`, `[state]`, `[sync]` and `[delivery]` sections every test config starts with.
+pub fn base_config(server: &DevServer, poll: &str) -> String {
+    format!(
+        r#"
+[connect]
+host = "{host}"
+token = "{token}"
+timeout = "5s"
+
+[state]
+path = "state.db"
+
+[sync]
+poll_interval = "{poll}"
+
+[delivery]
+retry_base = "20ms"
+retry_max_delay = "200ms"
+max_attempts = 3
+misconfigured_pause = "1s"
+shutdown_grace = "5s"
+"#,
+        host = server.base_url(),
+        token = server.token(),
+    )
+}
+
+/// A `file` plugin instance writing whole items as JSON (`{{id}}.json` by default) into
+/// `dir/<sub>`, which is created.
+pub fn file_plugin(dir: &Path, name: &str, sub: &str, extra: &str) -> String {
+    std::fs::create_dir_all(dir.join(sub)).expect("destination dir");
+    format!(
+        r#"
+[plugins.{name}]
+builtin = "file"
+config = {{ format = "item-json", name = "{{{{vault}}}}/{{{{id}}}}.json", on-delete = "delete"{extra} }}
+grants = {{ dirs = [{{ host = "{sub}" }}] }}
+"#
+    )
+}
+
+/// Writes `config.toml` into `dir` and loads it without the process environment.
+pub fn settings(dir: &Path, config: &str) -> Settings {
+    let path = dir.join("config.toml");
+    std::fs::write(&path, config).expect("write config");
+    Loader::new(&LoadOptions {
+        config_file: Some(path),
+        env: EnvVars::default(),
+        overrides: Overrides::default(),
+    })
+    .expect("config file")
+    .settings()
+    .unwrap_or_else(|e| panic!("config loads: {e}\n{config}"))
+}
+
+/// Where the file plugin put `item` (with the `{{vault}}/{{id}}.json` name).
+pub fn item_file(root: &Path, vault_name: &str, item_id: &str) -> PathBuf {
+    root.join(sanitize(vault_name))
+        .join(format!("{item_id}.json"))
+}
+
+fn sanitize(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// The item's version as the destination holds it, if the file exists.
+pub fn delivered_version(path: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let value: serde_json::Value = serde_json::from_str(&text).ok()?;
+    value["version"].as_u64()
+}
+
+/// Sets the item's first concealed field (or its title) to `value` (retrying while Connect fails on purpose).
+pub async fn set_secret(
+    client: &ConnectClient,
+    vault_id: &str,
+    item_id: &str,
+    value: &str,
+) -> Item {
+    for _ in 0..200 {
+        let Ok(item) = client.get_item(vault_id, item_id).await else {
+            continue;
+        };
+        // The first concealed field's value, or the title for items without one.
+        let path = item
+            .fields
+            .iter()
+            .flatten()
+            .find(|f| f.field_type == FieldType::Concealed)
+            .map(|f| format!("/fields/{}/value", f.id))
+            .unwrap_or_else(|| "/title".to_owned());
+        let op = PatchOp {
+            op: PatchOpKind::Replace,
+            path,
+            value: Some(serde_json::Value::String(value.to_owned())),
+        };
+        if let Ok(item) = client.patch_item(vault_id, item_id, &[op]).await {
+            return item;
+        }
+    }
+    panic!("could not patch {item_id}");
+}
+
+/// Waits until `check` holds, polling every 50 ms, for at most `secs` seconds.
+pub async fn eventually(secs: u64, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
+        if check() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
