@@ -507,3 +507,24 @@ async fn the_state_database_holds_no_secret_value() {
     }
     srv.shutdown().await;
 }
+
+#[tokio::test]
+async fn ten_thousand_items_then_idle_polls_cost_one_request_each() {
+    let srv = server(Seed::Bulk {
+        vaults: 10,
+        items_per_vault: 1000,
+    })
+    .await;
+    let store = Store::open_in_memory().expect("store");
+    let mut det = detector(&srv, &store, vec![all("bulk", OnDelete::Retain)]);
+    let first = det.poll(false).await.expect("first poll");
+    assert_eq!((first.requests, first.changes.len()), (11, 10_000));
+    assert_eq!(first.enqueued, 20_000);
+    let before = served(&srv).await;
+    let idle = det.poll(false).await.expect("idle poll");
+    assert_eq!(idle.requests, 1);
+    assert_eq!(served(&srv).await - before, 1);
+    let full = det.poll(true).await.expect("full poll");
+    assert_eq!((full.requests, full.changes.len()), (11, 0));
+    srv.shutdown().await;
+}
