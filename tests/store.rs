@@ -265,3 +265,22 @@ fn clones_share_one_database_across_threads() {
     assert_eq!(store.due("r", Utc::now(), 1000).expect("due").len(), 200);
     assert_eq!(store.counts().expect("counts"), (200, 0, 0, 0));
 }
+
+#[test]
+fn a_retry_of_a_superseded_row_does_not_revive_it() {
+    let store = Store::open_in_memory().expect("store");
+    store
+        .enqueue(&[entry("r", "a", 1, ChangeKind::Created)])
+        .expect("enqueue");
+    let old = store.due("r", Utc::now(), 10).expect("due").remove(0);
+    store
+        .enqueue(&[entry("r", "a", 2, ChangeKind::Updated)])
+        .expect("enqueue v2");
+    store
+        .mark_retry(old.id, "timed out", Utc::now())
+        .expect("accepted, and ignored");
+    let due = store.due("r", Utc::now(), 10).expect("due");
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].entry.version, 2);
+    assert_eq!(store.counts().expect("counts"), (1, 0, 0, 1));
+}

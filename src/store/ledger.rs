@@ -178,7 +178,7 @@ impl Store {
             .conn()
             .execute(
                 "UPDATE ledger SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3 \
-                 WHERE id = ?1",
+                 WHERE id = ?1 AND status = 'pending'",
                 params![id, clip(error), to_millis(next_attempt_at)],
             )
             .op("mark retry")?;
