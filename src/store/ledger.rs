@@ -185,13 +185,14 @@ impl Store {
         self.found(id, n)
     }
 
-    /// Gives a row up: it becomes a dead letter with `reason`.
+    /// Gives a row up: it becomes a dead letter with `reason`. A row a newer version
+    /// superseded meanwhile stays superseded: the newer row carries the change.
     pub fn dead_letter(&self, id: DeliveryId, reason: &str) -> Result<(), StoreError> {
         let n = self
             .conn()
             .execute(
                 "UPDATE ledger SET status = 'dead', attempts = attempts + 1, last_error = ?2, \
-                 dead_at = ?3 WHERE id = ?1 AND status IN ('pending', 'superseded', 'dead')",
+                 dead_at = ?3 WHERE id = ?1 AND status IN ('pending', 'dead')",
                 params![id, clip(reason), to_millis(Utc::now())],
             )
             .op("dead-letter")?;
