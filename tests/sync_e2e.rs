@@ -388,3 +388,152 @@ async fn plan_shows_keys_and_masked_values_and_writes_nothing() {
     assert_eq!(std::fs::read(dir.join("state.db")).expect("db"), db);
     server.shutdown().await;
 }
+
+/// Reads lines from the child's stdout until one starts with `prefix`.
+fn line_starting(
+    lines: &mut impl Iterator<Item = std::io::Result<String>>,
+    prefix: &str,
+) -> String {
+    for line in lines.by_ref() {
+        let line = line.expect("stdout line");
+        if line.starts_with(prefix) {
+            return line;
+        }
+    }
+    panic!("no line starting with {prefix:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_command_syncs_the_demo_data_and_answers_health_checks() {
+    use std::io::BufRead as _;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let demo_dir = tmp.path().join("opsync-demo");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_opsync"))
+        .current_dir(tmp.path())
+        .args([
+            "demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
+        .env("OPSYNC_LOG__LEVEL", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("opsync demo starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let host = line_starting(&mut lines, "OP_CONNECT_HOST=");
+    let token = line_starting(&mut lines, "OP_CONNECT_TOKEN=");
+    assert!(
+        host.starts_with("OP_CONNECT_HOST=http://127.0.0.1:"),
+        "{host}"
+    );
+    assert!(token.len() > "OP_CONNECT_TOKEN=".len() + 100, "{token}");
+    let curl = line_starting(&mut lines, "#   curl -s -X PATCH");
+    assert!(curl.contains("$OP_CONNECT_HOST/v1/vaults/"), "{curl}");
+    let metrics = line_starting(&mut lines, "# metrics and health: http://");
+    let admin = metrics
+        .trim_start_matches("# metrics and health: http://")
+        .split('/')
+        .next()
+        .expect("address")
+        .to_owned();
+
+    let files = demo_dir.join("files");
+    let count = || {
+        ["Production", "Staging", "Shared"]
+            .iter()
+            .filter_map(|v| std::fs::read_dir(files.join(v)).ok())
+            .map(|d| d.count())
+            .sum::<usize>()
+    };
+    eventually(30, "the demo items in opsync-demo/files", || count() >= 10).await;
+    let ready = reqwest::get(format!("http://{admin}/readyz"))
+        .await
+        .expect("readyz");
+    assert_eq!(ready.status().as_u16(), 200);
+    assert_eq!(
+        ready.text().await.expect("body"),
+        "ready\nconnect: ok\nstate: ok\n"
+    );
+    let text = reqwest::get(format!("http://{admin}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        text.contains(
+            "opsync_deliveries_total{route=\"demo\",plugin=\"files\",outcome=\"delivered\"}"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("opsync_poll_duration_seconds_bucket"),
+        "{text}"
+    );
+
+    // The config it wrote works for the other commands.
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_opsync"))
+        .current_dir(tmp.path())
+        .args(["--config", "opsync-demo/config.toml", "status"])
+        .output()
+        .expect("status runs");
+    let out = String::from_utf8_lossy(&status.stdout);
+    assert!(status.status.success(), "{out}");
+    assert!(out.lines().any(|l| l.starts_with("demo ")), "{out}");
+
+    // SAFETY: our own child, not yet reaped.
+    assert_eq!(
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) },
+        0
+    );
+    let status = child.wait().expect("demo exits");
+    assert!(status.success(), "{status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_and_plan_exit_codes_from_the_binary() {
+    let server = connect(Seed::Demo).await;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let config = format!(
+        "{}\n[log]\nlevel = \"warn\"\n{}",
+        base_config(&server, "1s"),
+        routes(dir)
+    );
+    settings(dir, &config);
+    let opsync = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_opsync"))
+            .current_dir(dir)
+            .args(["--config", "config.toml"])
+            .args(args)
+            .env_remove("OP_CONNECT_HOST")
+            .env_remove("OP_CONNECT_TOKEN")
+            .output()
+            .expect("opsync runs")
+    };
+    let plan = opsync(&["plan"]);
+    assert_eq!(plan.status.code(), Some(2), "changes to make");
+    assert!(!dir.join("state.db").exists(), "plan wrote nothing");
+    let once = opsync(&["once"]);
+    let out = String::from_utf8_lossy(&once.stdout);
+    assert_eq!(once.status.code(), Some(0), "{out}");
+    assert!(out.starts_with("detected: "), "{out}");
+    assert_eq!(
+        opsync(&["plan"]).status.code(),
+        Some(0),
+        "nothing left to do"
+    );
+    let list = opsync(&["deadletter", "list"]);
+    assert_eq!(String::from_utf8_lossy(&list.stdout), "no dead letters\n");
+    let retry = opsync(&["deadletter", "retry"]);
+    assert_eq!(
+        retry.status.code(),
+        Some(2),
+        "retry needs --id, --route or --all"
+    );
+    server.shutdown().await;
+}
