@@ -14,17 +14,17 @@
 //! Recording is cheap: a record keeps the caller's claims by reference count and is only
 //! turned into an `ApiRequest` when read.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use axum::http::HeaderValue;
 use chrono::{DateTime, SubsecRound as _, Utc};
 
 use crate::connect::model::{
     ActivityAction, ActivityActor, ActivityResource, ActivityResult, ApiRequest, IdRef,
-    ResourceType,
+    ResourceType, is_connect_id,
 };
 use crate::connect::token::ConnectClaims;
 
@@ -37,20 +37,68 @@ pub const CAPACITY: usize = 100_000;
 #[derive(Clone)]
 pub struct Actor {
     pub claims: Arc<ConnectClaims>,
-    pub user_agent: Option<HeaderValue>,
+    /// Interned by [`ActivityLog::user_agent`].
+    pub user_agent: Option<Arc<str>>,
     pub ip: Option<IpAddr>,
 }
 
+/// A vault or item id, stored inline (records allocate nothing for their resource).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Id([u8; 26]);
+
+impl Id {
+    /// `None` unless `s` has the shape of a Connect id.
+    pub fn parse(s: &str) -> Option<Id> {
+        if !is_connect_id(s) {
+            return None;
+        }
+        let mut bytes = [0u8; 26];
+        bytes.copy_from_slice(s.as_bytes());
+        Some(Id(bytes))
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Only ever built from a checked ASCII id.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Debug for Id {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What a request touched.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Resource {
     None,
-    Vault(String),
+    Vault(Id),
     Item {
-        vault: String,
-        item: String,
+        vault: Id,
+        item: Id,
         version: Option<u64>,
     },
+}
+
+impl Resource {
+    /// A vault; `None` when the id is malformed.
+    pub fn vault(vault: &str) -> Resource {
+        Id::parse(vault).map_or(Resource::None, Resource::Vault)
+    }
+
+    /// An item at `version` (unknown yet: `None`); falls back to the vault, then to nothing,
+    /// when an id is malformed.
+    pub fn item(vault: &str, item: &str, version: Option<u64>) -> Resource {
+        match (Id::parse(vault), Id::parse(item)) {
+            (Some(vault), Some(item)) => Resource::Item {
+                vault,
+                item,
+                version,
+            },
+            _ => Resource::vault(vault),
+        }
+    }
 }
 
 struct Record {
@@ -69,7 +117,12 @@ pub struct ActivityLog {
     next_seq: AtomicU64,
     id_prefix: String,
     server_id: String,
+    /// Distinct `User-Agent` values, shared by the records that carry them.
+    user_agents: RwLock<HashMap<Box<[u8]>, Arc<str>>>,
 }
+
+/// Distinct user agents remembered; past this the table starts over.
+const MAX_USER_AGENTS: usize = 1024;
 
 impl ActivityLog {
     pub fn new(server_id: String) -> Self {
@@ -83,7 +136,31 @@ impl ActivityLog {
             next_seq: AtomicU64::new(1),
             id_prefix: ids::new_uuid_prefix(),
             server_id,
+            user_agents: RwLock::new(HashMap::new()),
         }
+    }
+
+    /// The shared copy of a `User-Agent` header value (records keep no request buffers alive).
+    pub fn user_agent(&self, value: &HeaderValue) -> Arc<str> {
+        let bytes = value.as_bytes();
+        if let Some(known) = self
+            .user_agents
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(bytes)
+        {
+            return Arc::clone(known);
+        }
+        let text: Arc<str> = Arc::from(String::from_utf8_lossy(bytes).as_ref());
+        let mut table = self
+            .user_agents
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if table.len() >= MAX_USER_AGENTS {
+            table.clear();
+        }
+        table.insert(bytes.into(), Arc::clone(&text));
+        text
     }
 
     pub fn record(
@@ -133,7 +210,9 @@ impl ActivityLog {
             Resource::None => None,
             Resource::Vault(vault) => Some(ActivityResource {
                 resource_type: ResourceType::Vault,
-                vault: Some(IdRef { id: vault.clone() }),
+                vault: Some(IdRef {
+                    id: vault.as_str().to_owned(),
+                }),
                 item: None,
                 item_version: None,
             }),
@@ -143,8 +222,12 @@ impl ActivityLog {
                 version,
             } => Some(ActivityResource {
                 resource_type: ResourceType::Item,
-                vault: Some(IdRef { id: vault.clone() }),
-                item: Some(IdRef { id: item.clone() }),
+                vault: Some(IdRef {
+                    id: vault.as_str().to_owned(),
+                }),
+                item: Some(IdRef {
+                    id: item.as_str().to_owned(),
+                }),
                 item_version: *version,
             }),
         };
@@ -157,13 +240,7 @@ impl ActivityLog {
                 id: self.server_id.clone(),
                 account: r.actor.claims.auuid.clone(),
                 jti: r.actor.claims.jti.clone(),
-                user_agent: r
-                    .actor
-                    .user_agent
-                    .as_ref()
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default()
-                    .to_owned(),
+                user_agent: r.actor.user_agent.as_deref().unwrap_or_default().to_owned(),
                 request_ip: r.actor.ip.map(|ip| ip.to_string()).unwrap_or_default(),
             },
             resource,
@@ -190,7 +267,7 @@ mod tests {
         };
         Actor {
             claims: Arc::new(claims),
-            user_agent: Some(HeaderValue::from_static("test/1")),
+            user_agent: Some(Arc::from("test/1")),
             ip: Some(IpAddr::from([127, 0, 0, 1])),
         }
     }
@@ -203,7 +280,7 @@ mod tests {
                 &actor(&format!("t{i}")),
                 ActivityAction::Read,
                 ActivityResult::Success,
-                Resource::Vault("v".into()),
+                Resource::vault("abcdefghijklmnopqrstuvwxyz"),
             );
         }
         let (page, range) = log.page(0, 2);
@@ -222,6 +299,15 @@ mod tests {
         assert_eq!(a[0].request_id.len(), 36);
         assert_ne!(a[0].request_id, a[1].request_id);
         assert_eq!(a[0].actor.request_ip, "127.0.0.1");
+    }
+
+    #[test]
+    fn user_agents_are_shared() {
+        let log = ActivityLog::new("SERVER".into());
+        let a = log.user_agent(&HeaderValue::from_static("connect-sdk-go/1.5.3"));
+        let b = log.user_agent(&HeaderValue::from_static("connect-sdk-go/1.5.3"));
+        assert!(Arc::ptr_eq(&a, &b));
+        assert_eq!(&*a, "connect-sdk-go/1.5.3");
     }
 
     #[test]

@@ -96,7 +96,8 @@ pub struct Authority {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
-    verified: RwLock<HashMap<String, Arc<ConnectClaims>>>,
+    /// Verified tokens by signature (short to hash), with the whole token to compare.
+    verified: RwLock<HashMap<String, (String, Arc<ConnectClaims>)>>,
 }
 
 impl Authority {
@@ -163,8 +164,9 @@ impl Authority {
             .verified
             .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .get(token)
-            .cloned();
+            .get(signature_of(token))
+            .filter(|(full, _)| full == token)
+            .map(|(_, claims)| Arc::clone(claims));
         let claims = match cached {
             Some(claims) => claims,
             None => self.verify_signature(token)?,
@@ -190,7 +192,10 @@ impl Authority {
                 if cache.len() >= CACHE_LIMIT {
                     cache.clear();
                 }
-                cache.insert(token.to_owned(), Arc::clone(&claims));
+                cache.insert(
+                    signature_of(token).to_owned(),
+                    (token.to_owned(), Arc::clone(&claims)),
+                );
                 Ok(claims)
             }
             Err(e) => Err(match e.kind() {
@@ -211,6 +216,11 @@ impl Authority {
             }),
         }
     }
+}
+
+/// The signature part of a JWT (after the last dot).
+fn signature_of(token: &str) -> &str {
+    token.rsplit('.').next().unwrap_or(token)
 }
 
 fn unix_now() -> i64 {

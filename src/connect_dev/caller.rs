@@ -47,7 +47,7 @@ impl Caller {
             Some(_) => return Ok(()),
         };
         app.activity
-            .record(&self.actor, action, ActivityResult::Deny, resource.clone());
+            .record(&self.actor, action, ActivityResult::Deny, *resource);
         Err(refusal)
     }
 
@@ -73,7 +73,10 @@ impl FromRequestParts<Arc<App>> for Caller {
             .ok_or_else(|| ApiError::unauthorized(Rejection::Missing.message()))?;
         let actor = |claims| Actor {
             claims,
-            user_agent: parts.headers.get(USER_AGENT).cloned(),
+            user_agent: parts
+                .headers
+                .get(USER_AGENT)
+                .map(|v| app.activity.user_agent(v)),
             ip: parts
                 .extensions
                 .get::<ConnectInfo<SocketAddr>>()
@@ -118,12 +121,10 @@ fn resource_of(path: &str) -> Resource {
         parts.next(),
         parts.next(),
     ) {
-        (Some("v1"), Some("vaults"), Some(vault), Some("items"), Some(item)) => Resource::Item {
-            vault: vault.to_owned(),
-            item: item.to_owned(),
-            version: None,
-        },
-        (Some("v1"), Some("vaults"), Some(vault), _, _) => Resource::Vault(vault.to_owned()),
+        (Some("v1"), Some("vaults"), Some(vault), Some("items"), Some(item)) => {
+            Resource::item(vault, item, None)
+        }
+        (Some("v1"), Some("vaults"), Some(vault), _, _) => Resource::vault(vault),
         _ => Resource::None,
     }
 }
@@ -134,18 +135,18 @@ mod tests {
 
     #[test]
     fn resources_from_paths() {
+        let v = "abcdefghijklmnopqrstuvwxyz";
+        let i = "zyxwvutsrqponmlkjihgfedcba";
         assert_eq!(resource_of("/v1/vaults"), Resource::None);
+        assert_eq!(resource_of(&format!("/v1/vaults/{v}/")), Resource::vault(v));
         assert_eq!(
-            resource_of("/v1/vaults/abc/"),
-            Resource::Vault("abc".into())
+            resource_of(&format!("/v1/vaults/{v}/items/{i}/files")),
+            Resource::item(v, i, None)
         );
-        assert_eq!(
-            resource_of("/v1/vaults/abc/items/def/files"),
-            Resource::Item {
-                vault: "abc".into(),
-                item: "def".into(),
-                version: None
-            }
-        );
+        assert!(matches!(
+            resource_of(&format!("/v1/vaults/{v}/items/{i}")),
+            Resource::Item { .. }
+        ));
+        assert_eq!(resource_of("/v1/vaults/bad/items/bad"), Resource::None);
     }
 }

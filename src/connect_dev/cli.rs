@@ -84,12 +84,11 @@ pub struct TokenArgs {
     #[arg(long, value_name = "URL")]
     pub host: Option<url::Url>,
 
-    /// The token authorising --host; its grants bound what can be minted
+    /// The token authorising --host (ignored with --state); its grants bound what can be minted
     #[arg(
         long,
         env = "OP_CONNECT_TOKEN",
         hide_env_values = true,
-        requires = "host",
         value_name = "JWT"
     )]
     pub token: Option<String>,
@@ -123,7 +122,7 @@ fn parse_grant(s: &str) -> Result<(String, Access), String> {
 /// Runs `opsync connect-dev ...`.
 pub async fn run(args: ConnectDevArgs) -> Result<(), DevServerError> {
     if let Some(ConnectDevCommand::Token(token_args)) = args.command {
-        let token = mint(token_args).await?;
+        let token = mint_token(token_args).await?;
         print_lines(&[token])?;
         return Ok(());
     }
@@ -166,7 +165,8 @@ fn print_lines(lines: &[String]) -> Result<(), DevServerError> {
     out.flush().map_err(DevServerError::Serve)
 }
 
-async fn mint(args: TokenArgs) -> Result<String, DevServerError> {
+/// The token `opsync connect-dev token` prints.
+pub async fn mint_token(args: TokenArgs) -> Result<String, DevServerError> {
     if let Some(path) = &args.state {
         return super::mint_from_state(path, &args.vaults, args.expires_in);
     }

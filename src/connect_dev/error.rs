@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 
+use axum::body::Bytes;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -63,16 +64,19 @@ impl IntoResponse for ApiError {
 /// `body` as JSON with `Content-Type: application/json`.
 pub fn json_response<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> Response {
     match serde_json::to_vec(body) {
-        Ok(bytes) => json_bytes(status, bytes),
+        Ok(bytes) => json_bytes(status, Bytes::from(bytes)),
         Err(_) => {
-            let fallback = br#"{"status":500,"message":"Something went wrong"}"#.to_vec();
-            json_bytes(StatusCode::INTERNAL_SERVER_ERROR, fallback)
+            let fallback = br#"{"status":500,"message":"Something went wrong"}"#;
+            json_bytes(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Bytes::from_static(fallback),
+            )
         }
     }
 }
 
 /// Already-serialised JSON with `Content-Type: application/json`.
-pub fn json_bytes(status: StatusCode, bytes: Vec<u8>) -> Response {
+pub fn json_bytes(status: StatusCode, bytes: Bytes) -> Response {
     let mut response = (status, bytes).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -96,19 +96,11 @@ fn item_of<'v>(vault: &'v VaultRecord, id: &str) -> Result<&'v StoredItem, ApiEr
 
 /// An item before its version is known.
 fn item_ref(vault: &str, item: &str) -> Resource {
-    Resource::Item {
-        vault: vault.to_owned(),
-        item: item.to_owned(),
-        version: None,
-    }
+    Resource::item(vault, item, None)
 }
 
 fn item_resource(vault: &str, item: &str, version: u64) -> Resource {
-    Resource::Item {
-        vault: vault.to_owned(),
-        item: item.to_owned(),
-        version: Some(version),
-    }
+    Resource::item(vault, item, Some(version))
 }
 
 fn store_error(e: StoreError) -> ApiError {
@@ -177,7 +169,7 @@ pub async fn get_vault(
     check_vault_id(&vault_id)?;
     let store = app.read();
     let vault = vault_of(&store, &vault_id)?;
-    let resource = Resource::Vault(vault_id.clone());
+    let resource = Resource::vault(&vault_id);
     caller.authorize(&app, &vault_id, ActivityAction::Read, &resource)?;
     let response = json_response(StatusCode::OK, &vault.vault);
     drop(store);
@@ -196,7 +188,7 @@ pub async fn list_items(
     let params = query(raw.as_deref());
     let store = app.read();
     let vault = vault_of(&store, &vault_id)?;
-    let resource = Resource::Vault(vault_id.clone());
+    let resource = Resource::vault(&vault_id);
     caller.authorize(&app, &vault_id, ActivityAction::Read, &resource)?;
     let filter = parse_filter(&params, &["title", "tag", "tags"])?;
     let summaries: Vec<Item> = vault
@@ -232,7 +224,7 @@ pub async fn get_item(
     )?;
     let stored = item_of(vault, &item_id)?;
     let version = stored.item.version;
-    let bytes = serde_json::to_vec(&*stored.full()).map_err(|_| ApiError::internal())?;
+    let bytes = stored.full_json().map_err(|_| ApiError::internal())?;
     drop(store);
     caller.succeeded(
         &app,
@@ -256,7 +248,7 @@ pub async fn create_item(
         &app,
         &vault_id,
         ActivityAction::Create,
-        &Resource::Vault(vault_id.clone()),
+        &Resource::vault(&vault_id),
     )?;
     let item = prepare(parse_json::<Item>(&body, "item")?, None, None)?;
     let editor = caller.claims().sub.clone();

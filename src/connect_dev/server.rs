@@ -186,11 +186,8 @@ async fn finish(State(app): State<Arc<App>>, request: Request, next: Next) -> Re
         .headers_mut()
         .insert(VERSION_HEADER, HeaderValue::from_static(CONNECT_VERSION));
     let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
-    app.metrics.count_request(
-        method.as_str(),
-        route.trim_end_matches('/'),
-        status.as_u16(),
-    );
+    app.metrics
+        .count_request(&method, route.trim_end_matches('/'), status.as_u16());
     tracing::debug!(%method, route, status = status.as_u16(), "connect-dev request");
     response
 }

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use axum::body::Bytes;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use chrono::{DateTime, SubsecRound as _, Utc};
@@ -35,6 +36,8 @@ pub struct StoredItem {
     pub item: Item,
     contents: HashMap<String, Arc<[u8]>>,
     has_otp: bool,
+    /// The full item's JSON, serialised once per version (not for OTP items, whose code moves).
+    json: Option<Bytes>,
 }
 
 impl StoredItem {
@@ -44,10 +47,24 @@ impl StoredItem {
             .iter()
             .flatten()
             .any(|f| matches!(f.field_type, FieldType::Otp | FieldType::Totp));
+        let json = if has_otp {
+            None
+        } else {
+            serde_json::to_vec(&item).ok().map(Bytes::from)
+        };
         Self {
             item,
             contents,
             has_otp,
+            json,
+        }
+    }
+
+    /// The full item's JSON, as `GET` answers it.
+    pub fn full_json(&self) -> Result<Bytes, serde_json::Error> {
+        match &self.json {
+            Some(json) => Ok(json.clone()),
+            None => serde_json::to_vec(&*self.full()).map(Bytes::from),
         }
     }
 

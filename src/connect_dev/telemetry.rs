@@ -1,30 +1,58 @@
 //! Request counters for `/metrics`, kept in a Prometheus recorder local to one server (no global recorder).
 
+use std::collections::HashMap;
+use std::sync::{PoisonError, RwLock};
+
+use axum::http::Method;
+use metrics::Counter;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusRecorder};
 
 /// The counter of answered requests, by method, matched route and status.
 pub const REQUESTS: &str = "connect_dev_http_requests_total";
 
+type CountersByRoute = HashMap<Box<str>, Counter>;
+
 pub struct Metrics {
     recorder: PrometheusRecorder,
+    /// Counter handles already registered (by method and status, then route), so the hot path
+    /// neither allocates nor builds metric keys.
+    counters: RwLock<HashMap<(Method, u16), CountersByRoute>>,
 }
 
 impl Metrics {
     pub fn new() -> Self {
         Self {
             recorder: PrometheusBuilder::new().build_recorder(),
+            counters: RwLock::new(HashMap::new()),
         }
     }
 
-    pub fn count_request(&self, method: &str, route: &str, status: u16) {
-        let labels = [
-            ("method", method.to_owned()),
-            ("route", route.to_owned()),
-            ("status", status.to_string()),
-        ];
-        metrics::with_local_recorder(&self.recorder, || {
-            metrics::counter!(REQUESTS, &labels).increment(1);
+    /// Counts one answered request; `route` is the matched route (or `unmatched`).
+    pub fn count_request(&self, method: &Method, route: &str, status: u16) {
+        let known = self
+            .counters
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&(method.clone(), status))
+            .and_then(|routes| routes.get(route).cloned());
+        let counter = known.unwrap_or_else(|| {
+            let labels = [
+                ("method", method.as_str().to_owned()),
+                ("route", route.to_owned()),
+                ("status", status.to_string()),
+            ];
+            let counter = metrics::with_local_recorder(&self.recorder, || {
+                metrics::counter!(REQUESTS, &labels)
+            });
+            self.counters
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .entry((method.clone(), status))
+                .or_default()
+                .insert(route.into(), counter.clone());
+            counter
         });
+        counter.increment(1);
     }
 
     /// The Prometheus text exposition.
@@ -46,8 +74,8 @@ mod tests {
     #[test]
     fn two_servers_count_apart() {
         let (a, b) = (Metrics::new(), Metrics::new());
-        a.count_request("GET", "/v1/vaults", 200);
-        a.count_request("GET", "/v1/vaults", 200);
+        a.count_request(&Method::GET, "/v1/vaults", 200);
+        a.count_request(&Method::GET, "/v1/vaults", 200);
         let text = a.render();
         assert!(
             text.contains(
