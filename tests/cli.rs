@@ -62,10 +62,20 @@ async fn help_lists_only_real_commands() {
     let out = opsync(dir.path(), &["--help"], &[]).await;
     assert!(out.status.success());
     let help = text(&out.stdout);
-    for command in ["connect-dev", "check-config", "version"] {
+    for command in [
+        "connect-dev",
+        "check-config",
+        "version",
+        "  run ",
+        "  once ",
+        "  plan ",
+        "  status ",
+        "  deadletter ",
+        "  demo ",
+    ] {
         assert!(help.contains(command), "{help}");
     }
-    for later in ["  run ", "  once ", "  plan ", "  status "] {
+    for later in ["  rotate ", "  audit "] {
         assert!(!help.contains(later), "placeholder {later:?} in {help}");
     }
     assert!(help.contains("OPSYNC_CONNECT__TIMEOUT"), "{help}");
