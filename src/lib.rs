@@ -8,6 +8,7 @@ pub mod connect_dev;
 pub mod delivery;
 pub mod detect;
 pub mod plugin;
+pub mod plugin_cmd;
 pub mod route;
 pub mod shutdown;
 pub mod store;
