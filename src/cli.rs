@@ -152,6 +152,14 @@ pub enum Command {
     )]
     Demo(DemoArgs),
 
+    /// Plugins: inspect a component, check the configured ones, scaffold a new one
+    #[command(
+        long_about = "Tools for plugin authors and operators: `inspect` shows what a component \
+                      file is, `check` loads and validates every configured plugin, `new` \
+                      scaffolds a Rust destination plugin crate."
+    )]
+    Plugin(crate::plugin_cmd::PluginArgs),
+
     /// Print the version, the git commit when known, and the target platform
     Version,
 }
@@ -268,6 +276,7 @@ impl Cli {
             | Command::Status
             | Command::Deadletter(_)
             | Command::Demo(_)
+            | Command::Plugin(_)
             | Command::Version => None,
         };
         LoadOptions::new(

@@ -84,6 +84,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Plugin(args) => {
+            let mut stdout = std::io::stdout().lock();
+            let verdict =
+                runtime()?.block_on(opsync::plugin_cmd::run(args, &loader, &mut stdout))?;
+            stdout.flush()?;
+            Ok(ExitCode::from(verdict.exit_code()))
+        }
         Command::Demo(args) => {
             let options = opsync::app::DemoOptions {
                 dir: args.dir,
