@@ -243,6 +243,10 @@ config = {{ prefx = "team" }}
         dangling.contains("FAILED: plugin `dangling`: config key `prefix`"),
         "{dangling}"
     );
+    assert!(
+        dangling.contains("world=destination") && dangling.contains(&sha256),
+        "the component is still identified: {dangling}"
+    );
     let repinned = line("repinned");
     assert!(
         repinned.contains("FAILED: plugin `repinned`: sha256 mismatch"),

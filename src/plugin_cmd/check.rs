@@ -79,25 +79,33 @@ pub async fn check(settings: &Settings) -> Result<CheckReport, CheckError> {
     Ok(report)
 }
 
-/// One instance: resolve, load (off the async threads: compiling is CPU-bound), validate.
+/// One instance: resolve, load (off the async threads: compiling is CPU-bound), validate. When
+/// its config does not resolve, the component is still loaded (loading never calls the plugin),
+/// so the line shows its world and sha256 beside the error.
 async fn check_one(
     host: &PluginHost,
     resolver: &ConnectResolver<'_>,
     p: &PluginSettings,
     status: &mut PluginStatus,
 ) -> Result<(), String> {
-    let named = |e: &dyn fmt::Display| format!("plugin `{}`: {e}", p.name);
-    let config = PluginConfig::resolve(p.config.clone(), resolver)
-        .await
-        .map_err(|e| named(&e))?;
+    let (config, unresolved) = match PluginConfig::resolve(p.config.clone(), resolver).await {
+        Ok(config) => (config, None),
+        Err(e) => (
+            PluginConfig::default(),
+            Some(format!("plugin `{}`: {e}", p.name)),
+        ),
+    };
     let spec = p.spec(config);
     let host = host.clone();
     let plugin = tokio::task::spawn_blocking(move || host.load(spec))
         .await
-        .map_err(|e| named(&format!("loading panicked: {e}")))?
+        .map_err(|e| format!("plugin `{}`: loading panicked: {e}", p.name))?
         .map_err(|e| e.to_string())?;
     status.world = Some(plugin.world().to_string());
     status.sha256 = Some(plugin.sha256().to_owned());
+    if let Some(e) = unresolved {
+        return Err(e);
+    }
     plugin.validate().await.map_err(|e| e.to_string())
 }
 
