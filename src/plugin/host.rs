@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
+use tokio::sync::OwnedSemaphorePermit;
 use wasmtime::{Store, Trap, UpdateDeadline};
 
 use crate::connect::model::ApiRequest;
@@ -279,8 +280,21 @@ impl Plugin {
             .await
             .map_err(|e| PluginError::Engine(e.to_string()))?;
         let started = Instant::now();
+        let mut store = self.new_store()?;
+        let limits = &inner.store.limits;
+        let result =
+            tokio::time::timeout(limits.wall_clock, inner.pre.call(&mut store, call)).await;
+        let outcome = settle(&plugin, limits, &mut store, result);
+        drop(store);
+        record(self.name(), call.name(), started, &outcome);
+        outcome
+    }
+
+    /// A store for one call, under the plugin's limits and CPU budget.
+    fn new_store(&self) -> Result<Store<HostState>, PluginError> {
+        let inner = &*self.inner;
         let state = HostState::new(&inner.store).map_err(|e| PluginError::Config {
-            plugin: plugin.clone(),
+            plugin: self.name().to_string(),
             reason: format!("cannot open a granted directory: {e}"),
         })?;
         let mut store = Store::new(&inner.engine.engine, state);
@@ -296,31 +310,111 @@ impl Plugin {
             state.cpu_ticks_left -= 1;
             Ok(UpdateDeadline::Yield(1))
         });
+        Ok(store)
+    }
+
+    /// Instantiates this destination into a store that stays alive for repeated `deliver`s.
+    ///
+    /// For benchmarks only (the warm-call cost and memory per live instance): the daemon never
+    /// reuses a store, every real call goes through a fresh one. The instance holds one pool
+    /// slot until dropped, waiting for one like any call.
+    pub async fn warm_instance(&self) -> Result<WarmInstance, PluginError> {
+        let inner = &*self.inner;
+        if inner.world != World::Destination {
+            return Err(PluginError::WrongWorld {
+                plugin: self.name().to_string(),
+                expected: World::Destination.to_string(),
+                found: inner.world.to_string(),
+            });
+        }
+        let permit = inner
+            .engine
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| PluginError::Engine(e.to_string()))?;
+        let mut store = self.new_store()?;
         let limits = &inner.store.limits;
-        let result =
-            tokio::time::timeout(limits.wall_clock, inner.pre.call(&mut store, call)).await;
-        let state = store.data_mut();
-        state.finish();
-        let outcome = match result {
-            Err(_) => Err(PluginError::Timeout {
-                plugin,
-                limit: limits.wall_clock,
-            }),
-            Ok(Err(trap)) => Err(classify(&plugin, limits, state, &trap)),
-            Ok(Ok(Err(failure))) => Err(PluginError::Failed {
-                plugin,
-                failure: Failure::new(
-                    failure.kind,
-                    state
-                        .secrets
-                        .redact(cut(&failure.message, ERROR_MESSAGE_MAX)),
-                ),
-            }),
-            Ok(Ok(Ok(outcome))) => Ok(outcome),
-        };
-        drop(store);
-        record(self.name(), call.name(), started, &outcome);
-        outcome
+        let instantiated = tokio::time::timeout(
+            limits.wall_clock,
+            inner.pre.instantiate_destination(&mut store),
+        )
+        .await
+        .map(|r| r.map(Ok));
+        let instance = settle(self.name(), limits, &mut store, instantiated)?.ok_or_else(|| {
+            PluginError::Engine("a destination instantiated as another world".into())
+        })?;
+        Ok(WarmInstance {
+            plugin: self.clone(),
+            store,
+            instance,
+            _permit: permit,
+        })
+    }
+}
+
+/// A destination instance kept alive in one store across calls. For benchmarks only: the daemon
+/// never reuses a store (see [`Plugin::warm_instance`]). After an error, drop it.
+pub struct WarmInstance {
+    plugin: Plugin,
+    store: Store<HostState>,
+    instance: v0_1_0::destination::Destination,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl WarmInstance {
+    /// Calls `deliver` again on the same instance, with the per-call CPU budget, host-call fuel
+    /// and wall clock renewed.
+    pub async fn deliver(&mut self, event: &ItemEvent) -> Result<Receipt, PluginError> {
+        let inner = &*self.plugin.inner;
+        let limits = &inner.store.limits;
+        let started = Instant::now();
+        let state = self.store.data_mut();
+        state.cpu_ticks_left = inner.store.cpu_ticks;
+        state.cpu_exhausted = false;
+        self.store.set_hostcall_fuel(limits.hostcall_fuel);
+        self.store.set_epoch_deadline(1);
+        let result = tokio::time::timeout(
+            limits.wall_clock,
+            v0_1_0::deliver(&self.instance, &mut self.store, event),
+        )
+        .await;
+        let outcome = settle(self.plugin.name(), limits, &mut self.store, result);
+        record(self.plugin.name(), "deliver", started, &outcome);
+        match outcome? {
+            Outcome::Receipt(receipt) => Ok(receipt),
+            other => Err(self.plugin.unexpected(&other)),
+        }
+    }
+}
+
+/// Ends a call: forwards what the plugin printed, and names what went wrong, if anything.
+fn settle<T>(
+    plugin: &str,
+    limits: &Limits,
+    store: &mut Store<HostState>,
+    result: Result<wasmtime::Result<Result<T, Failure>>, tokio::time::error::Elapsed>,
+) -> Result<T, PluginError> {
+    let plugin = plugin.to_string();
+    let state = store.data_mut();
+    state.finish();
+    match result {
+        Err(_) => Err(PluginError::Timeout {
+            plugin,
+            limit: limits.wall_clock,
+        }),
+        Ok(Err(trap)) => Err(classify(&plugin, limits, state, &trap)),
+        Ok(Ok(Err(failure))) => Err(PluginError::Failed {
+            plugin,
+            failure: Failure::new(
+                failure.kind,
+                state
+                    .secrets
+                    .redact(cut(&failure.message, ERROR_MESSAGE_MAX)),
+            ),
+        }),
+        Ok(Ok(Ok(outcome))) => Ok(outcome),
     }
 }
 

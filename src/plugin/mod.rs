@@ -26,7 +26,7 @@ pub use config::{
 pub use engine::EngineOptions;
 pub use error::{Failure, FailureKind, PluginError};
 pub use event::{ChangeKind, ItemEvent, NewValue, Receipt, Rotation, RotationStep, VaultRef};
-pub use host::{HostOptions, Plugin, PluginHost, PluginSource, PluginSpec};
+pub use host::{HostOptions, Plugin, PluginHost, PluginSource, PluginSpec, WarmInstance};
 pub use http::{HostRule, HostRuleError, HttpPolicy};
 pub use inspect::{Report, inspect};
 pub use limits::{Limits, LimitsError};

@@ -176,17 +176,7 @@ impl Pre {
             }
             (Self::Destination(pre), Call::Deliver(event)) => {
                 let plugin = pre.instantiate_async(&mut *store).await?;
-                let event = item_event(store.data_mut(), event)?;
-                let result = plugin.call_deliver(&mut *store, &event).await?;
-                Ok(result
-                    .map(|r| {
-                        Outcome::Receipt(Receipt {
-                            location: r.location,
-                            destination_version: r.destination_version,
-                            unchanged: r.unchanged,
-                        })
-                    })
-                    .map_err(failure))
+                deliver(&plugin, store, event).await
             }
             (Self::Rotator(pre), Call::Validate) => {
                 let plugin = pre.instantiate_async(&mut *store).await?;
@@ -238,6 +228,37 @@ impl Pre {
             ))),
         }
     }
+
+    /// Instantiates a destination into `store` without calling it; `None` for the other worlds.
+    /// Only the host's bench-only warm instance keeps an instance past one call.
+    pub async fn instantiate_destination(
+        &self,
+        store: &mut Store<HostState>,
+    ) -> wasmtime::Result<Option<destination::Destination>> {
+        match self {
+            Self::Destination(pre) => Ok(Some(pre.instantiate_async(&mut *store).await?)),
+            Self::Rotator(_) | Self::AuditSink(_) => Ok(None),
+        }
+    }
+}
+
+/// Calls `deliver` on a destination instance already living in `store`.
+pub async fn deliver(
+    plugin: &destination::Destination,
+    store: &mut Store<HostState>,
+    event: &ItemEvent,
+) -> wasmtime::Result<Result<Outcome, Failure>> {
+    let event = item_event(store.data_mut(), event)?;
+    let result = plugin.call_deliver(&mut *store, &event).await?;
+    Ok(result
+        .map(|r| {
+            Outcome::Receipt(Receipt {
+                location: r.location,
+                destination_version: r.destination_version,
+                unchanged: r.unchanged,
+            })
+        })
+        .map_err(failure))
 }
 
 fn failure(e: types::PluginError) -> Failure {
