@@ -49,11 +49,10 @@ fn main() {
             println!("cargo:rerun-if-changed={}", path.display());
         }
     }
-    // Outside `plugins/`, so the build's own output never re-triggers this script.
-    let target_dir = env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| manifest_dir.join("target"))
-        .join("wasm-plugins");
+    // Outside `plugins/`, so the build's own output never re-triggers this script. Always under
+    // this checkout (not a shared CARGO_TARGET_DIR): cargo would otherwise hand one checkout the
+    // components another checkout uplifted to the same file names.
+    let target_dir = manifest_dir.join("target").join("wasm-plugins");
 
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);

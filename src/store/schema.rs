@@ -75,6 +75,10 @@ const MIGRATIONS: &[&str] = &[
         since     INTEGER NOT NULL
     );
     "#,
+    // 2: rotation jobs, their persisted step and slot (reserved for the rotation work).
+    "DELETE FROM meta WHERE 0; -- rotation: no tables yet",
+    // 3: audit tail and per-sink cursors (reserved for the audit export work).
+    "DELETE FROM meta WHERE 0; -- audit: no tables yet",
 ];
 
 /// The schema version this build writes.
