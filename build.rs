@@ -15,6 +15,7 @@ const PLUGINS: &[(&str, &str)] = &[
     ("opsync-plugin-webhook", "webhook"),
     ("opsync-plugin-vault-kv", "vault-kv"),
     ("opsync-plugin-aws-secrets-manager", "aws-secrets-manager"),
+    ("opsync-plugin-password", "password"),
 ];
 
 const TARGET: &str = "wasm32-wasip2";

@@ -160,8 +160,32 @@ pub enum Command {
     )]
     Plugin(crate::plugin_cmd::PluginArgs),
 
+    /// Rotation jobs: run one now, or show where each stands
+    #[command(subcommand)]
+    Rotate(RotateCommand),
+
     /// Print the version, the git commit when known, and the target platform
     Version,
+}
+
+/// `opsync rotate`.
+#[derive(Debug, Subcommand)]
+pub enum RotateCommand {
+    /// Rotate one job now (or resume its rotation in progress) in this process, and wait
+    #[command(
+        long_about = "Runs the [[rotation]] job JOB now: create, set, test, promote, finish, each \
+                      step recorded in the state database. A rotation already in progress (after \
+                      a crash) is resumed instead of starting a new one. The job's lease keeps a \
+                      running daemon from rotating it at the same time.\n\n\
+                      Exit status: 0 when it succeeded; 1 when it failed, rolled back or stalled; \
+                      3 when another process is rotating the job."
+    )]
+    Now {
+        /// The job's name (`name` in its [[rotation]])
+        job: String,
+    },
+    /// Per job: schedule, next run, last result, step in progress
+    Status,
 }
 
 /// `opsync check-config`.
@@ -277,6 +301,7 @@ impl Cli {
             | Command::Deadletter(_)
             | Command::Demo(_)
             | Command::Plugin(_)
+            | Command::Rotate(_)
             | Command::Version => None,
         };
         LoadOptions::new(

@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use clap::Parser as _;
 use tracing_subscriber::EnvFilter;
 
-use opsync::cli::{CheckConfigArgs, Cli, Command, DeadletterCommand, version_text};
+use opsync::cli::{CheckConfigArgs, Cli, Command, DeadletterCommand, RotateCommand, version_text};
 use opsync::config::{LogFormat, LogSettings, Settings};
 
 fn main() -> ExitCode {
@@ -90,6 +90,23 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 runtime()?.block_on(opsync::plugin_cmd::run(args, &loader, &mut stdout))?;
             stdout.flush()?;
             Ok(ExitCode::from(verdict.exit_code()))
+        }
+        Command::Rotate(RotateCommand::Now { job }) => {
+            let settings = loader.settings()?;
+            let outcome = runtime()?.block_on(opsync::app::rotate_now(settings, &job))?;
+            print!("{}", opsync::app::outcome_text(&job, &outcome));
+            Ok(ExitCode::from(match outcome {
+                opsync::rotation::Outcome::Succeeded | opsync::rotation::Outcome::Idle => 0,
+                opsync::rotation::Outcome::Busy => 3,
+                _ => 1,
+            }))
+        }
+        Command::Rotate(RotateCommand::Status) => {
+            print!(
+                "{}",
+                opsync::app::rotate_status(&loader.settings()?, chrono::Utc::now())?
+            );
+            Ok(ExitCode::SUCCESS)
         }
         Command::Demo(args) => {
             let options = opsync::app::DemoOptions {

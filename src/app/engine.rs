@@ -37,12 +37,35 @@ impl Engine {
         })
     }
 
-    /// Connects the parts and loads every plugin instance a route uses (compiled components are
-    /// cached in `cache_dir` when given). A plugin that fails is reported, not fatal.
+    /// Connects the parts and loads every plugin instance a route or a rotation job uses
+    /// (compiled components are cached in `cache_dir` when given). A plugin that fails is
+    /// reported, not fatal.
     pub async fn start(
         settings: Settings,
         store: Store,
         cache_dir: Option<PathBuf>,
+    ) -> Result<Self, AppError> {
+        let wanted: Vec<String> = settings
+            .plugins
+            .iter()
+            .filter(|p| {
+                settings
+                    .routes
+                    .iter()
+                    .any(|r| r.destinations.contains(&p.name))
+                    || settings.rotations.iter().any(|j| j.plugin == p.name)
+            })
+            .map(|p| p.name.clone())
+            .collect();
+        Self::with_plugins(settings, store, cache_dir, |p| wanted.contains(&p.name)).await
+    }
+
+    /// Connects the parts and loads the plugin instances `wanted` selects.
+    pub async fn with_plugins(
+        settings: Settings,
+        store: Store,
+        cache_dir: Option<PathBuf>,
+        wanted: impl Fn(&PluginSettings) -> bool,
     ) -> Result<Self, AppError> {
         let mut engine = Self::without_plugins(settings, store)?;
         let host = PluginHost::new(HostOptions {
@@ -54,13 +77,7 @@ impl Engine {
             .settings
             .plugins
             .iter()
-            .filter(|p| {
-                engine
-                    .settings
-                    .routes
-                    .iter()
-                    .any(|r| r.destinations.contains(&p.name))
-            })
+            .filter(|p| wanted(p))
             .collect();
         let mut plugins = HashMap::new();
         let mut broken = HashMap::new();

@@ -26,6 +26,8 @@ pub enum AppError {
     DevServer(#[from] DevServerError),
     #[error("plugin host: {0}")]
     Plugins(String),
+    #[error("{0}")]
+    Rotation(String),
     #[error("{what}: {source}")]
     Io {
         what: String,

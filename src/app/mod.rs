@@ -1,5 +1,5 @@
 //! The sync engine's commands, wired together: `run` (the daemon), `once`, `plan`, `status`,
-//! `deadletter list|retry` and `demo`.
+//! `deadletter list|retry`, `demo` and `rotate now|status`.
 
 mod demo;
 mod engine;
@@ -7,6 +7,7 @@ mod error;
 mod once;
 mod plan;
 mod resolver;
+mod rotate;
 mod run;
 mod status;
 
@@ -16,5 +17,6 @@ pub use error::AppError;
 pub use once::{OnceOptions, OnceSummary, once};
 pub use plan::{FIELDS_SHOWN_PER_ROUTE, MASK, Plan, plan};
 pub use resolver::ConnectResolver;
+pub use rotate::{outcome_text, rotate_now, rotate_status};
 pub use run::{RunOptions, RunSummary, plugin_cache_dir, run};
 pub use status::{dead_letters, retry_dead_letters, status};

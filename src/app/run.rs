@@ -1,6 +1,6 @@
-//! `opsync run`: the daemon. One poll loop feeds the ledger; one worker per route delivers; the
-//! admin listener serves metrics and health. On shutdown polling stops at once and in-flight
-//! deliveries get `delivery.shutdown_grace` to finish.
+//! `opsync run`: the daemon. One poll loop feeds the ledger; one worker per route delivers; one
+//! task per `[[rotation]]` job rotates on schedule; the admin listener serves metrics and health.
+//! On shutdown polling stops at once and in-flight deliveries get `delivery.shutdown_grace`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -79,7 +79,17 @@ pub async fn run(
         let worker_options = engine.settings.delivery.worker_options();
         workers.spawn(async move { worker.run(woken, stop, worker_options).await });
     }
+    let mut rotations = JoinSet::new();
+    crate::rotation::spawn(
+        &mut rotations,
+        crate::rotation::Rotator::new(engine.client.clone(), engine.store.clone()),
+        &engine.settings.rotations,
+        &engine.plugins,
+        &engine.broken,
+        shutdown.clone(),
+    );
     tracing::info!(
+        rotations = engine.settings.rotations.len(),
         routes = engine.settings.routes.len(),
         plugins = engine.plugins.len(),
         broken = engine.broken.len(),
@@ -125,6 +135,9 @@ pub async fn run(
         }
     }
     tracing::info!("polling stopped; waiting for in-flight deliveries");
+    // Rotation tasks stop at their next await; every step is persisted, so a rotation cut off
+    // here resumes at its step after the next start.
+    while rotations.join_next().await.is_some() {}
     while let Some(joined) = workers.join_next().await {
         match joined {
             Ok(Ok(report)) => summary.delivery.add(&report),

@@ -16,6 +16,7 @@ mod error;
 mod log;
 mod plugins;
 mod report;
+mod rotation;
 mod routes;
 mod sources;
 mod state;
@@ -35,6 +36,7 @@ pub use error::{ConfigError, Origin};
 pub use log::{LogFormat, LogLevel, LogSettings};
 pub use plugins::{DirSetting, GrantSettings, LimitSettings, PluginSettings, SourceSetting};
 pub use report::{CheckReport, EXPIRY_WARNING, check};
+pub use rotation::{DEFAULT_DEADLINE, RotationJob};
 pub use routes::MAX_CONCURRENCY;
 pub use sources::{
     CONFIG_FILE_ENV, DEFAULT_CONFIG_FILE, ENV_PREFIX, EnvVars, LoadOptions, Overrides,
@@ -58,6 +60,9 @@ pub struct Settings {
     pub routes: Vec<crate::route::Route>,
     pub delivery: DeliverySettings,
     pub admin: AdminSettings,
+    /// `[[rotation]]`, in file order.
+    #[serde(rename = "rotation")]
+    pub rotations: Vec<RotationJob>,
 }
 
 fn plugins_by_name<S: serde::Serializer>(
@@ -96,6 +101,7 @@ struct RawSettings {
     route: Vec<routes::RawRoute>,
     delivery: DeliverySettings,
     admin: AdminSettings,
+    rotation: Vec<rotation::RawRotation>,
 }
 
 /// The stacked layers, ready to be read whole or a section at a time.
@@ -131,6 +137,7 @@ impl Loader {
             .unwrap_or_else(|| DEFAULT_CONFIG_FILE.to_owned());
         let connect = raw.connect.resolve(&self.figment, &file_name)?;
         let (plugins, routes) = self.sync_sections(raw.plugins, raw.route)?;
+        let rotations = rotation::resolve(raw.rotation, &plugins, &self.figment)?;
         for (key, value) in [
             ("sync.poll_interval", raw.sync.poll_interval),
             (
@@ -155,6 +162,7 @@ impl Loader {
             routes,
             delivery: raw.delivery,
             admin: raw.admin,
+            rotations,
         })
     }
 

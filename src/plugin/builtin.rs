@@ -24,6 +24,7 @@ pub const BUILTINS: &[Builtin] = &[
     embedded!("webhook"),
     embedded!("vault-kv"),
     embedded!("aws-secrets-manager"),
+    embedded!("password"),
 ];
 
 /// The built-in plugin called `name`.

@@ -30,6 +30,9 @@ pub enum StoreError {
     /// No ledger row has this id.
     #[error("state database: no delivery with id {0}")]
     NoSuchDelivery(i64),
+    /// Another process took over this rotation job (its lease was not ours any more).
+    #[error("state database: rotation job {0} is not held by this process any more")]
+    LeaseLost(String),
 }
 
 /// Adds the operation's name to a rusqlite error.

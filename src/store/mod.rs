@@ -4,6 +4,7 @@
 mod error;
 mod known;
 mod ledger;
+mod rotation;
 mod schema;
 
 use std::path::Path;
@@ -14,6 +15,7 @@ use rusqlite::Connection;
 
 pub use error::StoreError;
 pub use known::{KnownItem, KnownVault, Member, PollWrite};
+pub use rotation::{JobState, Lease, RunState, Step};
 pub use schema::SCHEMA_VERSION;
 
 use crate::plugin::ChangeKind;

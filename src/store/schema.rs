@@ -76,7 +76,33 @@ const MIGRATIONS: &[&str] = &[
     );
     "#,
     // 2: rotation jobs, their persisted step and slot (reserved for the rotation work).
-    "DELETE FROM meta WHERE 0; -- rotation: no tables yet",
+    r#"
+    -- One row per rotation job: the schedule's bookkeeping and the rotation in progress. Only
+    -- non-secret state: names, times, the step, the idempotency key, the last error.
+    CREATE TABLE rotation_jobs (
+        job              TEXT PRIMARY KEY,
+        first_seen       INTEGER NOT NULL,
+        -- Nominal time of the last scheduled slot started or skipped: never run twice.
+        last_slot        INTEGER,
+        last_result      TEXT,
+        last_error       TEXT,
+        last_finished_at INTEGER,
+        last_success_at  INTEGER,
+        -- The rotation in progress (NULL step: none).
+        run_key          TEXT,
+        run_slot         INTEGER,
+        run_manual       INTEGER NOT NULL DEFAULT 0,
+        step             TEXT CHECK (step IN ('create', 'set', 'test', 'promote', 'finish', 'rollback')),
+        attempt          INTEGER NOT NULL DEFAULT 0,
+        started_at       INTEGER,
+        retry_at         INTEGER,
+        step_error       TEXT,
+        -- No overlapping runs, across processes: who holds the job, until when.
+        lease_owner      TEXT,
+        lease_pid        INTEGER,
+        lease_until      INTEGER
+    );
+    "#,
     // 3: audit tail and per-sink cursors (reserved for the audit export work).
     "DELETE FROM meta WHERE 0; -- audit: no tables yet",
 ];

@@ -1,5 +1,10 @@
 //! Test rotator: makes a new value in `create` when config says so, and checks that `set`, `test`
 //! and `finish` see the pending values.
+//!
+//! With config `target = "/dir"` (a granted directory) it behaves like a real target: `set`
+//! writes the pending password to `/dir/password`, `test` checks the file holds it, `finish`
+//! appends the rotation's key to `/dir/finished`. `fail = "set"` or `fail = "test"` makes that
+//! step fail permanently; a rollback (`set` with a key ending in `:rollback`) always succeeds.
 
 wit_bindgen::generate!({
     world: "rotator",
@@ -22,6 +27,14 @@ fn pending_password(rotation: &Rotation) -> Result<String, PluginError> {
         .ok_or_else(|| PluginError::Permanent("no pending password".into()))
 }
 
+fn target_file(name: &str) -> Option<String> {
+    config::get("target").map(|dir| format!("{dir}/{name}"))
+}
+
+fn io(e: std::io::Error) -> PluginError {
+    PluginError::Retryable(format!("target file: {e}"))
+}
+
 impl Guest for TestRotator {
     fn validate() -> Result<(), PluginError> {
         Ok(())
@@ -42,6 +55,7 @@ impl Guest for TestRotator {
 
     fn set(rotation: Rotation) -> Result<(), PluginError> {
         let new = pending_password(&rotation)?;
+        let rollback = rotation.idempotency_key.ends_with(":rollback");
         let current = rotation
             .item
             .fields
@@ -50,16 +64,36 @@ impl Guest for TestRotator {
             .and_then(|f| f.value.as_ref().map(|v| v.reveal()))
             .unwrap_or_default();
         log(Level::Info, &format!("replacing {current} with {new}"));
-        if new == current {
+        if !rollback && new == current {
             return Err(PluginError::Permanent(
                 "the new value is the current one".into(),
             ));
+        }
+        if !rollback && config::get("fail").as_deref() == Some("set") {
+            return Err(PluginError::Permanent("set refused (fail = set)".into()));
+        }
+        if let Some(path) = target_file("password") {
+            std::fs::write(path, new).map_err(io)?;
         }
         Ok(())
     }
 
     fn test(rotation: Rotation) -> Result<(), PluginError> {
-        pending_password(&rotation).map(drop)
+        let new = pending_password(&rotation)?;
+        if config::get("fail").as_deref() == Some("test") {
+            return Err(PluginError::Permanent(
+                "the new password does not log in (fail = test)".into(),
+            ));
+        }
+        if let Some(path) = target_file("password") {
+            let on_target = std::fs::read_to_string(path).map_err(io)?;
+            if on_target != new {
+                return Err(PluginError::Permanent(
+                    "the target holds another password".into(),
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn finish(rotation: Rotation) -> Result<(), PluginError> {
@@ -67,6 +101,14 @@ impl Guest for TestRotator {
             Level::Info,
             &format!("retired the old value of {}", rotation.item.title),
         );
+        if let Some(path) = target_file("finished") {
+            let mut done = std::fs::read_to_string(&path).unwrap_or_default();
+            if !done.lines().any(|l| l == rotation.idempotency_key) {
+                done.push_str(&rotation.idempotency_key);
+                done.push('\n');
+                std::fs::write(path, done).map_err(io)?;
+            }
+        }
         Ok(())
     }
 }

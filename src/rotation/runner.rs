@@ -1,0 +1,654 @@
+//! One rotation of one job, as a persisted state machine: create, set, test, promote, finish (or
+//! rollback). Each step is recorded in the state database before the next one starts, under the
+//! job's lease, and every step is idempotent, so after a crash the job resumes at its step.
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+
+use crate::config::RotationJob;
+use crate::connect::client::ConnectClient;
+use crate::connect::model::{Item, is_connect_id};
+use crate::plugin::{NewValue, Plugin, Rotation, RotationStep, VaultRef};
+use crate::rotation::error::RotationError;
+use crate::rotation::item::{self, Holds, PendingMeta, Target};
+use crate::rotation::telemetry;
+use crate::store::{RunState, Step, Store, StoreError};
+
+/// Environment variable of the crash-test hook (see the README's testing section).
+pub const KILL_HOOK_ENV: &str = "OPSYNC_TEST_KILL_AFTER_STEP";
+
+/// How a rotation ended (or why it did not run).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The new value is current in 1Password and on the target.
+    Succeeded,
+    /// The target was put back on the current value; the pending value was dropped.
+    RolledBack { reason: String },
+    /// It stopped: before anything reached the target (create failed), or after the promotion
+    /// (finish failed: the new value is current, an older credential may remain).
+    Failed { reason: String },
+    /// A step keeps failing; it stays recorded and is tried again from `retry_at`.
+    Stalled {
+        step: Step,
+        reason: String,
+        retry_at: DateTime<Utc>,
+    },
+    /// Another process holds the job.
+    Busy,
+    /// Nothing to do (no rotation in progress and none asked for).
+    Idle,
+}
+
+impl Outcome {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Outcome::Succeeded => "succeeded",
+            Outcome::RolledBack { .. } => "rolled_back",
+            Outcome::Failed { .. } => "failed",
+            Outcome::Stalled { .. } => "stalled",
+            Outcome::Busy => "busy",
+            Outcome::Idle => "idle",
+        }
+    }
+}
+
+/// How long one step took, and how much of it was the plugin's call (its own work and its
+/// requests to the target); the rest is the host's: Connect requests, the state database.
+#[derive(Clone, Copy, Debug)]
+pub struct StepTiming {
+    pub step: Step,
+    pub total: Duration,
+    pub plugin: Duration,
+}
+
+/// What starts a rotation when none is in progress.
+#[derive(Clone, Copy, Debug)]
+pub struct Start {
+    /// The nominal slot, or the request time of a manual run.
+    pub slot: DateTime<Utc>,
+    pub manual: bool,
+}
+
+/// Retries of a failing step within one run.
+#[derive(Clone, Copy, Debug)]
+pub struct StepRetry {
+    /// Attempts per step before giving up on it (rolling back, or stalling).
+    pub attempts: u32,
+    pub base: Duration,
+    pub max: Duration,
+}
+
+impl Default for StepRetry {
+    fn default() -> Self {
+        Self {
+            attempts: 3,
+            base: Duration::from_secs(1),
+            max: Duration::from_secs(60),
+        }
+    }
+}
+
+impl StepRetry {
+    fn delay(&self, attempt: u32) -> Duration {
+        let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(16));
+        self.base.saturating_mul(factor).min(self.max)
+    }
+}
+
+/// Runs rotations for one process: its Connect client and store, and its lease identity.
+#[derive(Clone)]
+pub struct Rotator {
+    client: ConnectClient,
+    store: Store,
+    owner: String,
+    pid: i64,
+    lease_ttl: Duration,
+    retry: StepRetry,
+    kill_after: Option<String>,
+}
+
+/// What one step leads to.
+enum Next {
+    Step(Step),
+    /// A failed test (or set): roll back, for this reason.
+    Rollback(String),
+    Done(Outcome),
+}
+
+/// The job's item, located once per run.
+struct Located {
+    vault: VaultRef,
+    item: Item,
+}
+
+impl Rotator {
+    pub fn new(client: ConnectClient, store: Store) -> Self {
+        let pid = i64::from(std::process::id());
+        Self {
+            client,
+            store,
+            owner: format!("{pid}-{:016x}", rand::random::<u64>()),
+            pid,
+            lease_ttl: Duration::from_secs(300),
+            retry: StepRetry::default(),
+            kill_after: std::env::var(KILL_HOOK_ENV).ok().filter(|s| !s.is_empty()),
+        }
+    }
+
+    pub fn with_retry(mut self, retry: StepRetry) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn lease_until(&self) -> DateTime<Utc> {
+        Utc::now() + chrono::Duration::from_std(self.lease_ttl).unwrap_or(chrono::Duration::MAX)
+    }
+
+    fn store_err(job: &str) -> impl Fn(StoreError) -> RotationError + '_ {
+        move |source| RotationError::Store {
+            job: job.to_owned(),
+            source,
+        }
+    }
+
+    /// Resumes the job's rotation in progress, or starts one when `start` is given and none is.
+    /// Holds the job's lease throughout; returns [`Outcome::Busy`] if another process has it.
+    pub async fn run(
+        &self,
+        job: &RotationJob,
+        plugin: &Plugin,
+        start: Option<Start>,
+    ) -> Result<Outcome, RotationError> {
+        self.run_timed(job, plugin, start).await.map(|(o, _)| o)
+    }
+
+    /// [`Rotator::run`], also returning each step's timing (for benchmarks).
+    pub async fn run_timed(
+        &self,
+        job: &RotationJob,
+        plugin: &Plugin,
+        start: Option<Start>,
+    ) -> Result<(Outcome, Vec<StepTiming>), RotationError> {
+        let name = job.name.as_str();
+        let serr = Self::store_err(name);
+        let now = Utc::now();
+        let taken = self
+            .store
+            .rotation_acquire(name, &self.owner, self.pid, now, self.lease_until(), alive)
+            .map_err(&serr)?;
+        if !taken {
+            return Ok((Outcome::Busy, Vec::new()));
+        }
+        let mut timings = Vec::new();
+        let result = self.drive(job, plugin, start, &mut timings).await;
+        if let Err(e) = self.store.rotation_release(name, &self.owner) {
+            tracing::warn!(job = name, error = %e, "could not release the rotation lease");
+        }
+        result.map(|o| (o, timings))
+    }
+
+    async fn drive(
+        &self,
+        job: &RotationJob,
+        plugin: &Plugin,
+        start: Option<Start>,
+        timings: &mut Vec<StepTiming>,
+    ) -> Result<Outcome, RotationError> {
+        let name = job.name.as_str();
+        let serr = Self::store_err(name);
+        let state = self.store.rotation_job(name, Utc::now()).map_err(&serr)?;
+        let mut run = match (state.run, start) {
+            (Some(run), _) => {
+                tracing::info!(job = name, step = %run.step, attempt = run.attempt, key = %run.key, "resuming rotation");
+                run
+            }
+            (None, Some(s)) => {
+                let key = format!(
+                    "{name}:{}{}",
+                    if s.manual { "manual:" } else { "" },
+                    s.slot.timestamp_millis()
+                );
+                self.store
+                    .rotation_begin(name, &self.owner, &key, s.slot, s.manual, Utc::now())
+                    .map_err(&serr)?;
+                tracing::info!(job = name, slot = %s.slot, manual = s.manual, key = %key, "rotation started");
+                self.store
+                    .rotation_job(name, Utc::now())
+                    .map_err(&serr)?
+                    .run
+                    .ok_or_else(|| RotationError::Inconsistent {
+                        job: name.to_owned(),
+                        message: "the rotation just started is not recorded".into(),
+                    })?
+            }
+            (None, None) => return Ok(Outcome::Idle),
+        };
+        let mut rollback_reason = if run.step == Step::Rollback {
+            run.step_error.clone()
+        } else {
+            None
+        };
+        let started = Instant::now();
+        loop {
+            if let Some(at) = run.retry_at {
+                let wait = (at - Utc::now()).to_std().unwrap_or_default();
+                if !wait.is_zero() {
+                    tokio::time::sleep(wait).await;
+                }
+            }
+            let step = run.step;
+            let t0 = Instant::now();
+            let mut in_plugin = Duration::ZERO;
+            let result = self
+                .step(
+                    job,
+                    plugin,
+                    &run,
+                    rollback_reason.as_deref(),
+                    &mut in_plugin,
+                )
+                .await;
+            let elapsed = t0.elapsed();
+            timings.push(StepTiming {
+                step,
+                total: elapsed,
+                plugin: in_plugin,
+            });
+            match result {
+                Ok(next) => {
+                    telemetry::step(name, step, "ok", elapsed);
+                    self.hook(step, false);
+                    match next {
+                        Next::Step(next) => {
+                            self.store
+                                .rotation_step(name, &self.owner, next, self.lease_until())
+                                .map_err(&serr)?;
+                            tracing::info!(job = name, step = %step, next = %next, elapsed_ms = elapsed.as_millis() as u64, "rotation step done");
+                        }
+                        Next::Rollback(reason) => {
+                            self.store
+                                .rotation_step(
+                                    name,
+                                    &self.owner,
+                                    Step::Rollback,
+                                    self.lease_until(),
+                                )
+                                .map_err(&serr)?;
+                            tracing::warn!(job = name, step = %step, reason = %reason, "rotation rolls back");
+                            rollback_reason = Some(reason);
+                        }
+                        Next::Done(outcome) => {
+                            let error = match &outcome {
+                                Outcome::RolledBack { reason } | Outcome::Failed { reason } => {
+                                    Some(reason.as_str())
+                                }
+                                _ => None,
+                            };
+                            self.store
+                                .rotation_end(
+                                    name,
+                                    &self.owner,
+                                    outcome.as_str(),
+                                    error,
+                                    Utc::now(),
+                                )
+                                .map_err(&serr)?;
+                            telemetry::finished(name, &outcome, started.elapsed());
+                            self.hook(step, true);
+                            return Ok(outcome);
+                        }
+                    }
+                    self.hook(step, true);
+                }
+                Err(e) => {
+                    telemetry::step(
+                        name,
+                        step,
+                        if e.is_retryable() {
+                            "retryable"
+                        } else {
+                            "error"
+                        },
+                        elapsed,
+                    );
+                    let message = e.to_string();
+                    let attempt = run.attempt + 1;
+                    let retry_at = Utc::now()
+                        + chrono::Duration::from_std(self.retry.delay(attempt))
+                            .unwrap_or(chrono::Duration::MAX);
+                    self.store
+                        .rotation_attempt_failed(name, &self.owner, &message, retry_at)
+                        .map_err(&serr)?;
+                    tracing::warn!(job = name, step = %step, attempt, error = %message, "rotation step failed");
+                    let exhausted = !e.is_retryable() || attempt >= self.retry.attempts;
+                    if exhausted {
+                        match step {
+                            Step::Create => {
+                                // Nothing reached the target; a pending value written by an
+                                // earlier attempt stays until the next rotation replaces it.
+                                let outcome = Outcome::Failed { reason: message };
+                                self.store
+                                    .rotation_end(
+                                        name,
+                                        &self.owner,
+                                        "failed",
+                                        Some(&e.to_string()),
+                                        Utc::now(),
+                                    )
+                                    .map_err(&serr)?;
+                                telemetry::finished(name, &outcome, started.elapsed());
+                                return Ok(outcome);
+                            }
+                            Step::Set | Step::Test => {
+                                self.store
+                                    .rotation_step(
+                                        name,
+                                        &self.owner,
+                                        Step::Rollback,
+                                        self.lease_until(),
+                                    )
+                                    .map_err(&serr)?;
+                                tracing::warn!(job = name, step = %step, "rotation rolls back");
+                                rollback_reason = Some(format!("{step} failed: {message}"));
+                            }
+                            Step::Finish => {
+                                let outcome = Outcome::Failed {
+                                    reason: format!(
+                                        "the new value is current, but the plugin's finish failed (older credentials may remain): {message}"
+                                    ),
+                                };
+                                if let Outcome::Failed { reason } = &outcome {
+                                    self.store
+                                        .rotation_end(
+                                            name,
+                                            &self.owner,
+                                            "failed",
+                                            Some(reason),
+                                            Utc::now(),
+                                        )
+                                        .map_err(&serr)?;
+                                }
+                                telemetry::finished(name, &outcome, started.elapsed());
+                                return Ok(outcome);
+                            }
+                            Step::Promote | Step::Rollback => {
+                                // Target and 1Password disagree until this step succeeds:
+                                // never give up, come back later.
+                                let outcome = Outcome::Stalled {
+                                    step,
+                                    reason: message,
+                                    retry_at,
+                                };
+                                telemetry::finished(name, &outcome, started.elapsed());
+                                return Ok(outcome);
+                            }
+                        }
+                    }
+                }
+            }
+            run = self
+                .store
+                .rotation_job(name, Utc::now())
+                .map_err(&serr)?
+                .run
+                .ok_or_else(|| RotationError::Inconsistent {
+                    job: name.to_owned(),
+                    message: "the rotation in progress disappeared from the state database".into(),
+                })?;
+        }
+    }
+
+    /// The crash-test hook: SIGKILL this process right after `step` (and, with `recorded`, after
+    /// its outcome was persisted). `OPSYNC_TEST_KILL_AFTER_STEP=set` kills after `set` is
+    /// recorded; `set-unrecorded` after `set` ran but before it was recorded.
+    fn hook(&self, step: Step, recorded: bool) {
+        let Some(want) = &self.kill_after else {
+            return;
+        };
+        let name = if recorded {
+            step.as_str().to_owned()
+        } else {
+            format!("{}-unrecorded", step.as_str())
+        };
+        if *want == name {
+            tracing::warn!(hook = %name, "{KILL_HOOK_ENV}: killing this process with SIGKILL");
+            // SAFETY: kill(2) on our own pid with a valid signal has no memory-safety effects.
+            unsafe {
+                libc::kill(libc::getpid(), libc::SIGKILL);
+            }
+        }
+    }
+
+    async fn locate(&self, job: &RotationJob) -> Result<Located, RotationError> {
+        let cerr = |source| RotationError::Connect {
+            job: job.name.clone(),
+            source,
+        };
+        let vault = if is_connect_id(&job.vault) {
+            self.client.get_vault(&job.vault).await.map_err(cerr)?
+        } else {
+            self.client
+                .find_vault_by_name(&job.vault)
+                .await
+                .map_err(cerr)?
+        };
+        let item = if is_connect_id(&job.item) {
+            self.client.get_item(&vault.id, &job.item).await
+        } else {
+            self.client.find_item_by_title(&vault.id, &job.item).await
+        }
+        .map_err(cerr)?;
+        Ok(Located {
+            vault: VaultRef {
+                id: vault.id,
+                name: vault.name,
+            },
+            item,
+        })
+    }
+
+    async fn patch(
+        &self,
+        job: &RotationJob,
+        at: &Located,
+        ops: &[crate::connect::model::PatchOp],
+    ) -> Result<(), RotationError> {
+        if ops.is_empty() {
+            return Ok(());
+        }
+        self.client
+            .patch_item(&at.vault.id, &at.item.id, ops)
+            .await
+            .map(drop)
+            .map_err(|source| RotationError::Connect {
+                job: job.name.clone(),
+                source,
+            })
+    }
+
+    async fn call(
+        &self,
+        job: &RotationJob,
+        plugin: &Plugin,
+        step: RotationStep,
+        rotation: &Rotation,
+        in_plugin: &mut Duration,
+    ) -> Result<Vec<NewValue>, RotationError> {
+        let t0 = Instant::now();
+        let result = plugin.rotate(step, rotation).await;
+        *in_plugin += t0.elapsed();
+        result.map_err(|source| RotationError::Plugin {
+            job: job.name.clone(),
+            step: step_name(step),
+            source,
+        })
+    }
+
+    async fn step(
+        &self,
+        job: &RotationJob,
+        plugin: &Plugin,
+        run: &RunState,
+        rollback_reason: Option<&str>,
+        in_plugin: &mut Duration,
+    ) -> Result<Next, RotationError> {
+        let (key, slot, started, step) = (run.key.as_str(), run.slot, run.started_at, run.step);
+        let at = self.locate(job).await?;
+        let targets = item::targets(&at.item, &job.fields, &job.name)?;
+        let rotation = |key: &str, pending: Vec<NewValue>| Rotation {
+            idempotency_key: key.to_owned(),
+            vault: at.vault.clone(),
+            item: item::for_plugin(&at.item),
+            pending,
+        };
+        let holds = item::holds(&at.item, key, &targets);
+        match step {
+            Step::Create => {
+                if holds == Holds::Pending {
+                    tracing::info!(job = %job.name, "the item already holds this rotation's pending value; create is not called again");
+                    return Ok(Next::Step(Step::Set));
+                }
+                if holds == Holds::Promoted {
+                    return Ok(Next::Step(Step::Finish));
+                }
+                let given = self
+                    .call(job, plugin, RotationStep::Create, &rotation(key, Vec::new()), in_plugin)
+                    .await?;
+                let given = self.match_targets(job, plugin, &targets, given)?;
+                let ops = item::write_pending(
+                    &at.item,
+                    &targets,
+                    &given,
+                    job.recipe.as_ref(),
+                    &PendingMeta {
+                        key,
+                        job: &job.name,
+                        slot,
+                        started,
+                    },
+                );
+                self.patch(job, &at, &ops).await?;
+                Ok(Next::Step(Step::Set))
+            }
+            Step::Set | Step::Test => {
+                match holds {
+                    Holds::Pending => {}
+                    Holds::Promoted => return Ok(Next::Step(Step::Finish)),
+                    Holds::Nothing => {
+                        return Ok(Next::Rollback(
+                            "the item no longer holds this rotation's pending value (edited by someone else?)".into(),
+                        ));
+                    }
+                }
+                let which = if step == Step::Set {
+                    RotationStep::Set
+                } else {
+                    RotationStep::Test
+                };
+                let r = rotation(key, item::pending(&at.item, &targets));
+                match self.call(job, plugin, which, &r, in_plugin).await {
+                    Ok(_) => Ok(Next::Step(if step == Step::Set {
+                        Step::Test
+                    } else {
+                        Step::Promote
+                    })),
+                    Err(e) if step == Step::Test && !e.is_retryable() => {
+                        Ok(Next::Rollback(format!("test failed: {e}")))
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Step::Promote => match holds {
+                Holds::Pending => {
+                    let ops = item::promote(&at.item, &targets, key, Utc::now());
+                    self.patch(job, &at, &ops).await?;
+                    Ok(Next::Step(Step::Finish))
+                }
+                Holds::Promoted => Ok(Next::Step(Step::Finish)),
+                Holds::Nothing => Err(RotationError::Inconsistent {
+                    job: job.name.clone(),
+                    message: "promote: the item holds neither this rotation's pending value nor its promotion".into(),
+                }),
+            },
+            Step::Finish => {
+                // The values just promoted are the item's current ones now.
+                let r = rotation(key, item::current(&at.item, &targets));
+                self.call(job, plugin, RotationStep::Finish, &r, in_plugin).await?;
+                Ok(Next::Done(Outcome::Succeeded))
+            }
+            Step::Rollback => {
+                if holds == Holds::Promoted {
+                    // Promoted before the decision to roll back was recorded: keep it.
+                    return Ok(Next::Step(Step::Finish));
+                }
+                let back_key = format!("{key}:rollback");
+                let r = rotation(&back_key, item::current(&at.item, &targets));
+                self.call(job, plugin, RotationStep::Set, &r, in_plugin).await?;
+                let ops = item::clear_pending(&at.item, &targets, key);
+                self.patch(job, &at, &ops).await?;
+                Ok(Next::Done(Outcome::RolledBack {
+                    reason: rollback_reason.unwrap_or("rolled back").to_owned(),
+                }))
+            }
+        }
+    }
+
+    /// The plugin's values keyed by target field id; a value for a field the job does not
+    /// rotate is an error naming the plugin.
+    fn match_targets(
+        &self,
+        job: &RotationJob,
+        plugin: &Plugin,
+        targets: &[Target],
+        given: Vec<NewValue>,
+    ) -> Result<Vec<NewValue>, RotationError> {
+        given
+            .into_iter()
+            .map(|v| {
+                let t = targets
+                    .iter()
+                    .find(|t| t.id == v.field || t.label.eq_ignore_ascii_case(&v.field))
+                    .ok_or_else(|| RotationError::BadOutput {
+                        job: job.name.clone(),
+                        plugin: plugin.name().to_owned(),
+                        message: format!(
+                            "create returned a value for field {:?}, which the job does not rotate (it rotates {})",
+                            v.field,
+                            targets.iter().map(|t| t.label.as_str()).collect::<Vec<_>>().join(", ")
+                        ),
+                    })?;
+                Ok(NewValue {
+                    field: t.id.clone(),
+                    value: v.value,
+                })
+            })
+            .collect()
+    }
+}
+
+fn step_name(step: RotationStep) -> &'static str {
+    match step {
+        RotationStep::Create => "create",
+        RotationStep::Set => "set",
+        RotationStep::Test => "test",
+        RotationStep::Finish => "finish",
+    }
+}
+
+/// Whether a process with this pid exists on this machine (a lease of a dead process is free).
+fn alive(pid: i64) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: kill(2) with signal 0 only checks for existence and permission.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}

@@ -1,0 +1,503 @@
+//! Rotation jobs' persisted state: the last scheduled slot (so a slot never runs twice), the
+//! rotation in progress (its idempotency key, step and attempt), the last result, and the lease
+//! that keeps two processes from running one job at once. Never a value.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension as _, TransactionBehavior, params};
+
+use crate::store::error::{SqlContext, StoreError};
+use crate::store::{Store, clip, from_millis, to_millis};
+
+/// A rotation's steps as persisted: the step in progress (about to run, or running).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Step {
+    /// Make the new value and write it into 1Password as pending.
+    Create,
+    /// Apply the pending value on the target.
+    Set,
+    /// Prove the pending value works on the target.
+    Test,
+    /// One PATCH: pending to current, current to previous.
+    Promote,
+    /// The plugin retires what is older.
+    Finish,
+    /// Put the current value back on the target and clear the pending one.
+    Rollback,
+}
+
+impl Step {
+    pub const ALL: [Step; 6] = [
+        Step::Create,
+        Step::Set,
+        Step::Test,
+        Step::Promote,
+        Step::Finish,
+        Step::Rollback,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::Create => "create",
+            Step::Set => "set",
+            Step::Test => "test",
+            Step::Promote => "promote",
+            Step::Finish => "finish",
+            Step::Rollback => "rollback",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Step> {
+        Step::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The rotation in progress for a job.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunState {
+    /// The idempotency key every step and retry of this rotation carries.
+    pub key: String,
+    /// The nominal slot (the request time for a manual run).
+    pub slot: DateTime<Utc>,
+    pub manual: bool,
+    pub step: Step,
+    /// Failed attempts of the current step.
+    pub attempt: u32,
+    pub started_at: DateTime<Utc>,
+    /// After a failed attempt: not before this.
+    pub retry_at: Option<DateTime<Utc>>,
+    pub step_error: Option<String>,
+}
+
+/// Who holds a job.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lease {
+    pub owner: String,
+    pub pid: i64,
+    pub until: DateTime<Utc>,
+}
+
+/// Everything persisted about one job.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobState {
+    pub job: String,
+    pub first_seen: DateTime<Utc>,
+    pub last_slot: Option<DateTime<Utc>>,
+    /// `succeeded`, `rolled_back`, `failed` or `skipped`.
+    pub last_result: Option<String>,
+    pub last_error: Option<String>,
+    pub last_finished_at: Option<DateTime<Utc>>,
+    pub last_success_at: Option<DateTime<Utc>>,
+    pub run: Option<RunState>,
+    pub lease: Option<Lease>,
+}
+
+const COLUMNS: &str = "job, first_seen, last_slot, last_result, last_error, last_finished_at, \
+     last_success_at, run_key, run_slot, run_manual, step, attempt, started_at, retry_at, \
+     step_error, lease_owner, lease_pid, lease_until";
+
+fn opt_time(v: Option<i64>) -> Option<DateTime<Utc>> {
+    v.map(from_millis)
+}
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(JobState, Option<String>)> {
+    let step: Option<String> = r.get(10)?;
+    let run_key: Option<String> = r.get(7)?;
+    let lease_owner: Option<String> = r.get(15)?;
+    let run = match (&run_key, step.as_deref().and_then(Step::parse)) {
+        (Some(key), Some(step)) => Some(RunState {
+            key: key.clone(),
+            slot: from_millis(r.get::<_, Option<i64>>(8)?.unwrap_or(0)),
+            manual: r.get::<_, i64>(9)? != 0,
+            step,
+            attempt: r.get::<_, i64>(11)?.max(0) as u32,
+            started_at: from_millis(r.get::<_, Option<i64>>(12)?.unwrap_or(0)),
+            retry_at: opt_time(r.get(13)?),
+            step_error: r.get(14)?,
+        }),
+        _ => None,
+    };
+    let lease = match lease_owner {
+        Some(owner) => Some(Lease {
+            owner,
+            pid: r.get::<_, Option<i64>>(16)?.unwrap_or(0),
+            until: from_millis(r.get::<_, Option<i64>>(17)?.unwrap_or(0)),
+        }),
+        None => None,
+    };
+    Ok((
+        JobState {
+            job: r.get(0)?,
+            first_seen: from_millis(r.get(1)?),
+            last_slot: opt_time(r.get(2)?),
+            last_result: r.get(3)?,
+            last_error: r.get(4)?,
+            last_finished_at: opt_time(r.get(5)?),
+            last_success_at: opt_time(r.get(6)?),
+            run,
+            lease,
+        },
+        step,
+    ))
+}
+
+fn check_step(state: (JobState, Option<String>)) -> Result<JobState, StoreError> {
+    let (job, step) = state;
+    if let Some(s) = step
+        && job.run.is_none()
+    {
+        return Err(StoreError::Corrupt(format!(
+            "rotation job {}: unknown step {s:?}",
+            job.job
+        )));
+    }
+    Ok(job)
+}
+
+impl Store {
+    /// The job's state, creating its row (first seen `now`) if it has none.
+    pub fn rotation_job(&self, job: &str, now: DateTime<Utc>) -> Result<JobState, StoreError> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO rotation_jobs (job, first_seen) VALUES (?1, ?2) ON CONFLICT (job) DO NOTHING",
+            params![job, to_millis(now)],
+        )
+        .op("add rotation job")?;
+        let state = conn
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM rotation_jobs WHERE job = ?1"),
+                [job],
+                row,
+            )
+            .op("read rotation job")?;
+        check_step(state)
+    }
+
+    /// Every job with a row, by name.
+    pub fn rotation_jobs(&self) -> Result<Vec<JobState>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(&format!("SELECT {COLUMNS} FROM rotation_jobs ORDER BY job"))
+            .op("prepare rotation jobs")?;
+        let rows = stmt.query_map([], row).op("read rotation jobs")?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(check_step(r.op("read rotation job")?)?);
+        }
+        Ok(out)
+    }
+
+    /// Takes the job's lease for `owner` until `until`, unless another owner holds it and is
+    /// alive (`alive(pid)`; a lease past its time counts as free). True when taken.
+    pub fn rotation_acquire(
+        &self,
+        job: &str,
+        owner: &str,
+        pid: i64,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        alive: impl Fn(i64) -> bool,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .op("begin lease")?;
+        tx.execute(
+            "INSERT INTO rotation_jobs (job, first_seen) VALUES (?1, ?2) ON CONFLICT (job) DO NOTHING",
+            params![job, to_millis(now)],
+        )
+        .op("add rotation job")?;
+        let held: Option<(Option<String>, Option<i64>, Option<i64>)> = tx
+            .query_row(
+                "SELECT lease_owner, lease_pid, lease_until FROM rotation_jobs WHERE job = ?1",
+                [job],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .op("read lease")?;
+        if let Some((Some(other), pid_held, until_held)) = held
+            && other != owner
+            && until_held.is_some_and(|u| u > to_millis(now))
+            && pid_held.is_none_or(&alive)
+        {
+            return Ok(false);
+        }
+        tx.execute(
+            "UPDATE rotation_jobs SET lease_owner = ?2, lease_pid = ?3, lease_until = ?4 WHERE job = ?1",
+            params![job, owner, pid, to_millis(until)],
+        )
+        .op("take lease")?;
+        tx.commit().op("commit lease")?;
+        Ok(true)
+    }
+
+    /// Gives the lease up (only if `owner` holds it).
+    pub fn rotation_release(&self, job: &str, owner: &str) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "UPDATE rotation_jobs SET lease_owner = NULL, lease_pid = NULL, lease_until = NULL
+                 WHERE job = ?1 AND lease_owner = ?2",
+                params![job, owner],
+            )
+            .op("release lease")
+            .map(drop)
+    }
+
+    /// Starts a rotation at step `create`. For a scheduled run the slot is recorded as the last
+    /// one in the same write, so it is never started again.
+    pub fn rotation_begin(
+        &self,
+        job: &str,
+        owner: &str,
+        key: &str,
+        slot: DateTime<Utc>,
+        manual: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let n = self
+            .conn()
+            .execute(
+                "UPDATE rotation_jobs SET run_key = ?3, run_slot = ?4, run_manual = ?5,
+                     step = 'create', attempt = 0, started_at = ?6, retry_at = NULL,
+                     step_error = NULL,
+                     last_slot = CASE WHEN ?5 THEN last_slot ELSE ?4 END
+                 WHERE job = ?1 AND lease_owner = ?2 AND step IS NULL",
+                params![job, owner, key, to_millis(slot), manual, to_millis(now)],
+            )
+            .op("begin rotation")?;
+        lease_held(n, job)
+    }
+
+    /// Records that the rotation moved on to `step` (attempts start over) and renews the lease.
+    pub fn rotation_step(
+        &self,
+        job: &str,
+        owner: &str,
+        step: Step,
+        lease_until: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let n = self
+            .conn()
+            .execute(
+                "UPDATE rotation_jobs SET step = ?3, attempt = 0, retry_at = NULL,
+                     step_error = NULL, lease_until = ?4
+                 WHERE job = ?1 AND lease_owner = ?2 AND step IS NOT NULL",
+                params![job, owner, step.as_str(), to_millis(lease_until)],
+            )
+            .op("record rotation step")?;
+        lease_held(n, job)
+    }
+
+    /// Renews the lease while a step runs.
+    pub fn rotation_renew(
+        &self,
+        job: &str,
+        owner: &str,
+        lease_until: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let n = self
+            .conn()
+            .execute(
+                "UPDATE rotation_jobs SET lease_until = ?3 WHERE job = ?1 AND lease_owner = ?2",
+                params![job, owner, to_millis(lease_until)],
+            )
+            .op("renew lease")?;
+        lease_held(n, job)
+    }
+
+    /// A failed attempt of the current step: counted, with its error, retried at `retry_at`.
+    pub fn rotation_attempt_failed(
+        &self,
+        job: &str,
+        owner: &str,
+        error: &str,
+        retry_at: DateTime<Utc>,
+    ) -> Result<u32, StoreError> {
+        let conn = self.conn();
+        let n = conn
+            .execute(
+                "UPDATE rotation_jobs SET attempt = attempt + 1, step_error = ?3, retry_at = ?4
+                 WHERE job = ?1 AND lease_owner = ?2 AND step IS NOT NULL",
+                params![job, owner, clip(error), to_millis(retry_at)],
+            )
+            .op("record failed attempt")?;
+        lease_held(n, job)?;
+        let attempt: i64 = conn
+            .query_row(
+                "SELECT attempt FROM rotation_jobs WHERE job = ?1",
+                [job],
+                |r| r.get(0),
+            )
+            .op("read attempt")?;
+        Ok(attempt.max(0) as u32)
+    }
+
+    /// Ends the rotation in progress with `result` (`succeeded`, `rolled_back`, `failed`).
+    pub fn rotation_end(
+        &self,
+        job: &str,
+        owner: &str,
+        result: &str,
+        error: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let n = self
+            .conn()
+            .execute(
+                "UPDATE rotation_jobs SET run_key = NULL, run_slot = NULL, run_manual = 0,
+                     step = NULL, attempt = 0, started_at = NULL, retry_at = NULL,
+                     step_error = NULL, last_result = ?3, last_error = ?4,
+                     last_finished_at = ?5,
+                     last_success_at = CASE WHEN ?3 = 'succeeded' THEN ?5 ELSE last_success_at END
+                 WHERE job = ?1 AND lease_owner = ?2",
+                params![job, owner, result, error.map(clip), to_millis(now)],
+            )
+            .op("end rotation")?;
+        lease_held(n, job)
+    }
+
+    /// A slot missed by more than its deadline: recorded as the last slot, never run.
+    pub fn rotation_skip(
+        &self,
+        job: &str,
+        slot: DateTime<Utc>,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "UPDATE rotation_jobs SET last_slot = ?2, last_result = 'skipped', last_error = ?3,
+                     last_finished_at = ?4
+                 WHERE job = ?1 AND step IS NULL AND (last_slot IS NULL OR last_slot < ?2)",
+                params![job, to_millis(slot), clip(reason), to_millis(now)],
+            )
+            .op("skip slot")
+            .map(drop)
+    }
+}
+
+fn lease_held(rows: usize, job: &str) -> Result<(), StoreError> {
+    if rows == 0 {
+        Err(StoreError::LeaseLost(job.to_owned()))
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s)
+            .expect("time")
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn lease_keeps_a_second_owner_out_until_it_expires_or_dies() {
+        let store = Store::open_in_memory().expect("store");
+        let now = t("2025-01-01T00:00:00Z");
+        let until = t("2025-01-01T00:05:00Z");
+        assert!(
+            store
+                .rotation_acquire("j", "a", 1, now, until, |_| true)
+                .expect("a")
+        );
+        assert!(
+            !store
+                .rotation_acquire("j", "b", 2, now, until, |_| true)
+                .expect("b")
+        );
+        // The holder's process is gone: the lease is free.
+        assert!(
+            store
+                .rotation_acquire("j", "b", 2, now, until, |_| false)
+                .expect("b")
+        );
+        // Past its time, too.
+        let later = t("2025-01-01T00:06:00Z");
+        assert!(
+            store
+                .rotation_acquire("j", "a", 1, later, later, |_| true)
+                .expect("a")
+        );
+        store.rotation_release("j", "a").expect("release");
+        assert!(
+            store
+                .rotation_acquire("j", "b", 2, now, until, |_| true)
+                .expect("b")
+        );
+    }
+
+    #[test]
+    fn a_run_moves_through_steps_and_ends() {
+        let store = Store::open_in_memory().expect("store");
+        let now = t("2025-01-01T00:00:00Z");
+        let until = t("2025-01-01T00:05:00Z");
+        let slot = t("2024-12-31T23:00:00Z");
+        assert!(
+            store
+                .rotation_acquire("j", "a", 1, now, until, |_| true)
+                .expect("lease")
+        );
+        store
+            .rotation_begin("j", "a", "j:slot", slot, false, now)
+            .expect("begin");
+        // Only one run at a time.
+        assert!(
+            store
+                .rotation_begin("j", "a", "j:other", slot, false, now)
+                .is_err()
+        );
+        let s = store.rotation_job("j", now).expect("state");
+        assert_eq!(s.last_slot, Some(slot));
+        let run = s.run.expect("run");
+        assert_eq!((run.step, run.key.as_str()), (Step::Create, "j:slot"));
+        store
+            .rotation_step("j", "a", Step::Set, until)
+            .expect("set");
+        let n = store
+            .rotation_attempt_failed("j", "a", "target down", until)
+            .expect("failed");
+        assert_eq!(n, 1);
+        let run = store
+            .rotation_job("j", now)
+            .expect("state")
+            .run
+            .expect("run");
+        assert_eq!((run.step, run.attempt), (Step::Set, 1));
+        assert_eq!(run.step_error.as_deref(), Some("target down"));
+        // Another owner cannot move it.
+        assert!(matches!(
+            store.rotation_step("j", "b", Step::Test, until),
+            Err(StoreError::LeaseLost(_))
+        ));
+        store
+            .rotation_end("j", "a", "succeeded", None, until)
+            .expect("end");
+        let s = store.rotation_job("j", now).expect("state");
+        assert!(s.run.is_none());
+        assert_eq!(s.last_result.as_deref(), Some("succeeded"));
+        assert_eq!(s.last_success_at, Some(until));
+        // A skipped slot moves last_slot forward, never back.
+        store
+            .rotation_skip("j", t("2024-12-30T00:00:00Z"), "late", now)
+            .expect("skip");
+        assert_eq!(
+            store.rotation_job("j", now).expect("s").last_slot,
+            Some(slot)
+        );
+        store
+            .rotation_skip("j", t("2025-01-01T00:00:00Z"), "late", now)
+            .expect("skip");
+        let s = store.rotation_job("j", now).expect("s");
+        assert_eq!(s.last_slot, Some(t("2025-01-01T00:00:00Z")));
+        assert_eq!(s.last_result.as_deref(), Some("skipped"));
+    }
+}
