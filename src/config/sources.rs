@@ -19,6 +19,8 @@ pub const DEFAULT_CONFIG_FILE: &str = "config.toml";
 pub const ENV_PREFIX: &str = "OPSYNC_";
 /// The variable that names the config file (read by the command line, not a setting).
 pub const CONFIG_FILE_ENV: &str = "OPSYNC_CONFIG";
+/// Prefix of test hooks (`OPSYNC_TEST_KILL_AFTER_STEP`): read by the code they steer, not settings.
+pub const TEST_HOOK_PREFIX: &str = "OPSYNC_TEST_";
 /// Prefix of the official Connect SDKs' variables.
 pub const SDK_ENV_PREFIX: &str = "OP_CONNECT_";
 /// The SDKs' host variable.
@@ -205,7 +207,7 @@ fn opsync_env(env: &EnvVars) -> Entries {
     let entries = env
         .0
         .iter()
-        .filter(|(name, _)| name.as_str() != CONFIG_FILE_ENV)
+        .filter(|(name, _)| name.as_str() != CONFIG_FILE_ENV && !name.starts_with(TEST_HOOK_PREFIX))
         .filter_map(|(name, value)| {
             let rest = name.strip_prefix(ENV_PREFIX)?;
             let keys: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
