@@ -15,7 +15,7 @@ pub enum RotationError {
     Connect {
         job: String,
         #[source]
-        source: ConnectError,
+        source: Box<ConnectError>,
     },
     /// The rotator plugin failed a step.
     #[error("rotation job {job}: step {step}: {source}")]
@@ -23,7 +23,7 @@ pub enum RotationError {
         job: String,
         step: &'static str,
         #[source]
-        source: PluginError,
+        source: Box<PluginError>,
     },
     /// The plugin's output does not fit the job (a value for a field the job does not rotate).
     #[error("rotation job {job}: plugin {plugin}: {message}")]
@@ -51,7 +51,7 @@ impl RotationError {
     pub fn is_retryable(&self) -> bool {
         match self {
             RotationError::Connect { source, .. } => source.is_retryable(),
-            RotationError::Plugin { source, .. } => match source {
+            RotationError::Plugin { source, .. } => match &**source {
                 PluginError::Failed { failure, .. } => failure.kind == FailureKind::Retryable,
                 PluginError::Timeout { .. } => true,
                 _ => false,

@@ -427,7 +427,7 @@ impl Rotator {
     async fn locate(&self, job: &RotationJob) -> Result<Located, RotationError> {
         let cerr = |source| RotationError::Connect {
             job: job.name.clone(),
-            source,
+            source: Box::new(source),
         };
         let vault = if is_connect_id(&job.vault) {
             self.client.get_vault(&job.vault).await.map_err(cerr)?
@@ -467,7 +467,7 @@ impl Rotator {
             .map(drop)
             .map_err(|source| RotationError::Connect {
                 job: job.name.clone(),
-                source,
+                source: Box::new(source),
             })
     }
 
@@ -485,7 +485,7 @@ impl Rotator {
         result.map_err(|source| RotationError::Plugin {
             job: job.name.clone(),
             step: step_name(step),
-            source,
+            source: Box::new(source),
         })
     }
 

@@ -65,4 +65,3 @@ impl Guest for Password {
 }
 
 export!(Password);
-
