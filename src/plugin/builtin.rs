@@ -24,6 +24,8 @@ pub const BUILTINS: &[Builtin] = &[
     embedded!("webhook"),
     embedded!("vault-kv"),
     embedded!("aws-secrets-manager"),
+    embedded!("openbao-userpass"),
+    embedded!("aws-iam-access-key"),
 ];
 
 /// The built-in plugin called `name`.
@@ -52,6 +54,8 @@ mod tests {
         }
         assert!(builtin("file").is_some());
         assert!(builtin("aws-secrets-manager").is_some());
+        assert!(builtin("openbao-userpass").is_some());
+        assert!(builtin("aws-iam-access-key").is_some());
         assert!(builtin("nope").is_none());
     }
 }
