@@ -16,6 +16,8 @@ const PLUGINS: &[(&str, &str)] = &[
     ("opsync-plugin-vault-kv", "vault-kv"),
     ("opsync-plugin-aws-secrets-manager", "aws-secrets-manager"),
     ("opsync-plugin-password", "password"),
+    ("opsync-plugin-openbao-userpass", "openbao-userpass"),
+    ("opsync-plugin-aws-iam-access-key", "aws-iam-access-key"),
 ];
 
 const TARGET: &str = "wasm32-wasip2";

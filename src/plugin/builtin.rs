@@ -25,6 +25,8 @@ pub const BUILTINS: &[Builtin] = &[
     embedded!("vault-kv"),
     embedded!("aws-secrets-manager"),
     embedded!("password"),
+    embedded!("openbao-userpass"),
+    embedded!("aws-iam-access-key"),
 ];
 
 /// The built-in plugin called `name`.
@@ -53,6 +55,8 @@ mod tests {
         }
         assert!(builtin("file").is_some());
         assert!(builtin("aws-secrets-manager").is_some());
+        assert!(builtin("openbao-userpass").is_some());
+        assert!(builtin("aws-iam-access-key").is_some());
         assert!(builtin("nope").is_none());
     }
 }

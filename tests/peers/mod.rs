@@ -1,6 +1,6 @@
-//! Real peers for the destination plugin tests: OpenBao and moto started from the repo's `.venv`
-//! (see scripts/setup-peers.sh) on free 127.0.0.1 ports and stopped on drop, plus loading the
-//! built-in destinations with a network grant for exactly one peer.
+//! Real peers for the destination and rotator plugin tests: OpenBao and moto started from the
+//! repo's `.venv` (see scripts/setup-peers.sh) on free 127.0.0.1 ports and stopped on drop, plus
+//! loading the built-in plugins with a network grant for exactly one peer.
 
 #![allow(dead_code)]
 
@@ -213,6 +213,12 @@ impl Moto {
         (moto, key)
     }
 
+    /// Moto checking SigV4 signatures and IAM policies after the first `n` calls, which go
+    /// unauthenticated (for the test's own set-up).
+    pub async fn start_with_no_auth_calls(n: u32) -> Self {
+        Self::start_with(Some(n)).await
+    }
+
     async fn start_with(no_auth_calls: Option<u32>) -> Self {
         let bin = binary("OPSYNC_MOTO_BIN", "moto_server");
         for _ in 0..3 {
@@ -278,6 +284,86 @@ impl Moto {
         response.text().await.expect("body")
     }
 
+    /// An IAM query call, unsigned (moto started by [`Moto::start`], or within the unauthenticated
+    /// calls): (status, XML body).
+    pub async fn iam_call(&self, params: &[(&str, &str)]) -> (u16, String) {
+        let response = self
+            .client
+            .post(format!("{}/", self.endpoint))
+            .header(
+                "authorization",
+                "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/iam/aws4_request, \
+                 SignedHeaders=host, Signature=0",
+            )
+            .form(&[params, &[("Version", "2010-05-08")][..]].concat())
+            .send()
+            .await
+            .expect("moto answers");
+        let status = response.status().as_u16();
+        (status, response.text().await.expect("body"))
+    }
+
+    /// Creates an IAM user and one access key for it, unsigned.
+    pub async fn user_with_key(&self, user: &str) -> AccessKey {
+        self.iam(&[("Action", "CreateUser"), ("UserName", user)])
+            .await;
+        let xml = self
+            .iam(&[("Action", "CreateAccessKey"), ("UserName", user)])
+            .await;
+        AccessKey {
+            id: xml_text(&xml, "AccessKeyId"),
+            secret: xml_text(&xml, "SecretAccessKey"),
+        }
+    }
+
+    /// Gives `user` an inline policy allowing `actions` on everything, unsigned.
+    pub async fn allow(&self, user: &str, actions: &[&str]) {
+        let policy = serde_json::json!({
+            "Version": "2012-10-17",
+            "Statement": [{ "Effect": "Allow", "Action": actions, "Resource": "*" }],
+        })
+        .to_string();
+        self.iam(&[
+            ("Action", "PutUserPolicy"),
+            ("UserName", user),
+            ("PolicyName", "opsync-test"),
+            ("PolicyDocument", &policy),
+        ])
+        .await;
+    }
+
+    /// `user`'s access keys, from an unsigned IAM ListAccessKeys: (key id, `Active`/`Inactive`),
+    /// sorted by id. Moto checking signatures lets exactly this call through unsigned
+    /// (`/moto-api/reset-auth`); one that takes any credentials keeps doing so.
+    pub async fn access_keys(&self, user: &str) -> Vec<(String, String)> {
+        let reset = |count: &'static str| {
+            self.client
+                .post(format!("{}/moto-api/reset-auth", self.endpoint))
+                .body(count)
+                .send()
+        };
+        let previous: Value = reset("1")
+            .await
+            .expect("moto answers")
+            .json()
+            .await
+            .expect("JSON");
+        let (status, xml) = self
+            .iam_call(&[("Action", "ListAccessKeys"), ("UserName", user)])
+            .await;
+        if previous["PREVIOUS_INITIAL_NO_AUTH_ACTION_COUNT"] == "inf" {
+            reset("inf").await.expect("moto answers");
+        }
+        assert_eq!(status, 200, "{xml}");
+        let mut keys: Vec<(String, String)> = xml
+            .split("<member>")
+            .skip(1)
+            .map(|member| (xml_text(member, "AccessKeyId"), xml_text(member, "Status")))
+            .collect();
+        keys.sort();
+        keys
+    }
+
     async fn make_user(&self) -> AccessKey {
         self.iam(&[("Action", "CreateUser"), ("UserName", "opsync")])
             .await;
@@ -328,6 +414,26 @@ pub fn destination(
         name: format!("to-{builtin}"),
         source: builtin_source(builtin),
         world: Some(World::Destination),
+        config: crate::plugin_support::config(pairs),
+        limits: Limits::default(),
+        grants,
+    })
+    .unwrap_or_else(|e| panic!("the built-in {builtin} plugin loads: {e}"))
+}
+
+/// A built-in rotator as the daemon loads it, allowed to reach `allowed` (`http://host:port`) and
+/// nothing else.
+pub fn rotator(host: &PluginHost, builtin: &str, pairs: &[(&str, &str)], allowed: &str) -> Plugin {
+    let grants = Grants {
+        http: HttpPolicy {
+            allowed: vec![allowed.parse().expect("allow-list rule")],
+        },
+        ..Grants::default()
+    };
+    host.load(PluginSpec {
+        name: format!("rotate-{builtin}"),
+        source: builtin_source(builtin),
+        world: Some(World::Rotator),
         config: crate::plugin_support::config(pairs),
         limits: Limits::default(),
         grants,

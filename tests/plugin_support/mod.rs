@@ -174,3 +174,60 @@ pub fn event(item: Item, kind: ChangeKind) -> ItemEvent {
 pub fn secret(value: &str) -> SecretString {
     SecretString::new(value)
 }
+
+/// A `tracing` writer that keeps everything in memory.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("lock").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Everything logged at INFO and above in this test binary, once [`with_logs`] installed the
+/// global subscriber. Global, not per thread: `tracing` caches per call site whether anyone is
+/// interested, so thread-local subscribers miss events while other test threads run.
+fn global_logs() -> &'static Captured {
+    static LOGS: OnceLock<Captured> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_max_level(tracing::Level::INFO)
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber)
+            .expect("no other global tracing subscriber in this test binary");
+        captured
+    })
+}
+
+/// Runs `work` on a current-thread runtime inside a span of its own: its result and the lines
+/// logged inside that span (plugin log lines and the host's lines about the plugin's calls), not
+/// those of tests running beside it.
+pub fn with_logs<T>(work: impl std::future::Future<Output = T>) -> (T, String) {
+    use tracing::Instrument;
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let captured = global_logs();
+    let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let out = runtime.block_on(work.instrument(tracing::info_span!("captured", test = id)));
+    let marker = format!("captured{{test={id}}}");
+    let all = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("utf-8");
+    let logs = all
+        .lines()
+        .filter(|line| line.contains(&marker))
+        .collect::<Vec<_>>()
+        .join("\n");
+    (out, logs)
+}

@@ -10,7 +10,8 @@
 //! (`keep`, `delete` after `recovery-window-days` (7-30, default 30), `force-delete`).
 
 mod api;
-mod sigv4;
+
+use opsync_aws_sigv4 as sigv4;
 
 use api::{Description, SecretsManager};
 use opsync_destination_kit::http::Endpoint;
