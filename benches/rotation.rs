@@ -1,9 +1,17 @@
-//! Rotation measurements: wall time of one rotation split by step, and how much of each step is
-//! the host's own work (Connect GET/PATCH, the state database, the sandbox) beyond the plugin's
-//! call. Against the embedded Connect server with the built-in `password` rotator (its steps do
-//! nothing, so its plugin share is the sandbox's cost), and, when `OPSYNC_BENCH_ROTATORS` names a
-//! config file, against the jobs that file adds (real peers: OpenBao userpass, moto IAM).
+//! Rotation through the whole engine (`Rotator::run`, as `opsync rotate now` and the daemon run
+//! it): wall time of one rotation split by step, and how much of each step is the host's own work
+//! (Connect GET/PATCH, the state database, the lease) beyond the plugin's call (the plugin's own
+//! work and its requests to the target). Three jobs against the embedded Connect server: the
+//! built-in `password` rotator (no target), `openbao-userpass` against an OpenBao dev server and
+//! `aws-iam-access-key` against moto, both real peers started here (`scripts/setup-peers.sh`).
 //! Run with `cargo bench --bench rotation`; prints Markdown.
+
+#[path = "../tests/peers/mod.rs"]
+#[allow(dead_code)]
+mod peers;
+#[path = "../tests/plugin_support/mod.rs"]
+#[allow(dead_code)]
+mod plugin_support;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -11,12 +19,16 @@ use std::time::{Duration, Instant};
 
 use opsync::app::Engine;
 use opsync::config::{EnvVars, LoadOptions, Loader, Overrides, Settings};
+use opsync::connect::model::{Category, Field, FieldType, Item};
 use opsync::connect_dev::{DevServer, DevServerOptions, Seed};
 use opsync::rotation::{Outcome, Rotator, Start, StepTiming};
 use opsync::store::Store;
+use peers::{Bao, Moto};
+use serde_json::json;
 
-const WARMUP: usize = 5;
-const RUNS: usize = 100;
+const WARMUP: usize = 3;
+/// Rotations per job (`OPSYNC_BENCH_RUNS` overrides).
+const RUNS: usize = 50;
 
 fn settings(dir: &Path, server: &DevServer, extra: &str) -> Settings {
     let config = format!(
@@ -33,7 +45,7 @@ builtin = "password"
 world = "rotator"
 [[rotation]]
 name = "password"
-item = "op://Bulk 01/Login 00001"
+item = "op://Bulk 01/Login 00002"
 plugin = "pw"
 schedule = "@yearly"
 {extra}
@@ -74,18 +86,15 @@ fn main() {
         let server = DevServer::start(DevServerOptions {
             seed: Seed::Bulk {
                 vaults: 1,
-                items_per_vault: 1,
+                items_per_vault: 2,
             },
             ..DevServerOptions::default()
         })
         .await
         .expect("connect-dev");
         let tmp = tempfile::tempdir().expect("tmp");
-        let extra = std::env::var("OPSYNC_BENCH_ROTATORS")
-            .ok()
-            .map(|p| std::fs::read_to_string(p).expect("OPSYNC_BENCH_ROTATORS file"))
-            .unwrap_or_default();
-        let settings = settings(tmp.path(), &server, &extra);
+        let extra = peers_jobs(&server).await;
+        let settings = settings(tmp.path(), &server, &extra.0);
         let jobs = settings.rotations.clone();
         let store = Store::open(&tmp.path().join("state.db")).expect("store");
         let engine = Engine::start(settings, store, Some(tmp.path().join("cache")))
@@ -102,7 +111,11 @@ fn main() {
             let base = chrono::Utc::now();
             let mut per_step: BTreeMap<&'static str, Vec<StepTiming>> = BTreeMap::new();
             let mut whole = Vec::new();
-            for i in 0..(WARMUP + RUNS) {
+            let runs: usize = std::env::var("OPSYNC_BENCH_RUNS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(RUNS);
+            for i in 0..(WARMUP + runs) {
                 let start = Start {
                     slot: base + chrono::Duration::milliseconds(i as i64),
                     manual: true,
@@ -149,8 +162,9 @@ fn main() {
             plugins.sort();
             hosts.sort();
             whole_rows.push(format!(
-                "| {} | {RUNS} | {:.2} | {:.2} | {:.2} | {:.2} |",
+                "| {} | {} | {:.2} | {:.2} | {:.2} | {:.2} |",
                 job.name,
+                whole.len(),
                 ms(pct(&totals, 0.5)),
                 ms(pct(&totals, 0.95)),
                 ms(pct(&plugins, 0.5)),
@@ -163,6 +177,96 @@ fn main() {
         for r in whole_rows {
             println!("{r}");
         }
+        drop(extra);
         server.shutdown().await;
     });
+}
+
+/// Starts OpenBao (a userpass user holding the bench item's password) and moto (an IAM user with
+/// one access key, held by a second item), and returns the jobs for them, with the peers.
+async fn peers_jobs(server: &DevServer) -> (String, Bao, Moto) {
+    let client =
+        opsync::connect::client::ConnectClient::new(&opsync::config::ConnectSettings::new(
+            url::Url::parse(&server.base_url()).expect("url"),
+            server.token(),
+        ))
+        .expect("client");
+    let vault = client.find_vault_by_name("Bulk 01").await.expect("vault");
+    let login = client
+        .find_item_by_title(&vault.id, "Login 00001")
+        .await
+        .expect("item");
+    let password = login
+        .field("password")
+        .and_then(|f| f.value.clone())
+        .expect("password");
+
+    let bao = Bao::start().await;
+    let (status, _) = bao
+        .call(
+            "POST",
+            "sys/auth/userpass",
+            Some(json!({"type": "userpass"})),
+        )
+        .await;
+    assert!(status < 300, "enable userpass: {status}");
+    let (status, _) = bao
+        .call(
+            "POST",
+            "auth/userpass/users/user1-1",
+            Some(json!({"password": password.expose()})),
+        )
+        .await;
+    assert!(status < 300, "userpass user: {status}");
+
+    let moto = Moto::start().await;
+    let key = moto.user_with_key("bench").await;
+    let mut item = Item::new("bench keys", Category::ApiCredential);
+    let concealed = |label: &str, value: &str| Field {
+        id: String::new(),
+        field_type: FieldType::Concealed,
+        section: None,
+        purpose: None,
+        label: Some(label.into()),
+        value: Some(value.into()),
+        generate: false,
+        recipe: None,
+        entropy: None,
+        totp: None,
+    };
+    item.fields = Some(vec![
+        concealed("access key id", &key.id),
+        concealed("secret access key", &key.secret),
+    ]);
+    client.create_item(&vault.id, &item).await.expect("item");
+
+    let jobs = format!(
+        r#"
+[plugins.bao]
+builtin = "openbao-userpass"
+world = "rotator"
+config = {{ address = "{bao_addr}", token = "{token}" }}
+grants = {{ http = ["{bao_addr}"] }}
+[[rotation]]
+name = "openbao-userpass"
+item = "op://Bulk 01/Login 00001"
+plugin = "bao"
+schedule = "@yearly"
+[plugins.iam]
+builtin = "aws-iam-access-key"
+world = "rotator"
+config = {{ user-name = "bench", access-key-id = "AKIDEXAMPLE", secret-access-key = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", endpoint = "{moto}", propagation-seconds = "0" }}
+grants = {{ http = ["{moto}"] }}
+[[rotation]]
+name = "aws-iam-access-key"
+item = "op://Bulk 01/bench keys"
+plugin = "iam"
+schedule = "@yearly"
+fields = ["access key id", "secret access key"]
+"#,
+        bao_addr = bao.address,
+        token = Bao::TOKEN,
+        moto = moto.endpoint,
+    );
+    (jobs, bao, moto)
 }
