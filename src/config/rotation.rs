@@ -36,7 +36,36 @@ pub struct RotationJob {
     /// Field ids or labels to rotate; empty means the item's PASSWORD-purpose field.
     pub fields: Vec<String>,
     /// How Connect generates a value when the plugin returns none.
+    #[serde(
+        serialize_with = "recipe_as_written",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub recipe: Option<GeneratorRecipe>,
+}
+
+/// The recipe with the config's key names (`character_sets`), not Connect's (`characterSets`).
+fn recipe_as_written<S: serde::Serializer>(
+    r: &Option<GeneratorRecipe>,
+    ser: S,
+) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct Written<'a> {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        length: Option<u32>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        character_sets: Option<Vec<&'a str>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        exclude_characters: Option<&'a str>,
+    }
+    let written = r.as_ref().map(|r| Written {
+        length: r.length,
+        character_sets: r
+            .character_sets
+            .as_ref()
+            .map(|s| s.iter().map(|c| c.as_str()).collect()),
+        exclude_characters: r.exclude_characters.as_deref(),
+    });
+    written.serialize(ser)
 }
 
 fn schedule_source<S: serde::Serializer>(s: &Schedule, ser: S) -> Result<S::Ok, S::Error> {
