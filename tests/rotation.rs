@@ -414,48 +414,60 @@ fn unsafe_kill(pid: u32) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slot_missed_past_its_deadline_is_skipped_and_one_inside_runs() {
-    // A daily slot at 00:00 UTC; the job was first seen two days ago (written into the state
-    // database), so today's 00:00 slot was missed by the daemon's downtime.
-    let env = setup("", "schedule = \"0 0 * * *\"\ndeadline = \"1m\"", "").await;
+    // A daily slot 10 minutes ago (UTC, 5-field form); the job was first seen two days ago
+    // (written into the state database), so that slot was missed by the daemon's downtime.
+    use chrono::Timelike as _;
+    let slot = chrono::Utc::now() - chrono::Duration::minutes(10);
+    let schedule = format!("{} {} * * *", slot.minute(), slot.hour());
+    let env = setup(
+        "",
+        &format!("schedule = \"{schedule}\"\ndeadline = \"1m\""),
+        "",
+    )
+    .await;
     let store = env.state();
     let two_days_ago = chrono::Utc::now() - chrono::Duration::days(2);
     store.rotation_job("db", two_days_ago).expect("row");
     drop(store);
     let out = env.opsync(&["rotate", "status"], &[]);
     let s = String::from_utf8_lossy(&out.stdout);
-    // Unless the test runs in the first minute after midnight UTC, the slot is past 1m.
-    let since_midnight = chrono::Utc::now()
-        .time()
-        .signed_duration_since(chrono::NaiveTime::MIN);
-    if since_midnight > chrono::Duration::minutes(2) {
-        assert!(s.contains("will be skipped"), "{s}");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_opsync"))
-            .arg("--config")
-            .arg(env.config())
-            .arg("run")
-            .env_remove("OP_CONNECT_HOST")
-            .env_remove("OP_CONNECT_TOKEN")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("run");
-        let store = env.state();
-        eventually(20, "the slot is recorded as skipped", || {
-            store
-                .rotation_job("db", chrono::Utc::now())
-                .is_ok_and(|s| s.last_result.as_deref() == Some("skipped"))
-        })
-        .await;
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        unsafe_kill(child.id());
-        let _ = child.wait();
-        assert_settled(&env, ORIGINAL, None).await;
-        assert!(env.finished().is_empty(), "a skipped slot does not run");
-    }
+    assert!(s.contains("will be skipped"), "{s}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_opsync"))
+        .arg("--config")
+        .arg(env.config())
+        .arg("run")
+        .env_remove("OP_CONNECT_HOST")
+        .env_remove("OP_CONNECT_TOKEN")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run");
+    let store = env.state();
+    eventually(20, "the slot is recorded as skipped", || {
+        store
+            .rotation_job("db", chrono::Utc::now())
+            .is_ok_and(|s| s.last_result.as_deref() == Some("skipped"))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    unsafe_kill(child.id());
+    let _ = child.wait();
+    assert_settled(&env, ORIGINAL, None).await;
+    assert!(env.finished().is_empty(), "a skipped slot does not run");
+    let skipped = store.rotation_job("db", chrono::Utc::now()).expect("state");
+    assert!(
+        skipped.last_slot.is_some_and(|l| l > two_days_ago),
+        "the skipped slot is recorded, so it is never run later"
+    );
 
     // Inside its deadline the same missed slot runs once.
-    let env = setup("", "schedule = \"0 0 * * *\"\ndeadline = \"2d\"", "").await;
+    let env = setup(
+        "",
+        &format!("schedule = \"{schedule}\"\ndeadline = \"1h\""),
+        "",
+    )
+    .await;
     env.state().rotation_job("db", two_days_ago).expect("row");
     let mut child = Command::new(env!("CARGO_BIN_EXE_opsync"))
         .arg("--config")
