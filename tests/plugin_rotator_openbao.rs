@@ -380,3 +380,67 @@ async fn missing_users_pending_values_and_bad_config_are_clear_errors() {
     assert_eq!(kind, FailureKind::Misconfigured, "{message}");
     assert!(message.contains("`address`"), "{message}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_namespace_scopes_every_call() {
+    let bao = Bao::start().await;
+    let (status, body) = bao.call("POST", "sys/namespaces/team", None).await;
+    assert_eq!(status, 200, "{body}");
+    let in_team = |method: &'static str, path: &'static str, body: serde_json::Value| {
+        let client = reqwest::Client::new();
+        let url = format!("{}/v1/{path}", bao.address);
+        async move {
+            let response = client
+                .request(method.parse().expect("method"), url)
+                .header("x-vault-token", Bao::TOKEN)
+                .header("x-vault-namespace", "team")
+                .json(&body)
+                .send()
+                .await
+                .expect("OpenBao answers");
+            response.status().as_u16()
+        }
+    };
+    assert_eq!(
+        in_team("POST", "sys/auth/userpass", json!({ "type": "userpass" })).await,
+        204
+    );
+    assert_eq!(
+        in_team(
+            "POST",
+            "auth/userpass/users/alice",
+            json!({ "password": FIRST })
+        )
+        .await,
+        204
+    );
+    let plugin = plugin(&bao, Bao::TOKEN, &[("namespace", "team")]);
+    let next = "N3w-generated-pass-ns";
+    let r = rotation("rns", login_item(FIRST), &[("password", next)]);
+    for s in [
+        RotationStep::Create,
+        RotationStep::Set,
+        RotationStep::Test,
+        RotationStep::Finish,
+    ] {
+        step(&plugin, s, &r).await;
+    }
+    assert_eq!(
+        in_team(
+            "POST",
+            "auth/userpass/login/alice",
+            json!({ "password": next })
+        )
+        .await,
+        200
+    );
+    // The root namespace has no userpass mount: without the namespace the user is not found.
+    let (kind, message) = failure(
+        self::plugin(&bao, Bao::TOKEN, &[("username", USER)])
+            .rotate(RotationStep::Create, &r)
+            .await
+            .expect_err("no userpass in the root namespace"),
+    );
+    assert_eq!(kind, FailureKind::Permanent, "{message}");
+    assert!(message.contains("does not exist"), "{message}");
+}

@@ -391,15 +391,15 @@ impl Guest for AwsIamAccessKey {
                 let age = find(&keys, &pending.id)
                     .and_then(|k| k.created)
                     .map(|created| Instant::now().unix() - created);
-                match age {
-                    Some(age) if age < i64::from(settings.propagation_seconds) => {
-                        Err(retryable(format!(
-                            "{what}: status {}: {}: the key is {age} s old, IAM may not have propagated it yet",
-                            e.status, e.code
-                        )))
-                    }
-                    _ => Err(refused(&what, e)),
+                if plan::still_propagating(age, settings.propagation_seconds) {
+                    return Err(retryable(format!(
+                        "{what}: status {}: {}: the key is {} s old, IAM may not have propagated it yet",
+                        e.status,
+                        e.code,
+                        age.unwrap_or_default()
+                    )));
                 }
+                Err(refused(&what, e))
             }
             Err(e) => Err(refused(&what, e)),
         }

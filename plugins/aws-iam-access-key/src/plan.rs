@@ -48,6 +48,12 @@ pub fn deletions_at_rollback(keys: &[KeyInfo], restored: &str) -> Option<Vec<Str
     })
 }
 
+/// Whether a key STS does not know yet (`InvalidClientTokenId`) may still be propagating through
+/// IAM: it is younger than `window` seconds. A key of unknown age is not.
+pub fn still_propagating(age_seconds: Option<i64>, window: u32) -> bool {
+    age_seconds.is_some_and(|age| age < i64::from(window))
+}
+
 /// Whether `arn` (from GetCallerIdentity) is the IAM user `user` (`...:user/[path/]user`).
 pub fn arn_is_user(arn: &str, user: &str) -> bool {
     arn.split_once(":user/")
@@ -122,6 +128,15 @@ mod tests {
             deletions_at_rollback(&[key("A", true, 1)], "A"),
             Some(Vec::new())
         );
+    }
+
+    #[test]
+    fn only_young_keys_count_as_propagating() {
+        assert!(still_propagating(Some(0), 30));
+        assert!(still_propagating(Some(29), 30));
+        assert!(!still_propagating(Some(30), 30));
+        assert!(!still_propagating(Some(5), 0));
+        assert!(!still_propagating(None, 30));
     }
 
     #[test]
