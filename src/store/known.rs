@@ -8,7 +8,9 @@ use rusqlite::params;
 
 use crate::store::error::{SqlContext, StoreError};
 use crate::store::ledger::enqueue_tx;
-use crate::store::{Hold, LedgerEntry, Store, from_millis, to_millis};
+use crate::store::{
+    Hold, LedgerEntry, Store, from_millis, tags_from_text, tags_to_text, to_millis,
+};
 
 /// A vault as last listed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,6 +39,10 @@ pub struct Member {
     pub version: u64,
     pub title: String,
     pub key: String,
+    /// The item's category and tags when last seen: what a delete event carries once the item
+    /// is gone from Connect.
+    pub category: String,
+    pub tags: Vec<String>,
 }
 
 /// Everything one poll learned, written in one transaction: a crash leaves either all of it
@@ -113,7 +119,8 @@ impl Store {
         let conn = self.conn();
         let mut stmt = conn
             .prepare_cached(
-                "SELECT route, item_id, version, title, key FROM members WHERE vault_id = ?1",
+                "SELECT route, item_id, version, title, key, category, tags FROM members \
+                 WHERE vault_id = ?1",
             )
             .op("prepare members")?;
         let rows = stmt
@@ -126,6 +133,8 @@ impl Store {
                     version: v.max(0) as u64,
                     title: r.get(3)?,
                     key: r.get(4)?,
+                    category: r.get(5)?,
+                    tags: tags_from_text(&r.get::<_, String>(6)?),
                 })
             })
             .op("read members")?;
@@ -173,9 +182,10 @@ impl Store {
         {
             let mut stmt = tx
                 .prepare_cached(
-                    "INSERT INTO members (route, vault_id, item_id, version, title, key) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (route, vault_id, item_id) DO UPDATE \
-                     SET version = excluded.version, title = excluded.title, key = excluded.key",
+                    "INSERT INTO members (route, vault_id, item_id, version, title, key, category, tags) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (route, vault_id, item_id) DO UPDATE \
+                     SET version = excluded.version, title = excluded.title, key = excluded.key, \
+                     category = excluded.category, tags = excluded.tags",
                 )
                 .op("prepare members upsert")?;
             for m in &w.members {
@@ -185,7 +195,9 @@ impl Store {
                     m.item_id,
                     m.version as i64,
                     m.title,
-                    m.key
+                    m.key,
+                    m.category,
+                    tags_to_text(&m.tags)
                 ])
                 .op("upsert member")?;
             }
