@@ -19,15 +19,18 @@ use peers::{Bao, Moto};
 use serde_json::{Value, json};
 use sync_support::*;
 
-/// Runs the binary with `args`, without the SDK's environment variables.
+/// Runs the binary (`$OPSYNC_BIN`, else the one cargo built for this test) with `args`,
+/// without the SDK's environment variables.
 async fn opsync(config: &Path, args: &[&str]) -> Output {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_opsync"))
+    let bin = std::env::var_os("OPSYNC_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_opsync").into());
+    tokio::process::Command::new(bin)
         .arg("--config")
         .arg(config)
         .args(args)
         .env_remove("OP_CONNECT_HOST")
         .env_remove("OP_CONNECT_TOKEN")
         .env_remove("OPSYNC_CONFIG")
+        .env_remove("OPSYNC_BIN")
         .output()
         .await
         .expect("run opsync")

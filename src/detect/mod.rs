@@ -14,7 +14,7 @@ use crate::connect::client::ConnectClient;
 use crate::connect::model::Vault;
 use crate::plugin::ChangeKind;
 use crate::route::{OnDelete, Route, fingerprint};
-use crate::store::{Hold, KnownVault, LedgerEntry, PollWrite, Store};
+use crate::store::{Hold, KnownVault, LedgerEntry, Member, PollWrite, Store};
 
 pub use diff::Change;
 pub use error::DetectError;
@@ -274,9 +274,8 @@ impl Detector {
                 .items_gone
                 .extend(d.items_gone.into_iter().map(|i| (vault.id.clone(), i)));
             for (change, member) in d.upserts {
-                self.push_entries(&mut write_set.entries, &change, now);
+                self.push_with_member(&mut write_set, &change, member, now);
                 report.record(change, keep);
-                write_set.members.push(member);
             }
             for change in d.leaving {
                 leaving
@@ -325,10 +324,9 @@ impl Detector {
                         // The old key's deletion is enqueued first, then the new key's write.
                         for r in renamed {
                             self.push_entries(&mut write_set.entries, &r.delete, now);
-                            self.push_entries(&mut write_set.entries, &r.upsert, now);
+                            self.push_with_member(&mut write_set, &r.upsert, r.member, now);
                             report.record(r.delete, keep);
                             report.record(r.upsert, keep);
-                            write_set.members.push(r.member);
                         }
                         for c in gone {
                             write_set.members_gone.push((
@@ -399,6 +397,18 @@ impl Detector {
         }
         report.duration = clock.elapsed();
         Ok(report)
+    }
+
+    /// The change's ledger entries, and the membership it leaves: taken from its first entry
+    /// when there is one (no second copy of the metadata), else written as `member`.
+    fn push_with_member(&self, w: &mut PollWrite, c: &Change, member: Member, now: DateTime<Utc>) {
+        let first = w.entries.len();
+        self.push_entries(&mut w.entries, c, now);
+        if w.entries.len() > first {
+            w.member_entries.push(first);
+        } else {
+            w.members.push(member);
+        }
     }
 
     /// One ledger entry per destination of the change's route.

@@ -55,6 +55,10 @@ pub struct PollWrite {
     /// (vault id, item id) no longer in their vault.
     pub items_gone: Vec<(String, String)>,
     pub members: Vec<Member>,
+    /// Indices into `entries` of created or updated rows whose item the route now sends at that
+    /// row's version and key: the membership is written from the row itself, so a big poll
+    /// does not hold a second copy of every item's metadata.
+    pub member_entries: Vec<usize>,
     /// (route, vault id, item id) the route no longer sends.
     pub members_gone: Vec<(String, String, String)>,
     pub holds: Vec<Hold>,
@@ -198,6 +202,19 @@ impl Store {
                     m.key,
                     m.category,
                     tags_to_text(&m.tags)
+                ])
+                .op("upsert member")?;
+            }
+            for e in w.member_entries.iter().filter_map(|i| w.entries.get(*i)) {
+                stmt.execute(params![
+                    e.route,
+                    e.vault_id,
+                    e.item_id,
+                    e.version as i64,
+                    e.title,
+                    e.key,
+                    e.category,
+                    tags_to_text(&e.tags)
                 ])
                 .op("upsert member")?;
             }
