@@ -27,8 +27,11 @@ const ITEMS_PER_VAULT: usize = 1000;
 const LATENCY_SAMPLES: usize = 40;
 const MEMORY_VAULTS: usize = 100;
 
-fn opsync_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_opsync")
+/// `$OPSYNC_BENCH_BIN`, else the binary cargo built for this bench. (Several checkouts sharing
+/// one CARGO_TARGET_DIR overwrite each other's `target/release/opsync`: copy yours and point
+/// this at the copy.)
+fn opsync_bin() -> std::ffi::OsString {
+    std::env::var_os("OPSYNC_BENCH_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_opsync").into())
 }
 
 /// A config for `server` in `dir`: the file plugin (dotenv) named by the route's key
@@ -79,6 +82,7 @@ fn opsync(config: &Path, args: &[&str]) -> (Duration, String) {
         .env_remove("OP_CONNECT_TOKEN")
         .env_remove("RUST_BACKTRACE")
         .env_remove("RUST_LIB_BACKTRACE")
+        .env_remove("OPSYNC_BENCH_BIN")
         .output()
         .expect("run opsync");
     let took = started.elapsed();
@@ -100,6 +104,7 @@ fn daemon(config: &Path) -> Child {
         .env_remove("OP_CONNECT_TOKEN")
         .env_remove("RUST_BACKTRACE")
         .env_remove("RUST_LIB_BACKTRACE")
+        .env_remove("OPSYNC_BENCH_BIN")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
