@@ -1,12 +1,23 @@
-//! Sync engine measurements against the embedded Connect server and the built-in `file` plugin:
-//! Connect requests per idle poll, initial sync throughput, change-to-destination latency at a
-//! 1 s poll interval, and resident memory. Run with `cargo bench --bench sync`; prints Markdown.
+//! Sync engine measurements, all in one run. The embedded Connect server runs in this process;
+//! opsync runs as its own process (the binary cargo built for this bench, as a user runs it),
+//! delivering through the built-in `file` plugin into a temporary directory:
+//!
+//! 1. Connect requests per idle poll, 10 vaults x 1,000 items (`opsync once` on synced state).
+//! 2. Initial sync of those 10,000 items (`opsync once`), items/s, against the same job done with
+//!    the official Python SDK (`benches/baseline_python_sdk.py`: list, get each item, write a
+//!    JSON file per item), and the ratio.
+//! 3. Change-to-destination latency, p50 and p99, with `opsync run` polling every second over the
+//!    10,000 items: from the `PATCH` returning to the file holding the new value.
+//! 4. Peak resident memory (VmHWM from /proc) of the `opsync run` process tracking 100,000 items
+//!    (100 vaults x 1,000) after its initial sync and a few idle polls.
+//!
+//! Run with `cargo bench --bench sync` (or `scripts/bench-sync.sh`); the Python SDK comes from
+//! `.venv` (`scripts/sdk-tests.sh` installs it). Prints Markdown for BENCHMARKS.md.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use opsync::app::{self, OnceOptions, RunOptions};
-use opsync::config::{EnvVars, LoadOptions, Loader, Overrides, Settings};
 use opsync::connect::client::ConnectClient;
 use opsync::connect::model::{FieldType, PatchOp, PatchOpKind};
 use opsync::connect_dev::{DevServer, DevServerOptions, Seed};
@@ -14,8 +25,23 @@ use opsync::connect_dev::{DevServer, DevServerOptions, Seed};
 const VAULTS: usize = 10;
 const ITEMS_PER_VAULT: usize = 1000;
 const LATENCY_SAMPLES: usize = 40;
+const MEMORY_VAULTS: usize = 100;
 
-fn settings(dir: &Path, server: &DevServer) -> Settings {
+/// `$OPSYNC_BENCH_BIN`, else the binary cargo built for this bench. (Several checkouts sharing
+/// one CARGO_TARGET_DIR overwrite each other's `target/release/opsync`: copy yours and point
+/// this at the copy.)
+fn opsync_bin() -> std::ffi::OsString {
+    std::env::var_os("OPSYNC_BENCH_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_opsync").into())
+}
+
+/// A config for `server` in `dir`: the file plugin (dotenv) named by the route's key
+/// `{vault_id}/{item_id}`, so an item's file is `out/<vault id>/<item id>.env`.
+fn write_config(dir: &Path, server: &DevServer) -> PathBuf {
+    write_config_with(dir, server, "")
+}
+
+/// [`write_config`] with more file plugin config (`, key = value` pairs).
+fn write_config_with(dir: &Path, server: &DevServer, plugin_extra: &str) -> PathBuf {
     std::fs::create_dir_all(dir.join("out")).expect("out dir");
     let config = format!(
         r#"
@@ -30,36 +56,92 @@ poll_interval = "1s"
 level = "error"
 [plugins.files]
 builtin = "file"
-config = {{ format = "dotenv", name = "{{{{vault}}}}/{{{{id}}}}.env" }}
+config = {{ format = "dotenv"{plugin_extra} }}
 grants = {{ dirs = [{{ host = "out" }}] }}
 [[route]]
 name = "all"
 destinations = ["files"]
+name_template = "{{vault_id}}/{{item_id}}"
 concurrency = 16
 "#,
         host = server.base_url(),
-        token = server.token()
+        token = server.token(),
     );
     let path = dir.join("config.toml");
     std::fs::write(&path, config).expect("config");
-    Loader::new(&LoadOptions {
-        config_file: Some(path),
-        env: EnvVars::default(),
-        overrides: Overrides::default(),
-    })
-    .expect("loader")
-    .settings()
-    .expect("settings")
+    path
 }
 
-fn rss_mb() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1024.0)
+fn opsync(config: &Path, args: &[&str]) -> (Duration, String) {
+    let started = Instant::now();
+    let out = Command::new(opsync_bin())
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env_remove("OP_CONNECT_HOST")
+        .env_remove("OP_CONNECT_TOKEN")
+        .env_remove("RUST_BACKTRACE")
+        .env_remove("RUST_LIB_BACKTRACE")
+        .env_remove("OPSYNC_BENCH_BIN")
+        .output()
+        .expect("run opsync");
+    let took = started.elapsed();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "opsync {args:?}: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (took, stdout)
+}
+
+fn daemon(config: &Path) -> Child {
+    Command::new(opsync_bin())
+        .arg("--config")
+        .arg(config)
+        .arg("run")
+        .env_remove("OP_CONNECT_HOST")
+        .env_remove("OP_CONNECT_TOKEN")
+        .env_remove("RUST_BACKTRACE")
+        .env_remove("RUST_LIB_BACKTRACE")
+        .env_remove("OPSYNC_BENCH_BIN")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start opsync run")
+}
+
+fn stop(mut child: Child) {
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+    }
+    let _ = child.wait();
+}
+
+/// (VmHWM, VmRSS) of `pid` in MB.
+fn memory_mb(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map_or(f64::NAN, |kb| kb / 1024.0)
+    };
+    (field("VmHWM:"), field("VmRSS:"))
+}
+
+fn files_under(root: &Path) -> usize {
+    std::fs::read_dir(root)
+        .map(|dirs| {
+            dirs.flatten()
+                .filter_map(|d| std::fs::read_dir(d.path()).ok())
+                .map(|files| files.count())
+                .sum()
+        })
+        .unwrap_or(0)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -67,43 +149,105 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
-    let server = DevServer::start(DevServerOptions {
+async fn bulk(vaults: usize) -> DevServer {
+    DevServer::start(DevServerOptions {
         seed: Seed::Bulk {
-            vaults: VAULTS,
+            vaults,
             items_per_vault: ITEMS_PER_VAULT,
         },
         ..DevServerOptions::default()
     })
     .await
-    .expect("connect-dev");
+    .expect("connect-dev")
+}
+
+/// The Python SDK baseline: (items, seconds) as the script reports them.
+fn baseline(server: &DevServer, out: &Path) -> (u64, f64) {
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    assert!(
+        python.is_file(),
+        "no Python venv at {}: run scripts/sdk-tests.sh (it installs onepasswordconnectsdk)",
+        python.display()
+    );
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/baseline_python_sdk.py");
+    let output = Command::new(python)
+        .arg(script)
+        .arg(out)
+        .env("OP_CONNECT_HOST", server.base_url())
+        .env("OP_CONNECT_TOKEN", server.token())
+        .output()
+        .expect("run the Python baseline");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "baseline failed: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(stdout.trim()).expect("the baseline prints one JSON line");
+    (
+        report["items"].as_u64().unwrap_or(0),
+        report["seconds"].as_f64().unwrap_or(f64::NAN),
+    )
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let server = bulk(VAULTS).await;
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path();
     let total = VAULTS * ITEMS_PER_VAULT;
 
-    // 1. Initial sync of every item to the file plugin.
-    let started = Instant::now();
-    let first = app::once(settings(dir, &server), OnceOptions::default())
-        .await
-        .expect("initial sync");
-    let took = started.elapsed();
-    assert_eq!(first.delivery.delivered as usize, total, "{}", first.text());
+    // 2a. The Python SDK baseline (the server is idle otherwise).
+    let (sdk_items, sdk_seconds) = {
+        let server = &server;
+        let out = dir.join("python-out");
+        tokio::task::block_in_place(|| baseline(server, &out))
+    };
+    assert_eq!(sdk_items as usize, total);
 
-    // 2. Connect requests per idle poll.
-    let idle = app::once(settings(dir, &server), OnceOptions::default())
-        .await
-        .expect("idle cycle");
+    // 2b. opsync's initial sync. `plugin check` first compiles the component into the cache, as
+    // the first start on a machine does once.
+    let config = write_config(dir, &server);
+    let (took, first) = tokio::task::block_in_place(|| {
+        opsync(&config, &["plugin", "check"]);
+        opsync(&config, &["once", "--no-progress"])
+    });
+    assert!(
+        first.contains(&format!("delivered: {total} written")),
+        "initial sync: {first}"
+    );
+    assert_eq!(files_under(&dir.join("out")), total);
+
+    // 2c. The same with the file plugin's `fsync = false` (the baseline does not fsync either).
+    let nosync_dir = tempfile::tempdir().expect("tempdir");
+    let nosync_config = write_config_with(nosync_dir.path(), &server, ", fsync = \"false\"");
+    let (nosync_took, nosync) = tokio::task::block_in_place(|| {
+        opsync(&nosync_config, &["plugin", "check"]);
+        opsync(&nosync_config, &["once", "--no-progress"])
+    });
+    assert!(
+        nosync.contains(&format!("delivered: {total} written")),
+        "initial sync without fsync: {nosync}"
+    );
+    drop(nosync_dir);
+
+    // 1. Connect requests per idle poll.
+    let (_, idle) = tokio::task::block_in_place(|| opsync(&config, &["once", "--no-progress"]));
+    let idle_requests = idle
+        .split_once(" Connect requests")
+        .and_then(|(before, _)| before.rsplit('(').next())
+        .and_then(|n| n.trim().parse::<u32>().ok())
+        .unwrap_or_else(|| panic!("requests in: {idle}"));
 
     // 3. Change-to-destination latency with the daemon polling every second.
-    let (trigger, shutdown) = opsync::shutdown::channel();
-    let daemon = tokio::spawn(app::run(
-        settings(dir, &server),
-        RunOptions::default(),
-        shutdown,
-    ));
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let client = ConnectClient::new(&settings(dir, &server).connect).expect("client");
+    let child = daemon(&config);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let client = ConnectClient::new(&opsync::config::ConnectSettings::new(
+        url::Url::parse(&server.base_url()).expect("url"),
+        server.token(),
+    ))
+    .expect("client");
     let vaults = client.list_vaults(None).await.expect("vaults");
     let mut latencies = Vec::new();
     for n in 0..LATENCY_SAMPLES {
@@ -127,7 +271,7 @@ async fn main() {
         };
         let path = dir
             .join("out")
-            .join(vault.name.replace(' ', "_"))
+            .join(&vault.id)
             .join(format!("{}.env", item.id));
         let changed = Instant::now();
         client
@@ -141,28 +285,63 @@ async fn main() {
             }
             assert!(
                 changed.elapsed() < Duration::from_secs(30),
-                "change never arrived"
+                "change never arrived at {}",
+                path.display()
             );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         // Spread the changes over the poll cycle.
         tokio::time::sleep(Duration::from_millis(137 * (n as u64 % 7))).await;
     }
-    trigger.trigger();
-    daemon.await.expect("joined").expect("daemon");
+    stop(child);
     latencies.sort();
-    let rss = rss_mb();
+    server.shutdown().await;
 
+    // 4. Memory of `opsync run` tracking 100,000 items.
+    let big = bulk(MEMORY_VAULTS).await;
+    let big_dir = tempfile::tempdir().expect("tempdir");
+    let big_config = write_config(big_dir.path(), &big);
+    tokio::task::block_in_place(|| opsync(&big_config, &["plugin", "check"]));
+    let child = daemon(&big_config);
+    let big_total = MEMORY_VAULTS * ITEMS_PER_VAULT;
+    let started = Instant::now();
+    while files_under(&big_dir.path().join("out")) < big_total {
+        assert!(
+            started.elapsed() < Duration::from_secs(1800),
+            "the initial sync of {big_total} items did not finish"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let big_sync = started.elapsed();
+    // A few idle polls.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let (peak, resident) = memory_mb(child.id());
+    stop(child);
+    big.shutdown().await;
+
+    let opsync_rate = total as f64 / took.as_secs_f64();
+    let sdk_rate = sdk_items as f64 / sdk_seconds;
     println!("| measure | result | goal |");
     println!("| --- | --- | --- |");
     println!(
-        "| Connect requests per idle poll ({VAULTS} vaults x {ITEMS_PER_VAULT} items) | {} | 1 |",
-        idle.poll.requests
+        "| Connect requests per idle poll ({VAULTS} vaults x {ITEMS_PER_VAULT} items) | {idle_requests} | 1 |"
     );
     println!(
-        "| initial sync of {total} items to the file plugin | {:.1} s, {:.0} items/s | 10x the Python SDK baseline |",
-        took.as_secs_f64(),
-        total as f64 / took.as_secs_f64()
+        "| initial sync of {total} items to the file plugin: `opsync once` (whole process) | {:.2} s, {opsync_rate:.0} items/s | |",
+        took.as_secs_f64()
+    );
+    println!(
+        "| the same with the official Python SDK (`benches/baseline_python_sdk.py`) | {sdk_seconds:.2} s, {sdk_rate:.0} items/s | |"
+    );
+    println!(
+        "| ratio opsync / Python SDK | {:.1}x | >= 10x |",
+        opsync_rate / sdk_rate
+    );
+    let nosync_rate = total as f64 / nosync_took.as_secs_f64();
+    println!(
+        "| the same opsync sync with the file plugin's `fsync = false` | {:.2} s, {nosync_rate:.0} items/s, {:.1}x the Python SDK | |",
+        nosync_took.as_secs_f64(),
+        nosync_rate / sdk_rate
     );
     println!(
         "| change-to-destination latency, 1 s poll, {total} items tracked ({LATENCY_SAMPLES} changes) | p50 {:.0} ms, p99 {:.0} ms | p99 <= 1.5 s |",
@@ -170,7 +349,7 @@ async fn main() {
         percentile(&latencies, 0.99).as_secs_f64() * 1e3
     );
     println!(
-        "| resident memory of this process (opsync + the embedded Connect server), {total} items tracked | {rss:.0} MB | <= 150 MB at 100,000 |"
+        "| resident memory of the `opsync run` process tracking {big_total} items (initial sync {:.0} s, then idle polls) | peak {peak:.0} MB (VmHWM), now {resident:.0} MB | <= 150 MB |",
+        big_sync.as_secs_f64()
     );
-    server.shutdown().await;
 }

@@ -136,7 +136,12 @@ pub enum Command {
     Plan(PlanArgs),
 
     /// Per route: last success, lag, pending deliveries, dead letters and held deletions
-    Status,
+    #[command(
+        long_about = "Per route: last success, lag, pending deliveries, dead letters and held \
+                      deletions. Reads only the state database: it needs [state] path (or \
+                      --state), not Connect's host or token."
+    )]
+    Status(StateArgs),
 
     /// List dead letters, or queue them again
     #[command(subcommand)]
@@ -244,6 +249,8 @@ pub enum DeadletterCommand {
         /// Only this route's
         #[arg(long, value_name = "NAME")]
         route: Option<String>,
+        #[command(flatten)]
+        state: StateArgs,
     },
     /// Queue dead letters again with a fresh retry budget (one by id, a route's, or all)
     #[command(group = clap::ArgGroup::new("which").required(true).args(["id", "route", "all"]))]
@@ -257,7 +264,27 @@ pub enum DeadletterCommand {
         /// Every dead letter
         #[arg(long)]
         all: bool,
+        #[command(flatten)]
+        state: StateArgs,
     },
+}
+
+/// For commands that read only the state database (`status`, `deadletter`).
+#[derive(Debug, Default, Args)]
+pub struct StateArgs {
+    /// The state database (overrides [state] path); no Connect settings are needed
+    #[arg(long, value_name = "PATH")]
+    pub state: Option<PathBuf>,
+}
+
+impl StateArgs {
+    /// `local` with `--state` applied.
+    pub fn apply(&self, mut local: crate::config::LocalSettings) -> crate::config::LocalSettings {
+        if let Some(path) = &self.state {
+            local.state.path = path.clone();
+        }
+        local
+    }
 }
 
 /// `opsync demo`.
@@ -297,7 +324,7 @@ impl Cli {
             Command::Once(args) => Some(&args.connect),
             Command::Plan(args) => Some(&args.connect),
             Command::ConnectDev(_)
-            | Command::Status
+            | Command::Status(_)
             | Command::Deadletter(_)
             | Command::Demo(_)
             | Command::Plugin(_)

@@ -63,22 +63,24 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", plan.text);
             Ok(ExitCode::from(if plan.has_changes() { 2 } else { 0 }))
         }
-        Command::Status => {
-            print!(
-                "{}",
-                opsync::app::status(&loader.settings()?, chrono::Utc::now())?
-            );
+        Command::Status(args) => {
+            let local = args.apply(loader.local()?);
+            print!("{}", opsync::app::status(&local, chrono::Utc::now())?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Deadletter(DeadletterCommand::List { route }) => {
-            print!(
-                "{}",
-                opsync::app::dead_letters(&loader.settings()?, route.as_deref())?
-            );
+        Command::Deadletter(DeadletterCommand::List { route, state }) => {
+            let local = state.apply(loader.local()?);
+            print!("{}", opsync::app::dead_letters(&local, route.as_deref())?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Deadletter(DeadletterCommand::Retry { id, route, all: _ }) => {
-            let n = opsync::app::retry_dead_letters(&loader.settings()?, route.as_deref(), id)?;
+        Command::Deadletter(DeadletterCommand::Retry {
+            id,
+            route,
+            all: _,
+            state,
+        }) => {
+            let local = state.apply(loader.local()?);
+            let n = opsync::app::retry_dead_letters(&local, route.as_deref(), id)?;
             println!(
                 "{n} dead letters queued again; a running daemon delivers them within seconds, or run `opsync once`"
             );

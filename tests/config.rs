@@ -585,3 +585,52 @@ async fn check_online_resolves_vault_names() {
         report.errors
     );
 }
+
+#[test]
+fn state_only_commands_need_no_connect_settings_and_retention_is_checked() {
+    let fx = Fixture::new();
+    // No [connect], and a route naming a plugin that does not exist: status and deadletter only
+    // read [state] and the route names.
+    let file = fx.config(
+        "[state]\npath = \"db/opsync.db\"\nledger_retention = \"2d\"\n\n\
+         [[route]]\nname = \"prod\"\ndestinations = [\"nowhere\"]\n",
+    );
+    let loader = Loader::new(&options(&file, &[], Overrides::default())).expect("loader");
+    let local = loader.local().expect("[state] alone is enough");
+    assert_eq!(local.state.path, fx.dir.path().join("db/opsync.db"));
+    assert_eq!(local.state.ledger_retention, Duration::from_secs(2 * 86400));
+    assert_eq!(local.routes, ["prod"]);
+    assert!(
+        loader.settings().is_err(),
+        "the full settings still need Connect"
+    );
+    // The default retention, and zero refused naming the key.
+    let file = fx.config(&format!(
+        "[connect]\nhost = \"http://localhost:8080\"\ntoken = \"{TOKEN}\"\n"
+    ));
+    let settings = load(&file, &[], Overrides::default()).expect("loads");
+    assert_eq!(
+        settings.state.ledger_retention,
+        opsync::config::DEFAULT_LEDGER_RETENTION
+    );
+    let file = fx.config(&format!(
+        "[connect]\nhost = \"http://localhost:8080\"\ntoken = \"{TOKEN}\"\n\
+         [state]\nledger_retention = \"0s\"\n"
+    ));
+    let err = load_err(&file, &[]);
+    assert!(err.contains("state.ledger_retention"), "{err}");
+}
+
+#[test]
+fn plugin_config_keys_starting_with_opsync_are_reserved() {
+    let fx = Fixture::new();
+    let file = fx.config(&format!(
+        "[connect]\nhost = \"http://localhost:8080\"\ntoken = \"{TOKEN}\"\n\
+         [plugins.files]\nbuiltin = \"file\"\nconfig = {{ \"opsync.key\" = \"mine\" }}\n"
+    ));
+    let err = load_err(&file, &[]);
+    assert!(
+        err.contains("plugins.files.config.opsync.key") && err.contains("reserved"),
+        "{err}"
+    );
+}

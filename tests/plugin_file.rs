@@ -105,6 +105,19 @@ async fn json_item_json_and_raw_formats() {
     assert_eq!(value["vault"]["name"], "Prod");
     assert_eq!(value["tags"], serde_json::json!(["prod"]));
     assert_eq!(value["fields"]["username"], "alice");
+    // The kit's item document: `updated_at` is always there (null when Connect sent none).
+    assert!(value.get("updated_at").is_some(), "{value}");
+    let mut dated = item("db");
+    dated.updated_at = Some(chrono::Utc::now());
+    whole
+        .deliver(&event(dated, ChangeKind::Updated))
+        .await
+        .expect("item-json");
+    let value: serde_json::Value = serde_json::from_str(&read(
+        &dir.path().join("Prod/itm0000000000000000000000a.json"),
+    ))
+    .expect("valid JSON");
+    assert!(value["updated_at"].is_string(), "{value}");
 
     let raw = file_plugin(
         Some(dir.path()),

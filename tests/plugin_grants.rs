@@ -1,5 +1,5 @@
 //! What a plugin can reach without grants (nothing: no environment, arguments, files or sockets)
-//! and with them (exactly the granted TCP address).
+//! and with them (exactly the granted TCP address); the host-set reserved config keys.
 
 mod plugin_support;
 
@@ -80,4 +80,30 @@ async fn sockets_reach_only_a_granted_address() {
     .expect("granted");
     assert_eq!(receipt.location, format!("sent to {addr}"));
     assert_eq!(received.await.expect("server"), b"hello");
+}
+
+#[tokio::test]
+async fn reserved_config_keys_carry_the_route_key_for_one_call_only() {
+    let plugin = host()
+        .load(guest_spec(
+            "keyed",
+            &[("mode", "reserved")],
+            tight_limits(),
+            Grants::default(),
+        ))
+        .expect("loads");
+    let mut ev = event(item("x"), ChangeKind::Deleted);
+    ev.destination_key = Some("Prod/old title".into());
+    ev.renamed_to = Some("Prod/new title".into());
+    let receipt = plugin.deliver(&ev).await.expect("runs");
+    assert_eq!(
+        receipt.location,
+        "key=Some(\"Prod/old title\") renamed-to=Some(\"Prod/new title\") listed=false"
+    );
+    // The next call without them sees none: nothing survives a call.
+    let receipt = plugin
+        .deliver(&event(item("x"), ChangeKind::Updated))
+        .await
+        .expect("runs");
+    assert_eq!(receipt.location, "key=None renamed-to=None listed=false");
 }

@@ -1,5 +1,6 @@
-//! Reveal auditing: every reveal is counted per plugin and field and logged without the value,
-//! and revealed values never reach the logs. Its own test binary, so no other test thread races
+//! Reveal auditing: every reveal is counted per plugin and field and logged without the value
+//! (item fields at DEBUG, config secrets at INFO once per call), and revealed values never reach
+//! the logs. Its own test binary, so no other test thread races
 //! the thread-local `tracing` subscriber it installs.
 
 mod plugin_support;
@@ -34,7 +35,7 @@ fn reveals_are_counted_and_logged_per_plugin_and_field_and_logs_are_redacted() {
     let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt()
         .with_writer(move || writer.clone())
-        .with_max_level(tracing::Level::INFO)
+        .with_env_filter("warn,opsync=debug")
         .with_ansi(false)
         .finish();
     tracing::subscriber::with_default(subscriber, || {
@@ -50,6 +51,20 @@ fn reveals_are_counted_and_logged_per_plugin_and_field_and_logs_are_redacted() {
                     ))
                     .expect("loads");
                 let _ = plugin.deliver(&event(item("x"), ChangeKind::Updated)).await;
+                let with_token = host
+                    .load(guest_spec(
+                        "credentialed",
+                        &[("mode", "config-secret"), ("token", "t0ken-value")],
+                        tight_limits(),
+                        Grants::default(),
+                    ))
+                    .expect("loads");
+                for _ in 0..2 {
+                    with_token
+                        .deliver(&event(item("y"), ChangeKind::Updated))
+                        .await
+                        .expect("delivers");
+                }
             })
         })
     });
@@ -60,7 +75,27 @@ fn reveals_are_counted_and_logged_per_plugin_and_field_and_logs_are_redacted() {
         "{metrics}"
     );
     let logs = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("utf-8");
-    assert!(logs.contains("plugin revealed a secret"), "{logs}");
+    // Item fields revealed during a delivery: DEBUG, never INFO.
+    let field_reveals: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("plugin revealed a secret") && l.contains("/username"))
+        .collect();
+    assert_eq!(field_reveals.len(), 1, "{logs}");
+    assert!(field_reveals[0].contains("DEBUG"), "{logs}");
+    // A config secret: INFO, once per call although the plugin revealed it twice in each call.
+    let config_reveals: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("plugin revealed a secret") && l.contains("config:token"))
+        .collect();
+    assert_eq!(config_reveals.len(), 2, "one per call: {logs}");
+    assert!(config_reveals.iter().all(|l| l.contains("INFO")), "{logs}");
+    assert!(
+        metrics.contains(
+            r#"opsync_plugin_secret_reveals_total{plugin="credentialed",field="token"} 4"#
+        ),
+        "every reveal is counted: {metrics}"
+    );
+    assert!(!logs.contains("t0ken-value"), "{logs}");
     assert!(
         logs.contains("vlt0000000000000000000000a/itm0000000000000000000000a/username"),
         "{logs}"

@@ -1,6 +1,6 @@
 //! The state database through its public API: migrations and WAL on a file, idempotent
 //! enqueue, the pending -> delivered | dead state machine, supersession, dead-letter retry,
-//! route status and holds.
+//! route status and holds, renames' old-key deletions, kept metadata, and pruning.
 
 use chrono::{Duration, Utc};
 use opsync::plugin::ChangeKind;
@@ -15,6 +15,8 @@ fn entry(route: &str, item: &str, version: u64, kind: ChangeKind) -> LedgerEntry
         item_id: item.into(),
         title: format!("title of {item}"),
         key: format!("Demo/{item}"),
+        category: "LOGIN".into(),
+        tags: vec!["prod".into()],
         version,
         kind,
         // The ledger keeps milliseconds.
@@ -283,4 +285,117 @@ fn a_retry_of_a_superseded_row_does_not_revive_it() {
     assert_eq!(due.len(), 1);
     assert_eq!(due[0].entry.version, 2);
     assert_eq!(store.counts().expect("counts"), (1, 0, 0, 1));
+}
+
+#[test]
+fn the_deletion_of_a_renamed_items_old_key_is_not_superseded_by_the_new_keys_write() {
+    let store = Store::open_in_memory().expect("store");
+    let delete_old = entry("r", "a", 1, ChangeKind::Deleted);
+    let mut write_new = entry("r", "a", 2, ChangeKind::Updated);
+    write_new.key = "Demo/renamed".into();
+    store
+        .enqueue(&[delete_old, write_new.clone()])
+        .expect("enqueue");
+    let due = store.due("r", Utc::now(), 10).expect("due");
+    assert_eq!(
+        due.len(),
+        2,
+        "both the old key's deletion and the new write"
+    );
+    assert_eq!(due[0].entry.kind, ChangeKind::Deleted, "deletion first");
+    assert_eq!(due[0].entry.key, "Demo/a");
+    // The kept metadata comes back with the row.
+    assert_eq!(due[0].entry.category, "LOGIN");
+    assert_eq!(due[0].entry.tags, ["prod"]);
+    // Renamed back before anything was delivered: the write of the first key supersedes the
+    // deletion of that same key, and the pending write of the second key.
+    let mut back = entry("r", "a", 3, ChangeKind::Updated);
+    back.key = "Demo/a".into();
+    let mut delete_second = entry("r", "a", 2, ChangeKind::Deleted);
+    delete_second.key = "Demo/renamed".into();
+    store.enqueue(&[delete_second, back]).expect("enqueue");
+    let due: Vec<(ChangeKind, String)> = store
+        .due("r", Utc::now(), 10)
+        .expect("due")
+        .into_iter()
+        .map(|d| (d.entry.kind, d.entry.key))
+        .collect();
+    assert_eq!(
+        due,
+        [
+            (ChangeKind::Deleted, "Demo/renamed".to_string()),
+            (ChangeKind::Updated, "Demo/a".to_string())
+        ]
+    );
+}
+
+#[test]
+fn pruning_removes_old_finished_rows_and_keeps_dead_letters_and_what_they_need() {
+    let store = Store::open_in_memory().expect("store");
+    let long_ago = Utc::now() - Duration::days(30);
+    // Route r: item a delivered at v1 then v2 long ago; item b superseded long ago; item c
+    // dead at v1 with v2 delivered after it; item d delivered just now.
+    let mut b1 = entry("r", "b", 1, ChangeKind::Created);
+    b1.detected_at = long_ago;
+    store
+        .enqueue(&[
+            entry("r", "a", 1, ChangeKind::Created),
+            b1,
+            entry("r", "b", 2, ChangeKind::Updated),
+            entry("r", "c", 1, ChangeKind::Created),
+        ])
+        .expect("enqueue");
+    let due = store.due("r", Utc::now(), 10).expect("due");
+    let id = |item: &str| {
+        due.iter()
+            .find(|d| d.entry.item_id == item)
+            .expect("row")
+            .id
+    };
+    store.mark_delivered(id("a"), "/a", long_ago).expect("a v1");
+    store.mark_delivered(id("b"), "/b", long_ago).expect("b v2");
+    store
+        .dead_letter(id("c"), "destination refused")
+        .expect("c dead");
+    store
+        .enqueue(&[
+            entry("r", "a", 2, ChangeKind::Updated),
+            entry("r", "c", 2, ChangeKind::Updated),
+            entry("r", "d", 1, ChangeKind::Created),
+        ])
+        .expect("enqueue");
+    for d in store.due("r", Utc::now(), 10).expect("due") {
+        let at = if d.entry.item_id == "d" {
+            Utc::now()
+        } else {
+            long_ago
+        };
+        store.mark_delivered(d.id, "/x", at).expect("delivered");
+    }
+    // Before: a v1, a v2, b v2, c v2, d v1 delivered; b v1 superseded; c v1 dead.
+    assert_eq!(store.counts().expect("counts"), (0, 5, 1, 1));
+    let pruned = store.prune(Utc::now() - Duration::days(7)).expect("prune");
+    // a v1, a v2, b v2 (delivered long ago) and b v1 (superseded long ago) go; c v2 stays (a
+    // retry of the dead c v1 must see it), d v1 stays (recent, and the route's last success).
+    assert_eq!(pruned, 4);
+    assert_eq!(store.counts().expect("counts"), (0, 2, 1, 0));
+    assert_eq!(store.dead_letters(Some("r")).expect("dead").len(), 1);
+    // Retrying the dead letter does not replay the older version over c v2.
+    store.retry_dead_letters(Some("r"), None).expect("retry");
+    assert!(store.due("r", Utc::now(), 10).expect("due").is_empty());
+    assert!(
+        store.route_status().expect("status")[0]
+            .last_success
+            .is_some()
+    );
+    // The retried dead letter is superseded now, so c v2 needs no keeping any more; then
+    // nothing is left to prune.
+    assert_eq!(
+        store.prune(Utc::now() - Duration::days(7)).expect("prune"),
+        1
+    );
+    assert_eq!(
+        store.prune(Utc::now() - Duration::days(7)).expect("prune"),
+        0
+    );
 }

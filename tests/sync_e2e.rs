@@ -184,7 +184,7 @@ async fn created_updated_deleted_reach_each_route_under_its_policy() {
     assert_eq!(third.delivery, Default::default());
 
     // Status names both routes, nothing pending, nothing dead.
-    let status = app::status(&settings(dir, &config), chrono::Utc::now()).expect("status");
+    let status = app::status(&settings(dir, &config).local(), chrono::Utc::now()).expect("status");
     assert!(
         status.contains("prod") && status.contains("staging"),
         "{status}"
@@ -297,7 +297,7 @@ destinations = ["broken-files"]
             Some(item.version)
         );
     }
-    let s = settings(dir, &config);
+    let s = settings(dir, &config).local();
     let list = app::dead_letters(&s, Some("broken")).expect("list");
     assert!(list.contains("has no field `no-such-field`"), "{list}");
     assert!(list.contains("permanent"), "{list}");

@@ -106,6 +106,7 @@ impl Engine {
             DetectOptions {
                 full_reconcile_interval: self.settings.sync.full_reconcile_interval,
                 allow_mass_delete,
+                keep_changes: true,
             },
         )
     }

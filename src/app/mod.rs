@@ -6,6 +6,7 @@ mod engine;
 mod error;
 mod once;
 mod plan;
+mod prune;
 mod resolver;
 mod rotate;
 mod run;

@@ -8,6 +8,7 @@ use tokio::task::JoinSet;
 
 use crate::app::engine::Engine;
 use crate::app::error::AppError;
+use crate::app::prune::Pruner;
 use crate::app::run::{plugin_cache_dir, poll_once};
 use crate::config::Settings;
 use crate::delivery::{DrainReport, Outcome, RouteWorker};
@@ -96,6 +97,7 @@ pub async fn once(settings: Settings, options: OnceOptions) -> Result<OnceSummar
     let cache = plugin_cache_dir(&settings.state.path);
     let engine = Engine::start(settings, store, Some(cache)).await?;
     let mut detector = engine.detector(options.allow_mass_delete);
+    detector.set_keep_changes(false);
     let poll = poll_once(&mut detector, &engine).await?;
     let deliverer = engine.deliverer();
 
@@ -146,6 +148,7 @@ pub async fn once(settings: Settings, options: OnceOptions) -> Result<OnceSummar
     if let Some(e) = first_error {
         return Err(e.into());
     }
+    Pruner::new(engine.settings.state.ledger_retention).tick(&engine.store);
     let mut broken: Vec<_> = engine.broken.into_iter().collect();
     broken.sort();
     Ok(OnceSummary {

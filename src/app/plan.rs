@@ -47,6 +47,15 @@ pub async fn plan(settings: Settings) -> Result<Plan, AppError> {
     Ok(Plan { report, text })
 }
 
+/// The plugin's own name template (built-ins: config key `name`, or `path` for `vault-kv`), when
+/// set: the plugin then names keys its way instead of using the route's key (`opsync.key`).
+fn own_template<'a>(engine: &'a Engine, plugin: &str) -> Option<&'a str> {
+    let config = &engine.settings.plugin(plugin)?.config;
+    ["name", "path"]
+        .iter()
+        .find_map(|k| config.get(*k).map(String::as_str))
+}
+
 async fn render(engine: &Engine, report: &PollReport) -> String {
     let mut by_route: BTreeMap<&str, Vec<&Change>> = BTreeMap::new();
     for c in &report.changes {
@@ -83,6 +92,11 @@ async fn render(engine: &Engine, report: &PollReport) -> String {
         }
         for dest in &route.destinations {
             out.push_str(&format!("route {} -> {dest}\n", route.name));
+            if let Some(own) = own_template(engine, dest) {
+                out.push_str(&format!(
+                    "  (plugin {dest} names keys with its own template `{own}`, not the route's keys below)\n"
+                ));
+            }
             for c in &changes {
                 let (sign, verb) = match c.kind {
                     ChangeKind::Created => ("+", "create"),

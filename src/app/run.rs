@@ -12,6 +12,7 @@ use tokio::task::JoinSet;
 
 use crate::app::engine::Engine;
 use crate::app::error::AppError;
+use crate::app::prune::Pruner;
 use crate::config::Settings;
 use crate::delivery::{DrainReport, RouteWorker};
 use crate::detect::{Detector, PollReport};
@@ -98,12 +99,15 @@ pub async fn run(
     );
 
     let mut detector = engine.detector(options.allow_mass_delete);
+    detector.set_keep_changes(false);
+    let mut pruner = Pruner::new(engine.settings.state.ledger_retention);
     let mut summary = RunSummary::default();
     let mut failures: u32 = 0;
     loop {
         if shutdown.is_triggered() {
             break;
         }
+        pruner.tick(&engine.store);
         let next = match poll_once(&mut detector, &engine).await {
             Ok(report) => {
                 failures = 0;
@@ -211,7 +215,7 @@ pub(crate) async fn poll_once(
             metrics::gauge!(names::DEAD_LETTERS, "route" => s.route).set(s.dead as f64);
         }
     }
-    if !report.changes.is_empty() || report.full {
+    if created + updated + deleted > 0 || report.full {
         tracing::info!(
             full = report.full,
             requests = report.requests,

@@ -6,7 +6,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 
 use crate::app::error::AppError;
-use crate::config::Settings;
+use crate::config::LocalSettings;
 use crate::store::{DeliveryId, Store};
 
 /// Opens the state database only if it exists (`status` never creates one).
@@ -25,7 +25,7 @@ fn ago(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
 }
 
 /// The status table.
-pub fn status(settings: &Settings, now: DateTime<Utc>) -> Result<String, AppError> {
+pub fn status(settings: &LocalSettings, now: DateTime<Utc>) -> Result<String, AppError> {
     let path = &settings.state.path;
     let Some(store) = existing(path)? else {
         return Ok(format!(
@@ -38,7 +38,7 @@ pub fn status(settings: &Settings, now: DateTime<Utc>) -> Result<String, AppErro
         "{:<20} {:<22} {:>10} {:>8} {:>6}  {}\n",
         "ROUTE", "LAST SUCCESS", "LAG", "PENDING", "DEAD", "NOTES"
     );
-    let mut names: Vec<&str> = settings.routes.iter().map(|r| r.name.as_str()).collect();
+    let mut names: Vec<&str> = settings.routes.iter().map(String::as_str).collect();
     for r in &rows {
         if !names.contains(&r.route.as_str()) {
             names.push(r.route.as_str());
@@ -58,7 +58,7 @@ pub fn status(settings: &Settings, now: DateTime<Utc>) -> Result<String, AppErro
             })
             .unwrap_or_else(|| "0s".into());
         let mut notes = Vec::new();
-        if !settings.routes.iter().any(|r| r.name == name) {
+        if !settings.routes.iter().any(|r| r == name) {
             notes.push("not in the config".to_string());
         }
         if let Some(h) = row.and_then(|r| r.hold.as_ref()) {
@@ -81,7 +81,7 @@ pub fn status(settings: &Settings, now: DateTime<Utc>) -> Result<String, AppErro
 }
 
 /// `deadletter list`.
-pub fn dead_letters(settings: &Settings, route: Option<&str>) -> Result<String, AppError> {
+pub fn dead_letters(settings: &LocalSettings, route: Option<&str>) -> Result<String, AppError> {
     let Some(store) = existing(&settings.state.path)? else {
         return Ok("no dead letters (no state database yet)\n".into());
     };
@@ -116,7 +116,7 @@ pub fn dead_letters(settings: &Settings, route: Option<&str>) -> Result<String, 
 
 /// `deadletter retry`: back to pending with a fresh retry budget; returns the count.
 pub fn retry_dead_letters(
-    settings: &Settings,
+    settings: &LocalSettings,
     route: Option<&str>,
     id: Option<DeliveryId>,
 ) -> Result<usize, AppError> {

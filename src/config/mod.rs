@@ -42,7 +42,7 @@ pub use sources::{
     CONFIG_FILE_ENV, DEFAULT_CONFIG_FILE, ENV_PREFIX, EnvVars, LoadOptions, Overrides,
     SDK_HOST_ENV, SDK_TOKEN_ENV,
 };
-pub use state::{DEFAULT_STATE_PATH, StateSettings};
+pub use state::{DEFAULT_LEDGER_RETENTION, DEFAULT_STATE_PATH, StateSettings};
 pub use sync::{DEFAULT_POLL_INTERVAL, SyncSettings};
 
 /// The whole effective configuration. Serialises as TOML with secrets redacted.
@@ -72,7 +72,24 @@ fn plugins_by_name<S: serde::Serializer>(
     s.collect_map(plugins.iter().map(|p| (&p.name, p)))
 }
 
+/// What the commands that only read the state database (`status`, `deadletter`) need: `[state]`
+/// and the configured route names. No Connect host or token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LocalSettings {
+    pub state: StateSettings,
+    /// `[[route]] name`s, in file order.
+    pub routes: Vec<String>,
+}
+
 impl Settings {
+    /// The part of the settings that commands reading only the state database use.
+    pub fn local(&self) -> LocalSettings {
+        LocalSettings {
+            state: self.state.clone(),
+            routes: self.routes.iter().map(|r| r.name.clone()).collect(),
+        }
+    }
+
     /// The plugin instance called `name`.
     pub fn plugin(&self, name: &str) -> Option<&PluginSettings> {
         self.plugins.iter().find(|p| p.name == name)
@@ -140,6 +157,7 @@ impl Loader {
         let rotations = rotation::resolve(raw.rotation, &plugins, &self.figment)?;
         for (key, value) in [
             ("sync.poll_interval", raw.sync.poll_interval),
+            ("state.ledger_retention", raw.state.ledger_retention),
             (
                 "sync.full_reconcile_interval",
                 raw.sync.full_reconcile_interval,
@@ -175,6 +193,33 @@ impl Loader {
         let plugins = plugins::resolve(plugins, &self.figment)?;
         let routes = routes::resolve(route, &plugins, &self.figment)?;
         Ok((plugins, routes))
+    }
+
+    /// Only `[state]` and the route names, for commands that read the state database and
+    /// nothing else: `[connect]`, plugins and the rest of each route are not looked at.
+    pub fn local(&self) -> Result<LocalSettings, ConfigError> {
+        /// A route's name alone; its other keys are not looked at.
+        #[derive(Deserialize)]
+        struct RouteName {
+            #[serde(default)]
+            name: String,
+        }
+        /// `[state]` and `[[route]]` names; other sections are not looked at.
+        #[derive(Deserialize)]
+        struct LocalOnly {
+            #[serde(default)]
+            state: state::RawState,
+            #[serde(default)]
+            route: Vec<RouteName>,
+        }
+        let raw = self
+            .figment
+            .extract::<LocalOnly>()
+            .map_err(|e| ConfigError::from_figment(e, &self.figment))?;
+        Ok(LocalSettings {
+            state: raw.state.resolve(),
+            routes: raw.route.into_iter().map(|r| r.name).collect(),
+        })
     }
 
     /// Only the `[log]` section, for commands that do not talk to Connect.

@@ -262,6 +262,20 @@ pub(crate) fn resolve(
             );
             continue;
         }
+        if let Some(k) = p
+            .config
+            .keys()
+            .find(|k| k.starts_with(crate::plugin::RESERVED_CONFIG_PREFIX))
+        {
+            bad(
+                &format!("config.{k}"),
+                format!(
+                    "keys starting with `{}` are reserved: the host sets them per call",
+                    crate::plugin::RESERVED_CONFIG_PREFIX
+                ),
+            );
+            continue;
+        }
         let mut grant_errors = false;
         for (i, rule) in p.grants.http.iter().enumerate() {
             if let Err(e) = HostRule::from_str(rule) {

@@ -102,9 +102,17 @@ impl Deliverer {
             created_at: None,
             updated_at: None,
         };
+        let mut renamed_to = None;
         let item = match (entry.kind, current) {
             (ChangeKind::Deleted, Some(item)) if route.selects(&vault, &item) => {
-                return Outcome::Skipped("not deleted: the item is back in the route".into());
+                // Still in the route: under the same key it is back, under another key this is
+                // the deletion of a renamed item's old key.
+                let key = route.key(&vault, &item);
+                if key == entry.key {
+                    return Outcome::Skipped("not deleted: the item is back in the route".into());
+                }
+                renamed_to = Some(key);
+                tombstone(entry, Some(item))
             }
             (ChangeKind::Deleted, current) => tombstone(entry, current),
             (_, None) => {
@@ -126,6 +134,8 @@ impl Deliverer {
                 name: vault.name,
             },
             item,
+            destination_key: Some(entry.key.clone()),
+            renamed_to,
         };
         match plugin.deliver(&event).await {
             Ok(receipt) => Outcome::Delivered {
@@ -238,9 +248,20 @@ impl Deliverer {
     }
 }
 
-/// What a destination is told about a deleted item: who it was, never its fields.
+/// What a destination is told about a deleted item: who it was (its title, category and tags as
+/// last seen, so the plugin renders the name it wrote), never its fields.
 fn tombstone(entry: &crate::store::LedgerEntry, current: Option<Item>) -> Item {
-    let mut item = current.unwrap_or_else(|| Item::new(entry.title.clone(), Category::Custom));
+    let mut item = current.unwrap_or_else(|| {
+        // Rows enqueued before category was kept have none: CUSTOM, as before.
+        let category = if entry.category.is_empty() {
+            Category::Custom
+        } else {
+            Category::from(entry.category.as_str())
+        };
+        let mut item = Item::new(entry.title.clone(), category);
+        item.tags = entry.tags.clone();
+        item
+    });
     item.id = entry.item_id.clone();
     item.title = entry.title.clone();
     item.vault = IdRef {

@@ -3,7 +3,7 @@
 //! misconfigured. `drain` delivers what is due now (for `opsync once`); `run` keeps going until
 //! shutdown, then lets in-flight deliveries finish within a grace period.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -15,7 +15,7 @@ use crate::delivery::attempt::{Outcome, route_exists};
 use crate::delivery::{Deliverer, DeliveryError};
 use crate::route::Route;
 use crate::shutdown::Shutdown;
-use crate::store::DeliveryId;
+use crate::store::{Delivery, DeliveryId};
 
 /// How a running worker waits and stops.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -141,6 +141,8 @@ impl RouteWorker {
         let mut attempted: HashSet<DeliveryId> = HashSet::new();
         let mut paused: HashMap<String, Instant> = HashMap::new();
         let mut report = DrainReport::default();
+        let mut queue: VecDeque<Delivery> = VecDeque::new();
+        let mut stale = false;
         loop {
             if shutdown.as_ref().is_some_and(Shutdown::is_triggered) {
                 break;
@@ -148,25 +150,33 @@ impl RouteWorker {
             let now = Instant::now();
             paused.retain(|_, until| *until > now);
             if set.len() < concurrency {
-                let limit = concurrency * 8 + set.len() + 64;
-                let rows = match store.due(&self.route.name, Utc::now(), limit) {
-                    Ok(rows) => rows,
-                    Err(e) if draining => return Err(e.into()),
-                    Err(e) => {
-                        tracing::error!(route = %self.route.name, error = %e, "reading due deliveries");
-                        report.errors += 1;
-                        Vec::new()
-                    }
-                };
-                for d in rows {
-                    if set.len() >= concurrency {
+                // Due rows are read in batches, not after every delivery: a backlog of n rows
+                // costs n / batch reads of the ledger instead of n. The batch is read again when
+                // it runs out, when nothing in it can start, or when a poll enqueued rows (which
+                // may supersede rows in it).
+                if queue.is_empty() || stale {
+                    let limit = concurrency * 8 + set.len() + 64;
+                    queue = match store.due(&self.route.name, Utc::now(), limit) {
+                        Ok(rows) => rows.into(),
+                        Err(e) if draining => return Err(e.into()),
+                        Err(e) => {
+                            tracing::error!(route = %self.route.name, error = %e, "reading due deliveries");
+                            report.errors += 1;
+                            VecDeque::new()
+                        }
+                    };
+                }
+                let mut waiting = VecDeque::new();
+                while set.len() < concurrency {
+                    let Some(d) = queue.pop_front() else {
                         break;
+                    };
+                    if draining && attempted.contains(&d.id) {
+                        continue;
                     }
                     let key = (d.entry.destination.clone(), d.entry.item_id.clone());
-                    if (draining && attempted.contains(&d.id))
-                        || in_flight.contains(&key)
-                        || paused.contains_key(&d.entry.destination)
-                    {
+                    if in_flight.contains(&key) || paused.contains_key(&d.entry.destination) {
+                        waiting.push_back(d);
                         continue;
                     }
                     attempted.insert(d.id);
@@ -177,6 +187,11 @@ impl RouteWorker {
                         (d.id, key, result)
                     });
                 }
+                // Rows that could not start yet stay first in line; if none could start and
+                // there is room, read the ledger again next time round.
+                stale = !waiting.is_empty() && queue.is_empty() && set.len() < concurrency;
+                waiting.append(&mut queue);
+                queue = waiting;
             }
             if set.is_empty() && draining {
                 break;
@@ -188,9 +203,16 @@ impl RouteWorker {
             };
             tokio::select! {
                 Some(joined) = set.join_next(), if !set.is_empty() => {
+                    if let Ok((id, _, _)) = &joined {
+                        // A copy read while it was in flight must not be delivered again.
+                        queue.retain(|d| d.id != *id);
+                    }
                     self.finish(joined, &mut in_flight, &mut paused, &mut report, on_outcome);
                 }
-                () = changed(&mut wake) => {}
+                () = changed(&mut wake) => {
+                    // A poll wrote rows, and may have superseded some in the batch.
+                    queue.clear();
+                }
                 () = tokio::time::sleep(idle), if !draining => {}
                 () = stopped(&mut shutdown) => {}
             }

@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 
 use crate::connect::model::{Item, ItemState, Vault};
 use crate::plugin::ChangeKind;
-use crate::route::Route;
+use crate::route::{OnDelete, Route};
 use crate::store::{KnownItem, Member};
 
 /// One change of one item for one route.
@@ -20,6 +20,9 @@ pub struct Change {
     pub title: String,
     /// The destination key (the route's name template, rendered).
     pub key: String,
+    /// The item's category and tags (for a deletion: as last seen).
+    pub category: String,
+    pub tags: Vec<String>,
     pub version: u64,
     pub kind: ChangeKind,
 }
@@ -37,6 +40,20 @@ pub(crate) struct VaultDiff {
     pub upserts: Vec<(Change, Member)>,
     /// Items that left a route (deleted, archived or no longer selected), by route.
     pub leaving: Vec<Change>,
+    /// Items whose destination key changed (a rename under a `{title}` template) in a route
+    /// whose `on_delete` is `delete`: the deletion of the old key, and the write of the new one
+    /// with the membership it leaves. The deletion counts against `max_delete_ratio`.
+    pub renames: Vec<Rename>,
+}
+
+/// An item whose destination key changed in a route that deletes.
+#[derive(Debug)]
+pub(crate) struct Rename {
+    /// The deletion of the old key.
+    pub delete: Change,
+    /// The write under the new key.
+    pub upsert: Change,
+    pub member: Member,
 }
 
 /// A hash of an item's non-secret metadata; a value never goes into it.
@@ -107,26 +124,39 @@ pub(crate) fn diff_vault(
                     Some(m) if m.version != item.version || m.key != key => ChangeKind::Updated,
                     Some(_) => continue,
                 };
-                out.upserts.push((
-                    Change {
-                        route: route.name.clone(),
-                        vault_id: vault.id.clone(),
-                        vault_name: vault.name.clone(),
-                        item_id: item.id.clone(),
-                        title: item.title.clone(),
-                        key: key.clone(),
-                        version: item.version,
-                        kind,
-                    },
-                    Member {
-                        route: route.name.clone(),
-                        vault_id: vault.id.clone(),
-                        item_id: item.id.clone(),
-                        version: item.version,
-                        title: item.title.clone(),
-                        key,
-                    },
-                ));
+                let renamed_from = was
+                    .filter(|m| m.key != key && route.on_delete == OnDelete::Delete)
+                    .map(|m| leaving(vault, m));
+                let change = Change {
+                    route: route.name.clone(),
+                    vault_id: vault.id.clone(),
+                    vault_name: vault.name.clone(),
+                    item_id: item.id.clone(),
+                    title: item.title.clone(),
+                    key: key.clone(),
+                    category: item.category.as_str().to_owned(),
+                    tags: item.tags.clone(),
+                    version: item.version,
+                    kind,
+                };
+                let member = Member {
+                    route: route.name.clone(),
+                    vault_id: vault.id.clone(),
+                    item_id: item.id.clone(),
+                    version: item.version,
+                    title: item.title.clone(),
+                    key,
+                    category: item.category.as_str().to_owned(),
+                    tags: item.tags.clone(),
+                };
+                match renamed_from {
+                    Some(delete) => out.renames.push(Rename {
+                        delete,
+                        upsert: change,
+                        member,
+                    }),
+                    None => out.upserts.push((change, member)),
+                }
             } else if let Some(m) = was {
                 out.leaving.push(leaving(vault, m));
             }
@@ -167,6 +197,8 @@ fn leaving(vault: &Vault, m: &Member) -> Change {
         item_id: m.item_id.clone(),
         title: m.title.clone(),
         key: m.key.clone(),
+        category: m.category.clone(),
+        tags: m.tags.clone(),
         version: m.version,
         kind: ChangeKind::Deleted,
     }
@@ -176,7 +208,7 @@ fn leaving(vault: &Vault, m: &Member) -> Change {
 mod tests {
     use super::*;
     use crate::connect::model::{Category, IdRef};
-    use crate::route::{FieldSelection, NameTemplate, OnDelete, Selector};
+    use crate::route::{FieldSelection, NameTemplate, Selector};
 
     fn vault() -> Vault {
         serde_json::from_value(serde_json::json!({"id": "v1", "name": "Prod", "items": 2}))
@@ -199,6 +231,8 @@ mod tests {
             version,
             title: format!("t-{id}"),
             key: format!("Prod/t-{id}"),
+            category: "LOGIN".into(),
+            tags: Vec::new(),
         }
     }
 
@@ -300,5 +334,43 @@ mod tests {
         assert_eq!(meta_hash(&a), meta_hash(&b));
         b.title = "other".into();
         assert_ne!(meta_hash(&a), meta_hash(&b));
+    }
+
+    #[test]
+    fn a_rename_deletes_the_old_key_only_where_the_route_deletes() {
+        let before = [item("a", 1)];
+        let members = [member("a", 1)];
+        let mut renamed = item("a", 2);
+        renamed.title = "new-title".into();
+        let d = diff_vault(
+            &vault(),
+            std::slice::from_ref(&renamed),
+            true,
+            &known(&before),
+            &members,
+            &routes(),
+        );
+        assert!(d.upserts.is_empty() && d.leaving.is_empty());
+        assert_eq!(d.renames.len(), 1);
+        let r = &d.renames[0];
+        assert_eq!(r.delete.kind, ChangeKind::Deleted);
+        assert_eq!(r.delete.key, "Prod/t-a");
+        assert_eq!(r.delete.category, "LOGIN");
+        assert_eq!(r.upsert.key, "Prod/new-title");
+        assert_eq!(r.member.key, "Prod/new-title");
+        // A retaining route only writes the new key.
+        let mut retain = routes();
+        retain[0].on_delete = OnDelete::Retain;
+        let d = diff_vault(
+            &vault(),
+            &[renamed],
+            true,
+            &known(&before),
+            &members,
+            &retain,
+        );
+        assert!(d.renames.is_empty());
+        assert_eq!(d.upserts.len(), 1);
+        assert_eq!(d.upserts[0].0.key, "Prod/new-title");
     }
 }

@@ -14,7 +14,7 @@ use crate::connect::client::ConnectClient;
 use crate::connect::model::Vault;
 use crate::plugin::ChangeKind;
 use crate::route::{OnDelete, Route, fingerprint};
-use crate::store::{Hold, KnownVault, LedgerEntry, PollWrite, Store};
+use crate::store::{Hold, KnownVault, LedgerEntry, Member, PollWrite, Store};
 
 pub use diff::Change;
 pub use error::DetectError;
@@ -34,6 +34,9 @@ pub struct DetectOptions {
     pub full_reconcile_interval: Duration,
     /// Let deletions through even past a route's `max_delete_ratio` (`--allow-mass-delete`).
     pub allow_mass_delete: bool,
+    /// Keep every change in [`PollReport::changes`] (for `plan` and tests). The daemon only
+    /// needs the counts: an initial sync of 100,000 items would otherwise hold them all twice.
+    pub keep_changes: bool,
 }
 
 impl Default for DetectOptions {
@@ -41,6 +44,7 @@ impl Default for DetectOptions {
         Self {
             full_reconcile_interval: DEFAULT_FULL_RECONCILE_INTERVAL,
             allow_mass_delete: false,
+            keep_changes: true,
         }
     }
 }
@@ -79,8 +83,11 @@ pub struct PollReport {
     /// Items that are new, or whose version or metadata moved.
     pub items_changed: usize,
     /// Changes sent to the ledger, one per (route, item); each goes to every destination of
-    /// its route.
+    /// its route. Empty unless [`DetectOptions::keep_changes`]; [`PollReport::counts`] counts
+    /// them either way.
     pub changes: Vec<Change>,
+    /// (created, updated, deleted) changes.
+    counted: (usize, usize, usize),
     /// Items that left a route whose `on_delete` is `retain`: nothing is deleted at the
     /// destination.
     pub retained: Vec<Change>,
@@ -96,12 +103,20 @@ pub struct PollReport {
 impl PollReport {
     /// Counts of the changes by kind: (created, updated, deleted).
     pub fn counts(&self) -> (usize, usize, usize) {
-        let n = |k: ChangeKind| self.changes.iter().filter(|c| c.kind == k).count();
-        (
-            n(ChangeKind::Created),
-            n(ChangeKind::Updated),
-            n(ChangeKind::Deleted),
-        )
+        self.counted
+    }
+
+    /// Counts a change, and keeps it when asked to.
+    fn record(&mut self, change: Change, keep: bool) {
+        match change.kind {
+            ChangeKind::Created => self.counted.0 += 1,
+            ChangeKind::Updated => self.counted.1 += 1,
+            ChangeKind::Deleted => self.counted.2 += 1,
+            ChangeKind::Rotated => {}
+        }
+        if keep {
+            self.changes.push(change);
+        }
     }
 }
 
@@ -143,6 +158,11 @@ impl Detector {
 
     pub fn set_allow_mass_delete(&mut self, allow: bool) {
         self.options.allow_mass_delete = allow;
+    }
+
+    /// Whether reports keep every change or only count them (see [`DetectOptions::keep_changes`]).
+    pub fn set_keep_changes(&mut self, keep: bool) {
+        self.options.keep_changes = keep;
     }
 
     /// Whether the last full reconciliation is older than the configured interval (or none
@@ -190,9 +210,11 @@ impl Detector {
             .collect();
         report.vaults_missing.sort();
 
+        let keep = self.options.keep_changes;
         let mut write_set = PollWrite::default();
         // Deletions per route, decided once every vault is diffed; and the vaults they are in.
         let mut leaving: HashMap<String, Vec<Change>> = HashMap::new();
+        let mut renames: HashMap<String, Vec<diff::Rename>> = HashMap::new();
         let mut advance: Vec<KnownVault> = Vec::new();
 
         for vault in &vaults {
@@ -252,15 +274,20 @@ impl Detector {
                 .items_gone
                 .extend(d.items_gone.into_iter().map(|i| (vault.id.clone(), i)));
             for (change, member) in d.upserts {
-                self.push_entries(&mut write_set.entries, &change, now);
-                report.changes.push(change);
-                write_set.members.push(member);
+                self.push_with_member(&mut write_set, &change, member, now);
+                report.record(change, keep);
             }
             for change in d.leaving {
                 leaving
                     .entry(change.route.clone())
                     .or_default()
                     .push(change);
+            }
+            for rename in d.renames {
+                renames
+                    .entry(rename.delete.route.clone())
+                    .or_default()
+                    .push(rename);
             }
             if complete {
                 advance.push(known_vault(vault, now));
@@ -272,9 +299,11 @@ impl Detector {
         let mut held_vaults: HashSet<String> = HashSet::new();
         let mut held_routes: HashSet<String> = HashSet::new();
         for route in &self.routes {
-            let Some(gone) = leaving.remove(&route.name) else {
+            let gone = leaving.remove(&route.name).unwrap_or_default();
+            let renamed = renames.remove(&route.name).unwrap_or_default();
+            if gone.is_empty() && renamed.is_empty() {
                 continue;
-            };
+            }
             match route.on_delete {
                 OnDelete::Retain => {
                     for c in gone {
@@ -288,8 +317,17 @@ impl Detector {
                 }
                 OnDelete::Delete => {
                     let total = counts.get(&route.name).copied().unwrap_or(0);
-                    let n = gone.len() as u64;
+                    // A rename deletes the old key: it counts against max_delete_ratio too (a
+                    // new name_template renames every key of the route).
+                    let n = (gone.len() + renamed.len()) as u64;
                     if self.options.allow_mass_delete || route.deletions_allowed(n, total) {
+                        // The old key's deletion is enqueued first, then the new key's write.
+                        for r in renamed {
+                            self.push_entries(&mut write_set.entries, &r.delete, now);
+                            self.push_with_member(&mut write_set, &r.upsert, r.member, now);
+                            report.record(r.delete, keep);
+                            report.record(r.upsert, keep);
+                        }
                         for c in gone {
                             write_set.members_gone.push((
                                 c.route.clone(),
@@ -297,9 +335,19 @@ impl Detector {
                                 c.item_id.clone(),
                             ));
                             self.push_entries(&mut write_set.entries, &c, now);
-                            report.changes.push(c);
+                            report.record(c, keep);
                         }
                     } else {
+                        // A held rename still writes the new key (nothing is lost), but keeps the
+                        // old membership, so the next polls find the rename again and delete the
+                        // old key once deletions are allowed (the write is not enqueued twice:
+                        // the ledger ignores a row it already has).
+                        let mut gone = gone;
+                        for r in renamed {
+                            self.push_entries(&mut write_set.entries, &r.upsert, now);
+                            report.record(r.upsert, keep);
+                            gone.push(r.delete);
+                        }
                         held_vaults.extend(gone.iter().map(|c| c.vault_id.clone()));
                         held_routes.insert(route.name.clone());
                         write_set.holds.push(Hold {
@@ -351,6 +399,18 @@ impl Detector {
         Ok(report)
     }
 
+    /// The change's ledger entries, and the membership it leaves: taken from its first entry
+    /// when there is one (no second copy of the metadata), else written as `member`.
+    fn push_with_member(&self, w: &mut PollWrite, c: &Change, member: Member, now: DateTime<Utc>) {
+        let first = w.entries.len();
+        self.push_entries(&mut w.entries, c, now);
+        if w.entries.len() > first {
+            w.member_entries.push(first);
+        } else {
+            w.members.push(member);
+        }
+    }
+
     /// One ledger entry per destination of the change's route.
     fn push_entries(&self, out: &mut Vec<LedgerEntry>, c: &Change, now: DateTime<Utc>) {
         let Some(route) = self.routes.iter().find(|r| r.name == c.route) else {
@@ -365,6 +425,8 @@ impl Detector {
                 item_id: c.item_id.clone(),
                 title: c.title.clone(),
                 key: c.key.clone(),
+                category: c.category.clone(),
+                tags: c.tags.clone(),
                 version: c.version,
                 kind: c.kind,
                 detected_at: now,

@@ -187,7 +187,7 @@ impl PluginConfig {
 
     /// Any value as a secret handle's content.
     pub fn get_secret(&self, key: &str) -> Option<SecretValue> {
-        let name = format!("config:{key}");
+        let name = format!("{}{key}", crate::plugin::secrets::CONFIG_PREFIX);
         Some(match self.values.get(key)? {
             ConfigValue::Plain(v) => SecretValue::new(name, key, SecretString::new(v.clone())),
             ConfigValue::Secret { value, .. } => SecretValue::new(name, key, value.clone()),

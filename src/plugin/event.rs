@@ -37,6 +37,33 @@ pub struct ItemEvent {
     pub kind: ChangeKind,
     pub vault: VaultRef,
     pub item: Item,
+    /// The route's destination key for this item (its `name_template`, rendered). The plugin
+    /// reads it as the reserved config key [`KEY_CONFIG`] during this call.
+    pub destination_key: Option<String>,
+    /// For the deletion of a renamed item's old key: the item's current key. The plugin reads it
+    /// as the reserved config key [`RENAMED_TO_CONFIG`]; the item is still there under that key.
+    pub renamed_to: Option<String>,
+}
+
+/// Reserved config key: the route-rendered destination key of the item in this call.
+pub const KEY_CONFIG: &str = "opsync.key";
+/// Reserved config key, set only on the deletion of a renamed item's old key: its new key.
+pub const RENAMED_TO_CONFIG: &str = "opsync.renamed-to";
+/// The prefix of reserved config keys; an operator's plugin config may not use it.
+pub const RESERVED_CONFIG_PREFIX: &str = "opsync.";
+
+impl ItemEvent {
+    /// The per-call reserved config values this event gives its plugin.
+    pub fn reserved_config(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        if let Some(key) = &self.destination_key {
+            out.push((KEY_CONFIG, key.clone()));
+        }
+        if let Some(key) = &self.renamed_to {
+            out.push((RENAMED_TO_CONFIG, key.clone()));
+        }
+        out
+    }
 }
 
 impl ItemEvent {

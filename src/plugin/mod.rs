@@ -25,7 +25,10 @@ pub use config::{
 };
 pub use engine::EngineOptions;
 pub use error::{Failure, FailureKind, PluginError};
-pub use event::{ChangeKind, ItemEvent, NewValue, Receipt, Rotation, RotationStep, VaultRef};
+pub use event::{
+    ChangeKind, ItemEvent, KEY_CONFIG, NewValue, RENAMED_TO_CONFIG, RESERVED_CONFIG_PREFIX,
+    Receipt, Rotation, RotationStep, VaultRef,
+};
 pub use host::{HostOptions, Plugin, PluginHost, PluginSource, PluginSpec, WarmInstance};
 pub use http::{HostRule, HostRuleError, HttpPolicy};
 pub use inspect::{Report, inspect};

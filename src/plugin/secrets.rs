@@ -6,6 +6,9 @@ use std::sync::Arc;
 
 use crate::connect::model::SecretString;
 
+/// The name prefix of secrets that come from the plugin's config (`config:KEY`).
+pub const CONFIG_PREFIX: &str = "config:";
+
 /// Text put where a revealed value stood.
 pub const REDACTED: &str = "[REDACTED]";
 
@@ -65,6 +68,8 @@ impl std::fmt::Debug for SecretValue {
 pub struct Secrets {
     plugin: Arc<str>,
     revealed: Vec<String>,
+    /// Config secrets whose reveal was logged in this call.
+    config_logged: Vec<String>,
     /// Reveals in this call.
     pub reveals: u32,
 }
@@ -74,6 +79,7 @@ impl Secrets {
         Self {
             plugin,
             revealed: Vec::new(),
+            config_logged: Vec::new(),
             reveals: 0,
         }
     }
@@ -87,7 +93,16 @@ impl Secrets {
             "field" => secret.field.clone(),
         )
         .increment(1);
-        tracing::info!(plugin = %self.plugin, secret = %secret.name, "plugin revealed a secret");
+        // A config secret (a credential of the plugin's own) is worth an INFO line, once per call;
+        // item fields are revealed on every delivery, so they log at DEBUG (the metric counts all).
+        if secret.name.starts_with(CONFIG_PREFIX) {
+            if !self.config_logged.contains(&secret.name) {
+                self.config_logged.push(secret.name.clone());
+                tracing::info!(plugin = %self.plugin, secret = %secret.name, "plugin revealed a secret");
+            }
+        } else {
+            tracing::debug!(plugin = %self.plugin, secret = %secret.name, "plugin revealed a secret");
+        }
         let value = secret.value.expose().to_string();
         self.remember(&value);
         value

@@ -66,6 +66,8 @@ pub struct HostState {
     pub secrets: Secrets,
     pub log: LogBudget,
     pub config: Arc<PluginConfig>,
+    /// Reserved config values of this call only (`opsync.key`, ...), answered before `config`.
+    pub reserved: Vec<(&'static str, String)>,
     /// Epoch ticks the guest may still run.
     pub cpu_ticks_left: u64,
     /// Set when the CPU budget ran out.
@@ -133,6 +135,7 @@ impl HostState {
             secrets: Secrets::new(spec.plugin.clone()),
             log: LogBudget::new(spec.plugin.clone(), &spec.limits),
             config: spec.config.clone(),
+            reserved: Vec::new(),
             cpu_ticks_left: spec.cpu_ticks,
             cpu_exhausted: false,
             stdout,

@@ -8,7 +8,9 @@ use rusqlite::params;
 
 use crate::store::error::{SqlContext, StoreError};
 use crate::store::ledger::enqueue_tx;
-use crate::store::{Hold, LedgerEntry, Store, from_millis, to_millis};
+use crate::store::{
+    Hold, LedgerEntry, Store, from_millis, tags_from_text, tags_to_text, to_millis,
+};
 
 /// A vault as last listed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,6 +39,10 @@ pub struct Member {
     pub version: u64,
     pub title: String,
     pub key: String,
+    /// The item's category and tags when last seen: what a delete event carries once the item
+    /// is gone from Connect.
+    pub category: String,
+    pub tags: Vec<String>,
 }
 
 /// Everything one poll learned, written in one transaction: a crash leaves either all of it
@@ -49,6 +55,10 @@ pub struct PollWrite {
     /// (vault id, item id) no longer in their vault.
     pub items_gone: Vec<(String, String)>,
     pub members: Vec<Member>,
+    /// Indices into `entries` of created or updated rows whose item the route now sends at that
+    /// row's version and key: the membership is written from the row itself, so a big poll
+    /// does not hold a second copy of every item's metadata.
+    pub member_entries: Vec<usize>,
     /// (route, vault id, item id) the route no longer sends.
     pub members_gone: Vec<(String, String, String)>,
     pub holds: Vec<Hold>,
@@ -113,7 +123,8 @@ impl Store {
         let conn = self.conn();
         let mut stmt = conn
             .prepare_cached(
-                "SELECT route, item_id, version, title, key FROM members WHERE vault_id = ?1",
+                "SELECT route, item_id, version, title, key, category, tags FROM members \
+                 WHERE vault_id = ?1",
             )
             .op("prepare members")?;
         let rows = stmt
@@ -126,6 +137,8 @@ impl Store {
                     version: v.max(0) as u64,
                     title: r.get(3)?,
                     key: r.get(4)?,
+                    category: r.get(5)?,
+                    tags: tags_from_text(&r.get::<_, String>(6)?),
                 })
             })
             .op("read members")?;
@@ -173,9 +186,10 @@ impl Store {
         {
             let mut stmt = tx
                 .prepare_cached(
-                    "INSERT INTO members (route, vault_id, item_id, version, title, key) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (route, vault_id, item_id) DO UPDATE \
-                     SET version = excluded.version, title = excluded.title, key = excluded.key",
+                    "INSERT INTO members (route, vault_id, item_id, version, title, key, category, tags) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (route, vault_id, item_id) DO UPDATE \
+                     SET version = excluded.version, title = excluded.title, key = excluded.key, \
+                     category = excluded.category, tags = excluded.tags",
                 )
                 .op("prepare members upsert")?;
             for m in &w.members {
@@ -185,7 +199,22 @@ impl Store {
                     m.item_id,
                     m.version as i64,
                     m.title,
-                    m.key
+                    m.key,
+                    m.category,
+                    tags_to_text(&m.tags)
+                ])
+                .op("upsert member")?;
+            }
+            for e in w.member_entries.iter().filter_map(|i| w.entries.get(*i)) {
+                stmt.execute(params![
+                    e.route,
+                    e.vault_id,
+                    e.item_id,
+                    e.version as i64,
+                    e.title,
+                    e.key,
+                    e.category,
+                    tags_to_text(&e.tags)
                 ])
                 .op("upsert member")?;
             }

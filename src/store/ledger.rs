@@ -7,11 +7,11 @@ use rusqlite::{Row, Transaction, params};
 use crate::store::error::{SqlContext, StoreError};
 use crate::store::{
     DeadLetter, Delivery, DeliveryId, Hold, LedgerEntry, RouteStatus, Store, clip, from_millis,
-    kind_from_str, to_millis,
+    kind_from_str, tags_from_text, tags_to_text, to_millis,
 };
 
 const ENTRY_COLUMNS: &str = "id, route, destination, vault_id, vault_name, item_id, title, key, \
-     version, kind, created_at, attempts, last_error, next_attempt_at, dead_at";
+     version, kind, created_at, attempts, last_error, next_attempt_at, dead_at, category, tags";
 
 fn entry_of(row: &Row<'_>) -> rusqlite::Result<(DeliveryId, LedgerEntry, String)> {
     let kind: String = row.get(9)?;
@@ -26,6 +26,8 @@ fn entry_of(row: &Row<'_>) -> rusqlite::Result<(DeliveryId, LedgerEntry, String)
             item_id: row.get(5)?,
             title: row.get(6)?,
             key: row.get(7)?,
+            category: row.get(15)?,
+            tags: tags_from_text(&row.get::<_, String>(16)?),
             version: version.max(0) as u64,
             // Checked after the row is read, so the error can say what was wrong.
             kind: crate::plugin::ChangeKind::Created,
@@ -51,19 +53,22 @@ fn delivery_of(row: &Row<'_>) -> rusqlite::Result<(Delivery, String)> {
 }
 
 /// Inserts entries that are not there yet, and marks older pending rows of the same
-/// (route, destination, item) superseded: only the newest change of an item is delivered.
+/// (route, destination, item) superseded: only the newest change of an item is delivered. The
+/// one exception is the deletion of another destination key (the old key of a renamed item): the
+/// newer row writes a different key, so that deletion still has to happen.
 pub(crate) fn enqueue_tx(tx: &Transaction<'_>, changes: &[LedgerEntry]) -> Result<u64, StoreError> {
     let mut insert = tx
         .prepare_cached(
             "INSERT OR IGNORE INTO ledger (route, destination, vault_id, vault_name, item_id, \
-             title, key, version, kind, next_attempt_at, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+             title, key, version, kind, next_attempt_at, created_at, category, tags) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12)",
         )
         .op("prepare enqueue")?;
     let mut supersede = tx
         .prepare_cached(
             "UPDATE ledger SET status = 'superseded' \
-             WHERE route = ?1 AND destination = ?2 AND item_id = ?3 AND status = 'pending' AND id < ?4",
+             WHERE route = ?1 AND destination = ?2 AND item_id = ?3 AND status = 'pending' AND id < ?4 \
+             AND NOT (kind = 'deleted' AND key <> ?5)",
         )
         .op("prepare supersede")?;
     let mut added = 0;
@@ -80,13 +85,15 @@ pub(crate) fn enqueue_tx(tx: &Transaction<'_>, changes: &[LedgerEntry]) -> Resul
                 c.version as i64,
                 c.kind.as_str(),
                 to_millis(c.detected_at),
+                c.category,
+                tags_to_text(&c.tags),
             ])
             .op("enqueue")?;
         if n == 1 {
             added += 1;
             let id = tx.last_insert_rowid();
             supersede
-                .execute(params![c.route, c.destination, c.item_id, id])
+                .execute(params![c.route, c.destination, c.item_id, id, c.key])
                 .op("supersede older rows")?;
         }
     }
@@ -271,12 +278,35 @@ impl Store {
             "UPDATE ledger SET status = 'superseded' WHERE status = 'pending' AND EXISTS ( \
                SELECT 1 FROM ledger AS newer WHERE newer.route = ledger.route \
                AND newer.destination = ledger.destination AND newer.item_id = ledger.item_id \
-               AND newer.id > ledger.id AND newer.status IN ('pending', 'delivered'))",
+               AND newer.id > ledger.id AND newer.status IN ('pending', 'delivered') \
+               AND NOT (ledger.kind = 'deleted' AND newer.key <> ledger.key))",
             [],
         )
         .op("supersede retried rows")?;
         tx.commit().op("commit retry dead letters")?;
         Ok(n)
+    }
+
+    /// Deletes delivered and superseded rows finished before `before` (delivery time, or
+    /// detection time for superseded rows); returns how many. Dead letters stay until retried,
+    /// and so does every row newer than a dead letter of the same (route, destination, item),
+    /// which a retry needs to see so it does not replay an older version. Each route keeps its
+    /// latest delivered row, for `status`'s last success.
+    pub fn prune(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let n = self
+            .conn()
+            .execute(
+                "DELETE FROM ledger WHERE status IN ('delivered', 'superseded') \
+                 AND COALESCE(delivered_at, created_at) < ?1 \
+                 AND id NOT IN (SELECT id FROM (SELECT id, MAX(delivered_at) FROM ledger \
+                                WHERE status = 'delivered' GROUP BY route)) \
+                 AND NOT EXISTS (SELECT 1 FROM ledger AS dead WHERE dead.status = 'dead' \
+                   AND dead.route = ledger.route AND dead.destination = ledger.destination \
+                   AND dead.item_id = ledger.item_id AND dead.id < ledger.id)",
+                [to_millis(before)],
+            )
+            .op("prune the ledger")?;
+        Ok(n as u64)
     }
 
     /// Per route: last success, pending and dead counts, oldest pending, and a hold if any.

@@ -39,6 +39,10 @@ pub struct LedgerEntry {
     pub title: String,
     /// The route's name template, rendered for this item.
     pub key: String,
+    /// The item's category when the change was detected (`LOGIN`, ...; non-secret metadata).
+    pub category: String,
+    /// The item's tags when the change was detected (non-secret metadata).
+    pub tags: Vec<String>,
     pub version: u64,
     pub kind: ChangeKind,
     /// When the change was detected: the start of the change-to-delivered latency.
@@ -178,6 +182,16 @@ pub(crate) fn kind_from_str(s: &str) -> Result<ChangeKind, StoreError> {
             )));
         }
     })
+}
+
+/// Tags as stored: a JSON list.
+pub(crate) fn tags_to_text(tags: &[String]) -> String {
+    serde_json::to_string(tags).unwrap_or_else(|_| "[]".into())
+}
+
+/// Tags as stored; a row written before tags were kept (or unreadable) has none.
+pub(crate) fn tags_from_text(text: &str) -> Vec<String> {
+    serde_json::from_str(text).unwrap_or_default()
 }
 
 /// Cuts an error message to [`ERROR_MAX`] bytes on a character boundary.

@@ -105,6 +105,16 @@ const MIGRATIONS: &[&str] = &[
     "#,
     // 3: audit tail and per-sink cursors (reserved for the audit export work).
     "DELETE FROM meta WHERE 0; -- audit: no tables yet",
+    // 4: sync engine: the last known non-secret metadata (category, tags as a JSON list) of each
+    // item a route sends, on members and ledger rows, so the delete event of an item that is
+    // already gone carries its real category and tags; an index for pruning delivered rows.
+    r#"
+    ALTER TABLE members ADD COLUMN category TEXT NOT NULL DEFAULT '';
+    ALTER TABLE members ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE ledger ADD COLUMN category TEXT NOT NULL DEFAULT '';
+    ALTER TABLE ledger ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
+    CREATE INDEX ledger_done ON ledger (status, delivered_at);
+    "#,
 ];
 
 /// The schema version this build writes.

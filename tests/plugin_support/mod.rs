@@ -168,6 +168,8 @@ pub fn event(item: Item, kind: ChangeKind) -> ItemEvent {
             name: "Prod".into(),
         },
         item,
+        destination_key: None,
+        renamed_to: None,
     }
 }
 

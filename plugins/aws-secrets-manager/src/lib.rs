@@ -4,7 +4,7 @@
 //!
 //! Config: `region` (required), `endpoint` (default `https://secretsmanager.<region>.amazonaws.com`;
 //! grant its host:port), `access-key-id`, `secret-access-key` (required, usually `op://`
-//! references), `session-token`, `name` (template, default `{{vault}}/{{title}}`), `format`
+//! references), `session-token`, `name` (template; unset: the route's key, `opsync.key`), `format`
 //! (`json`, `item-json`, or `raw` with `field`), `fields`, `kms-key-id`, `overwrite-unmanaged`
 //! (`false`: a secret without the `managed-by=opsync` tag is never overwritten), `on-delete`
 //! (`keep`, `delete` after `recovery-window-days` (7-30, default 30), `force-delete`).
@@ -16,9 +16,9 @@ use opsync_aws_sigv4 as sigv4;
 use api::{Description, SecretsManager};
 use opsync_destination_kit::http::Endpoint;
 use opsync_destination_kit::log::{Level, log};
+use opsync_destination_kit::naming::Naming;
 use opsync_destination_kit::select::{Format, Selection};
 use opsync_destination_kit::settings::{self, check_keys, choice, flag, number, required};
-use opsync_destination_kit::template::Template;
 use opsync_destination_kit::{
     ChangeKind, Guest, ItemEvent, PluginError, Receipt, misconfigured, permanent, receipt,
 };
@@ -58,7 +58,7 @@ enum OnDelete {
 struct Settings {
     endpoint: Endpoint,
     region: String,
-    name: Template,
+    name: Naming,
     selection: Selection,
     kms_key_id: Option<String>,
     overwrite_unmanaged: bool,
@@ -85,10 +85,7 @@ impl Settings {
         settings::secret("access-key-id")?;
         settings::secret("secret-access-key")?;
         settings::optional_secret("session-token")?;
-        let name = Template::parse(
-            "name",
-            &settings::plain("name")?.unwrap_or_else(|| "{{vault}}/{{title}}".into()),
-        )?;
+        let name = Naming::load("name", "{{vault}}/{{title}}")?;
         let selection = Selection::load(&[Format::Json, Format::ItemJson, Format::Raw])?;
         let on_delete = match choice("on-delete", &["keep", "delete", "force-delete"], "keep")? {
             "delete" => OnDelete::Delete,
@@ -238,6 +235,18 @@ fn delete(
     Ok(receipt(secret.arn, None, false))
 }
 
+/// The deletion of a renamed item's old key, where the name did not change: nothing to delete.
+fn unchanged_by_rename(event: &ItemEvent) -> Receipt {
+    log(
+        Level::Info,
+        &format!(
+            "not deleting anything for item {}: its name does not follow its title",
+            event.item.id
+        ),
+    );
+    receipt(String::new(), None, true)
+}
+
 struct AwsSecretsManager;
 
 impl Guest for AwsSecretsManager {
@@ -247,7 +256,9 @@ impl Guest for AwsSecretsManager {
 
     fn deliver(event: ItemEvent) -> Result<Receipt, PluginError> {
         let settings = Settings::load()?;
-        let name = settings.name.render(&event);
+        let Some(name) = settings.name.name(&event)? else {
+            return Ok(unchanged_by_rename(&event));
+        };
         let sm = settings.client()?;
         match event.kind {
             ChangeKind::Deleted => delete(&settings, &sm, &name, &event),

@@ -18,6 +18,7 @@ pub mod bindings {
 
 pub mod clock;
 pub mod http;
+pub mod naming;
 pub mod select;
 pub mod settings;
 pub mod template;

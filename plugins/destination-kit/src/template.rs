@@ -90,6 +90,13 @@ impl Template {
         Ok(Self { parts })
     }
 
+    /// Whether the template names the item by its title (so a rename changes the name).
+    pub fn uses_title(&self) -> bool {
+        self.parts
+            .iter()
+            .any(|p| matches!(p, Part::Value(Placeholder::Title)))
+    }
+
     /// The name for `event`.
     pub fn render(&self, event: &ItemEvent) -> String {
         let mut out = String::new();

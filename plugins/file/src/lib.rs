@@ -5,14 +5,8 @@ mod render;
 mod settings;
 mod write;
 
-wit_bindgen::generate!({
-    world: "destination",
-    path: "../../wit/0.1.0",
-    generate_all,
-});
-
-use opsync::plugin::log::{Level, log};
-use opsync::plugin::types::ChangeKind;
+use opsync_destination_kit::log::{Level, log};
+use opsync_destination_kit::{ChangeKind, Guest, ItemEvent, PluginError, Receipt};
 use settings::{Layout, OnDelete, Settings};
 
 struct FilePlugin;
@@ -24,7 +18,16 @@ impl Guest for FilePlugin {
 
     fn deliver(event: ItemEvent) -> Result<Receipt, PluginError> {
         let settings = Settings::load()?;
-        let name = settings.file_name(&event)?;
+        let Some(name) = settings.file_name(&event)? else {
+            log(
+                Level::Info,
+                &format!(
+                    "not deleting anything for item {}: its file name does not follow its title",
+                    event.item.id
+                ),
+            );
+            return Ok(unchanged(String::new()));
+        };
         let path = settings.path_of(&name);
         match (event.kind, settings.layout) {
             (ChangeKind::Deleted, _) if settings.on_delete == OnDelete::Keep => {
@@ -41,7 +44,8 @@ impl Guest for FilePlugin {
             }
             (_, Layout::PerItem) => {
                 let content = render::item(&settings, &event)?;
-                let changed = write::replace_if_different(&path, content.as_bytes())?;
+                let changed =
+                    write::replace_if_different(&path, content.as_bytes(), settings.fsync)?;
                 Ok(receipt(path, !changed))
             }
             (_, Layout::Combined) => {
@@ -58,11 +62,7 @@ fn unchanged(location: String) -> Receipt {
 }
 
 fn receipt(location: String, unchanged: bool) -> Receipt {
-    Receipt {
-        location,
-        destination_version: None,
-        unchanged,
-    }
+    opsync_destination_kit::receipt(location, None, unchanged)
 }
 
-export!(FilePlugin);
+opsync_destination_kit::export_destination!(FilePlugin);

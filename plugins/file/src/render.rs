@@ -1,8 +1,10 @@
-//! Renders an item's selected fields as dotenv, JSON, a whole-item JSON document, or one raw value.
+//! Renders an item's selected fields as dotenv, JSON, a whole-item JSON document, or one raw value
+//! (field selection and the item document come from the destination kit).
 
-use crate::opsync::plugin::types::{Field, ItemEvent, PluginError};
+use opsync_destination_kit::{ItemEvent, PluginError, permanent};
+use serde_json::Value;
+
 use crate::settings::{Format, Settings};
-use serde_json::{Map, Value, json};
 
 /// What one item contributes to a combined file.
 pub enum Entry {
@@ -14,24 +16,15 @@ pub enum Entry {
 /// The whole content of a per-item file.
 pub fn item(settings: &Settings, event: &ItemEvent) -> Result<String, PluginError> {
     match settings.format {
-        Format::Dotenv => Ok(dotenv(&selected(settings, event)?, "")),
+        Format::Dotenv => Ok(dotenv(&settings.selection.values(event)?, "")),
         Format::Json | Format::ItemJson => {
-            let value = json_of(settings, event)?;
+            let value = settings.selection.document(event)?;
             let mut text = serde_json::to_string_pretty(&value)
-                .map_err(|e| PluginError::Permanent(format!("cannot render JSON: {e}")))?;
+                .map_err(|e| permanent(format!("cannot render JSON: {e}")))?;
             text.push('\n');
             Ok(text)
         }
-        Format::Raw => {
-            let wanted = settings.field.as_deref().unwrap_or_default();
-            let field = find(event, wanted).ok_or_else(|| {
-                PluginError::Permanent(format!(
-                    "item `{}` has no field `{wanted}`",
-                    event.item.title
-                ))
-            })?;
-            Ok(field.value.as_ref().map(|v| v.reveal()).unwrap_or_default())
-        }
+        Format::Raw => settings.selection.render(event),
     }
 }
 
@@ -40,73 +33,16 @@ pub fn entry(settings: &Settings, event: &ItemEvent) -> Result<Entry, PluginErro
     match settings.format {
         Format::Dotenv => {
             let prefix = format!("{}_", env_key(&settings.entry_name(event)));
-            Ok(Entry::Dotenv(dotenv(&selected(settings, event)?, &prefix)))
+            Ok(Entry::Dotenv(dotenv(
+                &settings.selection.values(event)?,
+                &prefix,
+            )))
         }
-        Format::Json | Format::ItemJson => Ok(Entry::Json(json_of(settings, event)?)),
+        Format::Json | Format::ItemJson => Ok(Entry::Json(settings.selection.document(event)?)),
         Format::Raw => Err(PluginError::Misconfigured(
             "format raw cannot use the combined layout".into(),
         )),
     }
-}
-
-fn find<'a>(event: &'a ItemEvent, wanted: &str) -> Option<&'a Field> {
-    let fields = &event.item.fields;
-    fields
-        .iter()
-        .find(|f| f.id == wanted)
-        .or_else(|| fields.iter().find(|f| f.label == wanted))
-}
-
-/// The fields to write, revealed, in item order: the listed ones, or every field with a value.
-fn selected(settings: &Settings, event: &ItemEvent) -> Result<Vec<(String, String)>, PluginError> {
-    if settings.fields.is_empty() {
-        return Ok(event
-            .item
-            .fields
-            .iter()
-            .filter_map(|f| f.value.as_ref().map(|v| (f.label.clone(), v.reveal())))
-            .collect());
-    }
-    settings
-        .fields
-        .iter()
-        .map(|wanted| {
-            let field = find(event, wanted).ok_or_else(|| {
-                PluginError::Permanent(format!(
-                    "item `{}` has no field `{wanted}`",
-                    event.item.title
-                ))
-            })?;
-            let value = field.value.as_ref().map(|v| v.reveal()).unwrap_or_default();
-            Ok((field.label.clone(), value))
-        })
-        .collect()
-}
-
-fn json_of(settings: &Settings, event: &ItemEvent) -> Result<Value, PluginError> {
-    let mut fields = Map::new();
-    for (label, value) in selected(settings, event)? {
-        fields.entry(label).or_insert(Value::String(value));
-    }
-    if settings.format != Format::ItemJson {
-        return Ok(Value::Object(fields));
-    }
-    let item = &event.item;
-    let urls: Vec<Value> = item
-        .urls
-        .iter()
-        .map(|u| json!({ "href": u.href, "label": u.label, "primary": u.primary }))
-        .collect();
-    Ok(json!({
-        "id": item.id,
-        "title": item.title,
-        "vault": { "id": event.vault.id, "name": event.vault.name },
-        "category": item.category,
-        "tags": item.tags,
-        "version": item.version,
-        "urls": urls,
-        "fields": fields,
-    }))
 }
 
 /// `KEY="value"` lines. Keys are upper snake case; a repeated key gets `_2`, `_3`...
@@ -158,4 +94,22 @@ fn dotenv_escape(value: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dotenv_keys_are_upper_snake_case_and_values_escaped() {
+        let fields = vec![
+            ("api key".to_string(), "a\"b$c".to_string()),
+            ("api-key".to_string(), "x\ny".to_string()),
+            ("9lives".to_string(), "z".to_string()),
+        ];
+        assert_eq!(
+            dotenv(&fields, "DB_"),
+            "DB_API_KEY=\"a\\\"b\\$c\"\nDB_API_KEY_2=\"x\\ny\"\nDB__9LIVES=\"z\"\n"
+        );
+    }
 }

@@ -1,7 +1,10 @@
-//! The `file` plugin's config: keys, defaults, validation, and the file-name template.
+//! The `file` plugin's config: keys, defaults, validation, and the name of each item's file.
 
-use crate::opsync::plugin::config;
-use crate::opsync::plugin::types::{ItemEvent, PluginError};
+use opsync_destination_kit::naming::Naming;
+use opsync_destination_kit::select::{self, Selection};
+use opsync_destination_kit::settings::{check_keys, choice, flag, list, plain};
+use opsync_destination_kit::template::{Template, sanitize};
+use opsync_destination_kit::{ItemEvent, PluginError, misconfigured};
 
 const KNOWN_KEYS: &[&str] = &[
     "dir",
@@ -11,6 +14,7 @@ const KNOWN_KEYS: &[&str] = &[
     "fields",
     "field",
     "on-delete",
+    "fsync",
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -19,7 +23,7 @@ pub enum Format {
     Dotenv,
     /// A JSON object of field label to value.
     Json,
-    /// The whole item as one JSON document (ids, title, tags, urls, fields).
+    /// The whole item as one JSON document (ids, title, tags, urls, updated_at, fields).
     ItemJson,
     /// One field's value, as is.
     Raw,
@@ -41,84 +45,67 @@ pub struct Settings {
     pub dir: String,
     pub format: Format,
     pub layout: Layout,
-    pub name: String,
-    /// Field ids or labels to write; empty means every field that has a value.
-    pub fields: Vec<String>,
-    /// The field written by the `raw` format.
-    pub field: Option<String>,
+    /// Per-item files: the `name` template, else the route's key plus the extension.
+    naming: Naming,
+    /// The combined file's name.
+    combined: String,
+    /// Which fields are written (for dotenv, only `fields` is used).
+    pub selection: Selection,
     pub on_delete: OnDelete,
-}
-
-fn misconfigured(msg: impl Into<String>) -> PluginError {
-    PluginError::Misconfigured(msg.into())
+    /// Flush each file to disk before it replaces the old one (default); `false` trades that
+    /// durability for speed.
+    pub fsync: bool,
 }
 
 impl Settings {
     pub fn load() -> Result<Self, PluginError> {
-        for key in config::keys() {
-            if !KNOWN_KEYS.contains(&key.as_str()) {
-                return Err(misconfigured(format!(
-                    "unknown config key `{key}` (known: {})",
-                    KNOWN_KEYS.join(", ")
-                )));
-            }
-        }
-        let format = match config::get("format").as_deref() {
-            None | Some("dotenv") => Format::Dotenv,
-            Some("json") => Format::Json,
-            Some("item-json") => Format::ItemJson,
-            Some("raw") => Format::Raw,
-            Some(other) => {
-                return Err(misconfigured(format!(
-                    "format `{other}` is not one of dotenv, json, item-json, raw"
-                )));
-            }
+        check_keys(KNOWN_KEYS)?;
+        let format = match choice("format", &["dotenv", "json", "item-json", "raw"], "dotenv")? {
+            "json" => Format::Json,
+            "item-json" => Format::ItemJson,
+            "raw" => Format::Raw,
+            _ => Format::Dotenv,
         };
-        let layout = match config::get("layout").as_deref() {
-            None | Some("per-item") => Layout::PerItem,
-            Some("combined") => Layout::Combined,
-            Some(other) => {
-                return Err(misconfigured(format!(
-                    "layout `{other}` is not one of per-item, combined"
-                )));
-            }
+        let layout = match choice("layout", &["per-item", "combined"], "per-item")? {
+            "combined" => Layout::Combined,
+            _ => Layout::PerItem,
         };
-        let on_delete = match config::get("on-delete").as_deref() {
-            None | Some("keep") => OnDelete::Keep,
-            Some("delete") => OnDelete::Delete,
-            Some(other) => {
-                return Err(misconfigured(format!(
-                    "on-delete `{other}` is not one of keep, delete"
-                )));
-            }
+        let on_delete = match choice("on-delete", &["keep", "delete"], "keep")? {
+            "delete" => OnDelete::Delete,
+            _ => OnDelete::Keep,
         };
-        let field = config::get("field");
+        let field = plain("field")?;
         if format == Format::Raw && field.is_none() {
             return Err(misconfigured("format raw needs the `field` key"));
         }
         if format == Format::Raw && layout == Layout::Combined {
             return Err(misconfigured("format raw cannot use the combined layout"));
         }
+        let selection = Selection {
+            format: match format {
+                Format::ItemJson => select::Format::ItemJson,
+                Format::Raw => select::Format::Raw,
+                Format::Dotenv | Format::Json => select::Format::Json,
+            },
+            fields: list("fields")?,
+            field,
+        };
         let extension = match format {
             Format::Dotenv => "env",
             Format::Json | Format::ItemJson => "json",
             Format::Raw => "txt",
         };
-        let name = config::get("name").unwrap_or_else(|| match layout {
-            Layout::PerItem => format!("{{{{title}}}}.{extension}"),
-            Layout::Combined => format!("secrets.{extension}"),
-        });
-        check_template(&name)?;
-        let fields = config::get("fields")
-            .map(|list| {
-                list.split(',')
-                    .map(str::trim)
-                    .filter(|f| !f.is_empty())
-                    .map(String::from)
-                    .collect()
-            })
-            .unwrap_or_default();
-        let dir = config::get("dir").unwrap_or_else(|| "/".to_string());
+        let naming = Naming::load_with_suffix(
+            "name",
+            &format!("{{{{title}}}}.{extension}"),
+            &format!(".{extension}"),
+        )?;
+        let combined = plain("name")?.unwrap_or_else(|| format!("secrets.{extension}"));
+        if layout == Layout::Combined {
+            // Checked like a template; used as written.
+            Template::parse("name", &combined)?;
+        }
+        let dir = plain("dir")?.unwrap_or_else(|| "/".to_string());
         if !dir.starts_with('/') || dir.split('/').any(|part| part == "..") {
             return Err(misconfigured(format!(
                 "dir `{dir}` must be an absolute path without `..`"
@@ -128,19 +115,20 @@ impl Settings {
             dir,
             format,
             layout,
-            name,
-            fields,
-            field,
+            naming,
+            combined,
+            selection,
             on_delete,
+            fsync: flag("fsync", true)?,
         })
     }
 
-    /// The file name for this event: the `name` template for per-item files, the fixed name for
-    /// the combined file.
-    pub fn file_name(&self, event: &ItemEvent) -> Result<String, PluginError> {
+    /// The file name for this event: the item's name for per-item files (none for the deletion
+    /// of a renamed item's old name that did not change), the fixed name for the combined file.
+    pub fn file_name(&self, event: &ItemEvent) -> Result<Option<String>, PluginError> {
         match self.layout {
-            Layout::PerItem => expand(&self.name, event),
-            Layout::Combined => Ok(self.name.clone()),
+            Layout::PerItem => self.naming.name(event),
+            Layout::Combined => Ok(Some(self.combined.clone())),
         }
     }
 
@@ -151,77 +139,5 @@ impl Settings {
     /// The name of an item's entry inside a combined file.
     pub fn entry_name(&self, event: &ItemEvent) -> String {
         sanitize(&event.item.title)
-    }
-}
-
-const PLACEHOLDERS: &[&str] = &["vault", "vault_id", "title", "id", "category", "version"];
-
-fn check_template(template: &str) -> Result<(), PluginError> {
-    let mut rest = template;
-    while let Some(start) = rest.find("{{") {
-        let after = &rest[start + 2..];
-        let end = after
-            .find("}}")
-            .ok_or_else(|| misconfigured(format!("name `{template}` has an unclosed `{{{{`")))?;
-        let key = after[..end].trim();
-        if !PLACEHOLDERS.contains(&key) {
-            return Err(misconfigured(format!(
-                "name `{template}` uses unknown placeholder `{key}` (known: {})",
-                PLACEHOLDERS.join(", ")
-            )));
-        }
-        rest = &after[end + 2..];
-    }
-    if template.starts_with('/') || template.split('/').any(|p| p == ".." || p.is_empty()) {
-        return Err(misconfigured(format!(
-            "name `{template}` must be a relative path without `..` or empty parts"
-        )));
-    }
-    Ok(())
-}
-
-/// Expands `{{placeholder}}`s; every value is sanitized so it cannot add path components.
-pub fn expand(template: &str, event: &ItemEvent) -> Result<String, PluginError> {
-    let mut out = String::new();
-    let mut rest = template;
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let end = after
-            .find("}}")
-            .ok_or_else(|| misconfigured(format!("name `{template}` has an unclosed `{{{{`")))?;
-        let value = match after[..end].trim() {
-            "vault" => event.vault.name.clone(),
-            "vault_id" => event.vault.id.clone(),
-            "title" => event.item.title.clone(),
-            "id" => event.item.id.clone(),
-            "category" => event.item.category.to_lowercase(),
-            "version" => event.item.version.to_string(),
-            other => return Err(misconfigured(format!("unknown placeholder `{other}`"))),
-        };
-        out.push_str(&sanitize(&value));
-        rest = &after[end + 2..];
-    }
-    out.push_str(rest);
-    Ok(out)
-}
-
-/// Keeps letters, digits, `.`, `-` and `_`; anything else becomes `_`, and a name made only of dots
-/// becomes `_`, so a value can never climb out of the directory.
-pub fn sanitize(value: &str) -> String {
-    let cleaned: String = value
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if cleaned.is_empty() || cleaned.chars().all(|c| c == '.') {
-        "_".to_string()
-    } else {
-        cleaned
     }
 }

@@ -1,9 +1,9 @@
 //! Atomic file writes (temp file + rename, skipped when the content is already there), removal,
 //! and read-modify-write of combined files.
 
-use crate::opsync::plugin::types::{ItemEvent, PluginError};
 use crate::render::Entry;
 use crate::settings::{Format, Settings};
+use opsync_destination_kit::{ItemEvent, PluginError};
 use serde_json::{Map, Value};
 use std::collections::hash_map::RandomState;
 use std::fs;
@@ -32,14 +32,17 @@ fn read_existing(path: &str) -> Result<Option<Vec<u8>>, PluginError> {
 }
 
 /// Writes `content` to `path` atomically unless the file already holds exactly that; returns
-/// whether it wrote.
-pub fn replace_if_different(path: &str, content: &[u8]) -> Result<bool, PluginError> {
+/// whether it wrote. With `durable`, the file is flushed to disk before it replaces the old one.
+pub fn replace_if_different(
+    path: &str,
+    content: &[u8],
+    durable: bool,
+) -> Result<bool, PluginError> {
     if read_existing(path)?.as_deref() == Some(content) {
         return Ok(false);
     }
     let target = Path::new(path);
     let parent = target.parent().unwrap_or(Path::new("/"));
-    fs::create_dir_all(parent).map_err(|e| io_error("create the directory of", path, e))?;
     let file_name = target
         .file_name()
         .and_then(|n| n.to_str())
@@ -47,16 +50,29 @@ pub fn replace_if_different(path: &str, content: &[u8]) -> Result<bool, PluginEr
     let nonce = RandomState::new().hash_one(path);
     let temp = parent.join(format!(".{file_name}.{nonce:016x}.tmp"));
     let temp_str = temp.to_string_lossy().into_owned();
-    let result = (|| {
-        let mut file = fs::OpenOptions::new()
+    let create = || {
+        fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(&temp)
-            .map_err(|e| io_error("create", &temp_str, e))?;
+    };
+    let result = (|| {
+        // The directory usually exists: create it only when the file cannot be made without it.
+        let mut file = match create() {
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                fs::create_dir_all(parent)
+                    .map_err(|e| io_error("create the directory of", path, e))?;
+                create()
+            }
+            other => other,
+        }
+        .map_err(|e| io_error("create", &temp_str, e))?;
         file.write_all(content)
             .map_err(|e| io_error("write", &temp_str, e))?;
-        file.sync_all()
-            .map_err(|e| io_error("sync", &temp_str, e))?;
+        if durable {
+            file.sync_all()
+                .map_err(|e| io_error("sync", &temp_str, e))?;
+        }
         fs::rename(&temp, target).map_err(|e| io_error("rename into", path, e))
     })();
     if result.is_err() {
@@ -113,7 +129,7 @@ pub fn update_combined(
     if updated.is_empty() {
         return remove(path);
     }
-    replace_if_different(path, updated.as_bytes())
+    replace_if_different(path, updated.as_bytes(), settings.fsync)
 }
 
 /// Replaces the block that starts with `# opsync item <id>`; other blocks and any header stay.

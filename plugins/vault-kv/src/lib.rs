@@ -2,8 +2,8 @@
 //! marks what it manages in the secret's custom metadata, and skips versions already written.
 //!
 //! Config: `address` (required; grant its host:port), `token` (required, usually an `op://`
-//! reference), `namespace`, `mount` (default `secret`), `path` (template, default
-//! `{{vault}}/{{title}}`), `format` (`json` or `item-json`), `fields`, `on-delete` (`keep`,
+//! reference), `namespace`, `mount` (default `secret`), `path` (template; unset:
+//! the route's key, `opsync.key`), `format` (`json` or `item-json`), `fields`, `on-delete` (`keep`,
 //! `delete`: soft-delete the current version, `destroy`: every version and the metadata),
 //! `adopt-unmanaged` (`false`: a secret without opsync's metadata is never overwritten).
 
@@ -12,9 +12,9 @@ mod kv;
 use kv::{Kv, Metadata};
 use opsync_destination_kit::http::Endpoint;
 use opsync_destination_kit::log::{Level, log};
+use opsync_destination_kit::naming::Naming;
 use opsync_destination_kit::select::{Format, Selection};
 use opsync_destination_kit::settings::{self, check_keys, choice, flag, required};
-use opsync_destination_kit::template::Template;
 use opsync_destination_kit::{
     ChangeKind, Guest, ItemEvent, PluginError, Receipt, misconfigured, permanent, receipt,
 };
@@ -52,7 +52,7 @@ struct Settings {
     address: Endpoint,
     namespace: Option<String>,
     mount: String,
-    path: Template,
+    path: Naming,
     selection: Selection,
     on_delete: OnDelete,
     adopt_unmanaged: bool,
@@ -70,10 +70,7 @@ impl Settings {
                 "`mount` `{mount}` is not a mount path"
             )));
         }
-        let path = Template::parse(
-            "path",
-            &settings::plain("path")?.unwrap_or_else(|| "{{vault}}/{{title}}".into()),
-        )?;
+        let path = Naming::load("path", "{{vault}}/{{title}}")?;
         let selection = Selection::load(&[Format::Json, Format::ItemJson])?;
         let on_delete = match choice("on-delete", &["keep", "delete", "destroy"], "keep")? {
             "delete" => OnDelete::Delete,
@@ -233,7 +230,16 @@ impl Guest for VaultKv {
 
     fn deliver(event: ItemEvent) -> Result<Receipt, PluginError> {
         let settings = Settings::load()?;
-        let path = settings.path.render(&event);
+        let Some(path) = settings.path.name(&event)? else {
+            log(
+                Level::Info,
+                &format!(
+                    "not deleting anything for item {}: its path does not follow its title",
+                    event.item.id
+                ),
+            );
+            return Ok(receipt(String::new(), None, true));
+        };
         let kv = settings.kv()?;
         match event.kind {
             ChangeKind::Deleted => delete(&settings, &kv, &path, &event),

@@ -2,7 +2,7 @@
 //! Standard Webhooks way (`webhook-id`, `webhook-timestamp`, `webhook-signature`).
 //!
 //! Config: `url` (required; grant its host:port), `secret` (required, `whsec_<base64>`, usually an
-//! `op://` reference), `name` (template, default `{{vault}}/{{title}}`), `format` (`json`: values
+//! `op://` reference), `name` (template; unset: the route's key, `opsync.key`), `format` (`json`: values
 //! in `data.values`; `item-json`: the whole item in `data.item`), `fields` (comma-separated ids or
 //! labels; default every field with a value), `on-delete` (`send` or `skip`). The body is
 //! `{"type": "item.<kind>", "timestamp", "data": {"name", "kind", "idempotency_key", "item",
@@ -13,9 +13,9 @@ mod sign;
 use opsync_destination_kit::clock::Instant;
 use opsync_destination_kit::http::{self, Endpoint, Request};
 use opsync_destination_kit::log::{Level, log};
+use opsync_destination_kit::naming::Naming;
 use opsync_destination_kit::select::{self, Format, Selection};
 use opsync_destination_kit::settings::{self, check_keys, choice, required};
-use opsync_destination_kit::template::Template;
 use opsync_destination_kit::{
     ChangeKind, Guest, ItemEvent, PluginError, Receipt, kind_name, misconfigured, permanent,
     receipt,
@@ -28,7 +28,7 @@ const KNOWN_KEYS: &[&str] = &["url", "secret", "name", "format", "fields", "on-d
 struct Settings {
     url: Endpoint,
     key: SigningKey,
-    name: Template,
+    name: Naming,
     selection: Selection,
     send_deletes: bool,
 }
@@ -37,10 +37,7 @@ impl Settings {
     fn load() -> Result<Self, PluginError> {
         check_keys(KNOWN_KEYS)?;
         let url = Endpoint::parse("url", &required("url")?)?;
-        let name = Template::parse(
-            "name",
-            &settings::plain("name")?.unwrap_or_else(|| "{{vault}}/{{title}}".into()),
-        )?;
+        let name = Naming::load("name", "{{vault}}/{{title}}")?;
         let selection = Selection::load(&[Format::Json, Format::ItemJson])?;
         let send_deletes = choice("on-delete", &["send", "skip"], "send")? == "send";
         Ok(Self {
@@ -98,7 +95,16 @@ impl Guest for Webhook {
 
     fn deliver(event: ItemEvent) -> Result<Receipt, PluginError> {
         let settings = Settings::load()?;
-        let name = settings.name.render(&event);
+        let Some(name) = settings.name.name(&event)? else {
+            log(
+                Level::Info,
+                &format!(
+                    "not sending a deletion for item {}: its name does not follow its title",
+                    event.item.id
+                ),
+            );
+            return Ok(receipt(settings.url.origin(), None, true));
+        };
         let location = format!("{} {name}", settings.url.origin());
         if event.kind == ChangeKind::Deleted && !settings.send_deletes {
             log(

@@ -129,6 +129,10 @@ impl log::Host for HostState {
 
 impl config::Host for HostState {
     fn get(&mut self, key: String) -> wasmtime::Result<Option<String>> {
+        if key.starts_with(crate::plugin::RESERVED_CONFIG_PREFIX) {
+            let value = self.reserved.iter().find(|(k, _)| *k == key);
+            return Ok(value.map(|(_, v)| v.clone()));
+        }
         Ok(self.config.get(&key).map(String::from))
     }
 
@@ -287,6 +291,7 @@ fn vault_ref(vault: &crate::plugin::event::VaultRef) -> types::VaultRef {
 
 fn item_event(state: &mut HostState, event: &ItemEvent) -> wasmtime::Result<types::ItemEvent> {
     let with_values = event.kind != ChangeKind::Deleted;
+    state.reserved = event.reserved_config();
     Ok(types::ItemEvent {
         idempotency_key: event.idempotency_key.clone(),
         kind: change_kind(event.kind),

@@ -172,12 +172,20 @@ impl Guest for TestGuest {
                 let token = config::get_secret("token")
                     .ok_or(PluginError::Misconfigured("token is required".into()))?;
                 let plain = config::get("token").is_some();
+                // Revealed twice in one call: the host logs it at INFO once.
+                let _again = token.reveal();
                 Ok(receipt(format!(
                     "{}:{}:plain={plain}",
                     token.name(),
                     token.reveal().len()
                 )))
             }
+            "reserved" => Ok(receipt(format!(
+                "key={:?} renamed-to={:?} listed={}",
+                config::get("opsync.key"),
+                config::get("opsync.renamed-to"),
+                config::keys().iter().any(|k| k.starts_with("opsync.")),
+            ))),
             "loop" => loop {
                 black_box(CALLS.load(Ordering::Relaxed));
             },
