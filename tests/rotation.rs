@@ -510,6 +510,14 @@ async fn the_rotated_value_reaches_a_route_destination() {
     let file = sync_support::item_file(&env.dir().join("files"), VAULT, &env.item_id);
     let json = std::fs::read_to_string(&file).expect("delivered item");
     assert!(json.contains(&new), "the destination holds the new value");
+    assert!(
+        !json.contains(ORIGINAL),
+        "the previous value stays in 1Password: {json}"
+    );
+    assert!(
+        !json.contains("opsync_") && !json.contains("opsync rotation"),
+        "opsync's rotation section never leaves through a route: {json}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -104,13 +104,20 @@ pub fn targets(item: &Item, wanted: &[String], job: &str) -> Result<Vec<Target>,
 /// The item as plugins see it: without opsync's section.
 pub fn for_plugin(item: &Item) -> Item {
     let mut item = item.clone();
+    strip_owned_section(&mut item);
+    item
+}
+
+/// Removes opsync's rotation section (pending and previous values, rotation metadata) from an
+/// item, in place. Every route does this before its field selection, so a pending value that a
+/// rotation may still roll back never leaves through a destination.
+pub fn strip_owned_section(item: &mut Item) {
     if let Some(fields) = &mut item.fields {
         fields.retain(|f| !in_section(f));
     }
     if let Some(sections) = &mut item.sections {
         sections.retain(|s| s.id != SECTION_ID);
     }
-    item
 }
 
 /// Where the item stands for the rotation keyed `key`.

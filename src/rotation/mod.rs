@@ -10,7 +10,7 @@ mod telemetry;
 pub use error::RotationError;
 pub use item::{
     JOB_FIELD, KEY_FIELD, LAST_KEY_FIELD, ROTATED_AT_FIELD, SECTION_ID, SECTION_LABEL, STATE_FIELD,
-    pending_id, previous_id,
+    pending_id, previous_id, strip_owned_section,
 };
 pub use runner::{KILL_HOOK_ENV, Outcome, Rotator, Start, StepRetry, StepTiming};
 pub use scheduler::{RECHECK, spawn};
