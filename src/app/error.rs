@@ -26,6 +26,8 @@ pub enum AppError {
     DevServer(#[from] DevServerError),
     #[error("plugin host: {0}")]
     Plugins(String),
+    #[error(transparent)]
+    Audit(#[from] crate::audit::AuditError),
     #[error("{what}: {source}")]
     Io {
         what: String,

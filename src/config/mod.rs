@@ -9,6 +9,7 @@
 //! Everything is parsed and checked at load: unknown keys, wrong types and missing required
 //! values are errors naming the key path and the file, variable or flag it came from.
 
+mod audit;
 mod connect;
 mod delivery;
 mod duration;
@@ -26,6 +27,10 @@ use std::path::{Path, PathBuf};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
+pub use audit::{
+    AuditSettings, AuditSinkSettings, DEFAULT_AUDIT_POLL_INTERVAL, DEFAULT_BATCH_SIZE,
+    DEFAULT_FLUSH_INTERVAL, DEFAULT_PAGE_SIZE, FORMATS, MAX_BATCH_SIZE, StartSetting,
+};
 pub use connect::{
     ConnectSettings, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_IDLE_PER_HOST, DEFAULT_POOL_IDLE_TIMEOUT,
     DEFAULT_TIMEOUT, DEFAULT_USER_AGENT,
@@ -58,6 +63,8 @@ pub struct Settings {
     pub routes: Vec<crate::route::Route>,
     pub delivery: DeliverySettings,
     pub admin: AdminSettings,
+    /// `[audit]` and `[[audit.sink]]`: the activity export.
+    pub audit: AuditSettings,
 }
 
 fn plugins_by_name<S: serde::Serializer>(
@@ -96,6 +103,7 @@ struct RawSettings {
     route: Vec<routes::RawRoute>,
     delivery: DeliverySettings,
     admin: AdminSettings,
+    audit: audit::RawAudit,
 }
 
 /// The stacked layers, ready to be read whole or a section at a time.
@@ -131,6 +139,7 @@ impl Loader {
             .unwrap_or_else(|| DEFAULT_CONFIG_FILE.to_owned());
         let connect = raw.connect.resolve(&self.figment, &file_name)?;
         let (plugins, routes) = self.sync_sections(raw.plugins, raw.route)?;
+        let audit = audit::resolve(raw.audit, &plugins, &self.figment)?;
         for (key, value) in [
             ("sync.poll_interval", raw.sync.poll_interval),
             (
@@ -155,6 +164,7 @@ impl Loader {
             routes,
             delivery: raw.delivery,
             admin: raw.admin,
+            audit,
         })
     }
 

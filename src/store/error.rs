@@ -30,6 +30,9 @@ pub enum StoreError {
     /// No ledger row has this id.
     #[error("state database: no delivery with id {0}")]
     NoSuchDelivery(i64),
+    /// No audit sink cursor has this name (the sink has not run yet).
+    #[error("state database: no audit sink named {0:?} (it has not run yet)")]
+    NoSuchAuditSink(String),
 }
 
 /// Adds the operation's name to a rusqlite error.

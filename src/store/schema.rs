@@ -78,7 +78,51 @@ const MIGRATIONS: &[&str] = &[
     // 2: rotation jobs, their persisted step and slot (reserved for the rotation work).
     "DELETE FROM meta WHERE 0; -- rotation: no tables yet",
     // 3: audit tail and per-sink cursors (reserved for the audit export work).
-    "DELETE FROM meta WHERE 0; -- audit: no tables yet",
+    r#"
+    -- The audit outbox: every Connect activity record the tail read and every event opsync
+    -- recorded about itself, once per request id, in log order (seq, never reused). Records are
+    -- API request metadata (ids, actions, addresses), never a secret value.
+    CREATE TABLE audit_outbox (
+        seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+        request_id TEXT NOT NULL UNIQUE,
+        at         INTEGER NOT NULL,
+        own        INTEGER NOT NULL,
+        record     TEXT NOT NULL,
+        added_at   INTEGER NOT NULL
+    );
+    CREATE INDEX audit_outbox_at ON audit_outbox (at);
+    -- The tail's high-water mark over /v1/activity (one row): the newest timestamp read, the
+    -- request ids seen at it, the last Content-Range total and the log order detected.
+    CREATE TABLE audit_tail (
+        id        INTEGER PRIMARY KEY CHECK (id = 1),
+        mark_at   TEXT,
+        mark_ids  TEXT NOT NULL,
+        total     INTEGER,
+        log_order TEXT NOT NULL,
+        polled_at INTEGER
+    );
+    -- One cursor per sink: the last outbox seq the sink acknowledged.
+    CREATE TABLE audit_sinks (
+        sink          TEXT PRIMARY KEY,
+        acked_seq     INTEGER NOT NULL,
+        acked_at      INTEGER,
+        shipped       INTEGER NOT NULL DEFAULT 0,
+        failures      INTEGER NOT NULL DEFAULT 0,
+        last_error    TEXT,
+        last_error_at INTEGER,
+        created_at    INTEGER NOT NULL
+    );
+    -- Records a sink refused permanently (one row each), kept for `audit status` and replay.
+    CREATE TABLE audit_dead (
+        id         INTEGER PRIMARY KEY,
+        sink       TEXT NOT NULL,
+        seq        INTEGER NOT NULL,
+        request_id TEXT NOT NULL,
+        reason     TEXT NOT NULL,
+        dead_at    INTEGER NOT NULL
+    );
+    CREATE INDEX audit_dead_sink ON audit_dead (sink);
+    "#,
 ];
 
 /// The schema version this build writes.
