@@ -7,16 +7,19 @@
 //! Config: `url` (required, `http(s)://host[:port]`; grant its host:port), `token` (required
 //! secret, the HEC token), `format` (`raw` default, `ocsf`, `ecs`), `index`, `source` (default
 //! `op-connect:activity`), `sourcetype` (default `1password:connect:activity`), `host`, `ack`
-//! (`true` default; `false` when the token has indexer acknowledgement off: a 200 is then taken as
-//! delivered), `ack-timeout-ms` (default 10000), `ack-poll-ms` (default 250), `max-batch-bytes`
-//! (default 1000000).
+//! (`true` default: a 200 without an ack id is then `misconfigured`; `false` when the token has
+//! indexer acknowledgement off: a 200 is taken as delivered), `ack-timeout-ms` (default 10000),
+//! `ack-poll-ms` (first pause, doubled up to 2 s, at most 10 polls; default 250),
+//! `max-batch-bytes` (default 1000000).
 
 mod hec;
 
 use opsync_audit_kit::format::Format;
 use opsync_audit_kit::http::{self, Endpoint, Request};
 use opsync_audit_kit::settings::{check_keys, flag, number, plain, required, secret};
-use opsync_audit_kit::{AuditEvent, Guest, PluginError, Secret, retryable, sleep_ms};
+use opsync_audit_kit::{
+    AuditEvent, Guest, PluginError, Secret, misconfigured, retryable, sleep_ms,
+};
 
 use hec::{Envelope, EventAnswer, channel, chunks};
 
@@ -35,6 +38,9 @@ const KNOWN_KEYS: &[&str] = &[
 ];
 const EVENT_PATH: &str = "/services/collector/event";
 const ACK_PATH: &str = "/services/collector/ack";
+/// Ack polls per call; with the event posts they stay under the sandbox's 16 requests per call.
+const MAX_ACK_POLLS: u32 = 10;
+const MAX_ACK_PAUSE_MS: u64 = 2_000;
 
 struct Settings {
     url: Endpoint,
@@ -113,6 +119,14 @@ fn send(settings: &Settings, channel: &str, batch: &[AuditEvent]) -> Result<Vec<
         let response = settings.post(EVENT_PATH.into(), channel, body)?;
         match hec::event_answer(response.status, &response.body) {
             EventAnswer::Accepted(Some(id)) => ack_ids.push(id),
+            EventAnswer::Accepted(None) if settings.ack => {
+                return Err(misconfigured(format!(
+                    "{what}: status {}: HEC answered without an ackId, so indexer \
+                     acknowledgement is off for this token; turn it on, or set `ack = false` to \
+                     take a 200 as delivered",
+                    response.status
+                )));
+            }
             EventAnswer::Accepted(None) => {}
             EventAnswer::Failed(kind, detail, invalid) => {
                 let detail = match invalid {
@@ -129,15 +143,23 @@ fn send(settings: &Settings, channel: &str, batch: &[AuditEvent]) -> Result<Vec<
     Ok(ack_ids)
 }
 
-/// Polls the ack endpoint until every id is confirmed or `ack-timeout-ms` passes.
+/// Polls the ack endpoint until every id is confirmed or `ack-timeout-ms` passes. The pause
+/// between polls starts at `ack-poll-ms` and doubles up to 2 s, and there are at most
+/// `MAX_ACK_POLLS` polls: the sandbox allows a call 16 HTTP requests.
 fn confirm(settings: &Settings, channel: &str, mut pending: Vec<u64>) -> Result<(), PluginError> {
     let path = format!("{ACK_PATH}?channel={}", http::encode(channel));
     let what = settings.what(ACK_PATH);
-    let polls = settings.ack_timeout_ms / settings.ack_poll_ms + 1;
-    for poll in 0..polls {
-        if poll > 0 {
-            sleep_ms(settings.ack_poll_ms.into());
+    let mut waited: u64 = 0;
+    let mut pause = u64::from(settings.ack_poll_ms);
+    let timeout = u64::from(settings.ack_timeout_ms);
+    for _ in 0..MAX_ACK_POLLS {
+        if waited >= timeout {
+            break;
         }
+        let nap = pause.min(timeout - waited);
+        sleep_ms(nap);
+        waited += nap;
+        pause = (pause * 2).min(MAX_ACK_PAUSE_MS);
         let body = serde_json::to_vec(&serde_json::json!({ "acks": pending }))
             .map_err(|e| retryable(format!("{what}: cannot render the ack query: {e}")))?;
         let response = settings.post(path.clone(), channel, body)?;
@@ -150,9 +172,8 @@ fn confirm(settings: &Settings, channel: &str, mut pending: Vec<u64>) -> Result<
         }
     }
     Err(retryable(format!(
-        "{what}: {} ack ids not confirmed within {} ms (indexer acknowledgement timed out)",
+        "{what}: {} ack ids not confirmed within {waited} ms (indexer acknowledgement timed out)",
         pending.len(),
-        settings.ack_timeout_ms
     )))
 }
 
