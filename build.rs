@@ -15,6 +15,11 @@ const PLUGINS: &[(&str, &str)] = &[
     ("opsync-plugin-webhook", "webhook"),
     ("opsync-plugin-vault-kv", "vault-kv"),
     ("opsync-plugin-aws-secrets-manager", "aws-secrets-manager"),
+    // Audit sinks (the audit-sink world).
+    ("opsync-plugin-syslog", "syslog"),
+    ("opsync-plugin-splunk-hec", "splunk-hec"),
+    ("opsync-plugin-elasticsearch", "elasticsearch"),
+    ("opsync-plugin-webhook-audit", "webhook-audit"),
 ];
 
 const TARGET: &str = "wasm32-wasip2";

@@ -24,6 +24,10 @@ pub const BUILTINS: &[Builtin] = &[
     embedded!("webhook"),
     embedded!("vault-kv"),
     embedded!("aws-secrets-manager"),
+    embedded!("syslog"),
+    embedded!("splunk-hec"),
+    embedded!("elasticsearch"),
+    embedded!("webhook-audit"),
 ];
 
 /// The built-in plugin called `name`.
