@@ -155,7 +155,17 @@ pub(crate) fn prepare(conn: &mut Connection, in_memory: bool) -> Result<(), Stor
         });
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
-        let tx = conn.transaction().op("begin migration")?;
+        // IMMEDIATE, and the version read again inside: another process opening the same new
+        // database (`opsync audit status` beside a starting daemon) may have migrated meanwhile.
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .op("begin migration")?;
+        let now: i64 = tx
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .op("read schema version")?;
+        if now > i as i64 {
+            continue;
+        }
         tx.execute_batch(sql).op("migrate schema")?;
         tx.pragma_update(None, "user_version", (i + 1) as i64)
             .op("bump schema version")?;

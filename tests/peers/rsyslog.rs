@@ -33,8 +33,12 @@ pub struct Rsyslog {
 
 impl Rsyslog {
     pub async fn start() -> Self {
+        Self::start_on(free_port()).await
+    }
+
+    /// An rsyslog on `port` (e.g. the port of one stopped before, to simulate an outage).
+    pub async fn start_on(port: u16) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let port = free_port();
         let d = dir.path().display();
         let conf = format!(
             r#"global(workDirectory="{d}" parser.escapeControlCharactersOnReceive="on")
@@ -93,6 +97,23 @@ ruleset(name="siem") {{
     /// Waits until `parsed.log` has at least `n` lines (10 s at most) and returns them all.
     pub async fn wait_parsed(&self, n: usize) -> Vec<String> {
         self.wait(n).await;
+        self.lines("parsed.log")
+    }
+
+    /// The parsed messages written so far (without waiting).
+    pub fn parsed(&self) -> Vec<String> {
+        self.lines("parsed.log")
+    }
+
+    /// Stops rsyslogd with SIGTERM (it writes out what it queued) and returns every parsed
+    /// message it wrote.
+    pub fn stop(mut self) -> Vec<String> {
+        let pid = self.process.child.id() as libc::pid_t;
+        // SAFETY: signalling our own child process by its pid.
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+        }
+        let _ = self.process.child.wait();
         self.lines("parsed.log")
     }
 
