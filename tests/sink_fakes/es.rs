@@ -84,6 +84,11 @@ impl EsFake {
         self.lock().documents.clone()
     }
 
+    /// How many documents are stored (without copying them).
+    pub fn document_count(&self) -> usize {
+        self.lock().documents.len()
+    }
+
     /// The `_id`s each `_bulk` request carried, in order.
     pub fn requests(&self) -> Vec<Vec<String>> {
         self.lock().requests.clone()

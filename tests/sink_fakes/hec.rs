@@ -104,6 +104,11 @@ impl HecFake {
         self.lock().indexed.clone()
     }
 
+    /// How many envelopes HEC has confirmed (without copying them).
+    pub fn event_count(&self) -> usize {
+        self.lock().indexed.len()
+    }
+
     pub fn event_posts(&self) -> usize {
         self.lock().event_posts
     }
