@@ -359,3 +359,42 @@ async fn a_record_the_sink_refuses_is_isolated_and_dead_lettered_for_that_sink()
     trigger.trigger();
     task.await.expect("joined").expect("ran");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sink_that_starts_now_gets_only_what_is_logged_after_its_start() {
+    let server = server().await;
+    let store = Store::open_in_memory().expect("store");
+    server.seed_activity(400, 100);
+    let receiver = Receiver::start().await;
+    let (wake_tx, wake) = tokio::sync::watch::channel(0u64);
+    let (trigger, shutdown) = opsync::shutdown::channel();
+    let mut now = options(100, false);
+    now.start = SinkStart::Now;
+    let shipper = Shipper::new(
+        "late".into(),
+        Ok(sink_plugin("late", &receiver)),
+        store.clone(),
+        now,
+    );
+    // Started before the tail's first read: it waits for it, so the 400 are history.
+    let task = tokio::spawn(shipper.run(wake, shutdown));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    tail(&server, &store, 500).poll().await.expect("read");
+    wake_tx.send_modify(|n| *n += 1);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        receiver.inbox.ids().is_empty(),
+        "{:?}",
+        receiver.inbox.ids().len()
+    );
+    server.seed_activity(50, 10);
+    tail(&server, &store, 500).poll().await.expect("read");
+    wake_tx.send_modify(|n| *n += 1);
+    until_in(&store, "the 50 new records arrived", || {
+        receiver.inbox.ids().len() == 50
+    })
+    .await;
+    trigger.trigger();
+    let report = task.await.expect("joined").expect("ran");
+    assert_eq!(report.shipped, 50);
+}

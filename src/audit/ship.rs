@@ -76,6 +76,15 @@ impl Shipper {
         let sink = self.sink.as_str();
         let opts = &self.options;
         let mut report = ShipReport::default();
+        if opts.start == SinkStart::Now && self.store.audit_lag(sink, false)?.is_none() {
+            // "now" is after what Connect logged before this sink's first start: wait for the
+            // tail's first read, so its records are not taken for new ones.
+            while self.store.audit_mark()?.polled_at.is_none() {
+                if !sleep(&mut shutdown, RECHECK / 4).await {
+                    return Ok(report);
+                }
+            }
+        }
         self.store.audit_sink(sink, opts.start)?;
         let plugin = match &self.plugin {
             Ok(p) => p.clone(),
