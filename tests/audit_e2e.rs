@@ -133,6 +133,26 @@ async fn every_record_reaches_elasticsearch_once_and_rsyslog_through_outages_and
     server.seed_activity(RECORDS, 100);
     let client = client(&server);
     let es = EsFake::start(None).await;
+    // Two records the fake throttles (429) three times: the call holding one keeps retrying it
+    // inside the plugin for ~0.9 s, with the rest of its batch already stored but not yet
+    // acknowledged to the daemon: the moments to SIGKILL it mid-batch.
+    let nth_oldest = |n: u64| {
+        let client = client.clone();
+        async move {
+            client
+                .activity(1, RECORDS as u64 - n)
+                .await
+                .expect("activity")
+                .records
+                .remove(0)
+                .request_id
+        }
+    };
+    let first_victim = nth_oldest(3_000).await;
+    let second_victim = nth_oldest(8_000).await;
+    es.script_item(&first_victim, &[429, 429, 429]);
+    es.script_item(&second_victim, &[429, 429, 429]);
+    let sent = |id: &str| es.requests().iter().any(|r| r.iter().any(|x| x == id));
     // Elasticsearch starts out overloaded; rsyslog is not running yet.
     es.set_failure_mode(EsFailure::Status(503));
     let syslog_port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -150,7 +170,7 @@ level = "info"
 [plugins.es]
 builtin = "elasticsearch"
 world = "audit-sink"
-config = {{ url = "{es}", max-retries = "2", retry-backoff-ms = "20" }}
+config = {{ url = "{es}", max-retries = "2", retry-backoff-ms = "300" }}
 grants = {{ http = ["{es}"] }}
 
 [plugins.siem-syslog]
@@ -210,12 +230,12 @@ include_own_events = false
     es.set_failure_mode(EsFailure::None);
     let mut rsyslog = Rsyslog::start_on(syslog_port).await;
 
-    // First SIGKILL: in the middle of the stream.
+    // First SIGKILL: mid-batch, while the plugin retries the throttled record.
     wait_for(
-        "3,000 records in Elasticsearch",
+        "the first throttled record reached Elasticsearch",
         Duration::from_secs(60),
         &log,
-        || es.documents().len() >= 3_000,
+        || sent(&first_victim),
     )
     .await;
     kill(&mut daemon);
@@ -234,12 +254,12 @@ include_own_events = false
     es.set_failure_mode(EsFailure::None);
     rsyslog = Rsyslog::start_on(syslog_port).await;
 
-    // Second SIGKILL, later in the stream.
+    // Second SIGKILL, later in the stream, mid-batch again.
     wait_for(
-        "8,000 records in Elasticsearch",
+        "the second throttled record reached Elasticsearch",
         Duration::from_secs(60),
         &log,
-        || es.documents().len() >= 8_000,
+        || sent(&second_victim),
     )
     .await;
     kill(&mut daemon);
@@ -276,7 +296,7 @@ include_own_events = false
 
     // Elasticsearch: exactly once per request id; re-sends after the kills came back 409.
     let documents = es.documents();
-    let in_es = es_ids(&es);
+    let in_es: HashSet<String> = documents.keys().map(|(_, id)| id.clone()).collect();
     assert_eq!(documents.len(), in_es.len(), "one document per _id");
     assert!(
         in_es.iter().all(|id| !id.starts_with("opsync-")),
@@ -289,6 +309,11 @@ include_own_events = false
         }
     }
     let resent = sent.values().filter(|n| **n > 1).count();
+    // Each kill cut a call short: its batch was sent again and its stored items came back 409.
+    assert!(
+        resent >= 2 * 300,
+        "batches cut by the kills were re-sent: {resent}"
+    );
     eprintln!(
         "{} records logged; Elasticsearch: {} documents, {} ids sent more than once (409 on the re-send)",
         expected.len(),
@@ -340,7 +365,8 @@ include_own_events = false
     .await;
     // (Connect keeps logging the daemon's vault polls, so new documents may appear meanwhile.)
     let after = es.documents();
-    assert_eq!(after.len(), es_ids(&es).len(), "still one document per _id");
+    let ids_after: HashSet<&String> = after.keys().map(|(_, id)| id).collect();
+    assert_eq!(after.len(), ids_after.len(), "still one document per _id");
     assert!(
         documents.keys().all(|k| after.get(k) == documents.get(k)),
         "a replay rewrites nothing: every re-sent record came back 409"
