@@ -398,3 +398,95 @@ async fn a_sink_that_starts_now_gets_only_what_is_logged_after_its_start() {
     let report = task.await.expect("joined").expect("ran");
     assert_eq!(report.shipped, 50);
 }
+
+/// A stand-in for a Connect whose log lists the OLDEST record first (connect-dev lists newest
+/// first; Connect documents neither), with 1-based `Content-Range` like Connect's example.
+async fn oldest_first_server(
+    log: std::sync::Arc<std::sync::Mutex<Vec<opsync::connect::model::ApiRequest>>>,
+) -> (String, tokio::task::JoinHandle<()>) {
+    use axum::extract::{Query, State};
+    use axum::http::header::CONTENT_RANGE;
+    use axum::response::IntoResponse;
+    type Log = std::sync::Arc<std::sync::Mutex<Vec<opsync::connect::model::ApiRequest>>>;
+    async fn activity(
+        State(log): State<Log>,
+        Query(q): Query<std::collections::HashMap<String, usize>>,
+    ) -> axum::response::Response {
+        let log = log.lock().expect("log");
+        let (limit, offset) = (
+            q.get("limit").copied().unwrap_or(50),
+            q.get("offset").copied().unwrap_or(0),
+        );
+        let page: Vec<_> = log.iter().skip(offset).take(limit).cloned().collect();
+        let range = if page.is_empty() {
+            format!("0-0/{}", log.len())
+        } else {
+            format!("{}-{}/{}", offset + 1, offset + page.len(), log.len())
+        };
+        ([(CONTENT_RANGE, range)], axum::Json(page)).into_response()
+    }
+    let app = axum::Router::new()
+        .route("/v1/activity", axum::routing::get(activity))
+        .with_state(log);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oldest_first_log_is_detected_and_read_from_its_end() {
+    let base = chrono::Utc::now() - chrono::Duration::seconds(60);
+    let record = |i: usize| -> opsync::connect::model::ApiRequest {
+        serde_json::from_value(serde_json::json!({
+            "requestId": format!("req-{i:05}"),
+            // Bursts of 7 records per millisecond.
+            "timestamp": (base + chrono::Duration::milliseconds((i / 7) as i64)).to_rfc3339(),
+            "action": "READ",
+            "result": "SUCCESS",
+        }))
+        .expect("a record")
+    };
+    let log = std::sync::Arc::new(std::sync::Mutex::new(
+        (0..1_000).map(record).collect::<Vec<_>>(),
+    ));
+    let (url, task) = oldest_first_server(log.clone()).await;
+    let client = ConnectClient::new(&opsync::config::ConnectSettings::new(
+        url::Url::parse(&url).expect("url"),
+        "any-token",
+    ))
+    .expect("client");
+    let store = Store::open_in_memory().expect("store");
+    let tail = Tail::new(
+        client,
+        store.clone(),
+        TailOptions {
+            page_size: 100,
+            lookback: Duration::ZERO,
+        },
+    );
+    let r = tail.poll().await.expect("first read");
+    assert_eq!((r.added, r.order), (1_000, LogOrder::OldestFirst), "{r:?}");
+    assert_eq!(
+        store.audit_mark().expect("mark").order,
+        LogOrder::OldestFirst
+    );
+    log.lock().expect("log").extend((1_000..1_050).map(record));
+    let r = tail.poll().await.expect("second read");
+    assert_eq!(r.added, 50, "{r:?}");
+    assert!(
+        r.requests <= 3,
+        "read from the end, not the whole log: {r:?}"
+    );
+    let ids: Vec<String> = outbox(&store)
+        .into_iter()
+        .map(|r| r.record.request_id)
+        .collect();
+    let expected: Vec<String> = (0..1_050).map(|i| format!("req-{i:05}")).collect();
+    assert_eq!(ids, expected, "log order, once each");
+    task.abort();
+}
