@@ -18,6 +18,11 @@ const PLUGINS: &[(&str, &str)] = &[
     ("opsync-plugin-password", "password"),
     ("opsync-plugin-openbao-userpass", "openbao-userpass"),
     ("opsync-plugin-aws-iam-access-key", "aws-iam-access-key"),
+    // Audit sinks (the audit-sink world).
+    ("opsync-plugin-syslog", "syslog"),
+    ("opsync-plugin-splunk-hec", "splunk-hec"),
+    ("opsync-plugin-elasticsearch", "elasticsearch"),
+    ("opsync-plugin-webhook-audit", "webhook-audit"),
 ];
 
 const TARGET: &str = "wasm32-wasip2";

@@ -168,6 +168,18 @@ pub enum Command {
     /// Rotation jobs: run one now, or show where each stands
     #[command(subcommand)]
     Rotate(RotateCommand),
+    /// The audit export: each sink's cursor, lag and last error; replay records from a time
+    #[command(
+        subcommand,
+        long_about = "`opsync run` reads Connect's activity log (/v1/activity) into the state \
+                      database and ships it to every [[audit.sink]] through its audit-sink plugin. \
+                      `audit status` shows the tail's high-water mark and, per sink, its cursor, \
+                      the records waiting and how old the oldest is, what it shipped, what it \
+                      refused, and its last error. `audit replay` moves sinks' cursors back so a \
+                      running daemon ships the records again (sinks dedupe by request id where \
+                      the peer allows it). Both read only the state database."
+    )]
+    Audit(AuditCommand),
 
     /// Print the version, the git commit when known, and the target platform
     Version,
@@ -287,6 +299,24 @@ impl StateArgs {
     }
 }
 
+/// `opsync audit ...`.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Per sink: cursor, records pending, lag, shipped, dead letters and the last error
+    Status,
+    /// Ship again every record (still kept) logged at or after a time
+    #[command(after_help = "Examples:\n  opsync audit replay --since 2h\n  \
+                            opsync audit replay --since 2026-01-02T00:00:00Z --sink siem")]
+    Replay {
+        /// An RFC 3339 time, or a duration ago (30m, 2h, 7d)
+        #[arg(long, value_name = "TIME|DURATION")]
+        since: String,
+        /// Only this sink (repeatable) [default: every sink]
+        #[arg(long = "sink", value_name = "NAME")]
+        sinks: Vec<String>,
+    },
+}
+
 /// `opsync demo`.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -326,6 +356,7 @@ impl Cli {
             Command::ConnectDev(_)
             | Command::Status(_)
             | Command::Deadletter(_)
+            | Command::Audit(_)
             | Command::Demo(_)
             | Command::Plugin(_)
             | Command::Rotate(_)

@@ -1,6 +1,7 @@
 //! opsync: keeps secrets flowing out of 1Password Connect, safely, through sandboxed plugins.
 
 pub mod app;
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod connect;

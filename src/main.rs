@@ -7,7 +7,9 @@ use anyhow::Context as _;
 use clap::Parser as _;
 use tracing_subscriber::EnvFilter;
 
-use opsync::cli::{CheckConfigArgs, Cli, Command, DeadletterCommand, RotateCommand, version_text};
+use opsync::cli::{
+    AuditCommand, CheckConfigArgs, Cli, Command, DeadletterCommand, RotateCommand, version_text,
+};
 use opsync::config::{LogFormat, LogSettings, Settings};
 
 fn main() -> ExitCode {
@@ -83,6 +85,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let n = opsync::app::retry_dead_letters(&local, route.as_deref(), id)?;
             println!(
                 "{n} dead letters queued again; a running daemon delivers them within seconds, or run `opsync once`"
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit(AuditCommand::Status) => {
+            print!(
+                "{}",
+                opsync::audit::status(&loader.settings()?, chrono::Utc::now())?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit(AuditCommand::Replay { since, sinks }) => {
+            let since = opsync::audit::parse_since(&since, chrono::Utc::now())?;
+            print!(
+                "{}",
+                opsync::audit::replay(&loader.settings()?, since, &sinks)?
             );
             Ok(ExitCode::SUCCESS)
         }

@@ -22,6 +22,8 @@ pub struct Engine {
     pub plugins: HashMap<String, Plugin>,
     /// Instances that failed to load or validate, with the reason (their deliveries wait).
     pub broken: HashMap<String, String>,
+    /// The plugin host, once started (the audit export loads its sinks with it).
+    pub host: Option<PluginHost>,
 }
 
 impl Engine {
@@ -34,6 +36,7 @@ impl Engine {
             store,
             plugins: HashMap::new(),
             broken: HashMap::new(),
+            host: None,
         })
     }
 
@@ -94,6 +97,7 @@ impl Engine {
         }
         engine.plugins = plugins;
         engine.broken = broken;
+        engine.host = Some(host);
         Ok(engine)
     }
 

@@ -28,6 +28,8 @@ pub enum AppError {
     Plugins(String),
     #[error("{0}")]
     Rotation(String),
+    #[error(transparent)]
+    Audit(#[from] crate::audit::AuditError),
     #[error("{what}: {source}")]
     Io {
         what: String,

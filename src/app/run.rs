@@ -71,6 +71,19 @@ pub async fn run(
         }
         None => None,
     };
+    let audit = match &engine.host {
+        Some(host) => {
+            crate::audit::start(
+                &engine.settings,
+                &engine.client,
+                &engine.store,
+                host,
+                &shutdown,
+            )
+            .await?
+        }
+        None => None,
+    };
     let deliverer = engine.deliverer();
     let (wake, woken) = watch::channel(0u64);
     let mut workers = JoinSet::new();
@@ -92,6 +105,7 @@ pub async fn run(
     tracing::info!(
         rotations = engine.settings.rotations.len(),
         routes = engine.settings.routes.len(),
+        audit_sinks = engine.settings.audit.sinks.len(),
         plugins = engine.plugins.len(),
         broken = engine.broken.len(),
         poll_interval = %humantime::format_duration(engine.settings.sync.poll_interval),
@@ -147,6 +161,11 @@ pub async fn run(
             Ok(Ok(report)) => summary.delivery.add(&report),
             Ok(Err(e)) => tracing::error!(error = %e, "a route worker stopped"),
             Err(e) => tracing::error!(error = %e, "a route worker panicked"),
+        }
+    }
+    if let Some(audit) = audit {
+        for (sink, report) in audit.stop().await {
+            tracing::info!(sink = %sink, shipped = report.shipped, failures = report.failures, dead = report.dead, "audit sink stopped");
         }
     }
     if let Some(admin) = admin {

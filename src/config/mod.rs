@@ -9,6 +9,7 @@
 //! Everything is parsed and checked at load: unknown keys, wrong types and missing required
 //! values are errors naming the key path and the file, variable or flag it came from.
 
+mod audit;
 mod connect;
 mod delivery;
 mod duration;
@@ -27,6 +28,10 @@ use std::path::{Path, PathBuf};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
+pub use audit::{
+    AuditSettings, AuditSinkSettings, DEFAULT_AUDIT_POLL_INTERVAL, DEFAULT_BATCH_SIZE,
+    DEFAULT_FLUSH_INTERVAL, DEFAULT_PAGE_SIZE, FORMATS, MAX_BATCH_SIZE, StartSetting,
+};
 pub use connect::{
     ConnectSettings, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_IDLE_PER_HOST, DEFAULT_POOL_IDLE_TIMEOUT,
     DEFAULT_TIMEOUT, DEFAULT_USER_AGENT,
@@ -63,6 +68,8 @@ pub struct Settings {
     /// `[[rotation]]`, in file order.
     #[serde(rename = "rotation")]
     pub rotations: Vec<RotationJob>,
+    /// `[audit]` and `[[audit.sink]]`: the activity export.
+    pub audit: AuditSettings,
 }
 
 fn plugins_by_name<S: serde::Serializer>(
@@ -119,6 +126,7 @@ struct RawSettings {
     delivery: DeliverySettings,
     admin: AdminSettings,
     rotation: Vec<rotation::RawRotation>,
+    audit: audit::RawAudit,
 }
 
 /// The stacked layers, ready to be read whole or a section at a time.
@@ -155,6 +163,7 @@ impl Loader {
         let connect = raw.connect.resolve(&self.figment, &file_name)?;
         let (plugins, routes) = self.sync_sections(raw.plugins, raw.route)?;
         let rotations = rotation::resolve(raw.rotation, &plugins, &self.figment)?;
+        let audit = audit::resolve(raw.audit, &plugins, &self.figment)?;
         for (key, value) in [
             ("sync.poll_interval", raw.sync.poll_interval),
             ("state.ledger_retention", raw.state.ledger_retention),
@@ -181,6 +190,7 @@ impl Loader {
             delivery: raw.delivery,
             admin: raw.admin,
             rotations,
+            audit,
         })
     }
 

@@ -185,6 +185,63 @@ impl ActivityLog {
         records.push_back(record);
     }
 
+    /// Appends `n` synthetic records quickly (tests and benchmarks), as a busy server would log
+    /// them: unique request ids, reads and updates of made-up items by one token, `burst`
+    /// records sharing each millisecond. Timestamps end at the later of now and the newest
+    /// record, so the log stays in time order.
+    pub fn seed(&self, n: usize, burst: usize) {
+        let burst = burst.max(1);
+        let claims = ConnectClaims {
+            auuid: "SEEDACCOUNT".into(),
+            fts: vec![],
+            token: None,
+            vts: vec![],
+            aud: vec![],
+            iat: 0,
+            iss: "connect-dev".into(),
+            jti: "activity-seed".into(),
+            sub: String::new(),
+            exp: None,
+        };
+        let actor = Actor {
+            claims: Arc::new(claims),
+            user_agent: Some(Arc::from("opsync-seed/1")),
+            ip: Some(IpAddr::from([127, 0, 0, 1])),
+        };
+        let span = chrono::Duration::milliseconds(n.div_ceil(burst) as i64);
+        let mut records = self.records.lock().unwrap_or_else(PoisonError::into_inner);
+        let newest = records.back().map(|r| r.at);
+        let now = Utc::now().trunc_subsecs(3);
+        let start = newest.map_or(now - span, |t| t.max(now - span));
+        let vault = Id::parse("seedvau1t00000000000000000").unwrap_or(Id([b'a'; 26]));
+        for i in 0..n {
+            let mut item = [b'0'; 26];
+            item[..4].copy_from_slice(b"seed");
+            let digits = format!("{:022}", i % 1000);
+            item[4..].copy_from_slice(digits.as_bytes());
+            let (action, result) = match i % 10 {
+                0 => (ActivityAction::Update, ActivityResult::Success),
+                9 => (ActivityAction::Read, ActivityResult::Deny),
+                _ => (ActivityAction::Read, ActivityResult::Success),
+            };
+            if records.len() >= self.capacity {
+                records.pop_front();
+            }
+            records.push_back(Record {
+                seq: self.next_seq.fetch_add(1, Ordering::Relaxed),
+                at: start + chrono::Duration::milliseconds((i / burst) as i64),
+                action,
+                result,
+                actor: actor.clone(),
+                resource: Resource::Item {
+                    vault,
+                    item: Id(item),
+                    version: Some(1 + (i % 7) as u64),
+                },
+            });
+        }
+    }
+
     /// Records `offset..offset + limit`, newest first, with the `Content-Range` value.
     pub fn page(&self, offset: usize, limit: usize) -> (Vec<ApiRequest>, String) {
         let records = self.records.lock().unwrap_or_else(PoisonError::into_inner);
@@ -299,6 +356,20 @@ mod tests {
         assert_eq!(a[0].request_id.len(), 36);
         assert_ne!(a[0].request_id, a[1].request_id);
         assert_eq!(a[0].actor.request_ip, "127.0.0.1");
+    }
+
+    #[test]
+    fn seeded_records_come_in_bursts_with_unique_ids() {
+        let log = ActivityLog::new("SERVER".into());
+        log.seed(1000, 100);
+        let (page, range) = log.page(0, 2000);
+        assert_eq!(range, "1-1000/1000");
+        let ids: std::collections::HashSet<_> = page.iter().map(|r| &r.request_id).collect();
+        assert_eq!(ids.len(), 1000);
+        let stamps: std::collections::HashSet<_> = page.iter().map(|r| r.timestamp).collect();
+        assert_eq!(stamps.len(), 10);
+        assert!(page.windows(2).all(|w| w[0].timestamp >= w[1].timestamp));
+        assert!(page.iter().any(|r| r.result == ActivityResult::Deny));
     }
 
     #[test]

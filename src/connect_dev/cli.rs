@@ -49,6 +49,11 @@ pub struct ConnectDevArgs {
     #[arg(long, default_value_t = 0.0, value_parser = parse_rate, value_name = "RATE")]
     pub fail_rate: f64,
 
+    /// Synthetic activity records to start with (unique request ids, 100 per millisecond), for
+    /// audit export tests and benchmarks
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub seed_activity: usize,
+
     /// Print only the OP_CONNECT_* lines (no hints on stderr)
     #[arg(long)]
     pub quiet: bool,
@@ -137,6 +142,9 @@ pub async fn run(args: ConnectDevArgs) -> Result<(), DevServerError> {
         fail_rate: args.fail_rate,
     })
     .await?;
+    if args.seed_activity > 0 {
+        server.seed_activity(args.seed_activity, 100);
+    }
     print_lines(&[
         format!("OP_CONNECT_HOST={}", server.base_url()),
         format!("OP_CONNECT_TOKEN={}", server.token()),

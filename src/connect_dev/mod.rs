@@ -263,6 +263,11 @@ impl DevServer {
         Ok(self.app.authority.mint(&resolved, ttl)?)
     }
 
+    /// Appends `n` synthetic activity records, `burst` per millisecond (see `ActivityLog::seed`).
+    pub fn seed_activity(&self, n: usize, burst: usize) {
+        self.app.activity.seed(n, burst);
+    }
+
     /// Changes the injected latency and failure rate of `/v1` at run time.
     pub fn set_faults(&self, latency: Duration, fail_rate: f64) {
         self.app.faults.set(latency, fail_rate);

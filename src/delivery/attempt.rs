@@ -191,6 +191,13 @@ impl Deliverer {
         match outcome {
             Outcome::Delivered { location, .. } => {
                 store.mark_delivered(d.id, location, now)?;
+                crate::audit::own::delivered(
+                    &entry.route,
+                    &entry.destination,
+                    &entry.vault_id,
+                    &entry.item_id,
+                    entry.version,
+                );
                 let latency = (now - entry.detected_at).to_std().unwrap_or_default();
                 metrics::histogram!(names::DELIVERY_LATENCY_SECONDS, "route" => entry.route.clone())
                     .record(latency.as_secs_f64());
@@ -210,6 +217,13 @@ impl Deliverer {
             }
             Outcome::DeadLetter(reason) => {
                 store.dead_letter(d.id, reason)?;
+                crate::audit::own::dead_letter(
+                    &entry.route,
+                    &entry.destination,
+                    &entry.vault_id,
+                    &entry.item_id,
+                    entry.version,
+                );
                 metrics::counter!(names::DEAD_LETTERS_TOTAL, "route" => entry.route.clone(),
                     "plugin" => entry.destination.clone())
                 .increment(1);

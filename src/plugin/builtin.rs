@@ -27,6 +27,10 @@ pub const BUILTINS: &[Builtin] = &[
     embedded!("password"),
     embedded!("openbao-userpass"),
     embedded!("aws-iam-access-key"),
+    embedded!("syslog"),
+    embedded!("splunk-hec"),
+    embedded!("elasticsearch"),
+    embedded!("webhook-audit"),
 ];
 
 /// The built-in plugin called `name`.

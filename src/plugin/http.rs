@@ -146,6 +146,7 @@ impl HttpHooks {
         metrics::counter!("opsync_plugin_http_denied_total", "plugin" => self.plugin.to_string())
             .increment(1);
         tracing::warn!(plugin = %self.plugin, target, reason, "plugin HTTP request denied");
+        crate::audit::own::denied(&self.plugin, target);
         HttpError::HttpRequestDenied
     }
 

@@ -1,6 +1,8 @@
 //! The state database (SQLite, WAL): what opsync last saw in Connect, which items each route
-//! sends, and the delivery ledger. It holds references and non-secret metadata, never a value.
+//! sends, the delivery ledger, and the audit outbox with its cursors. It holds references and
+//! non-secret metadata, never a value.
 
+mod audit;
 mod error;
 mod known;
 mod ledger;
@@ -13,6 +15,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::Connection;
 
+pub use audit::{
+    AuditDeadLetter, LogOrder, OutboxRecord, SinkCursor, SinkLag, SinkStart, TailMark,
+};
 pub use error::StoreError;
 pub use known::{KnownItem, KnownVault, Member, PollWrite};
 pub use rotation::{JobState, Lease, RunState, Step};

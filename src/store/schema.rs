@@ -75,7 +75,7 @@ const MIGRATIONS: &[&str] = &[
         since     INTEGER NOT NULL
     );
     "#,
-    // 2: rotation jobs, their persisted step and slot (reserved for the rotation work).
+    // 2: rotation jobs, their persisted step and slot, the lease.
     r#"
     -- One row per rotation job: the schedule's bookkeeping and the rotation in progress. Only
     -- non-secret state: names, times, the step, the idempotency key, the last error.
@@ -103,8 +103,52 @@ const MIGRATIONS: &[&str] = &[
         lease_until      INTEGER
     );
     "#,
-    // 3: audit tail and per-sink cursors (reserved for the audit export work).
-    "DELETE FROM meta WHERE 0; -- audit: no tables yet",
+    // 3: the audit export: the outbox, the tail's high-water mark, per-sink cursors, dead records.
+    r#"
+    -- The audit outbox: every Connect activity record the tail read and every event opsync
+    -- recorded about itself, once per request id, in log order (seq, never reused). Records are
+    -- API request metadata (ids, actions, addresses), never a secret value.
+    CREATE TABLE audit_outbox (
+        seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+        request_id TEXT NOT NULL UNIQUE,
+        at         INTEGER NOT NULL,
+        own        INTEGER NOT NULL,
+        record     TEXT NOT NULL,
+        added_at   INTEGER NOT NULL
+    );
+    CREATE INDEX audit_outbox_at ON audit_outbox (at);
+    -- The tail's high-water mark over /v1/activity (one row): the newest timestamp read, the
+    -- request ids seen at it, the last Content-Range total and the log order detected.
+    CREATE TABLE audit_tail (
+        id        INTEGER PRIMARY KEY CHECK (id = 1),
+        mark_at   TEXT,
+        mark_ids  TEXT NOT NULL,
+        total     INTEGER,
+        log_order TEXT NOT NULL,
+        polled_at INTEGER
+    );
+    -- One cursor per sink: the last outbox seq the sink acknowledged.
+    CREATE TABLE audit_sinks (
+        sink          TEXT PRIMARY KEY,
+        acked_seq     INTEGER NOT NULL,
+        acked_at      INTEGER,
+        shipped       INTEGER NOT NULL DEFAULT 0,
+        failures      INTEGER NOT NULL DEFAULT 0,
+        last_error    TEXT,
+        last_error_at INTEGER,
+        created_at    INTEGER NOT NULL
+    );
+    -- Records a sink refused permanently (one row each), kept for `audit status` and replay.
+    CREATE TABLE audit_dead (
+        id         INTEGER PRIMARY KEY,
+        sink       TEXT NOT NULL,
+        seq        INTEGER NOT NULL,
+        request_id TEXT NOT NULL,
+        reason     TEXT NOT NULL,
+        dead_at    INTEGER NOT NULL
+    );
+    CREATE INDEX audit_dead_sink ON audit_dead (sink);
+    "#,
     // 4: sync engine: the last known non-secret metadata (category, tags as a JSON list) of each
     // item a route sends, on members and ledger rows, so the delete event of an item that is
     // already gone carries its real category and tags; an index for pruning delivered rows.
@@ -147,7 +191,17 @@ pub(crate) fn prepare(conn: &mut Connection, in_memory: bool) -> Result<(), Stor
         });
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
-        let tx = conn.transaction().op("begin migration")?;
+        // IMMEDIATE, and the version read again inside: another process opening the same new
+        // database (`opsync audit status` beside a starting daemon) may have migrated meanwhile.
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .op("begin migration")?;
+        let now: i64 = tx
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .op("read schema version")?;
+        if now > i as i64 {
+            continue;
+        }
         tx.execute_batch(sql).op("migrate schema")?;
         tx.pragma_update(None, "user_version", (i + 1) as i64)
             .op("bump schema version")?;

@@ -54,6 +54,28 @@ pub const PLUGIN_SECRET_REVEALS_TOTAL: &str = "opsync_plugin_secret_reveals_tota
 /// Counter: plugin log lines dropped over budget, by `plugin`.
 pub const PLUGIN_LOG_DROPPED_TOTAL: &str = "opsync_plugin_log_dropped_total";
 
+// Audit export (src/audit).
+/// Counter: reads of `/v1/activity` by `result` (`ok`, `error`).
+pub const AUDIT_POLLS_TOTAL: &str = "opsync_audit_polls_total";
+/// Counter: activity records new to the outbox.
+pub const AUDIT_RECORDS_READ_TOTAL: &str = "opsync_audit_records_read_total";
+/// Counter: log anomalies the tail saw, by `kind` (`reset`, `gap`).
+pub const AUDIT_LOG_ANOMALIES_TOTAL: &str = "opsync_audit_log_anomalies_total";
+/// Counter: records a sink acknowledged, by `sink`.
+pub const AUDIT_SHIPPED_TOTAL: &str = "opsync_audit_shipped_total";
+/// Counter: failed `ingest` calls, by `sink` and `kind` (`retryable`, `permanent`, `misconfigured`).
+pub const AUDIT_FAILURES_TOTAL: &str = "opsync_audit_failures_total";
+/// Counter: records a sink refused permanently (dead-lettered for it), by `sink`.
+pub const AUDIT_DEAD_TOTAL: &str = "opsync_audit_dead_letters_total";
+/// Histogram: duration of one `ingest` call, by `sink`.
+pub const AUDIT_BATCH_DURATION_SECONDS: &str = "opsync_audit_batch_duration_seconds";
+/// Gauge: the outbox seq a sink acknowledged last, by `sink`.
+pub const AUDIT_CURSOR: &str = "opsync_audit_cursor";
+/// Gauge: records waiting for a sink, by `sink`.
+pub const AUDIT_PENDING: &str = "opsync_audit_pending_records";
+/// Gauge: seconds since the oldest record waiting for a sink was logged, by `sink` (0 when none).
+pub const AUDIT_LAG_SECONDS: &str = "opsync_audit_lag_seconds";
+
 // The process.
 /// Gauge: 1, labelled with the opsync `version`.
 pub const BUILD_INFO: &str = "opsync_build_info";
@@ -137,6 +159,53 @@ pub fn describe() {
     describe_counter!(
         PLUGIN_LOG_DROPPED_TOTAL,
         "Plugin log lines dropped over the per-call budget, by plugin"
+    );
+    describe_counter!(
+        AUDIT_POLLS_TOTAL,
+        "Reads of Connect's activity log, by result"
+    );
+    describe_counter!(
+        AUDIT_RECORDS_READ_TOTAL,
+        "Activity records new to the audit outbox"
+    );
+    describe_counter!(
+        AUDIT_LOG_ANOMALIES_TOTAL,
+        "Activity log resets and gaps (records pruned before they were read), by kind"
+    );
+    describe_counter!(
+        AUDIT_SHIPPED_TOTAL,
+        "Audit records a sink acknowledged, by sink"
+    );
+    describe_counter!(
+        AUDIT_FAILURES_TOTAL,
+        "Failed audit ingest calls, by sink and error kind"
+    );
+    describe_counter!(
+        AUDIT_DEAD_TOTAL,
+        "Audit records a sink refused permanently, by sink"
+    );
+    describe_histogram!(
+        AUDIT_BATCH_DURATION_SECONDS,
+        Unit::Seconds,
+        "Duration of one audit ingest call, by sink"
+    );
+    describe_gauge!(
+        AUDIT_CURSOR,
+        "The outbox seq a sink acknowledged last, by sink"
+    );
+    describe_gauge!(AUDIT_PENDING, "Audit records waiting for a sink, by sink");
+    describe_gauge!(
+        AUDIT_LAG_SECONDS,
+        Unit::Seconds,
+        "Age of the oldest audit record waiting for a sink, by sink"
+    );
+    describe_counter!(
+        crate::audit::own::OWN_EVENTS_TOTAL,
+        "opsync's own audit events recorded, by action"
+    );
+    describe_counter!(
+        crate::audit::own::OWN_EVENTS_DROPPED_TOTAL,
+        "opsync's own audit events dropped because the writer fell behind, by action"
     );
     describe_gauge!(BUILD_INFO, "Always 1, labelled with the opsync version");
 }

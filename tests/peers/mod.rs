@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod rsyslog;
+
 use std::io::Read;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

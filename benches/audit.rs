@@ -1,0 +1,273 @@
+//! Audit export throughput: records per second from connect-dev's `/v1/activity` into the
+//! outbox (the tail), and from the outbox to each sink through its plugin (one `ingest` per
+//! batch, a fresh sandbox per call), at several batch sizes.
+//!
+//! Sinks: the built-in `elasticsearch` and `splunk-hec` against their FAKES (tests/sink_fakes; no
+//! real server runs here), the built-in `syslog` against a real rsyslog, and the test guest
+//! POSTing lines (the sandbox and HTTP cost without a format).
+//!
+//! `cargo bench --bench audit` (env `AUDIT_BENCH_RECORDS`, default 20000; `AUDIT_BENCH_SINKS`, a
+//! comma-separated subset of `es,hec,syslog,lines`).
+
+#[path = "../tests/audit_support/mod.rs"]
+mod audit_support;
+#[path = "../tests/peers/mod.rs"]
+mod peers;
+#[path = "../tests/plugin_support/mod.rs"]
+mod plugin_support;
+#[path = "../tests/sink_fakes/mod.rs"]
+mod sink_fakes;
+
+use std::str::FromStr as _;
+use std::time::{Duration, Instant};
+
+use opsync::audit::{ShipOptions, Shipper, Tail, TailOptions};
+use opsync::connect::client::ConnectClient;
+use opsync::connect_dev::{DevServer, DevServerOptions, Seed};
+use opsync::delivery::RetryPolicy;
+use opsync::plugin::{Grants, HostRule, HttpPolicy, Limits, Plugin};
+use opsync::store::{SinkStart, Store};
+
+const BATCH_SIZES: &[usize] = &[100, 500, 1000, 2000];
+
+fn client(server: &DevServer) -> ConnectClient {
+    ConnectClient::new(&opsync::config::ConnectSettings::new(
+        url::Url::parse(&server.base_url()).expect("url"),
+        server.token(),
+    ))
+    .expect("client")
+}
+
+/// A sink under test: its plugin, and how many records its peer holds.
+struct Bench {
+    name: &'static str,
+    plugin: Plugin,
+    received: Box<dyn Fn() -> usize>,
+    _keep: Box<dyn std::any::Any>,
+}
+
+async fn line_sink() -> Bench {
+    let receiver = audit_support::Receiver::start().await;
+    let grants = Grants {
+        http: HttpPolicy {
+            allowed: vec![HostRule::from_str(&receiver.rule()).expect("rule")],
+        },
+        ..Grants::default()
+    };
+    let plugin = plugin_support::host()
+        .load(plugin_support::spec_for(
+            plugin_support::audit_wasm(),
+            "lines",
+            &[("token", "t"), ("url", &receiver.url())],
+            Limits::default(),
+            grants,
+        ))
+        .expect("the test sink loads");
+    let inbox = receiver.inbox.clone();
+    Bench {
+        name: "test guest, HTTP lines",
+        plugin,
+        received: Box::new(move || inbox.lines.lock().map(|l| l.len()).unwrap_or(0)),
+        _keep: Box::new(receiver),
+    }
+}
+
+async fn es_sink() -> Bench {
+    let es = sink_fakes::EsFake::start(None).await;
+    let plugin = sink_fakes::audit_sink(
+        &plugin_support::host(),
+        "elasticsearch",
+        &[("url", &es.url()), ("format", "ecs")],
+        sink_fakes::http_grant(&es.url()),
+    );
+    let es = std::sync::Arc::new(es);
+    let count = es.clone();
+    Bench {
+        name: "elasticsearch (fake), ecs",
+        plugin,
+        received: Box::new(move || count.document_count()),
+        _keep: Box::new(es),
+    }
+}
+
+async fn hec_sink() -> Bench {
+    let hec = sink_fakes::HecFake::start("bench-token").await;
+    let plugin = sink_fakes::audit_sink(
+        &plugin_support::host(),
+        "splunk-hec",
+        &[
+            ("url", &hec.url()),
+            ("token", "bench-token"),
+            ("format", "ocsf"),
+            ("ack-poll-ms", "10"),
+        ],
+        sink_fakes::http_grant(&hec.url()),
+    );
+    let hec = std::sync::Arc::new(hec);
+    let count = hec.clone();
+    Bench {
+        name: "splunk-hec (fake), ocsf, ack",
+        plugin,
+        received: Box::new(move || count.event_count()),
+        _keep: Box::new(hec),
+    }
+}
+
+async fn syslog_sink() -> Bench {
+    let rsyslog = peers::rsyslog::Rsyslog::start().await;
+    let addr: std::net::SocketAddr = rsyslog.address().parse().expect("address");
+    let plugin = sink_fakes::audit_sink(
+        &plugin_support::host(),
+        "syslog",
+        &[("address", &rsyslog.address()), ("format", "raw")],
+        Grants {
+            tcp: vec![addr],
+            ..Grants::default()
+        },
+    );
+    let rsyslog = std::sync::Arc::new(rsyslog);
+    let count = rsyslog.clone();
+    Bench {
+        name: "syslog (rsyslog), raw",
+        plugin,
+        received: Box::new(move || count.parsed().len()),
+        _keep: Box::new(rsyslog),
+    }
+}
+
+/// Ships the whole outbox to a new sink; `Err` with the sink's last error when it stalls.
+async fn ship(
+    store: &Store,
+    bench: &Bench,
+    sink: &str,
+    batch_size: usize,
+    n: usize,
+) -> Result<Duration, String> {
+    let before = (bench.received)();
+    let (_wake_tx, wake) = tokio::sync::watch::channel(0u64);
+    let (trigger, shutdown) = opsync::shutdown::channel();
+    let shipper = Shipper::new(
+        sink.to_owned(),
+        Ok(bench.plugin.clone()),
+        store.clone(),
+        ShipOptions {
+            batch_size,
+            flush_interval: Duration::from_millis(1),
+            start: SinkStart::Beginning,
+            include_own_events: false,
+            retry: RetryPolicy::default(),
+            shutdown_grace: Duration::from_secs(5),
+        },
+    );
+    let started = Instant::now();
+    let task = tokio::spawn(shipper.run(wake, shutdown));
+    let mut stalled = None;
+    while (bench.received)() < before + n {
+        if started.elapsed() > Duration::from_secs(60) {
+            let cursor = store.audit_sink(sink, SinkStart::Beginning).ok();
+            stalled = Some(
+                cursor
+                    .and_then(|c| c.last_error)
+                    .unwrap_or_else(|| "no progress".into()),
+            );
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let elapsed = started.elapsed();
+    trigger.trigger();
+    let report = task.await.expect("joined").expect("shipped");
+    match stalled {
+        Some(error) => Err(error),
+        None if report.failures > 0 => Err(format!("{} failed calls", report.failures)),
+        None => Ok(elapsed),
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let n: usize = std::env::var("AUDIT_BENCH_RECORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let server = DevServer::start(DevServerOptions {
+        seed: Seed::Empty,
+        ..DevServerOptions::default()
+    })
+    .await
+    .expect("connect-dev");
+    server.seed_activity(n, 100);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(&dir.path().join("state.db")).expect("store");
+    let tail = Tail::new(
+        client(&server),
+        store.clone(),
+        TailOptions {
+            page_size: 1000,
+            lookback: Duration::from_secs(5),
+        },
+    );
+    let started = Instant::now();
+    let read = tail.poll().await.expect("tail");
+    let tail_time = started.elapsed();
+    assert_eq!(read.added as usize, n);
+    println!(
+        "tail: {n} records from /v1/activity (pages of 1000) into the outbox in {:.0} ms: {:.0} records/s ({} requests)",
+        tail_time.as_secs_f64() * 1e3,
+        n as f64 / tail_time.as_secs_f64(),
+        read.requests
+    );
+    let started = Instant::now();
+    let idle = tail.poll().await.expect("idle tail");
+    println!(
+        "tail, nothing new, lookback 5s (every record is younger): {} request(s), {:.1} ms",
+        idle.requests,
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    let no_lookback = Tail::new(
+        client(&server),
+        store.clone(),
+        TailOptions {
+            page_size: 1000,
+            lookback: Duration::ZERO,
+        },
+    );
+    let started = Instant::now();
+    let idle = no_lookback.poll().await.expect("idle tail");
+    println!(
+        "tail, nothing new, no lookback: {} request(s), {:.1} ms",
+        idle.requests,
+        started.elapsed().as_secs_f64() * 1e3
+    );
+
+    let chosen =
+        std::env::var("AUDIT_BENCH_SINKS").unwrap_or_else(|_| "es,hec,syslog,lines".into());
+    for name in chosen.split(',') {
+        for &batch in BATCH_SIZES {
+            // A fresh peer per run: Elasticsearch would answer 409 to records it already holds.
+            let bench = match name.trim() {
+                "es" => es_sink().await,
+                "hec" => hec_sink().await,
+                "syslog" => syslog_sink().await,
+                "lines" => line_sink().await,
+                other => panic!("unknown sink {other:?} in AUDIT_BENCH_SINKS"),
+            };
+            let sink = format!("{name}-{batch}");
+            let t = match ship(&store, &bench, &sink, batch, n).await {
+                Ok(t) => t,
+                Err(e) => {
+                    println!("{:<30} batch {batch:>5}: not measured: {e}", bench.name);
+                    continue;
+                }
+            };
+            let end_to_end = n as f64 / (t + tail_time).as_secs_f64();
+            println!(
+                "{:<30} batch {batch:>5}: {n} records in {:>6.0} ms = {:>7.0} records/s shipping; {:>7.0} records/s from /v1/activity",
+                bench.name,
+                t.as_secs_f64() * 1e3,
+                n as f64 / t.as_secs_f64(),
+                end_to_end
+            );
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! The built-in `elasticsearch` audit sink: ships a batch with one `_bulk` request of `create`
+//! actions whose `_id` is the record's `request-id`, so a re-sent record comes back 409 (already
+//! delivered) instead of making a duplicate. Items answered 429 or 5xx are re-sent, and only
+//! those, a bounded number of times inside the call; the batch is `ok` once every item is 201 or
+//! 409.
+//!
+//! Config: `url` (required, `http(s)://host[:port][/prefix]`; grant its host:port), `index`
+//! (default `logs-onepassword_connect.activity-default`), `api-key` (optional secret, sent as
+//! `Authorization: ApiKey <value>`), `format` (`ecs` default, `ocsf`, `raw`), `max-retries`
+//! (re-sends of failed items per call, 0-10, default 3), `retry-backoff-ms` (first pause, doubled
+//! each time, default 200).
+
+mod bulk;
+
+use opsync_audit_kit::format::Format;
+use opsync_audit_kit::http::{self, Endpoint, Request};
+use opsync_audit_kit::settings::{check_keys, number, optional_secret, plain, required};
+use opsync_audit_kit::{AuditEvent, Guest, PluginError, Secret, permanent, retryable, sleep_ms};
+
+use bulk::{ItemOutcome, body, outcomes};
+
+const KNOWN_KEYS: &[&str] = &[
+    "url",
+    "index",
+    "api-key",
+    "format",
+    "max-retries",
+    "retry-backoff-ms",
+];
+const DEFAULT_INDEX: &str = "logs-onepassword_connect.activity-default";
+const PATH: &str = "/_bulk";
+
+struct Settings {
+    url: Endpoint,
+    index: String,
+    api_key: Option<Secret>,
+    format: Format,
+    max_retries: u32,
+    backoff_ms: u32,
+}
+
+impl Settings {
+    fn load() -> Result<Self, PluginError> {
+        check_keys(KNOWN_KEYS)?;
+        Ok(Self {
+            url: Endpoint::parse("url", &required("url")?)?,
+            index: plain("index")?.unwrap_or_else(|| DEFAULT_INDEX.into()),
+            api_key: optional_secret("api-key")?,
+            format: Format::load(Format::Ecs)?,
+            max_retries: number("max-retries", 0..=10, 3)?,
+            backoff_ms: number("retry-backoff-ms", 0..=5_000, 200)?,
+        })
+    }
+
+    fn what(&self) -> String {
+        format!(
+            "elasticsearch POST {}{}{PATH}",
+            self.url.origin(),
+            self.url.base_path
+        )
+    }
+
+    fn post(&self, ndjson: Vec<u8>) -> Result<http::Response, PluginError> {
+        let mut headers = vec![
+            ("content-type".into(), "application/x-ndjson".into()),
+            ("accept".into(), "application/json".into()),
+            ("user-agent".into(), "opsync-elasticsearch".into()),
+        ];
+        if let Some(key) = &self.api_key {
+            headers.push(("authorization".into(), format!("ApiKey {}", key.reveal())));
+        }
+        http::send(Request {
+            method: "POST",
+            endpoint: &self.url,
+            path: PATH.into(),
+            headers,
+            body: Some(ndjson),
+        })
+    }
+}
+
+/// The reason ES gave for a refused request: `error.type: error.reason`.
+fn reason(response: &http::Response) -> String {
+    let Some(json) = response.json() else {
+        return String::new();
+    };
+    let error = &json["error"];
+    match (error["type"].as_str(), error["reason"].as_str()) {
+        (Some(t), Some(r)) => format!("{t}: {r}"),
+        (Some(t), None) => t.to_string(),
+        _ => error.as_str().unwrap_or_default().to_string(),
+    }
+}
+
+fn ship(settings: &Settings, batch: &[AuditEvent]) -> Result<(), PluginError> {
+    let what = settings.what();
+    let docs = batch
+        .iter()
+        .map(|e| settings.format.render(e))
+        .collect::<Result<Vec<_>, _>>()?;
+    // Indexes into `batch` still to be acknowledged.
+    let mut pending: Vec<usize> = (0..batch.len()).collect();
+    let mut rejected: Vec<String> = Vec::new();
+    let mut pause = u64::from(settings.backoff_ms);
+    let mut last_error = String::new();
+    for attempt in 0..=settings.max_retries {
+        if attempt > 0 {
+            sleep_ms(pause);
+            pause = pause.saturating_mul(2);
+        }
+        let ndjson = body(
+            &settings.index,
+            pending.iter().map(|&i| (&batch[i], &docs[i])),
+        )
+        .map_err(|e| permanent(format!("{what}: cannot render the bulk body: {e}")))?;
+        let response = settings.post(ndjson)?;
+        if !response.is_success() {
+            let err = http::status_error(&what, response.status, &reason(&response));
+            match err {
+                PluginError::Retryable(msg) => {
+                    last_error = msg;
+                    continue;
+                }
+                other => return Err(other),
+            }
+        }
+        let ids: Vec<&str> = pending
+            .iter()
+            .map(|&i| batch[i].request_id.as_str())
+            .collect();
+        let results = outcomes(&response.body, &ids)
+            .map_err(|e| retryable(format!("{what}: status {}: {e}", response.status)))?;
+        let mut again = Vec::new();
+        for (&index, outcome) in pending.iter().zip(results) {
+            match outcome {
+                ItemOutcome::Stored | ItemOutcome::AlreadyStored => {}
+                ItemOutcome::Retry(status) => {
+                    last_error = format!(
+                        "{what}: record {} answered status {status}",
+                        batch[index].request_id
+                    );
+                    again.push(index);
+                }
+                ItemOutcome::Rejected(status, why) => rejected.push(format!(
+                    "record {} status {status}: {why}",
+                    batch[index].request_id
+                )),
+            }
+        }
+        pending = again;
+        if pending.is_empty() {
+            break;
+        }
+    }
+    if !pending.is_empty() {
+        return Err(retryable(format!(
+            "{} of {} records not acknowledged after {} attempts; last: {last_error}",
+            pending.len(),
+            batch.len(),
+            settings.max_retries + 1
+        )));
+    }
+    if !rejected.is_empty() {
+        let shown: Vec<String> = rejected.iter().take(3).cloned().collect();
+        return Err(permanent(format!(
+            "{what}: {} of {} records rejected: {}",
+            rejected.len(),
+            batch.len(),
+            shown.join("; ")
+        )));
+    }
+    Ok(())
+}
+
+struct Elasticsearch;
+
+impl Guest for Elasticsearch {
+    fn validate() -> Result<(), PluginError> {
+        Settings::load().map(drop)
+    }
+
+    fn ingest(batch: Vec<AuditEvent>) -> Result<(), PluginError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        ship(&Settings::load()?, &batch)
+    }
+}
+
+opsync_audit_kit::export_audit_sink!(Elasticsearch);

@@ -1,0 +1,276 @@
+//! One sink's shipping loop: batches from the outbox after the sink's cursor (bounded size, a
+//! partial batch waits at most the flush interval), `ingest` through the sink's plugin, the
+//! cursor moved only on `ok`, backoff on failure, and a record the sink refuses isolated by
+//! halving the batch and dead-lettered for this sink alone.
+
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use crate::audit::error::AuditError;
+use crate::audit::own;
+use crate::delivery::RetryPolicy;
+use crate::plugin::{FailureKind, Plugin};
+use crate::shutdown::Shutdown;
+use crate::store::{OutboxRecord, SinkStart, Store};
+use crate::telemetry::names;
+
+/// How a sink ships.
+#[derive(Clone, Debug)]
+pub struct ShipOptions {
+    pub batch_size: usize,
+    pub flush_interval: Duration,
+    pub start: SinkStart,
+    pub include_own_events: bool,
+    /// Backoff after retryable failures; `misconfigured_pause` after a misconfigured one.
+    pub retry: RetryPolicy,
+    /// After shutdown, how long an in-flight batch may take.
+    pub shutdown_grace: Duration,
+}
+
+/// What a shipping loop did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ShipReport {
+    /// Records acknowledged.
+    pub shipped: u64,
+    pub batches: u64,
+    pub failures: u64,
+    /// Records the sink refused permanently.
+    pub dead: u64,
+}
+
+/// The shipping loop of one sink.
+pub struct Shipper {
+    sink: String,
+    plugin: Result<Plugin, String>,
+    store: Store,
+    options: ShipOptions,
+}
+
+/// Longest sleep without looking at the cursor again (a replay may have moved it).
+const RECHECK: Duration = Duration::from_secs(1);
+
+impl Shipper {
+    /// `plugin` is the loaded sink plugin, or why it could not be loaded (the sink then waits,
+    /// its records kept, and says so in `audit status`).
+    pub fn new(
+        sink: String,
+        plugin: Result<Plugin, String>,
+        store: Store,
+        options: ShipOptions,
+    ) -> Self {
+        Self {
+            sink,
+            plugin,
+            store,
+            options,
+        }
+    }
+
+    /// Ships until `shutdown`; `wake` is bumped when records are added to the outbox.
+    pub async fn run(
+        self,
+        mut wake: watch::Receiver<u64>,
+        mut shutdown: Shutdown,
+    ) -> Result<ShipReport, AuditError> {
+        let sink = self.sink.as_str();
+        let opts = &self.options;
+        let mut report = ShipReport::default();
+        if opts.start == SinkStart::Now && self.store.audit_lag(sink, false)?.is_none() {
+            // "now" is after what Connect logged before this sink's first start: wait for the
+            // tail's first read, so its records are not taken for new ones.
+            while self.store.audit_mark()?.polled_at.is_none() {
+                if !sleep(&mut shutdown, RECHECK / 4).await {
+                    return Ok(report);
+                }
+            }
+        }
+        self.store.audit_sink(sink, opts.start)?;
+        let plugin = match &self.plugin {
+            Ok(p) => p.clone(),
+            Err(reason) => {
+                self.store.audit_sink_failed(sink, reason)?;
+                tracing::error!(sink, error = %reason, "audit sink not usable; its records wait");
+                shutdown.wait().await;
+                return Ok(report);
+            }
+        };
+        let mut limit = opts.batch_size;
+        let mut failures: u32 = 0;
+        let mut partial_since: Option<Instant> = None;
+        loop {
+            if shutdown.is_triggered() {
+                break;
+            }
+            wake.borrow_and_update();
+            let cursor = self.store.audit_sink(sink, opts.start)?.acked_seq;
+            let batch = self.batch(cursor, limit).await?;
+            metrics::gauge!(names::AUDIT_CURSOR, "sink" => sink.to_owned()).set(cursor as f64);
+            if batch.is_empty() {
+                partial_since = None;
+                if !pause(&mut wake, &mut shutdown, RECHECK).await {
+                    break;
+                }
+                continue;
+            }
+            if batch.len() < limit && limit == opts.batch_size {
+                let since = *partial_since.get_or_insert_with(Instant::now);
+                let left = opts.flush_interval.saturating_sub(since.elapsed());
+                if !left.is_zero() {
+                    if !pause(&mut wake, &mut shutdown, left.min(RECHECK)).await {
+                        break;
+                    }
+                    continue;
+                }
+            }
+            partial_since = None;
+            let records: Vec<_> = batch.iter().map(|r| r.record.clone()).collect();
+            let (first, last) = (batch[0].seq, batch[batch.len() - 1].seq);
+            let started = Instant::now();
+            let result = {
+                let call = plugin.ingest(&records);
+                let mut stop = shutdown.clone();
+                let grace = opts.shutdown_grace;
+                tokio::select! {
+                    r = call => Some(r),
+                    () = async { stop.wait().await; tokio::time::sleep(grace).await } => None,
+                }
+            };
+            let Some(result) = result else {
+                tracing::warn!(
+                    sink,
+                    first,
+                    last,
+                    "shutdown: a batch in flight was cut off; it is shipped again at the next start"
+                );
+                break;
+            };
+            metrics::histogram!(names::AUDIT_BATCH_DURATION_SECONDS, "sink" => sink.to_owned())
+                .record(started.elapsed().as_secs_f64());
+            match result {
+                Ok(()) => {
+                    let moved = self
+                        .store
+                        .audit_ack(sink, cursor, last, records.len() as u64)?;
+                    failures = 0;
+                    limit = opts.batch_size;
+                    report.batches += 1;
+                    if moved {
+                        report.shipped += records.len() as u64;
+                        metrics::counter!(names::AUDIT_SHIPPED_TOTAL, "sink" => sink.to_owned())
+                            .increment(records.len() as u64);
+                        tracing::debug!(
+                            sink,
+                            records = records.len(),
+                            first,
+                            last,
+                            "audit batch acknowledged"
+                        );
+                    } else {
+                        tracing::info!(
+                            sink,
+                            "audit cursor moved by a replay meanwhile; the batch counts as shipped again"
+                        );
+                    }
+                }
+                Err(e) => {
+                    report.failures += 1;
+                    let error = e.to_string();
+                    metrics::counter!(names::AUDIT_FAILURES_TOTAL, "sink" => sink.to_owned(),
+                        "kind" => e.kind().as_str())
+                    .increment(1);
+                    self.store.audit_sink_failed(sink, &error)?;
+                    match e.kind() {
+                        FailureKind::Permanent if batch.len() > 1 => {
+                            // Find the record the sink refuses: ship halves until it is alone.
+                            limit = (batch.len() / 2).max(1);
+                            tracing::warn!(sink, records = batch.len(), error = %error,
+                                "audit sink refused a batch; retrying in halves to find the record");
+                        }
+                        FailureKind::Permanent => {
+                            self.dead_letter(cursor, &batch[0], &error)?;
+                            report.dead += 1;
+                        }
+                        kind => {
+                            failures = failures.saturating_add(1);
+                            let wait = if kind == FailureKind::Misconfigured {
+                                opts.retry.misconfigured_pause
+                            } else {
+                                opts.retry.delay(failures, None, &mut rand::thread_rng())
+                            };
+                            tracing::warn!(sink, records = batch.len(), failures, error = %error,
+                                retry_in_ms = wait.as_millis() as u64,
+                                "audit batch not acknowledged; the cursor stays");
+                            if !sleep(&mut shutdown, wait).await {
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    async fn batch(&self, cursor: i64, limit: usize) -> Result<Vec<OutboxRecord>, AuditError> {
+        let store = self.store.clone();
+        let own = self.options.include_own_events;
+        tokio::task::spawn_blocking(move || store.audit_batch(cursor, limit, own))
+            .await
+            .map_err(|e| AuditError::Task(e.to_string()))?
+            .map_err(AuditError::from)
+    }
+
+    fn dead_letter(
+        &self,
+        cursor: i64,
+        record: &OutboxRecord,
+        error: &str,
+    ) -> Result<(), AuditError> {
+        let sink = self.sink.as_str();
+        if self.store.audit_dead_letter(sink, cursor, record, error)? {
+            metrics::counter!(names::AUDIT_DEAD_TOTAL, "sink" => sink.to_owned()).increment(1);
+            tracing::error!(sink, seq = record.seq, request_id = %record.record.request_id,
+                error = %error, "audit sink refused a record; dead-lettered for this sink");
+            if !record.own {
+                own::record(own::OwnEvent {
+                    action: own::OwnAction::DeadLetter,
+                    plugin: self.plugin_name(),
+                    route: Some(format!("audit:{sink}")),
+                    target: own::OwnTarget::Record(record.record.request_id.clone()),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn plugin_name(&self) -> String {
+        match &self.plugin {
+            Ok(p) => p.name().to_owned(),
+            Err(_) => self.sink.clone(),
+        }
+    }
+}
+
+/// Waits for new records, `max`, or shutdown; false on shutdown.
+async fn pause(wake: &mut watch::Receiver<u64>, shutdown: &mut Shutdown, max: Duration) -> bool {
+    tokio::select! {
+        () = shutdown.wait() => false,
+        changed = wake.changed() => {
+            if changed.is_err() {
+                // Nobody adds records any more: wait out the interval instead of spinning.
+                tokio::time::sleep(max).await;
+            }
+            true
+        }
+        () = tokio::time::sleep(max) => true,
+    }
+}
+
+/// Sleeps `d` unless shutdown comes first; false on shutdown.
+async fn sleep(shutdown: &mut Shutdown, d: Duration) -> bool {
+    tokio::select! {
+        () = shutdown.wait() => false,
+        () = tokio::time::sleep(d) => true,
+    }
+}

@@ -1,0 +1,120 @@
+//! Shared by the audit export's test suites: a line-per-record HTTP receiver that the test
+//! audit-sink guest POSTs to (it can be told to be down, or to refuse one record), and its
+//! plugin config.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+
+/// What the receiver got and how it behaves.
+#[derive(Default)]
+pub struct Inbox {
+    /// Every acknowledged line, in arrival order.
+    pub lines: Mutex<Vec<String>>,
+    /// Answer 503 to everything.
+    pub down: AtomicBool,
+    /// Answer 400 to a batch holding this request id.
+    pub poison: Mutex<Option<String>>,
+    /// Batches answered, by status.
+    pub answers: Mutex<HashMap<u16, u64>>,
+}
+
+impl Inbox {
+    /// Request ids acknowledged, in arrival order (with repeats).
+    pub fn ids(&self) -> Vec<String> {
+        self.lines
+            .lock()
+            .expect("lines")
+            .iter()
+            .filter_map(|l| l.split(' ').next().map(str::to_owned))
+            .collect()
+    }
+
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+    }
+
+    pub fn answered(&self, status: u16) -> u64 {
+        self.answers
+            .lock()
+            .expect("answers")
+            .get(&status)
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+/// A running receiver: `url` is where the guest POSTs.
+pub struct Receiver {
+    pub inbox: Arc<Inbox>,
+    pub addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Receiver {
+    pub async fn start() -> Receiver {
+        let inbox = Arc::new(Inbox::default());
+        let app = Router::new()
+            .route("/ingest", post(ingest))
+            .with_state(inbox.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Receiver { inbox, addr, task }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/ingest", self.addr)
+    }
+
+    /// The `grants.http` rule for it.
+    pub fn rule(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn ingest(State(inbox): State<Arc<Inbox>>, body: String) -> StatusCode {
+    let status = if inbox.down.load(Ordering::SeqCst) {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else if inbox
+        .poison
+        .lock()
+        .expect("poison")
+        .as_ref()
+        .is_some_and(|p| body.lines().any(|l| l.starts_with(p.as_str())))
+    {
+        StatusCode::BAD_REQUEST
+    } else {
+        inbox
+            .lines
+            .lock()
+            .expect("lines")
+            .extend(body.lines().map(str::to_owned));
+        StatusCode::OK
+    };
+    *inbox
+        .answers
+        .lock()
+        .expect("answers")
+        .entry(status.as_u16())
+        .or_default() += 1;
+    status
+}

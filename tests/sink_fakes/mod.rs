@@ -1,0 +1,141 @@
+//! Fakes of the SIEM intakes no real server of can run here (Splunk HEC, Elasticsearch `_bulk`),
+//! in-process on 127.0.0.1 port 0, plus loading a built-in audit sink with a grant for exactly one
+//! peer and making audit records. Reusable by any test: `HecFake::start`, `EsFake::start`, then
+//! `events()`/`documents()`, `set_failure_mode(...)`, `stop()`.
+
+#![allow(dead_code, unused_imports)]
+
+pub mod es;
+pub mod hec;
+
+use std::net::SocketAddr;
+
+use opsync::connect::model::ApiRequest;
+use opsync::plugin::{
+    Grants, HttpPolicy, Limits, Plugin, PluginHost, PluginSource, PluginSpec, World,
+};
+use serde_json::json;
+
+pub use es::{EsFailure, EsFake};
+pub use hec::{HecFailure, HecFake};
+
+/// A running axum app on a free 127.0.0.1 port, stopped on drop or by `stop`.
+pub struct Server {
+    pub addr: SocketAddr,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Server {
+    pub async fn start(app: axum::Router) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a free port");
+        let addr = listener.local_addr().expect("local address");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await
+                .expect("fake server runs");
+        });
+        Self {
+            addr,
+            shutdown: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting and waits for the server task to end.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A built-in audit sink as the daemon loads it, with `grants`.
+pub fn audit_sink(
+    host: &PluginHost,
+    builtin: &str,
+    pairs: &[(&str, &str)],
+    grants: Grants,
+) -> Plugin {
+    host.load(PluginSpec {
+        name: format!("to-{builtin}"),
+        source: PluginSource::Builtin(builtin.to_string()),
+        world: Some(World::AuditSink),
+        config: crate::plugin_support::config(pairs),
+        limits: Limits::default(),
+        grants,
+    })
+    .unwrap_or_else(|e| panic!("the built-in {builtin} audit sink loads: {e}"))
+}
+
+/// Grants reaching exactly `url` (`http://host:port`) over wasi:http.
+pub fn http_grant(url: &str) -> Grants {
+    Grants {
+        http: HttpPolicy {
+            allowed: vec![url.parse().expect("allow-list rule")],
+        },
+        ..Grants::default()
+    }
+}
+
+/// `n` audit records `req-<first>..`, alternating READ/UPDATE and SUCCESS/DENY, oldest first.
+pub fn records(first: usize, n: usize) -> Vec<ApiRequest> {
+    (first..first + n).map(record).collect()
+}
+
+/// Record number `i`.
+pub fn record(i: usize) -> ApiRequest {
+    serde_json::from_value(json!({
+        "requestId": format!("req-{i:05}"),
+        "timestamp": format!("2024-05-01T12:{:02}:{:02}.123Z", (i / 60) % 60, i % 60),
+        "action": if i.is_multiple_of(2) { "READ" } else { "UPDATE" },
+        "result": if i.is_multiple_of(3) { "DENY" } else { "SUCCESS" },
+        "actor": {
+            "id": "0d3ef7c4-7a7a-4b4b-9c9c-000000000001",
+            "account": "ACCOUNTUUID",
+            "jti": "token-jti-1",
+            "userAgent": "opsync-test/1",
+            "requestIp": "192.0.2.7",
+        },
+        "resource": {
+            "type": "ITEM",
+            "vault": {"id": "ftz4ftz4ftz4ftz4ftz4ftz4ft"},
+            "item": {"id": "h2x6h2x6h2x6h2x6h2x6h2x6h2"},
+            "itemVersion": i,
+        },
+    }))
+    .expect("an activity record")
+}
+
+/// One of the daemon's own records (an action Connect never sends).
+pub fn daemon_record(id: &str, action: &str) -> ApiRequest {
+    serde_json::from_value(json!({
+        "requestId": id,
+        "timestamp": "2024-05-01T13:00:00Z",
+        "action": action,
+        "result": "SUCCESS",
+        "actor": {"id": "opsync"},
+    }))
+    .expect("a daemon record")
+}
