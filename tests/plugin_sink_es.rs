@@ -224,3 +224,31 @@ async fn bad_config_and_missing_grants_are_misconfigured() {
     assert_eq!(kind, FailureKind::Misconfigured, "{message}");
     assert!(message.contains("allowed hosts"), "{message}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_over_max_bulk_bytes_goes_in_several_requests_each_record_once() {
+    let es = EsFake::start(None).await;
+    let sink = audit_sink(
+        &host(),
+        "elasticsearch",
+        &[
+            ("url", &es.url()),
+            ("max-bulk-bytes", "4096"),
+            ("retry-backoff-ms", "5"),
+        ],
+        http_grant(&es.url()),
+    );
+    es.script_item("req-00010", &[429]);
+    sink.ingest(&records(1, 12)).await.expect("ships");
+    let requests = es.requests();
+    assert!(requests.len() >= 4, "split: {requests:?}");
+    let (retry, first_pass) = requests.split_last().expect("requests");
+    assert_eq!(retry, &ids(10..=10), "only the throttled item again");
+    assert_eq!(
+        first_pass.concat(),
+        ids(1..=12),
+        "each record once, in order"
+    );
+    assert_eq!(es.documents().len(), 12);
+    es.stop().await;
+}
