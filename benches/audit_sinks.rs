@@ -1,10 +1,10 @@
 //! Audit-sink throughput: records per second through each built-in sink's `ingest` (fresh store,
 //! format, send, acknowledgement) at batch sizes 100, 500 and 1,000, against its peer on the same
-//! machine: a real rsyslog for `syslog`, the HEC fake for `splunk-hec` (acks confirmed at the
-//! first poll, which waits `ack-poll-ms` = 10 ms), the `_bulk` fake for `elasticsearch` (every
-//! item 201) and a local receiver for `webhook-audit`. Each batch carries new request ids. The
-//! peer shares the two cores with the plugin, so figures are for the whole loop, not the plugin
-//! alone.
+//! machine: a real rsyslog for `syslog` (plain TCP, then TLS: one connection and handshake per
+//! batch), the HEC fake for `splunk-hec` (acks confirmed at the first poll, which waits
+//! `ack-poll-ms` = 10 ms), the `_bulk` fake for `elasticsearch` (every item 201) and a local
+//! receiver for `webhook-audit`. Each batch carries new request ids. The peer shares the two cores
+//! with the plugin, so figures are for the whole loop, not the plugin alone.
 //!
 //! Run: `cargo bench --bench audit_sinks` (or `--profile dev`: dependencies are optimized in the
 //! dev profile too).
@@ -73,6 +73,29 @@ async fn main() {
         },
     );
     report("syslog", &syslog).await;
+    drop(rsyslog);
+
+    let rsyslog = Rsyslog::start_tls().await;
+    let addr = rsyslog.address();
+    let ca = rsyslog
+        .cert_pem
+        .clone()
+        .expect("a TLS rsyslog has a certificate");
+    let syslog_tls = audit_sink(
+        &host,
+        "syslog",
+        &[
+            ("address", &addr),
+            ("hostname", "bench"),
+            ("tls", "true"),
+            ("tls-ca", &ca),
+        ],
+        Grants {
+            tcp: vec![addr.parse().expect("address")],
+            ..Grants::default()
+        },
+    );
+    report("syslog (TLS)", &syslog_tls).await;
     drop(rsyslog);
 
     let hec = HecFake::start("bench-token").await;
