@@ -55,6 +55,7 @@ async fn a_batch_is_ok_only_after_every_ack_id_is_confirmed() {
         "raw by default: {first}"
     );
     assert_eq!(first["event"]["result"], "SUCCESS");
+    assert_eq!(hec.documents()[9]["requestId"], "req-00010");
 
     // Daemon records pass through in any format.
     let sink = self::sink(&hec, &[("format", "ocsf")]);
