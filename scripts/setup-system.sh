@@ -27,10 +27,13 @@ echo "setup-system: promtool $(promtool --version 2>&1 | head -n1)"
 
 # rsyslog: tests/plugin_sink_syslog.rs starts its own unprivileged rsyslogd (imtcp on a free port)
 # to receive what the built-in `syslog` audit sink sends.
-if ! command -v rsyslogd >/dev/null 2>&1 && [[ ! -x /usr/sbin/rsyslogd ]]; then
-  echo "==> installing rsyslog (Debian package rsyslog)"
+# rsyslog-gnutls gives it TLS (RFC 5425) for the sink's TLS test, whose certificate openssl makes.
+if [[ ! -x /usr/sbin/rsyslogd ]] || ! dpkg -s rsyslog-gnutls >/dev/null 2>&1 \
+  || ! command -v openssl >/dev/null 2>&1; then
+  echo "==> installing rsyslog, rsyslog-gnutls and openssl (Debian packages)"
   need_root apt-get update -qq
-  need_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends rsyslog
+  need_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    rsyslog rsyslog-gnutls openssl
 fi
 [[ -x /usr/sbin/rsyslogd ]] || command -v rsyslogd >/dev/null 2>&1 || { echo "setup-system: rsyslogd is still missing" >&2; exit 1; }
 echo "setup-system: $(/usr/sbin/rsyslogd -v 2>&1 | head -n1)"

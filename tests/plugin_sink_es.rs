@@ -224,3 +224,61 @@ async fn bad_config_and_missing_grants_are_misconfigured() {
     assert_eq!(kind, FailureKind::Misconfigured, "{message}");
     assert!(message.contains("allowed hosts"), "{message}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_over_max_bulk_bytes_goes_in_several_requests_each_record_once() {
+    let es = EsFake::start(None).await;
+    let sink = audit_sink(
+        &host(),
+        "elasticsearch",
+        &[
+            ("url", &es.url()),
+            ("max-bulk-bytes", "4096"),
+            ("retry-backoff-ms", "5"),
+        ],
+        http_grant(&es.url()),
+    );
+    es.script_item("req-00010", &[429]);
+    sink.ingest(&records(1, 12)).await.expect("ships");
+    let requests = es.requests();
+    assert!(requests.len() >= 4, "split: {requests:?}");
+    let (retry, first_pass) = requests.split_last().expect("requests");
+    assert_eq!(retry, &ids(10..=10), "only the throttled item again");
+    assert_eq!(
+        first_pass.concat(),
+        ids(1..=12),
+        "each record once, in order"
+    );
+    assert_eq!(es.documents().len(), 12);
+    es.stop().await;
+}
+
+/// The fake itself answers as `_bulk` does, so the sink tests above exercise real behaviour.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fake_answers_like_bulk() {
+    let es = EsFake::start(None).await;
+    let client = reqwest::Client::new();
+    let bulk = |body: &'static str| {
+        let request = client.post(format!("{}/_bulk", es.url())).body(body);
+        async move {
+            let response = request.send().await.expect("the fake answers");
+            let status = response.status().as_u16();
+            let json: serde_json::Value = response.json().await.expect("JSON");
+            (status, json)
+        }
+    };
+    let (status, _) = bulk("{\"create\":{\"_id\":\"a\"}}\n{}").await;
+    assert_eq!(status, 400, "the body must end with a newline");
+    let (status, _) = bulk("{\"create\":{\"_id\":\"a\"}}\n").await;
+    assert_eq!(status, 400, "a source line is missing");
+    let (status, json) = bulk("{\"create\":{\"_id\":\"a\"}}\n{\"n\":1}\n").await;
+    assert_eq!((status, json["errors"].as_bool()), (200, Some(false)));
+    let (status, json) =
+        bulk("{\"create\":{\"_id\":\"a\"}}\n{\"n\":1}\n{\"create\":{\"_id\":\"b\"}}\n{\"n\":2}\n")
+            .await;
+    assert_eq!((status, json["errors"].as_bool()), (200, Some(true)));
+    assert_eq!(json["items"][0]["create"]["status"], 409);
+    assert_eq!(json["items"][1]["create"]["status"], 201);
+    assert_eq!(es.documents().len(), 2);
+    es.stop().await;
+}

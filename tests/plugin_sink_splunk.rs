@@ -55,6 +55,7 @@ async fn a_batch_is_ok_only_after_every_ack_id_is_confirmed() {
         "raw by default: {first}"
     );
     assert_eq!(first["event"]["result"], "SUCCESS");
+    assert_eq!(hec.documents()[9]["requestId"], "req-00010");
 
     // Daemon records pass through in any format.
     let sink = self::sink(&hec, &[("format", "ocsf")]);
@@ -180,4 +181,44 @@ async fn a_missing_token_is_misconfigured() {
     let (kind, message) = failure(sink.validate().await.expect_err("no token"));
     assert_eq!(kind, FailureKind::Misconfigured);
     assert!(message.contains("`token` is required"), "{message}");
+}
+
+/// The fake itself answers as HEC documents it, so the sink tests above exercise real codes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fake_answers_with_hecs_codes() {
+    let hec = HecFake::start(TOKEN).await;
+    let client = reqwest::Client::new();
+    let url = format!("{}/services/collector/event", hec.url());
+    let post = |auth: Option<&str>, channel: Option<&str>, body: &'static str| {
+        let mut request = client.post(&url).body(body);
+        if let Some(a) = auth {
+            request = request.header("authorization", a);
+        }
+        if let Some(c) = channel {
+            request = request.header("x-splunk-request-channel", c);
+        }
+        async move {
+            let response = request.send().await.expect("the fake answers");
+            let status = response.status().as_u16();
+            let json: serde_json::Value = response.json().await.expect("JSON");
+            (status, json["code"].as_u64(), json)
+        }
+    };
+    let auth = format!("Splunk {TOKEN}");
+    let channel = Some("0b7e3f4c-1111-4222-8333-444455556666");
+    assert_eq!(post(None, channel, "{}").await.1, Some(2));
+    assert_eq!(post(Some("Bearer x"), channel, "{}").await.1, Some(3));
+    let (status, code, _) = post(Some("Splunk wrong"), channel, "{}").await;
+    assert_eq!((status, code), (403, Some(4)));
+    let (status, code, _) = post(Some(&auth), None, r#"{"event":"x"}"#).await;
+    assert_eq!((status, code), (400, Some(10)));
+    let (status, code, json) = post(Some(&auth), channel, r#"{"event":"a"}{"event":"#).await;
+    assert_eq!((status, code), (400, Some(6)));
+    assert_eq!(json["invalid-event-number"], 1);
+    let (status, code, _) = post(Some(&auth), channel, r#"{"fields":{}}"#).await;
+    assert_eq!((status, code), (400, Some(12)));
+    let (status, code, json) = post(Some(&auth), channel, r#"{"event":"a"} {"event":"b"}"#).await;
+    assert_eq!((status, code), (200, Some(0)));
+    assert!(json["ackId"].is_u64(), "{json}");
+    hec.stop().await;
 }

@@ -7,11 +7,12 @@ mod plugin_support;
 mod sink_fakes;
 
 use std::net::SocketAddr;
+use std::sync::OnceLock;
 
-use opsync::plugin::{FailureKind, Grants, Plugin};
+use opsync::plugin::{FailureKind, Grants, Plugin, PluginHost};
 use peers::failure;
 use peers::rsyslog::Rsyslog;
-use plugin_support::host;
+use plugin_support::host_with_cache;
 use serde_json::Value;
 use sink_fakes::{audit_sink, daemon_record, record, records};
 
@@ -22,10 +23,22 @@ fn tcp_grant(addr: SocketAddr) -> Grants {
     }
 }
 
+/// One host for the whole test binary, with a compile cache: the TLS stack makes the syslog
+/// component about 1 MB, which takes seconds to compile on a loaded machine; compiled once, each
+/// later load takes milliseconds (as in the daemon, which keeps the same cache on disk).
+fn cached_host() -> &'static PluginHost {
+    static HOST: OnceLock<(PluginHost, tempfile::TempDir)> = OnceLock::new();
+    let (host, _) = HOST.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("cache dir");
+        (host_with_cache(Some(dir.path().to_path_buf())), dir)
+    });
+    host
+}
+
 fn sink(address: &str, grant: SocketAddr, extra: &[(&str, &str)]) -> Plugin {
     let mut pairs = vec![("address", address), ("hostname", "connect-host")];
     pairs.extend_from_slice(extra);
-    audit_sink(&host(), "syslog", &pairs, tcp_grant(grant))
+    audit_sink(cached_host(), "syslog", &pairs, tcp_grant(grant))
 }
 
 /// One line of rsyslog's `parsed.log`.
@@ -175,4 +188,90 @@ async fn a_host_name_address_is_misconfigured() {
     );
     assert_eq!(kind, FailureKind::Misconfigured);
     assert!(message.contains("write IP:port"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tls_frames_arrive_and_a_certificate_not_trusted_is_misconfigured() {
+    let rsyslog = Rsyslog::start_tls().await;
+    let addr: SocketAddr = rsyslog.address().parse().expect("address");
+    let ca = rsyslog
+        .cert_pem
+        .clone()
+        .expect("a TLS rsyslog has a certificate");
+    sink(
+        &rsyslog.address(),
+        addr,
+        &[("tls", "true"), ("tls-ca", &ca)],
+    )
+    .ingest(&records(1, 3))
+    .await
+    .expect("ships over TLS");
+    let lines = rsyslog.wait_parsed(3).await;
+    assert_eq!(lines.len(), 3, "{lines:#?}");
+    let first = parse(&lines[0]);
+    assert_eq!(first.sd["opconnect@32473"]["requestid"], "req-00001");
+    assert_eq!(first.msg["requestId"], "req-00001");
+
+    // Another certificate as the only trusted CA: the handshake fails, nothing is sent.
+    let other = tempfile::tempdir().expect("temp dir");
+    let other_ca = peers::rsyslog::self_signed(other.path());
+    let (kind, message) = failure(
+        sink(
+            &rsyslog.address(),
+            addr,
+            &[("tls", "true"), ("tls-ca", &other_ca)],
+        )
+        .ingest(&records(4, 1))
+        .await
+        .expect_err("untrusted"),
+    );
+    assert_eq!(kind, FailureKind::Misconfigured, "{message}");
+    assert!(message.contains("(TLS)"), "{message}");
+    // The certificate is for 127.0.0.1, not this name.
+    let (kind, message) = failure(
+        sink(
+            &rsyslog.address(),
+            addr,
+            &[
+                ("tls", "true"),
+                ("tls-ca", &ca),
+                ("tls-server-name", "syslog.example.com"),
+            ],
+        )
+        .ingest(&records(5, 1))
+        .await
+        .expect_err("wrong name"),
+    );
+    assert_eq!(kind, FailureKind::Misconfigured, "{message}");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(
+        rsyslog.wait_parsed(3).await.len(),
+        3,
+        "nothing more arrived"
+    );
+}
+
+#[tokio::test]
+async fn tls_config_errors_are_misconfigured() {
+    let any: SocketAddr = "127.0.0.1:6514".parse().expect("address");
+    for (pairs, expected) in [
+        (vec![("tls", "true")], "`tls-ca` is required"),
+        (
+            vec![("tls", "true"), ("tls-ca", "not pem")],
+            "`tls-ca` holds no PEM certificate",
+        ),
+        (
+            vec![("tls-ca", "x")],
+            "`tls-ca` is set but `tls` is not true",
+        ),
+    ] {
+        let (kind, message) = failure(
+            sink("127.0.0.1:6514", any, &pairs)
+                .validate()
+                .await
+                .expect_err("bad TLS config"),
+        );
+        assert_eq!(kind, FailureKind::Misconfigured);
+        assert!(message.contains(expected), "{message}");
+    }
 }

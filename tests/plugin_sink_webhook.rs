@@ -133,6 +133,51 @@ async fn a_batch_is_one_signed_post_and_a_retry_carries_the_same_id() {
     server.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_over_max_body_bytes_goes_as_several_signed_posts() {
+    let inbox = Inbox::default();
+    let server = Server::start(
+        Router::new()
+            .route("/hooks/audit", post(receive))
+            .with_state(inbox.clone()),
+    )
+    .await;
+    let url = format!("{}/hooks/audit", server.url());
+    let sink = audit_sink(
+        &host(),
+        "webhook-audit",
+        &[
+            ("url", &url),
+            ("secret", SECRET),
+            ("max-body-bytes", "4096"),
+        ],
+        http_grant(&server.url()),
+    );
+    sink.ingest(&records(1, 20)).await.expect("ships");
+    let got = inbox.received.lock().expect("inbox").clone();
+    assert!(got.len() >= 3, "split into {} posts", got.len());
+    let mut ids = Vec::new();
+    let mut seen = Vec::new();
+    for r in &got {
+        assert!(r.body.len() <= 4096, "{} bytes", r.body.len());
+        assert_eq!(
+            r.signature,
+            signature(&r.id, &r.timestamp, &r.body),
+            "verifies"
+        );
+        ids.push(r.id.clone());
+        let body: Value = serde_json::from_slice(&r.body).expect("JSON");
+        for e in body["data"]["events"].as_array().expect("events") {
+            seen.push(e["requestId"].as_str().expect("id").to_string());
+        }
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), got.len(), "each post has its own id");
+    let expected: Vec<String> = (1..=20).map(|i| format!("req-{i:05}")).collect();
+    assert_eq!(seen, expected, "every record once, in order");
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn a_bad_secret_is_misconfigured_without_echoing_it() {
     let sink = audit_sink(

@@ -3,7 +3,8 @@
 //! a free 127.0.0.1 port (octet-counted framing is detected per frame), writing every message
 //! twice: raw (`raw.log`) and as rsyslog parsed it (`parsed.log`, one tab-separated line per
 //! message: PRI, timestamp, hostname, app-name, procid, msgid, structured data as JSON, msg).
-//! Stopped (killed and reaped) on drop.
+//! `start_tls` listens with TLS instead (`rsyslog-gnutls`, RFC 5425), with a self-signed
+//! certificate for 127.0.0.1 made by `openssl`. Stopped (killed and reaped) on drop.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -27,24 +28,48 @@ fn rsyslogd() -> PathBuf {
 
 pub struct Rsyslog {
     pub port: u16,
+    /// The server certificate (PEM, self-signed) when started with TLS.
+    pub cert_pem: Option<String>,
     dir: tempfile::TempDir,
     process: Process,
 }
 
 impl Rsyslog {
     pub async fn start() -> Self {
-        Self::start_on(free_port()).await
+        Self::start_with(free_port(), false).await
     }
 
     /// An rsyslog on `port` (e.g. the port of one stopped before, to simulate an outage).
     pub async fn start_on(port: u16) -> Self {
+        Self::start_with(port, false).await
+    }
+
+    /// With TLS on the listening port (anonymous clients, the server presents `cert_pem`).
+    pub async fn start_tls() -> Self {
+        Self::start_with(free_port(), true).await
+    }
+
+    async fn start_with(port: u16, tls: bool) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let d = dir.path().display();
+        let (global_tls, module_tls, input_tls, cert_pem) = if tls {
+            let cert_pem = self_signed(dir.path());
+            (
+                format!(
+                    r#" DefaultNetstreamDriverCAFile="{d}/cert.pem" DefaultNetstreamDriverCertFile="{d}/cert.pem" DefaultNetstreamDriverKeyFile="{d}/key.pem""#
+                ),
+                r#" StreamDriver.Name="gtls" StreamDriver.Mode="1" StreamDriver.AuthMode="anon""#,
+                r#" StreamDriver.Name="gtls" StreamDriver.Mode="1" StreamDriver.AuthMode="anon""#,
+                Some(cert_pem),
+            )
+        } else {
+            (String::new(), "", "", None)
+        };
         let conf = format!(
-            r#"global(workDirectory="{d}" parser.escapeControlCharactersOnReceive="on")
-module(load="imtcp")
+            r#"global(workDirectory="{d}" parser.escapeControlCharactersOnReceive="on"{global_tls})
+module(load="imtcp"{module_tls})
 module(load="mmpstrucdata")
-input(type="imtcp" address="127.0.0.1" port="{port}" ruleset="siem")
+input(type="imtcp" address="127.0.0.1" port="{port}" ruleset="siem"{input_tls})
 template(name="raw" type="string" string="%rawmsg%\n")
 template(name="parsed" type="string"
          string="%pri%\t%timereported:::date-rfc3339%\t%hostname%\t%app-name%\t%procid%\t%msgid%\t%$!rfc5424-sd%\t%msg%\n")
@@ -83,7 +108,12 @@ ruleset(name="siem") {{
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        Self { port, dir, process }
+        Self {
+            port,
+            cert_pem,
+            dir,
+            process,
+        }
     }
 
     pub fn address(&self) -> String {
@@ -134,6 +164,37 @@ ruleset(name="siem") {{
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+}
+
+/// Makes `cert.pem` and `key.pem` in `dir`: a self-signed P-256 end-entity certificate for
+/// 127.0.0.1, valid for a day, which a client trusts by taking it as its CA; returns it.
+pub fn self_signed(dir: &Path) -> String {
+    let status = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "1", "-subj", "/CN=opsync-test-syslog"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+        // An end-entity certificate (webpki refuses a CA as the server's own certificate).
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(dir.join("key.pem"))
+        .arg("-out")
+        .arg(dir.join("cert.pem"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("run openssl (scripts/setup-system.sh installs it)");
+    assert!(
+        status.success(),
+        "openssl could not make a test certificate"
+    );
+    std::fs::read_to_string(dir.join("cert.pem")).expect("read cert.pem")
 }
 
 fn read_lines(path: &Path) -> Vec<String> {

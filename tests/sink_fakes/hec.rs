@@ -109,6 +109,15 @@ impl HecFake {
         self.lock().indexed.len()
     }
 
+    /// The records HEC confirmed as indexed: the `event` of each confirmed envelope.
+    pub fn documents(&self) -> Vec<Value> {
+        self.lock()
+            .indexed
+            .iter()
+            .map(|envelope| envelope["event"].clone())
+            .collect()
+    }
+
     pub fn event_posts(&self) -> usize {
         self.lock().event_posts
     }

@@ -1,5 +1,6 @@
 //! What the built-in audit sinks share: the bindings of the `audit-sink` world (generated once,
-//! here), the record formats, config reading, timestamps and a small wasi:http client.
+//! here), the record formats, config reading, timestamps, splitting batches by size and a small
+//! wasi:http client.
 //!
 //! A sink crate implements [`Guest`] and exports it with
 //! `opsync_audit_kit::export_audit_sink!(MySink);`.
@@ -27,6 +28,7 @@ pub mod format;
 pub mod http;
 #[path = "../../destination-kit/src/settings.rs"]
 pub mod settings;
+pub mod split;
 pub mod timestamp;
 
 pub use bindings::opsync::plugin::config;

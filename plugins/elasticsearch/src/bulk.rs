@@ -18,20 +18,15 @@ pub enum ItemOutcome {
     Rejected(u16, String),
 }
 
-/// The NDJSON body: one `create` action line (`_index`, `_id` = request-id) and one document
-/// line per record, ending with a newline as `_bulk` requires.
-pub fn body<'a>(
-    index: &str,
-    items: impl Iterator<Item = (&'a AuditEvent, &'a Value)>,
-) -> Result<Vec<u8>, serde_json::Error> {
+/// The NDJSON lines of one record: a `create` action line (`_index`, `_id` = request-id) and the
+/// document line, each ending with a newline (so any concatenation is a valid `_bulk` body).
+pub fn lines(index: &str, event: &AuditEvent, doc: &Value) -> Result<Vec<u8>, serde_json::Error> {
     let mut out = Vec::new();
-    for (event, doc) in items {
-        let action = json!({ "create": { "_index": index, "_id": event.request_id } });
-        serde_json::to_writer(&mut out, &action)?;
-        out.push(b'\n');
-        serde_json::to_writer(&mut out, doc)?;
-        out.push(b'\n');
-    }
+    let action = json!({ "create": { "_index": index, "_id": event.request_id } });
+    serde_json::to_writer(&mut out, &action)?;
+    out.push(b'\n');
+    serde_json::to_writer(&mut out, doc)?;
+    out.push(b'\n');
     Ok(out)
 }
 
@@ -108,14 +103,11 @@ mod tests {
     }
 
     #[test]
-    fn the_body_is_create_actions_keyed_by_request_id() {
-        let (a, b) = (event("r1"), event("r2"));
-        let docs = [json!({"n": 1}), json!({"n": 2})];
-        let out = body("idx", [(&a, &docs[0]), (&b, &docs[1])].into_iter()).expect("renders");
+    fn each_record_is_a_create_action_keyed_by_request_id_and_its_document() {
+        let out = lines("idx", &event("r1"), &json!({"n": 1})).expect("renders");
         assert_eq!(
             String::from_utf8(out).expect("utf-8"),
-            "{\"create\":{\"_id\":\"r1\",\"_index\":\"idx\"}}\n{\"n\":1}\n\
-             {\"create\":{\"_id\":\"r2\",\"_index\":\"idx\"}}\n{\"n\":2}\n"
+            "{\"create\":{\"_id\":\"r1\",\"_index\":\"idx\"}}\n{\"n\":1}\n"
         );
     }
 

@@ -8,16 +8,18 @@
 //! (default `logs-onepassword_connect.activity-default`), `api-key` (optional secret, sent as
 //! `Authorization: ApiKey <value>`), `format` (`ecs` default, `ocsf`, `raw`), `max-retries`
 //! (re-sends of failed items per call, 0-10, default 3), `retry-backoff-ms` (first pause, doubled
-//! each time, default 200).
+//! each time, default 200), `max-bulk-bytes` (a batch is split into `_bulk` requests of at most
+//! this many bytes, default 900000: the sandbox caps a request body at 1 MiB by default).
 
 mod bulk;
 
 use opsync_audit_kit::format::Format;
 use opsync_audit_kit::http::{self, Endpoint, Request};
 use opsync_audit_kit::settings::{check_keys, number, optional_secret, plain, required};
+use opsync_audit_kit::split;
 use opsync_audit_kit::{AuditEvent, Guest, PluginError, Secret, permanent, retryable, sleep_ms};
 
-use bulk::{ItemOutcome, body, outcomes};
+use bulk::{ItemOutcome, outcomes};
 
 const KNOWN_KEYS: &[&str] = &[
     "url",
@@ -26,6 +28,7 @@ const KNOWN_KEYS: &[&str] = &[
     "format",
     "max-retries",
     "retry-backoff-ms",
+    "max-bulk-bytes",
 ];
 const DEFAULT_INDEX: &str = "logs-onepassword_connect.activity-default";
 const PATH: &str = "/_bulk";
@@ -37,6 +40,7 @@ struct Settings {
     format: Format,
     max_retries: u32,
     backoff_ms: u32,
+    max_bulk_bytes: u32,
 }
 
 impl Settings {
@@ -49,6 +53,7 @@ impl Settings {
             format: Format::load(Format::Ecs)?,
             max_retries: number("max-retries", 0..=10, 3)?,
             backoff_ms: number("retry-backoff-ms", 0..=5_000, 200)?,
+            max_bulk_bytes: number("max-bulk-bytes", 1_024..=100_000_000, 900_000)?,
         })
     }
 
@@ -94,10 +99,15 @@ fn reason(response: &http::Response) -> String {
 
 fn ship(settings: &Settings, batch: &[AuditEvent]) -> Result<(), PluginError> {
     let what = settings.what();
-    let docs = batch
-        .iter()
-        .map(|e| settings.format.render(e))
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut lines = Vec::with_capacity(batch.len());
+    for event in batch {
+        let doc = settings.format.render(event)?;
+        lines.push(
+            bulk::lines(&settings.index, event, &doc).map_err(|e| {
+                permanent(format!("record {}: cannot render: {e}", event.request_id))
+            })?,
+        );
+    }
     // Indexes into `batch` still to be acknowledged.
     let mut pending: Vec<usize> = (0..batch.len()).collect();
     let mut rejected: Vec<String> = Vec::new();
@@ -108,43 +118,46 @@ fn ship(settings: &Settings, batch: &[AuditEvent]) -> Result<(), PluginError> {
             sleep_ms(pause);
             pause = pause.saturating_mul(2);
         }
-        let ndjson = body(
-            &settings.index,
-            pending.iter().map(|&i| (&batch[i], &docs[i])),
-        )
-        .map_err(|e| permanent(format!("{what}: cannot render the bulk body: {e}")))?;
-        let response = settings.post(ndjson)?;
-        if !response.is_success() {
-            let err = http::status_error(&what, response.status, &reason(&response));
-            match err {
-                PluginError::Retryable(msg) => {
-                    last_error = msg;
-                    continue;
-                }
-                other => return Err(other),
-            }
-        }
-        let ids: Vec<&str> = pending
-            .iter()
-            .map(|&i| batch[i].request_id.as_str())
-            .collect();
-        let results = outcomes(&response.body, &ids)
-            .map_err(|e| retryable(format!("{what}: status {}: {e}", response.status)))?;
         let mut again = Vec::new();
-        for (&index, outcome) in pending.iter().zip(results) {
-            match outcome {
-                ItemOutcome::Stored | ItemOutcome::AlreadyStored => {}
-                ItemOutcome::Retry(status) => {
-                    last_error = format!(
-                        "{what}: record {} answered status {status}",
-                        batch[index].request_id
-                    );
-                    again.push(index);
+        let sizes: Vec<usize> = pending.iter().map(|&i| lines[i].len()).collect();
+        for range in split::by_size(&sizes, settings.max_bulk_bytes as usize) {
+            let chunk = &pending[range];
+            let body: Vec<u8> = chunk
+                .iter()
+                .flat_map(|&i| lines[i].iter().copied())
+                .collect();
+            let response = settings.post(body)?;
+            if !response.is_success() {
+                match http::status_error(&what, response.status, &reason(&response)) {
+                    PluginError::Retryable(msg) => {
+                        last_error = msg;
+                        again.extend_from_slice(chunk);
+                        continue;
+                    }
+                    other => return Err(other),
                 }
-                ItemOutcome::Rejected(status, why) => rejected.push(format!(
-                    "record {} status {status}: {why}",
-                    batch[index].request_id
-                )),
+            }
+            let ids: Vec<&str> = chunk
+                .iter()
+                .map(|&i| batch[i].request_id.as_str())
+                .collect();
+            let results = outcomes(&response.body, &ids)
+                .map_err(|e| retryable(format!("{what}: status {}: {e}", response.status)))?;
+            for (&index, outcome) in chunk.iter().zip(results) {
+                match outcome {
+                    ItemOutcome::Stored | ItemOutcome::AlreadyStored => {}
+                    ItemOutcome::Retry(status) => {
+                        last_error = format!(
+                            "{what}: record {} answered status {status}",
+                            batch[index].request_id
+                        );
+                        again.push(index);
+                    }
+                    ItemOutcome::Rejected(status, why) => rejected.push(format!(
+                        "record {} status {status}: {why}",
+                        batch[index].request_id
+                    )),
+                }
             }
         }
         pending = again;

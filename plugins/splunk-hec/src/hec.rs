@@ -49,19 +49,6 @@ impl Envelope {
     }
 }
 
-/// Bodies of concatenated lines, each at most `max_bytes` (a single larger line goes alone),
-/// with the index of its first line.
-pub fn chunks(lines: &[Vec<u8>], max_bytes: usize) -> Vec<(usize, Vec<u8>)> {
-    let mut out: Vec<(usize, Vec<u8>)> = Vec::new();
-    for (i, line) in lines.iter().enumerate() {
-        match out.last_mut() {
-            Some((_, body)) if body.len() + line.len() <= max_bytes => body.extend_from_slice(line),
-            _ => out.push((i, line.clone())),
-        }
-    }
-    out
-}
-
 /// A random v4 UUID for this call's request channel (HEC ack ids are per channel, and a call
 /// waits for its own acks, so every call takes a fresh one).
 pub fn channel() -> String {
@@ -200,15 +187,6 @@ mod tests {
                    "index": "security", "event": {"x": 1},
                    "fields": {"request_id": "r1", "action": "READ", "result": "DENY"}})
         );
-    }
-
-    #[test]
-    fn chunks_stay_under_the_budget() {
-        let lines = vec![vec![b'a'; 4], vec![b'b'; 4], vec![b'c'; 9], vec![b'd'; 1]];
-        let got = chunks(&lines, 8);
-        let starts: Vec<usize> = got.iter().map(|(i, _)| *i).collect();
-        assert_eq!(starts, [0, 2, 3]);
-        assert_eq!(got[0].1, b"aaaabbbb");
     }
 
     #[test]

@@ -17,11 +17,12 @@ mod hec;
 use opsync_audit_kit::format::Format;
 use opsync_audit_kit::http::{self, Endpoint, Request};
 use opsync_audit_kit::settings::{check_keys, flag, number, plain, required, secret};
+use opsync_audit_kit::split;
 use opsync_audit_kit::{
     AuditEvent, Guest, PluginError, Secret, misconfigured, retryable, sleep_ms,
 };
 
-use hec::{Envelope, EventAnswer, channel, chunks};
+use hec::{Envelope, EventAnswer, channel};
 
 const KNOWN_KEYS: &[&str] = &[
     "url",
@@ -115,7 +116,10 @@ fn send(settings: &Settings, channel: &str, batch: &[AuditEvent]) -> Result<Vec<
         lines.push(settings.envelope.line(event, doc)?);
     }
     let mut ack_ids = Vec::new();
-    for (first, body) in chunks(&lines, settings.max_batch_bytes as usize) {
+    let sizes: Vec<usize> = lines.iter().map(Vec::len).collect();
+    for range in split::by_size(&sizes, settings.max_batch_bytes as usize) {
+        let first = range.start;
+        let body = lines[range].concat();
         let response = settings.post(EVENT_PATH.into(), channel, body)?;
         match hec::event_answer(response.status, &response.body) {
             EventAnswer::Accepted(Some(id)) => ack_ids.push(id),

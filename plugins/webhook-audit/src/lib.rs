@@ -4,7 +4,9 @@
 //! A 2xx is the acknowledgement.
 //!
 //! Config: `url` (required; grant its host:port), `secret` (required, `whsec_<base64>`, usually an
-//! `op://` reference), `format` (`raw` default, `ocsf`, `ecs`). The body is
+//! `op://` reference), `format` (`raw` default, `ocsf`, `ecs`), `max-body-bytes` (default 900000:
+//! a larger batch goes as several POSTs, each with its own id; the sandbox caps a body at 1 MiB).
+//! The body is
 //! `{"type": "audit.batch", "timestamp", "data": {"format", "count", "events": [...]}}`;
 //! `webhook-id` is `audit_` + a hash of the batch's request ids, the same on every retry of the
 //! batch, so receivers drop replays.
@@ -16,17 +18,19 @@ use opsync_audit_kit::clock::Instant;
 use opsync_audit_kit::format::Format;
 use opsync_audit_kit::http::{self, Endpoint, Request};
 use opsync_audit_kit::settings::{self, check_keys, required};
+use opsync_audit_kit::split;
 use opsync_audit_kit::{AuditEvent, Guest, PluginError, misconfigured, permanent};
-use serde_json::json;
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use sign::SigningKey;
 
-const KNOWN_KEYS: &[&str] = &["url", "secret", "format"];
+const KNOWN_KEYS: &[&str] = &["url", "secret", "format", "max-body-bytes"];
 
 struct Settings {
     url: Endpoint,
     key: SigningKey,
     format: Format,
+    max_body_bytes: u32,
 }
 
 impl Settings {
@@ -41,6 +45,7 @@ impl Settings {
             url,
             key,
             format: Format::load(Format::Raw)?,
+            max_body_bytes: settings::number("max-body-bytes", 4_096..=100_000_000, 900_000)?,
         })
     }
 }
@@ -73,45 +78,60 @@ impl Guest for WebhookAudit {
             .iter()
             .map(|e| settings.format.render(e))
             .collect::<Result<Vec<_>, _>>()?;
-        let at = Instant::now();
-        let id = batch_id(&batch);
-        let body = serde_json::to_vec(&json!({
-            "type": "audit.batch",
-            "timestamp": at.rfc3339(),
-            "data": {
-                "format": settings.format.as_str(),
-                "count": events.len(),
-                "events": events,
-            },
-        }))
-        .map_err(|e| permanent(format!("cannot render the payload: {e}")))?;
-        let signature = settings.key.sign(&id, at.unix(), &body);
-        let response = http::send(Request {
-            method: "POST",
-            endpoint: &settings.url,
-            path: String::new(),
-            headers: vec![
-                ("content-type".into(), "application/json".into()),
-                ("user-agent".into(), "opsync-webhook-audit".into()),
-                ("webhook-id".into(), id),
-                ("webhook-timestamp".into(), at.unix().to_string()),
-                ("webhook-signature".into(), signature),
-            ],
-            body: Some(body),
-        })?;
-        if !response.is_success() {
-            return Err(http::status_error(
-                &format!(
-                    "webhook-audit POST {}{}",
-                    settings.url.origin(),
-                    settings.url.base_path
-                ),
-                response.status,
-                "",
-            ));
+        let sizes = events
+            .iter()
+            .map(|doc| serde_json::to_vec(doc).map(|v| v.len() + 1))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| permanent(format!("cannot render the payload: {e}")))?;
+        // The envelope around the events takes well under 1 KiB.
+        let budget = (settings.max_body_bytes as usize).saturating_sub(1024);
+        for range in split::by_size(&sizes, budget) {
+            post(&settings, &batch[range.clone()], &events[range])?;
         }
         Ok(())
     }
+}
+
+/// One signed POST of `events` (the formatted `batch`).
+fn post(settings: &Settings, batch: &[AuditEvent], events: &[Value]) -> Result<(), PluginError> {
+    let at = Instant::now();
+    let id = batch_id(batch);
+    let body = serde_json::to_vec(&json!({
+        "type": "audit.batch",
+        "timestamp": at.rfc3339(),
+        "data": {
+            "format": settings.format.as_str(),
+            "count": events.len(),
+            "events": events,
+        },
+    }))
+    .map_err(|e| permanent(format!("cannot render the payload: {e}")))?;
+    let signature = settings.key.sign(&id, at.unix(), &body);
+    let response = http::send(Request {
+        method: "POST",
+        endpoint: &settings.url,
+        path: String::new(),
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("user-agent".into(), "opsync-webhook-audit".into()),
+            ("webhook-id".into(), id),
+            ("webhook-timestamp".into(), at.unix().to_string()),
+            ("webhook-signature".into(), signature),
+        ],
+        body: Some(body),
+    })?;
+    if !response.is_success() {
+        return Err(http::status_error(
+            &format!(
+                "webhook-audit POST {}{}",
+                settings.url.origin(),
+                settings.url.base_path
+            ),
+            response.status,
+            "",
+        ));
+    }
+    Ok(())
 }
 
 opsync_audit_kit::export_audit_sink!(WebhookAudit);
