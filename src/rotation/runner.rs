@@ -579,6 +579,13 @@ impl Rotator {
                 // The values just promoted are the item's current ones now.
                 let r = rotation(key, item::current(&at.item, &targets));
                 self.call(job, plugin, RotationStep::Finish, &r, in_plugin).await?;
+                // For the audit export's own events: which item version the rotation made current.
+                crate::audit::own::rotated(
+                    plugin.name(),
+                    &at.vault.id,
+                    &at.item.id,
+                    at.item.version,
+                );
                 Ok(Next::Done(Outcome::Succeeded))
             }
             Step::Rollback => {
