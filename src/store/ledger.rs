@@ -144,11 +144,10 @@ impl Store {
     pub fn next_due(&self, route: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
         let conn = self.conn();
         let ms: Option<i64> = conn
-            .query_row(
+            .prepare_cached(
                 "SELECT MIN(next_attempt_at) FROM ledger WHERE route = ?1 AND status = 'pending'",
-                [route],
-                |r| r.get(0),
             )
+            .and_then(|mut stmt| stmt.query_row([route], |r| r.get(0)))
             .op("read next due")?;
         Ok(ms.map(from_millis))
     }
@@ -161,14 +160,15 @@ impl Store {
         receipt_location: &str,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        // Cached: one statement per delivery, so parsing it each time showed in profiles.
         let n = self
             .conn()
-            .execute(
+            .prepare_cached(
                 "UPDATE ledger SET status = 'delivered', attempts = attempts + 1, \
                  delivered_at = ?2, location = ?3, last_error = NULL \
                  WHERE id = ?1 AND status IN ('pending', 'superseded', 'delivered')",
-                params![id, to_millis(at), clip(receipt_location)],
             )
+            .and_then(|mut stmt| stmt.execute(params![id, to_millis(at), clip(receipt_location)]))
             .op("mark delivered")?;
         self.found(id, n)
     }
@@ -183,11 +183,11 @@ impl Store {
     ) -> Result<(), StoreError> {
         let n = self
             .conn()
-            .execute(
+            .prepare_cached(
                 "UPDATE ledger SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3 \
                  WHERE id = ?1 AND status = 'pending'",
-                params![id, clip(error), to_millis(next_attempt_at)],
             )
+            .and_then(|mut stmt| stmt.execute(params![id, clip(error), to_millis(next_attempt_at)]))
             .op("mark retry")?;
         self.found(id, n)
     }
