@@ -8,7 +8,7 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 
 use crate::config::error::{ConfigError, Origin};
-use crate::config::plugins::PluginSettings;
+use crate::config::plugins::{PluginSettings, find_for};
 use crate::store::SinkStart;
 
 /// Default time between two reads of `/v1/activity`.
@@ -193,45 +193,23 @@ pub(crate) fn resolve(
             );
             continue;
         };
-        match plugins.iter().find(|p| p.name == plugin) {
-            None => {
-                let known: Vec<&str> = plugins.iter().map(|p| p.name.as_str()).collect();
-                bad(
-                    &key("plugin"),
-                    format!(
-                        "unknown plugin {plugin:?} (configured: {})",
-                        if known.is_empty() {
-                            "none".to_owned()
-                        } else {
-                            known.join(", ")
-                        }
-                    ),
-                );
+        let p = match find_for(plugins, &plugin, "audit-sink", "an audit-sink") {
+            Ok(p) => p,
+            Err(why) => {
+                bad(&key("plugin"), why);
                 continue;
             }
-            Some(p) if p.world.as_deref().is_some_and(|w| w != "audit-sink") => {
-                bad(
-                    &key("plugin"),
-                    format!(
-                        "plugin {plugin:?} is a {} plugin, not an audit-sink",
-                        p.world.as_deref().unwrap_or_default()
-                    ),
-                );
-                continue;
-            }
-            Some(p) => {
-                if let (Some(format), Some(own)) = (&s.format, p.config.get("format"))
-                    && format != own
-                {
-                    bad(
-                        &key("format"),
-                        format!(
-                            "{format:?} differs from plugins.{plugin}.config.format {own:?}; set it in one place"
-                        ),
-                    );
-                    continue;
-                }
-            }
+        };
+        if let (Some(format), Some(own)) = (&s.format, p.config.get("format"))
+            && format != own
+        {
+            bad(
+                &key("format"),
+                format!(
+                    "{format:?} differs from plugins.{plugin}.config.format {own:?}; set it in one place"
+                ),
+            );
+            continue;
         }
         let name = s.name.unwrap_or_else(|| plugin.clone());
         if name.is_empty() || name.chars().any(|c| c.is_control() || c.is_whitespace()) {

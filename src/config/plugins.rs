@@ -189,6 +189,33 @@ fn root() -> String {
 }
 
 /// Checks every `[plugins.NAME]`; all problems are reported together.
+/// The plugin instance `name` for a job that needs a `world` plugin, or why it cannot be used:
+/// unknown (the message lists the configured instances) or a plugin of another world. `noun`
+/// names the world in the message: "a destination", "a rotator", "an audit-sink".
+pub(crate) fn find_for<'a>(
+    plugins: &'a [PluginSettings],
+    name: &str,
+    world: &str,
+    noun: &str,
+) -> Result<&'a PluginSettings, String> {
+    match plugins.iter().find(|p| p.name == name) {
+        None => {
+            let known: Vec<&str> = plugins.iter().map(|p| p.name.as_str()).collect();
+            let known = if known.is_empty() {
+                "none".to_owned()
+            } else {
+                known.join(", ")
+            };
+            Err(format!("unknown plugin {name:?} (configured: {known})"))
+        }
+        Some(p) if p.world.as_deref().is_some_and(|w| w != world) => Err(format!(
+            "plugin {name:?} is a {} plugin, not {noun}",
+            p.world.as_deref().unwrap_or_default()
+        )),
+        Some(p) => Ok(p),
+    }
+}
+
 pub(crate) fn resolve(
     raw: BTreeMap<String, RawPlugin>,
     figment: &Figment,

@@ -9,7 +9,7 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 
 use crate::config::error::{ConfigError, Origin};
-use crate::config::plugins::PluginSettings;
+use crate::config::plugins::{PluginSettings, find_for};
 use crate::connect::model::{CharacterSet, GeneratorRecipe};
 use crate::schedule::{Schedule, parse_tz};
 
@@ -193,33 +193,9 @@ pub(crate) fn resolve(
                 String::new()
             }
             Some(p) => {
-                match plugins.iter().find(|x| x.name == p) {
-                    None => {
-                        let known: Vec<&str> = plugins.iter().map(|p| p.name.as_str()).collect();
-                        bad(
-                            "plugin",
-                            format!(
-                                "unknown plugin {p:?} (configured: {})",
-                                if known.is_empty() {
-                                    "none".to_owned()
-                                } else {
-                                    known.join(", ")
-                                }
-                            ),
-                        );
-                        ok = false;
-                    }
-                    Some(x) if x.world.as_deref().is_some_and(|w| w != "rotator") => {
-                        bad(
-                            "plugin",
-                            format!(
-                                "plugin {p:?} is a {} plugin, not a rotator",
-                                x.world.as_deref().unwrap_or("")
-                            ),
-                        );
-                        ok = false;
-                    }
-                    Some(_) => {}
+                if let Err(why) = find_for(plugins, &p, "rotator", "a rotator") {
+                    bad("plugin", why);
+                    ok = false;
                 }
                 p
             }

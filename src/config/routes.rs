@@ -7,7 +7,7 @@ use figment::Figment;
 use serde::Deserialize;
 
 use crate::config::error::{ConfigError, Origin};
-use crate::config::plugins::PluginSettings;
+use crate::config::plugins::{PluginSettings, find_for};
 use crate::route::{
     DEFAULT_CONCURRENCY, DEFAULT_MAX_DELETE_RATIO, FieldSelection, Glob, NameTemplate, OnDelete,
     Route, Selector,
@@ -92,33 +92,9 @@ pub(crate) fn resolve(
             ok = false;
         }
         for d in &r.destinations {
-            match plugins.iter().find(|p| p.name == *d) {
-                None => {
-                    let known: Vec<&str> = plugins.iter().map(|p| p.name.as_str()).collect();
-                    bad(
-                        "destinations",
-                        format!(
-                            "unknown plugin {d:?} (configured: {})",
-                            if known.is_empty() {
-                                "none".to_owned()
-                            } else {
-                                known.join(", ")
-                            }
-                        ),
-                    );
-                    ok = false;
-                }
-                Some(p) if p.world.as_deref().is_some_and(|w| w != "destination") => {
-                    bad(
-                        "destinations",
-                        format!(
-                            "plugin {d:?} is a {} plugin, not a destination",
-                            p.world.as_deref().unwrap_or("")
-                        ),
-                    );
-                    ok = false;
-                }
-                Some(_) => {}
+            if let Err(why) = find_for(plugins, d, "destination", "a destination") {
+                bad("destinations", why);
+                ok = false;
             }
         }
         let title = match r.title.as_deref().map(Glob::new).transpose() {
