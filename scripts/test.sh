@@ -30,7 +30,7 @@ cargo clippy --locked --manifest-path plugins/Cargo.toml --workspace --all-targe
 # `cargo test` builds the binary too (the integration tests run it), with the same feature set
 # as the tests: a separate `cargo build` would compile much of the tree a second time.
 step "Rust tests"
-cargo test --locked --lib --bins --tests 2>&1 | tee -a "$log"
+cargo test --locked --no-fail-fast --lib --bins --tests 2>&1 | tee -a "$log"
 # Benchmarks are measurements, not tests: `cargo bench --bench NAME` runs them (BENCHMARKS.md).
 # Here they are only compiled, in the test profile, so none of them can rot unnoticed.
 cargo test --locked --benches --no-run

@@ -72,11 +72,10 @@ async fn help_lists_only_real_commands() {
         "  status ",
         "  deadletter ",
         "  demo ",
+        "  rotate ",
+        "  audit ",
     ] {
         assert!(help.contains(command), "{help}");
-    }
-    for later in ["  rotate ", "  audit "] {
-        assert!(!help.contains(later), "placeholder {later:?} in {help}");
     }
     assert!(help.contains("OPSYNC_CONNECT__TIMEOUT"), "{help}");
 }
