@@ -337,16 +337,32 @@ include_own_events = false
         ids.len() - unique.len()
     );
 
-    // The status command agrees: nothing pending, no dead letters.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let status = opsync(&config_path, &["audit", "status"]);
-    for line in status
-        .lines()
-        .filter(|l| l.starts_with("es ") || l.starts_with("syslog "))
-    {
-        let cols: Vec<&str> = line.split_whitespace().collect();
-        assert_eq!(cols[4], "0", "nothing pending: {status}");
-        assert_eq!(cols[7], "0", "no dead letters: {status}");
+    // The status command agrees: no dead letters, and nothing pending once the sinks caught up.
+    // The daemon keeps polling Connect, and every poll is itself a new activity record, so the
+    // tail may have just read one that the next flush ships: look until a status shows none.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = opsync(&config_path, &["audit", "status"]);
+        let mut pending = 0usize;
+        let mut sinks = 0;
+        for line in status
+            .lines()
+            .filter(|l| l.starts_with("es ") || l.starts_with("syslog "))
+        {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            assert_eq!(cols[7], "0", "no dead letters: {status}");
+            pending += cols[4].parse::<usize>().expect("a pending count");
+            sinks += 1;
+        }
+        assert_eq!(sinks, 2, "both sinks listed: {status}");
+        if pending == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "records still pending after 30 s: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
     // Replay: the last hour goes to Elasticsearch again; every re-send is a 409, no new document.
