@@ -120,7 +120,22 @@ async fn created_updated_deleted_reach_each_route_under_its_policy() {
     assert_eq!(keys, ["password", "username"], "{text}");
 
     // Update, create and delete in Production; delete in Staging (retained there).
-    let target = &prod_items[0];
+    // The update changes a concealed value, not the title: a title change would be a rename,
+    // which deletes the old key too and (2 of 6 keys) trips the mass-deletion guard.
+    let mut target = None;
+    for summary in &prod_items {
+        let item = client.get_item(&prod.id, &summary.id).await.expect("item");
+        let concealed = item
+            .fields
+            .iter()
+            .flatten()
+            .any(|f| f.field_type == FieldType::Concealed);
+        if concealed {
+            target = Some(summary);
+            break;
+        }
+    }
+    let target = target.expect("a Production item with a concealed field");
     let updated = set_secret(&client, &prod.id, &target.id, "rotated-value-1").await;
     let mut new_item = Item::new("Brand new key", Category::Password);
     new_item.fields = Some(vec![Field {
@@ -139,7 +154,10 @@ async fn created_updated_deleted_reach_each_route_under_its_policy() {
         .create_item(&prod.id, &new_item)
         .await
         .expect("create");
-    let doomed = &prod_items[1];
+    let doomed = prod_items
+        .iter()
+        .find(|i| i.id != target.id)
+        .expect("a second Production item");
     client
         .delete_item(&prod.id, &doomed.id)
         .await
