@@ -157,6 +157,7 @@ async fn ship(
             include_own_events: false,
             retry: RetryPolicy::default(),
             shutdown_grace: Duration::from_secs(5),
+            until_caught_up: false,
         },
     );
     let started = Instant::now();

@@ -187,6 +187,7 @@ fn options(batch_size: usize, include_own_events: bool) -> ShipOptions {
         include_own_events,
         retry: policy(),
         shutdown_grace: Duration::from_secs(2),
+        until_caught_up: false,
     }
 }
 

@@ -400,3 +400,111 @@ include_own_events = false
     assert!(text.contains("audit sink stopped"), "clean stop logged");
     assert!(!text.contains("panicked"), "no panic in the log");
 }
+
+/// `opsync once` with the sink down, then up.
+fn once(config: &Path) -> (i32, String) {
+    let out = Command::new(binary())
+        .arg("--config")
+        .arg(config)
+        .arg("once")
+        .env_remove("OP_CONNECT_HOST")
+        .env_remove("OP_CONNECT_TOKEN")
+        .output()
+        .expect("run opsync once");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_reads_the_log_and_ships_it_with_its_own_deliveries() {
+    let server = connect(Seed::Demo).await;
+    server.seed_activity(500, 100);
+    let client = client(&server);
+    let es = EsFake::start(None).await;
+    es.set_failure_mode(EsFailure::Status(503));
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let config = format!(
+        r#"{base}
+{files}
+[[route]]
+name = "prod"
+vaults = ["Production"]
+destinations = ["prod-files"]
+
+[plugins.es]
+builtin = "elasticsearch"
+world = "audit-sink"
+config = {{ url = "{es}", max-retries = "0" }}
+grants = {{ http = ["{es}"] }}
+
+[[audit.sink]]
+plugin = "es"
+format = "ecs"
+batch_size = 200
+include_own_events = true
+"#,
+        base = base_config(&server, "1s"),
+        files = sync_support::file_plugin(dir, "prod-files", "prod", ""),
+        es = es.url(),
+    );
+    settings(dir, &config);
+    let config_path = dir.join("config.toml");
+    let prod = client
+        .find_vault_by_name("Production")
+        .await
+        .expect("Production");
+    let items = client.list_items(&prod.id, None).await.expect("items");
+
+    // The sink is down: the items are delivered, the records are kept, and the exit code says so.
+    let (code, text) = once(&config_path);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("audit sink es: 0 shipped") && text.contains("stopped, records kept"),
+        "{text}"
+    );
+    assert!(text.contains("503"), "the sink's failure is named: {text}");
+    assert_eq!(es.document_count(), 0);
+
+    // Back up: the next run ships everything logged so far and the first run's own events.
+    es.set_failure_mode(EsFailure::None);
+    let before = logged(&client).await;
+    let (code, text) = once(&config_path);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("audit sink es:") && text.contains("caught up"),
+        "{text}"
+    );
+    let ids = es_ids(&es);
+    let missing: Vec<_> = before.difference(&ids).take(5).collect();
+    assert!(missing.is_empty(), "not shipped: {missing:?}");
+    let docs = es.documents();
+    let delivered: HashSet<String> = docs
+        .values()
+        .filter(|d| d["onepassword"]["connect"]["action"] == "DELIVER")
+        .filter_map(|d| {
+            d["onepassword"]["connect"]["item_id"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect();
+    let expected: HashSet<String> = items.iter().map(|i| i.id.clone()).collect();
+    assert_eq!(delivered, expected, "one DELIVER event per Production item");
+
+    // Nothing new: nothing shipped twice.
+    let count = es.document_count();
+    let sent = es.requests().iter().map(Vec::len).sum::<usize>();
+    let (code, text) = once(&config_path);
+    assert_eq!(code, 0, "{text}");
+    let resent: usize = es.requests().iter().map(Vec::len).sum::<usize>() - sent;
+    assert!(
+        resent <= es.document_count() - count,
+        "only records logged since were sent: {resent} sent, {} new",
+        es.document_count() - count
+    );
+    server.shutdown().await;
+}

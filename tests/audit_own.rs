@@ -41,6 +41,7 @@ fn options(include_own_events: bool) -> ShipOptions {
         include_own_events,
         retry: RetryPolicy::default(),
         shutdown_grace: Duration::from_secs(2),
+        until_caught_up: false,
     }
 }
 
@@ -123,5 +124,5 @@ async fn own_events_reach_only_the_sinks_that_include_them() {
     trigger.trigger();
     ta.await.expect("joined").expect("ran");
     tb.await.expect("joined").expect("ran");
-    writer.stop().await;
+    writer.stop();
 }

@@ -133,10 +133,10 @@ fn retry_then_deliver_and_a_newer_version_supersedes() {
     assert_eq!(due[0].entry.version, 2);
     // The in-flight version 1 may still report success.
     store
-        .mark_delivered(again.id, "/a.env", Utc::now())
+        .mark_delivered(again.id, "/a.env", Utc::now(), None)
         .expect("late success accepted");
     store
-        .mark_delivered(due[0].id, "/a.env", Utc::now())
+        .mark_delivered(due[0].id, "/a.env", Utc::now(), None)
         .expect("delivered");
     assert!(store.due("r", later, 10).expect("due").is_empty());
     let status = store.route_status().expect("status");
@@ -147,7 +147,7 @@ fn retry_then_deliver_and_a_newer_version_supersedes() {
     );
     assert!(status[0].last_success.is_some());
     assert!(matches!(
-        store.mark_delivered(9999, "x", Utc::now()),
+        store.mark_delivered(9999, "x", Utc::now(), None),
         Err(StoreError::NoSuchDelivery(9999))
     ));
 }
@@ -165,12 +165,12 @@ fn dead_letters_keep_their_reason_and_can_be_retried() {
     let now = Utc::now();
     for d in store.due("r", now, 10).expect("due") {
         store
-            .dead_letter(d.id, "permanent: bucket does not exist")
+            .dead_letter(d.id, "permanent: bucket does not exist", None)
             .expect("dead");
     }
     let s = store.due("s", now, 10).expect("due").remove(0);
     store
-        .dead_letter(s.id, "misconfigured: no region")
+        .dead_letter(s.id, "misconfigured: no region", None)
         .expect("dead");
     assert!(store.due("r", now, 10).expect("due").is_empty());
 
@@ -352,10 +352,14 @@ fn pruning_removes_old_finished_rows_and_keeps_dead_letters_and_what_they_need()
             .expect("row")
             .id
     };
-    store.mark_delivered(id("a"), "/a", long_ago).expect("a v1");
-    store.mark_delivered(id("b"), "/b", long_ago).expect("b v2");
     store
-        .dead_letter(id("c"), "destination refused")
+        .mark_delivered(id("a"), "/a", long_ago, None)
+        .expect("a v1");
+    store
+        .mark_delivered(id("b"), "/b", long_ago, None)
+        .expect("b v2");
+    store
+        .dead_letter(id("c"), "destination refused", None)
         .expect("c dead");
     store
         .enqueue(&[
@@ -370,7 +374,9 @@ fn pruning_removes_old_finished_rows_and_keeps_dead_letters_and_what_they_need()
         } else {
             long_ago
         };
-        store.mark_delivered(d.id, "/x", at).expect("delivered");
+        store
+            .mark_delivered(d.id, "/x", at, None)
+            .expect("delivered");
     }
     // Before: a v1, a v2, b v2, c v2, d v1 delivered; b v1 superseded; c v1 dead.
     assert_eq!(store.counts().expect("counts"), (0, 5, 1, 1));

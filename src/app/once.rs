@@ -1,5 +1,6 @@
-//! `opsync once`: one poll, then every route delivers what is due, then a summary. The exit code
-//! says whether anything failed.
+//! `opsync once`: one poll, then every route delivers what is due, then (with `[[audit.sink]]`)
+//! one read of the activity log shipped to every sink, then a summary. The exit code says
+//! whether anything failed.
 
 use std::sync::Arc;
 
@@ -30,13 +31,19 @@ pub struct OnceSummary {
     pub delivery: DrainReport,
     /// Plugin instances that could not be loaded, with the reason.
     pub broken: Vec<(String, String)>,
+    /// The audit export's read and shipping (empty without `[[audit.sink]]`).
+    pub audit: crate::audit::OnceReport,
 }
 
 impl OnceSummary {
-    /// 0: everything delivered; 1: something failed (a delivery, a plugin, a vault listing);
+    /// 0: everything delivered; 1: something failed (a delivery, a plugin, a vault listing, the
+    /// activity log's read or an audit sink);
     /// 2: nothing failed but a route's deletions are held (`--allow-mass-delete`).
     pub fn exit_code(&self) -> u8 {
-        if self.delivery.failed() > 0 || !self.broken.is_empty() || !self.poll.incomplete.is_empty()
+        if self.delivery.failed() > 0
+            || !self.broken.is_empty()
+            || !self.poll.incomplete.is_empty()
+            || self.audit.failed()
         {
             1
         } else if !self.poll.held.is_empty() {
@@ -87,6 +94,7 @@ impl OnceSummary {
                 h.total
             ));
         }
+        out.push_str(&self.audit.text());
         out
     }
 }
@@ -96,6 +104,8 @@ pub async fn once(settings: Settings, options: OnceOptions) -> Result<OnceSummar
     let store = Store::open(&settings.state.path)?;
     let cache = plugin_cache_dir(&settings.state.path);
     let engine = Engine::start(settings, store, Some(cache)).await?;
+    // The cycle's deliveries and dead letters become own audit events (with their ledger rows).
+    let own_events = crate::audit::record_own_events(&engine.settings, &engine.store);
     let mut detector = engine.detector(options.allow_mass_delete);
     detector.set_keep_changes(false);
     let poll = poll_once(&mut detector, &engine).await?;
@@ -148,6 +158,15 @@ pub async fn once(settings: Settings, options: OnceOptions) -> Result<OnceSummar
     if let Some(e) = first_error {
         return Err(e.into());
     }
+    let audit = match &engine.host {
+        Some(host) => {
+            crate::audit::once(&engine.settings, &engine.client, &engine.store, host).await?
+        }
+        None => Default::default(),
+    };
+    if let Some(writer) = own_events {
+        writer.stop();
+    }
     Pruner::new(engine.settings.state.ledger_retention).tick(&engine.store);
     let mut broken: Vec<_> = engine.broken.into_iter().collect();
     broken.sort();
@@ -155,5 +174,6 @@ pub async fn once(settings: Settings, options: OnceOptions) -> Result<OnceSummar
         poll,
         delivery,
         broken,
+        audit,
     })
 }

@@ -14,7 +14,7 @@ mod status;
 mod tail;
 
 pub use error::AuditError;
-pub use service::{AuditService, start};
+pub use service::{AuditService, OnceReport, once, record_own_events, start};
 pub use ship::{ShipOptions, ShipReport, Shipper};
 pub use status::{parse_since, replay, status};
 pub use tail::{Tail, TailOptions, TailReport};

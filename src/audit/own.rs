@@ -2,15 +2,16 @@
 //! small API any module calls, written to the outbox beside Connect's records and shipped as
 //! `audit-event`s with request id `opsync-...`. Never a secret value: ids, names and versions.
 //!
-//! Recording never blocks the caller: events go through a bounded channel to a writer task that
-//! [`install`] starts; without one (commands other than `run`, tests) they are dropped. An event
-//! still in the channel when the process is killed is lost (the delivery itself is not).
+//! Events are written to the outbox when they happen, while [`install`]ed (the audit export of
+//! `run` and `once`); otherwise they are not recorded. A delivery or dead letter is written in the
+//! same transaction as the ledger row it reports ([`pending`]), so a process killed at any point
+//! keeps both or neither.
 
 use std::sync::{Mutex, PoisonError};
 
 use chrono::Utc;
 use rand::Rng as _;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use crate::connect::model::{
     ActivityAction, ActivityActor, ActivityResource, ActivityResult, ApiRequest, IdRef,
@@ -18,12 +19,7 @@ use crate::connect::model::{
 };
 use crate::store::Store;
 
-/// Events waiting for the writer; past this they are dropped and counted.
-const CHANNEL: usize = 10_000;
-/// Most events written in one transaction.
-const WRITE_BATCH: usize = 1_000;
-
-/// Counter: own events dropped because the writer fell behind, by `action`.
+/// Counter: own events that could not be written to the state database, by `action`.
 pub const OWN_EVENTS_DROPPED_TOTAL: &str = "opsync_audit_own_events_dropped_total";
 /// Counter: own events recorded, by `action`.
 pub const OWN_EVENTS_TOTAL: &str = "opsync_audit_own_events_total";
@@ -136,19 +132,55 @@ impl OwnEvent {
     }
 }
 
-static SENDER: Mutex<Option<mpsc::Sender<ApiRequest>>> = Mutex::new(None);
+/// Where events go while the export runs.
+struct Outbox {
+    store: Store,
+    wake: watch::Sender<u64>,
+}
 
-/// Records an event (non-blocking; dropped when no writer runs or it is far behind).
+static OUTBOX: Mutex<Option<Outbox>> = Mutex::new(None);
+
+/// Records an event now (one small write to the state database); not recorded while no export
+/// runs. A failed write is logged and counted, never passed to the caller.
 pub fn record(event: OwnEvent) {
-    let guard = SENDER.lock().unwrap_or_else(PoisonError::into_inner);
-    let Some(sender) = guard.as_ref() else {
+    let guard = OUTBOX.lock().unwrap_or_else(PoisonError::into_inner);
+    let Some(outbox) = guard.as_ref() else {
         return;
     };
-    let action = event.action.as_str();
-    match sender.try_send(event.to_record()) {
-        Ok(()) => metrics::counter!(OWN_EVENTS_TOTAL, "action" => action).increment(1),
-        Err(_) => metrics::counter!(OWN_EVENTS_DROPPED_TOTAL, "action" => action).increment(1),
+    let action = event.action;
+    match outbox.store.audit_append(&[event.to_record()], true, None) {
+        Ok(_) => {
+            outbox.wake.send_modify(|n| *n = n.wrapping_add(1));
+            metrics::counter!(OWN_EVENTS_TOTAL, "action" => action.as_str()).increment(1);
+        }
+        Err(e) => not_written(action, &e.to_string()),
     }
+}
+
+/// The record to write in the same transaction as the state change it reports, while an export
+/// runs; after the commit, call [`written`] (or [`not_written`]).
+pub fn pending(event: &OwnEvent) -> Option<ApiRequest> {
+    let guard = OUTBOX.lock().unwrap_or_else(PoisonError::into_inner);
+    guard.as_ref().map(|_| event.to_record())
+}
+
+/// A [`pending`] record was committed: counts it and wakes the sinks.
+pub fn written(action: OwnAction) {
+    let guard = OUTBOX.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(outbox) = guard.as_ref() {
+        outbox.wake.send_modify(|n| *n = n.wrapping_add(1));
+        metrics::counter!(OWN_EVENTS_TOTAL, "action" => action.as_str()).increment(1);
+    }
+}
+
+/// An event could not be written: logged (no value is in it) and counted.
+pub fn not_written(action: OwnAction, error: &str) {
+    tracing::error!(
+        action = action.as_str(),
+        error,
+        "an own audit event was not written"
+    );
+    metrics::counter!(OWN_EVENTS_DROPPED_TOTAL, "action" => action.as_str()).increment(1);
 }
 
 /// An item version reached `plugin` for `route`.
@@ -199,7 +231,8 @@ pub fn denied(plugin: &str, target: &str) {
     });
 }
 
-fn item_event(
+/// An event about an item version.
+pub fn item_event(
     action: OwnAction,
     route: &str,
     plugin: &str,
@@ -219,39 +252,25 @@ fn item_event(
     }
 }
 
-/// The running writer; [`Writer::stop`] writes what is queued and uninstalls it.
-pub struct Writer {
-    task: tokio::task::JoinHandle<()>,
-}
+/// Own events are recorded while this lives; [`Writer::stop`] ends that.
+pub struct Writer(());
 
-/// Starts the writer into `store`; each write bumps `wake` so sinks ship without waiting.
+/// Records own events into `store` from now on; each write bumps `wake` so sinks ship without
+/// waiting.
 pub fn install(store: Store, wake: watch::Sender<u64>) -> Writer {
-    let (tx, mut rx) = mpsc::channel::<ApiRequest>(CHANNEL);
-    *SENDER.lock().unwrap_or_else(PoisonError::into_inner) = Some(tx);
-    let task = tokio::spawn(async move {
-        let mut buf = Vec::with_capacity(WRITE_BATCH);
-        while rx.recv_many(&mut buf, WRITE_BATCH).await > 0 {
-            let batch = std::mem::take(&mut buf);
-            let store = store.clone();
-            let written =
-                tokio::task::spawn_blocking(move || store.audit_append(&batch, true, None)).await;
-            match written {
-                Ok(Ok(_)) => wake.send_modify(|n| *n = n.wrapping_add(1)),
-                Ok(Err(e)) => tracing::error!(error = %e, "own audit events not written"),
-                Err(e) => tracing::error!(error = %e, "own audit event writer failed"),
-            }
-        }
-    });
-    Writer { task }
+    *OUTBOX.lock().unwrap_or_else(PoisonError::into_inner) = Some(Outbox { store, wake });
+    Writer(())
 }
 
 impl Writer {
-    /// Stops taking events, writes the queued ones and ends.
-    pub async fn stop(self) {
-        SENDER.lock().unwrap_or_else(PoisonError::into_inner).take();
-        if let Err(e) = self.task.await {
-            tracing::error!(error = %e, "own audit event writer failed");
-        }
+    /// Stops recording own events (every one recorded is already written); dropping it does
+    /// the same.
+    pub fn stop(self) {}
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        OUTBOX.lock().unwrap_or_else(PoisonError::into_inner).take();
     }
 }
 

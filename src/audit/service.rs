@@ -55,26 +55,12 @@ pub async fn start(
             sink.name.clone(),
             plugin,
             store.clone(),
-            ShipOptions {
-                batch_size: sink.batch_size,
-                flush_interval: sink.flush_interval,
-                start: sink.start.to_store(),
-                include_own_events: sink.include_own_events,
-                retry: settings.delivery.retry_policy(),
-                shutdown_grace: settings.delivery.shutdown_grace,
-            },
+            ship_options(settings, sink, false),
         );
         let (woken, stop, name) = (woken.clone(), shutdown.clone(), sink.name.clone());
         tasks.spawn(async move { (name, shipper.run(woken, stop).await) });
     }
-    let tail = Tail::new(
-        client.clone(),
-        store.clone(),
-        TailOptions {
-            page_size: audit.page_size,
-            lookback: audit.lookback,
-        },
-    );
+    let tail = tail_of(settings, client, store);
     let tail = tokio::spawn(tail_loop(
         tail,
         store.clone(),
@@ -110,9 +96,143 @@ impl AuditService {
         if let Err(e) = self.tail.await {
             tracing::error!(error = %e, "the audit tail panicked");
         }
-        self.writer.stop().await;
+        self.writer.stop();
         reports
     }
+}
+
+fn ship_options(
+    settings: &Settings,
+    sink: &AuditSinkSettings,
+    until_caught_up: bool,
+) -> ShipOptions {
+    ShipOptions {
+        batch_size: sink.batch_size,
+        flush_interval: sink.flush_interval,
+        start: sink.start.to_store(),
+        include_own_events: sink.include_own_events,
+        retry: settings.delivery.retry_policy(),
+        shutdown_grace: settings.delivery.shutdown_grace,
+        until_caught_up,
+    }
+}
+
+/// The tail over `/v1/activity` as `[audit]` configures it.
+fn tail_of(settings: &Settings, client: &ConnectClient, store: &Store) -> Tail {
+    Tail::new(
+        client.clone(),
+        store.clone(),
+        TailOptions {
+            page_size: settings.audit.page_size,
+            lookback: settings.audit.lookback,
+        },
+    )
+}
+
+/// Starts recording opsync's own events for `opsync once` (before its sync cycle, so the cycle's
+/// deliveries are recorded); `None` when no sink is configured.
+pub fn record_own_events(settings: &Settings, store: &Store) -> Option<own::Writer> {
+    if !settings.audit.enabled() {
+        return None;
+    }
+    let (wake, _) = watch::channel(0u64);
+    Some(own::install(store.clone(), wake))
+}
+
+/// What `opsync once`'s audit export did.
+#[derive(Debug, Default)]
+pub struct OnceReport {
+    /// The read of `/v1/activity`, or why it failed (the sinks still ship what the outbox holds).
+    pub tail: Option<Result<TailReport, String>>,
+    /// Per sink, in config order.
+    pub sinks: Vec<(String, ShipReport)>,
+}
+
+impl OnceReport {
+    /// Whether anything failed: the read, or a sink that stopped short.
+    pub fn failed(&self) -> bool {
+        matches!(self.tail, Some(Err(_))) || self.sinks.iter().any(|(_, r)| r.stopped_on.is_some())
+    }
+
+    /// Summary lines for `opsync once`.
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        match &self.tail {
+            Some(Ok(t)) => out.push_str(&format!(
+                "audit: {} new activity records ({} requests)\n",
+                t.added, t.requests
+            )),
+            Some(Err(e)) => out.push_str(&format!("audit: reading the activity log failed: {e}\n")),
+            None => {}
+        }
+        for (name, r) in &self.sinks {
+            out.push_str(&format!(
+                "audit sink {name}: {} shipped in {} batches, {} dead-lettered",
+                r.shipped, r.batches, r.dead
+            ));
+            match &r.stopped_on {
+                Some(e) => out.push_str(&format!("; stopped, records kept: {e}\n")),
+                None => out.push_str(", caught up\n"),
+            }
+        }
+        out
+    }
+}
+
+/// `opsync once`: one read of the activity log, then every sink ships until it has caught up
+/// or meets a failure that needs a wait (its records stay for the next run).
+pub async fn once(
+    settings: &Settings,
+    client: &ConnectClient,
+    store: &Store,
+    host: &PluginHost,
+) -> Result<OnceReport, AuditError> {
+    let audit = &settings.audit;
+    let mut report = OnceReport::default();
+    if !audit.enabled() {
+        return Ok(report);
+    }
+    let tail = tail_of(settings, client, store);
+    report.tail = Some(match tail.poll().await {
+        Ok(read) => {
+            observe(&read);
+            Ok(read)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the activity log failed");
+            Err(e.to_string())
+        }
+    });
+    let (_trigger, shutdown) = crate::shutdown::channel();
+    let (_wake, woken) = watch::channel(0u64);
+    let mut tasks = JoinSet::new();
+    for (i, sink) in audit.sinks.iter().enumerate() {
+        let plugin = load(settings, sink, client, host).await;
+        let shipper = Shipper::new(
+            sink.name.clone(),
+            plugin,
+            store.clone(),
+            ship_options(settings, sink, true),
+        );
+        let (woken, stop) = (woken.clone(), shutdown.clone());
+        tasks.spawn(async move { (i, shipper.run(woken, stop).await) });
+    }
+    let mut done = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        let (i, shipped) = joined.map_err(|e| AuditError::Task(e.to_string()))?;
+        done.push((i, shipped?));
+    }
+    done.sort_by_key(|(i, _)| *i);
+    report.sinks = done
+        .into_iter()
+        .map(|(i, r)| (audit.sinks[i].name.clone(), r))
+        .collect();
+    let sinks: Vec<String> = audit.sinks.iter().map(|s| s.name.clone()).collect();
+    let (st, se) = (store.clone(), settings.clone());
+    tokio::task::spawn_blocking(move || maintain(&st, &se, &sinks))
+        .await
+        .map_err(|e| AuditError::Task(e.to_string()))?;
+    Ok(report)
 }
 
 /// Loads and validates a sink's plugin, its `format` handed over as config.

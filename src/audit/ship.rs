@@ -26,6 +26,9 @@ pub struct ShipOptions {
     pub retry: RetryPolicy,
     /// After shutdown, how long an in-flight batch may take.
     pub shutdown_grace: Duration,
+    /// `opsync once`: ship what the outbox holds now (a partial batch at once) and return when
+    /// it is empty, or at the first failure that needs a wait (retryable, misconfigured).
+    pub until_caught_up: bool,
 }
 
 /// What a shipping loop did.
@@ -37,6 +40,8 @@ pub struct ShipReport {
     pub failures: u64,
     /// Records the sink refused permanently.
     pub dead: u64,
+    /// The last failure, when the loop stopped on one (`until_caught_up`).
+    pub stopped_on: Option<String>,
 }
 
 /// The shipping loop of one sink.
@@ -80,6 +85,10 @@ impl Shipper {
             // "now" is after what Connect logged before this sink's first start: wait for the
             // tail's first read, so its records are not taken for new ones.
             while self.store.audit_mark()?.polled_at.is_none() {
+                if opts.until_caught_up {
+                    report.stopped_on = Some("the activity log has not been read yet".into());
+                    return Ok(report);
+                }
                 if !sleep(&mut shutdown, RECHECK / 4).await {
                     return Ok(report);
                 }
@@ -91,6 +100,11 @@ impl Shipper {
             Err(reason) => {
                 self.store.audit_sink_failed(sink, reason)?;
                 tracing::error!(sink, error = %reason, "audit sink not usable; its records wait");
+                if opts.until_caught_up {
+                    report.failures += 1;
+                    report.stopped_on = Some(reason.clone());
+                    return Ok(report);
+                }
                 shutdown.wait().await;
                 return Ok(report);
             }
@@ -107,13 +121,16 @@ impl Shipper {
             let batch = self.batch(cursor, limit).await?;
             metrics::gauge!(names::AUDIT_CURSOR, "sink" => sink.to_owned()).set(cursor as f64);
             if batch.is_empty() {
+                if opts.until_caught_up {
+                    break;
+                }
                 partial_since = None;
                 if !pause(&mut wake, &mut shutdown, RECHECK).await {
                     break;
                 }
                 continue;
             }
-            if batch.len() < limit && limit == opts.batch_size {
+            if batch.len() < limit && limit == opts.batch_size && !opts.until_caught_up {
                 let since = *partial_since.get_or_insert_with(Instant::now);
                 let left = opts.flush_interval.saturating_sub(since.elapsed());
                 if !left.is_zero() {
@@ -198,6 +215,12 @@ impl Shipper {
                             } else {
                                 opts.retry.delay(failures, None, &mut rand::thread_rng())
                             };
+                            if opts.until_caught_up {
+                                tracing::warn!(sink, records = batch.len(), error = %error,
+                                    "audit batch not acknowledged; the cursor stays");
+                                report.stopped_on = Some(error);
+                                break;
+                            }
                             tracing::warn!(sink, records = batch.len(), failures, error = %error,
                                 retry_in_ms = wait.as_millis() as u64,
                                 "audit batch not acknowledged; the cursor stays");

@@ -6,13 +6,14 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use reqwest::StatusCode;
 
+use crate::audit::own::{self, OwnAction};
 use crate::connect::error::ConnectError;
-use crate::connect::model::{Category, IdRef, Item, Vault};
+use crate::connect::model::{ApiRequest, Category, IdRef, Item, Vault};
 use crate::delivery::retry::Decision;
 use crate::delivery::{Deliverer, DeliveryError};
 use crate::plugin::{ChangeKind, ItemEvent, VaultRef};
 use crate::route::Route;
-use crate::store::Delivery;
+use crate::store::{Delivery, LedgerEntry};
 use crate::telemetry::names;
 
 /// What one attempt came to (already recorded in the ledger).
@@ -190,19 +191,17 @@ impl Deliverer {
         };
         match outcome {
             Outcome::Delivered { location, .. } => {
-                store.mark_delivered(d.id, location, now)?;
-                crate::audit::own::delivered(
-                    &entry.route,
-                    &entry.destination,
-                    &entry.vault_id,
-                    &entry.item_id,
-                    entry.version,
-                );
+                // The own DELIVER event commits with the ledger row (while an export runs).
+                let event = own_event(OwnAction::Deliver, entry);
+                store.mark_delivered(d.id, location, now, event.as_ref())?;
+                if event.is_some() {
+                    own::written(OwnAction::Deliver);
+                }
                 let latency = (now - entry.detected_at).to_std().unwrap_or_default();
                 metrics::histogram!(names::DELIVERY_LATENCY_SECONDS, "route" => entry.route.clone())
                     .record(latency.as_secs_f64());
             }
-            Outcome::Skipped(why) => store.mark_delivered(d.id, why, now)?,
+            Outcome::Skipped(why) => store.mark_delivered(d.id, why, now, None)?,
             Outcome::Retry { delay, error } => {
                 store.mark_retry(d.id, error, later(*delay))?;
                 metrics::counter!(names::RETRIES_TOTAL, "route" => entry.route.clone(),
@@ -216,14 +215,11 @@ impl Deliverer {
                 .increment(1);
             }
             Outcome::DeadLetter(reason) => {
-                store.dead_letter(d.id, reason)?;
-                crate::audit::own::dead_letter(
-                    &entry.route,
-                    &entry.destination,
-                    &entry.vault_id,
-                    &entry.item_id,
-                    entry.version,
-                );
+                let event = own_event(OwnAction::DeadLetter, entry);
+                store.dead_letter(d.id, reason, event.as_ref())?;
+                if event.is_some() {
+                    own::written(OwnAction::DeadLetter);
+                }
                 metrics::counter!(names::DEAD_LETTERS_TOTAL, "route" => entry.route.clone(),
                     "plugin" => entry.destination.clone())
                 .increment(1);
@@ -295,4 +291,16 @@ pub(crate) fn route_exists(deliverer: &Deliverer, name: &str) -> Result<Route, D
         .route(name)
         .cloned()
         .ok_or_else(|| DeliveryError::UnknownRoute(name.to_owned()))
+}
+
+/// The own audit event reporting `action` on this ledger entry, while the export records them.
+fn own_event(action: OwnAction, entry: &LedgerEntry) -> Option<ApiRequest> {
+    own::pending(&own::item_event(
+        action,
+        &entry.route,
+        &entry.destination,
+        &entry.vault_id,
+        &entry.item_id,
+        entry.version,
+    ))
 }

@@ -3,7 +3,7 @@
 //! sink refused.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension as _, params};
+use rusqlite::{Connection, OptionalExtension as _, params};
 
 use crate::connect::model::ApiRequest;
 use crate::store::error::{SqlContext, StoreError};
@@ -181,30 +181,7 @@ impl Store {
     ) -> Result<u64, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction().op("begin audit append")?;
-        let now = to_millis(Utc::now());
-        let mut added = 0;
-        {
-            let mut insert = tx
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO audit_outbox (request_id, at, own, record, added_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                )
-                .op("prepare audit insert")?;
-            for r in records {
-                let json = serde_json::to_string(r).map_err(|e| {
-                    StoreError::Corrupt(format!("activity record {}: {e}", r.request_id))
-                })?;
-                added += insert
-                    .execute(params![
-                        r.request_id,
-                        to_millis(r.timestamp),
-                        own,
-                        json,
-                        now
-                    ])
-                    .op("insert audit record")? as u64;
-            }
-        }
+        let added = insert_records(&tx, records, own)?;
         if let Some(mark) = mark {
             let ids = serde_json::to_string(&mark.ids)
                 .map_err(|e| StoreError::Corrupt(format!("audit mark ids: {e}")))?;
@@ -520,4 +497,36 @@ impl Store {
             .op("compact the audit outbox")?;
         Ok(n as u64)
     }
+}
+
+/// Adds `records` to the outbox (skipping request ids it already holds) inside the caller's
+/// transaction; how many were new. Shared by the tail's appends and by ledger updates that carry
+/// an own event, so the event and the state change it reports commit together.
+pub(crate) fn insert_records(
+    conn: &Connection,
+    records: &[ApiRequest],
+    own: bool,
+) -> Result<u64, StoreError> {
+    let now = to_millis(Utc::now());
+    let mut insert = conn
+        .prepare_cached(
+            "INSERT OR IGNORE INTO audit_outbox (request_id, at, own, record, added_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .op("prepare audit insert")?;
+    let mut added = 0;
+    for r in records {
+        let json = serde_json::to_string(r)
+            .map_err(|e| StoreError::Corrupt(format!("activity record {}: {e}", r.request_id)))?;
+        added += insert
+            .execute(params![
+                r.request_id,
+                to_millis(r.timestamp),
+                own,
+                json,
+                now
+            ])
+            .op("insert audit record")? as u64;
+    }
+    Ok(added)
 }

@@ -2,7 +2,10 @@
 //! machine (a newer version of the same item supersedes an older pending row).
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Row, Transaction, params};
+use rusqlite::{Connection, Row, Transaction, params};
+
+use crate::connect::model::ApiRequest;
+use crate::store::audit::insert_records;
 
 use crate::store::error::{SqlContext, StoreError};
 use crate::store::{
@@ -153,23 +156,25 @@ impl Store {
     }
 
     /// The destination took the change. Also accepted for a row a newer version superseded
-    /// while it was in flight.
+    /// while it was in flight. `own_event`, when the audit export records opsync's own events,
+    /// is added to the audit outbox in the same transaction, so a crash keeps both or neither.
     pub fn mark_delivered(
         &self,
         id: DeliveryId,
         receipt_location: &str,
         at: DateTime<Utc>,
+        own_event: Option<&ApiRequest>,
     ) -> Result<(), StoreError> {
-        // Cached: one statement per delivery, so parsing it each time showed in profiles.
-        let n = self
-            .conn()
-            .prepare_cached(
+        let n = self.with_own_event(own_event, |conn| {
+            // Cached: one statement per delivery, so parsing it each time showed in profiles.
+            conn.prepare_cached(
                 "UPDATE ledger SET status = 'delivered', attempts = attempts + 1, \
                  delivered_at = ?2, location = ?3, last_error = NULL \
                  WHERE id = ?1 AND status IN ('pending', 'superseded', 'delivered')",
             )
             .and_then(|mut stmt| stmt.execute(params![id, to_millis(at), clip(receipt_location)]))
-            .op("mark delivered")?;
+            .op("mark delivered")
+        })?;
         self.found(id, n)
     }
 
@@ -193,17 +198,43 @@ impl Store {
     }
 
     /// Gives a row up: it becomes a dead letter with `reason`. A row a newer version
-    /// superseded meanwhile stays superseded: the newer row carries the change.
-    pub fn dead_letter(&self, id: DeliveryId, reason: &str) -> Result<(), StoreError> {
-        let n = self
-            .conn()
-            .execute(
+    /// superseded meanwhile stays superseded: the newer row carries the change. `own_event` as
+    /// for [`Store::mark_delivered`].
+    pub fn dead_letter(
+        &self,
+        id: DeliveryId,
+        reason: &str,
+        own_event: Option<&ApiRequest>,
+    ) -> Result<(), StoreError> {
+        let n = self.with_own_event(own_event, |conn| {
+            conn.execute(
                 "UPDATE ledger SET status = 'dead', attempts = attempts + 1, last_error = ?2, \
                  dead_at = ?3 WHERE id = ?1 AND status IN ('pending', 'dead')",
                 params![id, clip(reason), to_millis(Utc::now())],
             )
-            .op("dead-letter")?;
+            .op("dead-letter")
+        })?;
         self.found(id, n)
+    }
+
+    /// Runs `update` (which returns the rows it changed) and, when it changed one, adds
+    /// `own_event` to the audit outbox in the same transaction.
+    fn with_own_event(
+        &self,
+        own_event: Option<&ApiRequest>,
+        update: impl FnOnce(&Connection) -> Result<usize, StoreError>,
+    ) -> Result<usize, StoreError> {
+        let mut conn = self.conn();
+        let Some(event) = own_event else {
+            return update(&conn);
+        };
+        let tx = conn.transaction().op("begin a ledger update")?;
+        let n = update(&tx)?;
+        if n > 0 {
+            insert_records(&tx, std::slice::from_ref(event), true)?;
+        }
+        tx.commit().op("commit a ledger update")?;
+        Ok(n)
     }
 
     fn found(&self, id: DeliveryId, changed: usize) -> Result<(), StoreError> {

@@ -205,7 +205,7 @@ pub fn describe() {
     );
     describe_counter!(
         crate::audit::own::OWN_EVENTS_DROPPED_TOTAL,
-        "opsync's own audit events dropped because the writer fell behind, by action"
+        "opsync's own audit events that could not be written to the state database, by action"
     );
     describe_gauge!(BUILD_INFO, "Always 1, labelled with the opsync version");
 }
