@@ -1,6 +1,7 @@
 //! The `_bulk` wire format: the NDJSON body of `create` actions, and reading the per-item
 //! statuses of the answer (HTTP 200 even when items fail).
 
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use opsync_audit_kit::AuditEvent;
@@ -20,7 +21,11 @@ pub enum ItemOutcome {
 
 /// The NDJSON lines of one record: a `create` action line (`_index`, `_id` = request-id) and the
 /// document line, each ending with a newline (so any concatenation is a valid `_bulk` body).
-pub fn lines(index: &str, event: &AuditEvent, doc: &Value) -> Result<Vec<u8>, serde_json::Error> {
+pub fn lines(
+    index: &str,
+    event: &AuditEvent,
+    doc: &impl Serialize,
+) -> Result<Vec<u8>, serde_json::Error> {
     let mut out = Vec::new();
     let action = json!({ "create": { "_index": index, "_id": event.request_id } });
     serde_json::to_writer(&mut out, &action)?;

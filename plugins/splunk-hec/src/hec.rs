@@ -5,7 +5,8 @@
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 use opsync_audit_kit::http::status_error;
 use opsync_audit_kit::timestamp::Timestamp;
@@ -22,31 +23,47 @@ pub struct Envelope {
 impl Envelope {
     /// One event as a JSON line: `time`, `source`, `sourcetype`, [`index`, `host`], `event` (the
     /// formatted record) and indexed `fields` (`request_id`, `action`, `result`).
-    pub fn line(&self, event: &AuditEvent, doc: Value) -> Result<Vec<u8>, PluginError> {
-        let mut envelope = Map::new();
-        envelope.insert("time".into(), json!(Timestamp::of(event)?.unix_seconds()));
-        envelope.insert("source".into(), json!(self.source));
-        envelope.insert("sourcetype".into(), json!(self.sourcetype));
-        if let Some(index) = &self.index {
-            envelope.insert("index".into(), json!(index));
-        }
-        if let Some(host) = &self.host {
-            envelope.insert("host".into(), json!(host));
-        }
-        envelope.insert("event".into(), doc);
-        envelope.insert(
-            "fields".into(),
-            json!({
-                "request_id": event.request_id,
-                "action": event.action,
-                "result": event.outcome,
-            }),
-        );
-        let mut line = serde_json::to_vec(&Value::Object(envelope))
+    pub fn line(&self, event: &AuditEvent, doc: &impl Serialize) -> Result<Vec<u8>, PluginError> {
+        let line = Line {
+            time: Timestamp::of(event)?.unix_seconds(),
+            source: &self.source,
+            sourcetype: &self.sourcetype,
+            index: self.index.as_deref(),
+            host: self.host.as_deref(),
+            event: doc,
+            fields: Fields {
+                request_id: &event.request_id,
+                action: &event.action,
+                result: &event.outcome,
+            },
+        };
+        let mut out = serde_json::to_vec(&line)
             .map_err(|e| permanent(format!("record {}: cannot render: {e}", event.request_id)))?;
-        line.push(b'\n');
-        Ok(line)
+        out.push(b'\n');
+        Ok(out)
     }
+}
+
+/// One HEC event line.
+#[derive(Serialize)]
+struct Line<'a, D: Serialize> {
+    time: f64,
+    source: &'a str,
+    sourcetype: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    index: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    host: Option<&'a str>,
+    event: &'a D,
+    fields: Fields<'a>,
+}
+
+/// HEC's indexed fields.
+#[derive(Serialize)]
+struct Fields<'a> {
+    request_id: &'a str,
+    action: &'a str,
+    result: &'a str,
 }
 
 /// A random v4 UUID for this call's request channel (HEC ack ids are per channel, and a call
@@ -152,6 +169,7 @@ pub fn error(kind: Kind, what: &str, status: u16, detail: &str) -> PluginError {
 mod tests {
     use super::*;
     use opsync_audit_kit::AuditActor;
+    use serde_json::json;
 
     fn event() -> AuditEvent {
         AuditEvent {
@@ -178,7 +196,7 @@ mod tests {
             sourcetype: "st".into(),
             host: None,
         };
-        let line = envelope.line(&event(), json!({"x": 1})).expect("renders");
+        let line = envelope.line(&event(), &json!({"x": 1})).expect("renders");
         assert_eq!(line.last(), Some(&b'\n'));
         let json: Value = serde_json::from_slice(&line).expect("json");
         assert_eq!(

@@ -113,7 +113,7 @@ fn send(settings: &Settings, channel: &str, batch: &[AuditEvent]) -> Result<Vec<
     let mut lines = Vec::with_capacity(batch.len());
     for event in batch {
         let doc = settings.format.render(event)?;
-        lines.push(settings.envelope.line(event, doc)?);
+        lines.push(settings.envelope.line(event, &doc)?);
     }
     let mut ack_ids = Vec::new();
     let sizes: Vec<usize> = lines.iter().map(Vec::len).collect();

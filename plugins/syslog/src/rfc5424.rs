@@ -2,7 +2,7 @@
 //! HOSTNAME, APP-NAME, PROCID, MSGID), one structured-data element with the record's key fields,
 //! and the formatted record as a UTF-8 MSG (with BOM).
 
-use serde_json::Value;
+use serde::Serialize;
 
 use opsync_audit_kit::timestamp::Timestamp;
 use opsync_audit_kit::{AuditEvent, PluginError, permanent};
@@ -62,7 +62,11 @@ impl Header {
     }
 
     /// The RFC 5424 message for `event`, whose formatted record is `doc`.
-    pub fn message(&self, event: &AuditEvent, doc: &Value) -> Result<Vec<u8>, PluginError> {
+    pub fn message(
+        &self,
+        event: &AuditEvent,
+        doc: &impl Serialize,
+    ) -> Result<Vec<u8>, PluginError> {
         let time = Timestamp::of(event)?;
         let severity = if event.outcome == "DENY" {
             WARNING

@@ -15,12 +15,12 @@
 mod sign;
 
 use opsync_audit_kit::clock::Instant;
-use opsync_audit_kit::format::Format;
+use opsync_audit_kit::format::{Doc, Format};
 use opsync_audit_kit::http::{self, Endpoint, Request};
 use opsync_audit_kit::settings::{self, check_keys, required};
 use opsync_audit_kit::split;
 use opsync_audit_kit::{AuditEvent, Guest, PluginError, misconfigured, permanent};
-use serde_json::{Value, json};
+use serde_json::json;
 use sha2::{Digest, Sha256};
 use sign::SigningKey;
 
@@ -93,7 +93,7 @@ impl Guest for WebhookAudit {
 }
 
 /// One signed POST of `events` (the formatted `batch`).
-fn post(settings: &Settings, batch: &[AuditEvent], events: &[Value]) -> Result<(), PluginError> {
+fn post(settings: &Settings, batch: &[AuditEvent], events: &[Doc<'_>]) -> Result<(), PluginError> {
     let at = Instant::now();
     let id = batch_id(batch);
     let body = serde_json::to_vec(&json!({

@@ -2,7 +2,7 @@
 //! `access`/`creation`/`change`/`deletion` by action (`info` for others) plus `allowed`/`denied`
 //! by result; what ECS has no field for goes under `onepassword.connect.*`.
 
-use serde_json::{Map, Value, json};
+use serde::Serialize;
 
 use super::{lower, non_empty};
 use crate::timestamp::Timestamp;
@@ -37,71 +37,153 @@ pub fn event_outcome(outcome: &str) -> &'static str {
     }
 }
 
-pub fn render(event: &AuditEvent) -> Result<Value, PluginError> {
+/// One ECS document, borrowing the record's strings (serialized straight into the request body).
+#[derive(Debug, Serialize)]
+pub struct EcsDoc<'a> {
+    #[serde(rename = "@timestamp")]
+    timestamp: String,
+    ecs: Version,
+    event: Event<'a>,
+    user: Id<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    organization: Option<Id<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_agent: Option<Original<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<Ip<'a>>,
+    related: Related<'a>,
+    observer: Observer,
+    onepassword: OnePassword<'a>,
+}
+
+#[derive(Debug, Serialize)]
+struct Version {
+    version: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+struct Event<'a> {
+    id: &'a str,
+    kind: &'static str,
+    category: [&'static str; 1],
+    #[serde(rename = "type")]
+    types: Vec<&'static str>,
+    action: String,
+    outcome: &'static str,
+    provider: &'static str,
+    dataset: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+struct Id<'a> {
+    id: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+struct Original<'a> {
+    original: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+struct Ip<'a> {
+    ip: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+struct Related<'a> {
+    user: [&'a str; 1],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ip: Option<[&'a str; 1]>,
+}
+
+#[derive(Debug, Serialize)]
+struct Observer {
+    vendor: &'static str,
+    product: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+struct OnePassword<'a> {
+    connect: ConnectFields<'a>,
+}
+
+/// What ECS has no field for.
+#[derive(Debug, Serialize)]
+struct ConnectFields<'a> {
+    action: &'a str,
+    result: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_jti: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resource_type: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    vault_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    item_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    item_version: Option<u64>,
+}
+
+pub fn render(event: &AuditEvent) -> Result<EcsDoc<'_>, PluginError> {
     let time = Timestamp::of(event)?;
     let action = match &event.target {
         Some(t) => format!("{}-{}", lower(&t.kind), lower(&event.action)),
         None => lower(&event.action),
     };
-    let mut connect = Map::new();
-    connect.insert("action".into(), json!(event.action));
-    connect.insert("result".into(), json!(event.outcome));
-    if let Some(jti) = non_empty(&event.actor.jti) {
-        connect.insert("token_jti".into(), json!(jti));
-    }
-    if let Some(t) = &event.target {
-        connect.insert("resource_type".into(), json!(t.kind));
-        if let Some(v) = &t.vault_id {
-            connect.insert("vault_id".into(), json!(v));
-        }
-        if let Some(i) = &t.item_id {
-            connect.insert("item_id".into(), json!(i));
-        }
-        if let Some(n) = t.item_version {
-            connect.insert("item_version".into(), json!(n));
-        }
-    }
-    let mut doc = json!({
-        "@timestamp": time.rfc3339_millis(),
-        "ecs": { "version": ECS_VERSION },
-        "event": {
-            "id": event.request_id,
-            "kind": "event",
-            "category": ["api"],
-            "type": event_types(&event.action, &event.outcome),
-            "action": action,
-            "outcome": event_outcome(&event.outcome),
-            "provider": "1password-connect",
-            "dataset": DATASET,
+    let target = event.target.as_ref();
+    let ip = non_empty(&event.actor.request_ip);
+    Ok(EcsDoc {
+        timestamp: time.rfc3339_millis(),
+        ecs: Version {
+            version: ECS_VERSION,
         },
-        "user": { "id": event.actor.id },
-        "observer": { "vendor": "1Password", "product": "Connect" },
-        "related": { "user": [event.actor.id] },
-        "onepassword": { "connect": connect },
-    });
-    let Value::Object(map) = &mut doc else {
-        return Ok(doc);
-    };
-    if let Some(account) = non_empty(&event.actor.account) {
-        map.insert("organization".into(), json!({ "id": account }));
-    }
-    if let Some(agent) = non_empty(&event.actor.user_agent) {
-        map.insert("user_agent".into(), json!({ "original": agent }));
-    }
-    if let Some(ip) = non_empty(&event.actor.request_ip) {
-        map.insert("source".into(), json!({ "ip": ip }));
-        map.insert(
-            "related".into(),
-            json!({ "user": [event.actor.id], "ip": [ip] }),
-        );
-    }
-    Ok(doc)
+        event: Event {
+            id: &event.request_id,
+            kind: "event",
+            category: ["api"],
+            types: event_types(&event.action, &event.outcome),
+            action,
+            outcome: event_outcome(&event.outcome),
+            provider: "1password-connect",
+            dataset: DATASET,
+        },
+        user: Id {
+            id: &event.actor.id,
+        },
+        organization: non_empty(&event.actor.account).map(|id| Id { id }),
+        user_agent: non_empty(&event.actor.user_agent).map(|original| Original { original }),
+        source: ip.map(|ip| Ip { ip }),
+        related: Related {
+            user: [&event.actor.id],
+            ip: ip.map(|ip| [ip]),
+        },
+        observer: Observer {
+            vendor: "1Password",
+            product: "Connect",
+        },
+        onepassword: OnePassword {
+            connect: ConnectFields {
+                action: &event.action,
+                result: &event.outcome,
+                token_jti: non_empty(&event.actor.jti),
+                resource_type: target.map(|t| t.kind.as_str()),
+                vault_id: target.and_then(|t| t.vault_id.as_deref()),
+                item_id: target.and_then(|t| t.item_id.as_deref()),
+                item_version: target.and_then(|t| t.item_version),
+            },
+        },
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::format::sample;
+    use serde_json::{Value, json};
+
+    fn render(event: &AuditEvent) -> Result<Value, PluginError> {
+        Ok(serde_json::to_value(super::render(event)?).expect("serializes"))
+    }
 
     #[test]
     fn a_denied_read_maps_field_by_field() {

@@ -7,7 +7,7 @@ pub mod ecs;
 pub mod ocsf;
 pub mod raw;
 
-use serde_json::Value;
+use serde::Serialize;
 
 use crate::settings::choice;
 use crate::{AuditEvent, PluginError};
@@ -43,14 +43,24 @@ impl Format {
             .unwrap_or(default))
     }
 
-    /// `event` as a JSON document in this format.
-    pub fn render(self, event: &AuditEvent) -> Result<Value, PluginError> {
+    /// `event` as a document in this format, ready to serialize (it borrows the event).
+    pub fn render(self, event: &AuditEvent) -> Result<Doc<'_>, PluginError> {
         match self {
-            Self::Raw => Ok(raw::render(event)),
-            Self::Ocsf => ocsf::render(event),
-            Self::Ecs => ecs::render(event),
+            Self::Raw => Ok(Doc::Raw(raw::render(event))),
+            Self::Ocsf => ocsf::render(event).map(Doc::Ocsf),
+            Self::Ecs => ecs::render(event).map(Doc::Ecs),
         }
     }
+}
+
+/// One rendered record: serializes as the JSON object of its format. Typed structs that borrow
+/// the record, written straight into the request body (no intermediate `serde_json::Value`).
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Doc<'a> {
+    Raw(raw::RawDoc<'a>),
+    Ocsf(ocsf::OcsfDoc<'a>),
+    Ecs(ecs::EcsDoc<'a>),
 }
 
 /// `value` unless it is empty: Connect sends empty strings for fields it does not know, and

@@ -3,7 +3,7 @@
 //! the action kept as `activity_name`); SUCCESS/DENY give `status_id` 1/2; DENY is severity 3
 //! (Medium) so it can alert, the rest 1 (Informational).
 
-use serde_json::{Map, Value, json};
+use serde::Serialize;
 
 use super::{lower, non_empty};
 use crate::timestamp::Timestamp;
@@ -35,7 +35,108 @@ pub fn status(outcome: &str) -> (u32, &'static str) {
     }
 }
 
-pub fn render(event: &AuditEvent) -> Result<Value, PluginError> {
+/// One OCSF API Activity event, borrowing the record's strings.
+#[derive(Debug, Serialize)]
+pub struct OcsfDoc<'a> {
+    class_uid: u32,
+    class_name: &'static str,
+    category_uid: u32,
+    category_name: &'static str,
+    activity_id: u32,
+    activity_name: String,
+    type_uid: u32,
+    type_name: String,
+    severity_id: u32,
+    severity: &'static str,
+    status_id: u32,
+    status: &'static str,
+    status_detail: &'a str,
+    time: i64,
+    metadata: Metadata<'a>,
+    actor: Actor<'a>,
+    api: Api<'a>,
+    src_endpoint: Endpoint<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    http_request: Option<HttpRequest<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resources: Option<[Resource<'a>; 1]>,
+}
+
+#[derive(Debug, Serialize)]
+struct Metadata<'a> {
+    version: &'static str,
+    uid: &'a str,
+    original_time: &'a str,
+    log_name: &'static str,
+    product: Product,
+}
+
+#[derive(Debug, Serialize)]
+struct Product {
+    vendor_name: &'static str,
+    name: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+struct Actor<'a> {
+    user: User<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session: Option<Session<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+struct User<'a> {
+    uid: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account: Option<Uid<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+struct Uid<'a> {
+    uid: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+struct Session<'a> {
+    credential_uid: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+struct Api<'a> {
+    operation: String,
+    request: Uid<'a>,
+    service: Name,
+}
+
+#[derive(Debug, Serialize)]
+struct Name {
+    name: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+struct Endpoint<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ip: Option<&'a str>,
+}
+
+#[derive(Debug, Serialize)]
+struct HttpRequest<'a> {
+    user_agent: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+struct Resource<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    uid: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group: Option<Uid<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<String>,
+}
+
+pub fn render(event: &AuditEvent) -> Result<OcsfDoc<'_>, PluginError> {
     let time = Timestamp::of(event)?;
     let (activity_id, activity_name) = activity(&event.action);
     let (status_id, status_name) = status(&event.outcome);
@@ -45,77 +146,74 @@ pub fn render(event: &AuditEvent) -> Result<Value, PluginError> {
         .as_ref()
         .map(|t| lower(&t.kind))
         .unwrap_or_else(|| "opsync".into());
-    let mut actor_user = json!({ "uid": event.actor.id });
-    if let (Some(account), Value::Object(user)) = (non_empty(&event.actor.account), &mut actor_user)
-    {
-        user.insert("account".into(), json!({ "uid": account }));
-    }
-    let mut actor = json!({ "user": actor_user });
-    if let (Some(jti), Value::Object(actor)) = (non_empty(&event.actor.jti), &mut actor) {
-        actor.insert("session".into(), json!({ "credential_uid": jti }));
-    }
-    let mut src_endpoint = Map::new();
-    if let Some(ip) = non_empty(&event.actor.request_ip) {
-        src_endpoint.insert("ip".into(), json!(ip));
-    }
-    let mut doc = json!({
-        "class_uid": CLASS_UID,
-        "class_name": "API Activity",
-        "category_uid": CATEGORY_UID,
-        "category_name": "Application Activity",
-        "activity_id": activity_id,
-        "activity_name": activity_name,
-        "type_uid": CLASS_UID * 100 + activity_id,
-        "type_name": format!("API Activity: {activity_name}"),
-        "severity_id": if denied { 3 } else { 1 },
-        "severity": if denied { "Medium" } else { "Informational" },
-        "status_id": status_id,
-        "status": status_name,
-        "status_detail": event.outcome,
-        "time": time.unix_millis(),
-        "metadata": {
-            "version": SCHEMA_VERSION,
-            "uid": event.request_id,
-            "original_time": event.timestamp,
-            "log_name": "activity",
-            "product": { "vendor_name": "1Password", "name": SERVICE },
-        },
-        "actor": actor,
-        "api": {
-            "operation": format!("{resource_kind}.{}", lower(&event.action)),
-            "request": { "uid": event.request_id },
-            "service": { "name": SERVICE },
-        },
-        "src_endpoint": Value::Object(src_endpoint),
+    let resources = event.target.as_ref().map(|target| {
+        [Resource {
+            kind: lower(&target.kind),
+            uid: target.item_id.as_deref().or(target.vault_id.as_deref()),
+            group: match (&target.item_id, &target.vault_id) {
+                (Some(_), Some(vault)) => Some(Uid { uid: vault }),
+                _ => None,
+            },
+            version: target.item_version.map(|v| v.to_string()),
+        }]
     });
-    let Value::Object(map) = &mut doc else {
-        return Ok(doc);
-    };
-    if let Some(agent) = non_empty(&event.actor.user_agent) {
-        map.insert("http_request".into(), json!({ "user_agent": agent }));
-    }
-    if let Some(target) = &event.target {
-        let mut resource = Map::new();
-        resource.insert("type".into(), json!(lower(&target.kind)));
-        let uid = target.item_id.as_ref().or(target.vault_id.as_ref());
-        if let Some(uid) = uid {
-            resource.insert("uid".into(), json!(uid));
-        }
-        if let (Some(_), Some(vault)) = (&target.item_id, &target.vault_id) {
-            resource.insert("group".into(), json!({ "uid": vault }));
-        }
-        if let Some(version) = target.item_version {
-            resource.insert("version".into(), json!(version.to_string()));
-        }
-        map.insert("resources".into(), json!([resource]));
-    }
-    Ok(doc)
+    Ok(OcsfDoc {
+        class_uid: CLASS_UID,
+        class_name: "API Activity",
+        category_uid: CATEGORY_UID,
+        category_name: "Application Activity",
+        activity_id,
+        type_uid: CLASS_UID * 100 + activity_id,
+        type_name: format!("API Activity: {activity_name}"),
+        activity_name,
+        severity_id: if denied { 3 } else { 1 },
+        severity: if denied { "Medium" } else { "Informational" },
+        status_id,
+        status: status_name,
+        status_detail: &event.outcome,
+        time: time.unix_millis(),
+        metadata: Metadata {
+            version: SCHEMA_VERSION,
+            uid: &event.request_id,
+            original_time: &event.timestamp,
+            log_name: "activity",
+            product: Product {
+                vendor_name: "1Password",
+                name: SERVICE,
+            },
+        },
+        actor: Actor {
+            user: User {
+                uid: &event.actor.id,
+                account: non_empty(&event.actor.account).map(|uid| Uid { uid }),
+            },
+            session: non_empty(&event.actor.jti).map(|credential_uid| Session { credential_uid }),
+        },
+        api: Api {
+            operation: format!("{resource_kind}.{}", lower(&event.action)),
+            request: Uid {
+                uid: &event.request_id,
+            },
+            service: Name { name: SERVICE },
+        },
+        src_endpoint: Endpoint {
+            ip: non_empty(&event.actor.request_ip),
+        },
+        http_request: non_empty(&event.actor.user_agent)
+            .map(|user_agent| HttpRequest { user_agent }),
+        resources,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::format::sample;
+    use serde_json::{Value, json};
+
+    fn render(event: &AuditEvent) -> Result<Value, PluginError> {
+        Ok(serde_json::to_value(super::render(event)?).expect("serializes"))
+    }
 
     #[test]
     fn a_denied_read_maps_field_by_field() {

@@ -1,46 +1,83 @@
 //! The `raw` format: the record in the shape of Connect's `/v1/activity` JSON (`APIRequest`).
 
-use serde_json::{Map, Value, json};
+use serde::Serialize;
 
 use crate::AuditEvent;
 
+/// A record in Connect's `APIRequest` shape, borrowing the record's strings.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RawDoc<'a> {
+    request_id: &'a str,
+    timestamp: &'a str,
+    action: &'a str,
+    result: &'a str,
+    actor: Actor<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resource: Option<Resource<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Actor<'a> {
+    id: &'a str,
+    account: &'a str,
+    jti: &'a str,
+    user_agent: &'a str,
+    request_ip: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Resource<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    vault: Option<Id<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    item: Option<Id<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    item_version: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
+struct Id<'a> {
+    id: &'a str,
+}
+
 /// `event` as Connect would have sent it: `requestId`, `timestamp`, `action`, `result`, `actor`,
 /// and `resource` when the record has a target.
-pub fn render(event: &AuditEvent) -> Value {
-    let mut doc = json!({
-        "requestId": event.request_id,
-        "timestamp": event.timestamp,
-        "action": event.action,
-        "result": event.outcome,
-        "actor": {
-            "id": event.actor.id,
-            "account": event.actor.account,
-            "jti": event.actor.jti,
-            "userAgent": event.actor.user_agent,
-            "requestIp": event.actor.request_ip,
+pub fn render(event: &AuditEvent) -> RawDoc<'_> {
+    RawDoc {
+        request_id: &event.request_id,
+        timestamp: &event.timestamp,
+        action: &event.action,
+        result: &event.outcome,
+        actor: Actor {
+            id: &event.actor.id,
+            account: &event.actor.account,
+            jti: &event.actor.jti,
+            user_agent: &event.actor.user_agent,
+            request_ip: &event.actor.request_ip,
         },
-    });
-    if let (Some(target), Value::Object(doc)) = (&event.target, &mut doc) {
-        let mut resource = Map::new();
-        resource.insert("type".into(), json!(target.kind));
-        if let Some(vault) = &target.vault_id {
-            resource.insert("vault".into(), json!({ "id": vault }));
-        }
-        if let Some(item) = &target.item_id {
-            resource.insert("item".into(), json!({ "id": item }));
-        }
-        if let Some(version) = target.item_version {
-            resource.insert("itemVersion".into(), json!(version));
-        }
-        doc.insert("resource".into(), Value::Object(resource));
+        resource: event.target.as_ref().map(|t| Resource {
+            kind: &t.kind,
+            vault: t.vault_id.as_deref().map(|id| Id { id }),
+            item: t.item_id.as_deref().map(|id| Id { id }),
+            item_version: t.item_version,
+        }),
     }
-    doc
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::format::sample;
+    use serde_json::{Value, json};
+
+    fn render(event: &AuditEvent) -> Value {
+        serde_json::to_value(super::render(event)).expect("serializes")
+    }
 
     #[test]
     fn has_connects_shape_field_by_field() {
