@@ -2,7 +2,7 @@
 //! UpdateAccessKey, DeleteAccessKey, and STS GetCallerIdentity; XML answers parsed with
 //! `roxmltree`. Errors name the service, action, URL, status and AWS error code.
 
-use opsync_aws_sigv4::{self as sigv4, Credentials, Scope, Signed};
+use opsync_aws_sigv4::{self as sigv4, Credentials, Scope};
 use opsync_rotator_kit::clock::Instant;
 use opsync_rotator_kit::http::{self, Endpoint, Request, encode};
 use opsync_rotator_kit::{PluginError, permanent, retryable};
@@ -87,34 +87,23 @@ impl Client {
         let now = Instant::now();
         let timestamp = now.compact();
         let date = now.date();
-        let mut headers = vec![
-            ("content-type".to_string(), FORM.to_string()),
-            ("host".to_string(), self.endpoint.authority.clone()),
-            ("x-amz-date".to_string(), timestamp.clone()),
-        ];
-        if let Some(token) = &self.credentials.session_token {
-            headers.push(("x-amz-security-token".to_string(), token.clone()));
-        }
+        let headers = vec![("content-type".to_string(), FORM.to_string())];
         let path = format!("{}/", self.endpoint.base_path);
-        let authorization = sigv4::authorization(
+        let scope = Scope {
+            date: &date,
+            timestamp: &timestamp,
+            region: &self.region,
+            service: self.service.signing_name(),
+        };
+        let headers = sigv4::sign(
             &self.credentials,
-            &Scope {
-                date: &date,
-                timestamp: &timestamp,
-                region: &self.region,
-                service: self.service.signing_name(),
-            },
-            &Signed {
-                method: "POST",
-                path: &path,
-                query: "",
-                headers: &headers,
-                payload: &payload,
-            },
+            &scope,
+            &self.endpoint.authority,
+            "POST",
+            &path,
+            headers,
+            &payload,
         );
-        // The host sets `Host` from the authority; the guest may not.
-        headers.retain(|(n, _)| n != "host");
-        headers.push(("authorization".to_string(), authorization));
         let response = http::send(Request {
             method: "POST",
             endpoint: &self.endpoint,

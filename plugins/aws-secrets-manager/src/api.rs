@@ -6,7 +6,7 @@ use opsync_destination_kit::http::{self, Endpoint, Request, Response};
 use opsync_destination_kit::{PluginError, misconfigured, permanent, retryable};
 use serde_json::{Value, json};
 
-use crate::sigv4::{self, Credentials, Scope, Signed};
+use crate::sigv4::{self, Credentials, Scope};
 
 const SERVICE: &str = "secretsmanager";
 
@@ -50,45 +50,36 @@ impl SecretsManager {
         let now = Instant::now();
         let timestamp = now.compact();
         let date = now.date();
-        let mut headers = vec![
+        let headers = vec![
             (
                 "content-type".to_string(),
                 "application/x-amz-json-1.1".to_string(),
             ),
-            ("host".to_string(), self.endpoint.authority.clone()),
-            ("x-amz-date".to_string(), timestamp.clone()),
             (
                 "x-amz-target".to_string(),
                 format!("secretsmanager.{action}"),
             ),
         ];
-        if let Some(token) = &self.credentials.session_token {
-            headers.push(("x-amz-security-token".to_string(), token.clone()));
-        }
         let path = if self.endpoint.base_path.is_empty() {
             "/".to_string()
         } else {
             format!("{}/", self.endpoint.base_path)
         };
-        let authorization = sigv4::authorization(
+        let scope = Scope {
+            date: &date,
+            timestamp: &timestamp,
+            region: &self.region,
+            service: SERVICE,
+        };
+        let headers = sigv4::sign(
             &self.credentials,
-            &Scope {
-                date: &date,
-                timestamp: &timestamp,
-                region: &self.region,
-                service: SERVICE,
-            },
-            &Signed {
-                method: "POST",
-                path: &path,
-                query: "",
-                headers: &headers,
-                payload: &payload,
-            },
+            &scope,
+            &self.endpoint.authority,
+            "POST",
+            &path,
+            headers,
+            &payload,
         );
-        // The host sets `Host` from the authority; the guest may not.
-        headers.retain(|(n, _)| n != "host");
-        headers.push(("authorization".to_string(), authorization));
         let response = http::send(Request {
             method: "POST",
             endpoint: &self.endpoint,

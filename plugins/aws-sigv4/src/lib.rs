@@ -97,6 +97,39 @@ pub fn authorization(creds: &Credentials, scope: &Scope<'_>, req: &Signed<'_>) -
     )
 }
 
+/// Signs a request to `authority`: adds `x-amz-date`, `x-amz-security-token` (with a session
+/// token) and `authorization` to `headers`. `host` is signed but not returned: the host sets it
+/// from the authority, and the guest may not.
+pub fn sign(
+    creds: &Credentials,
+    scope: &Scope<'_>,
+    authority: &str,
+    method: &str,
+    path: &str,
+    mut headers: Vec<(String, String)>,
+    payload: &[u8],
+) -> Vec<(String, String)> {
+    headers.push(("host".to_string(), authority.to_string()));
+    headers.push(("x-amz-date".to_string(), scope.timestamp.to_string()));
+    if let Some(token) = &creds.session_token {
+        headers.push(("x-amz-security-token".to_string(), token.clone()));
+    }
+    let authorization = authorization(
+        creds,
+        scope,
+        &Signed {
+            method,
+            path,
+            query: "",
+            headers: &headers,
+            payload,
+        },
+    );
+    headers.retain(|(n, _)| n != "host");
+    headers.push(("authorization".to_string(), authorization));
+    headers
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
