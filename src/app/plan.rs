@@ -83,8 +83,7 @@ async fn render(engine: &Engine, report: &PollReport) -> String {
         {
             let shown = match engine.client.get_item(&c.vault_id, &c.item_id).await {
                 Ok(mut item) => {
-                    crate::rotation::strip_owned_section(&mut item);
-                    route.fields.apply(&mut item);
+                    route.shape(&mut item);
                     masked_fields(&item)
                 }
                 Err(e) => vec![format!("(cannot read the item: {e})")],

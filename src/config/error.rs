@@ -117,6 +117,41 @@ fn render_all(errors: &[ConfigError]) -> String {
         .join("\n")
 }
 
+/// One config section's problems, collected so they are all reported together, each located
+/// through the section's origin (the file, variable or flag that set it).
+pub(crate) struct Problems {
+    origin: Origin,
+    errors: Vec<ConfigError>,
+}
+
+impl Problems {
+    /// Problems of the section at `key` (`route`, `rotation`, `audit`).
+    pub(crate) fn new(figment: &Figment, key: &str) -> Self {
+        Self {
+            origin: Origin::of_key(figment, key),
+            errors: Vec::new(),
+        }
+    }
+
+    /// A value that does not fit `key` (the full dotted path, e.g. `route[0].name`).
+    pub(crate) fn add(&mut self, key: String, message: String) {
+        self.errors.push(ConfigError::Invalid {
+            origin: self.origin.clone(),
+            key,
+            message,
+        });
+    }
+
+    /// `value` when nothing was wrong; otherwise the one problem, or all of them.
+    pub(crate) fn into_result<T>(mut self, value: T) -> Result<T, ConfigError> {
+        match self.errors.len() {
+            0 => Ok(value),
+            1 => Err(self.errors.remove(0)),
+            _ => Err(ConfigError::Several(self.errors)),
+        }
+    }
+}
+
 impl ConfigError {
     /// Converts figment's error (possibly several chained) into ours.
     pub(crate) fn from_figment(err: figment::Error, figment: &Figment) -> Self {

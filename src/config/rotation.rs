@@ -8,7 +8,7 @@ use std::time::Duration;
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
-use crate::config::error::{ConfigError, Origin};
+use crate::config::error::{ConfigError, Problems};
 use crate::config::plugins::{PluginSettings, find_for};
 use crate::connect::model::{CharacterSet, GeneratorRecipe};
 use crate::schedule::{Schedule, parse_tz};
@@ -130,18 +130,12 @@ pub(crate) fn resolve(
     plugins: &[PluginSettings],
     figment: &Figment,
 ) -> Result<Vec<RotationJob>, ConfigError> {
-    let origin = Origin::of_key(figment, "rotation");
-    let mut errors = Vec::new();
+    let mut problems = Problems::new(figment, "rotation");
     let mut out = Vec::new();
     let mut names = HashSet::new();
     for (i, r) in raw.into_iter().enumerate() {
-        let mut bad = |k: &str, message: String| {
-            errors.push(ConfigError::Invalid {
-                origin: origin.clone(),
-                key: format!("rotation[{i}].{k}"),
-                message,
-            })
-        };
+        let mut bad =
+            |k: &str, message: String| problems.add(format!("rotation[{i}].{k}"), message);
         let mut ok = true;
         let name = match r.name {
             Some(n)
@@ -264,11 +258,7 @@ pub(crate) fn resolve(
             });
         }
     }
-    match errors.len() {
-        0 => Ok(out),
-        1 => Err(errors.remove(0)),
-        _ => Err(ConfigError::Several(errors)),
-    }
+    problems.into_result(out)
 }
 
 /// `op://VAULT/ITEM` to (vault, item).

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use figment::Figment;
 use serde::Deserialize;
 
-use crate::config::error::{ConfigError, Origin};
+use crate::config::error::{ConfigError, Problems};
 use crate::config::plugins::{PluginSettings, find_for};
 use crate::route::{
     DEFAULT_CONCURRENCY, DEFAULT_MAX_DELETE_RATIO, FieldSelection, Glob, NameTemplate, OnDelete,
@@ -52,18 +52,11 @@ pub(crate) fn resolve(
     plugins: &[PluginSettings],
     figment: &Figment,
 ) -> Result<Vec<Route>, ConfigError> {
-    let origin = Origin::of_key(figment, "route");
-    let mut errors = Vec::new();
+    let mut problems = Problems::new(figment, "route");
     let mut out = Vec::new();
     let mut names = HashSet::new();
     for (i, r) in raw.into_iter().enumerate() {
-        let mut bad = |k: &str, message: String| {
-            errors.push(ConfigError::Invalid {
-                origin: origin.clone(),
-                key: format!("route[{i}].{k}"),
-                message,
-            })
-        };
+        let mut bad = |k: &str, message: String| problems.add(format!("route[{i}].{k}"), message);
         let before = out.len();
         let name = match r.name {
             None => {
@@ -163,9 +156,5 @@ pub(crate) fn resolve(
             });
         }
     }
-    match errors.len() {
-        0 => Ok(out),
-        1 => Err(errors.remove(0)),
-        _ => Err(ConfigError::Several(errors)),
-    }
+    problems.into_result(out)
 }

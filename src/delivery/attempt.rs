@@ -123,8 +123,7 @@ impl Deliverer {
                 return Outcome::Skipped("skipped: the item has left the route".into());
             }
             (_, Some(mut item)) => {
-                crate::rotation::strip_owned_section(&mut item);
-                route.fields.apply(&mut item);
+                route.shape(&mut item);
                 item
             }
         };

@@ -109,7 +109,7 @@ pub fn for_plugin(item: &Item) -> Item {
 }
 
 /// Removes opsync's rotation section (pending and previous values, rotation metadata) from an
-/// item, in place. Every route does this before its field selection, so a pending value that a
+/// item, in place. `Route::shape` does this before the field selection, so a pending value that a
 /// rotation may still roll back never leaves through a destination.
 pub fn strip_owned_section(item: &mut Item) {
     if let Some(fields) = &mut item.fields {

@@ -134,6 +134,13 @@ impl Route {
         self.selector.matches(vault, item)
     }
 
+    /// `item` as this route hands it to a destination: without opsync's rotation section
+    /// (pending and previous values never leave), then narrowed to the route's field selection.
+    pub fn shape(&self, item: &mut Item) {
+        crate::rotation::strip_owned_section(item);
+        self.fields.apply(item);
+    }
+
     /// The destination key of `item`.
     pub fn key(&self, vault: &Vault, item: &Item) -> String {
         self.name_template.render(&vault.name, item)
