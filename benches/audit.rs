@@ -3,11 +3,13 @@
 //! batch, a fresh sandbox per call), at several batch sizes.
 //!
 //! Sinks: the built-in `elasticsearch` and `splunk-hec` against their FAKES (tests/sink_fakes; no
-//! real server runs here), the built-in `syslog` against a real rsyslog, and the test guest
-//! POSTing lines (the sandbox and HTTP cost without a format).
+//! real server runs here), the built-in `syslog` against a real rsyslog, the built-in
+//! `webhook-audit` against a local receiver that parses each body and counts its events, and the
+//! test guest POSTing lines (the sandbox and HTTP cost without a format).
 //!
 //! `cargo bench --bench audit` (env `AUDIT_BENCH_RECORDS`, default 20000; `AUDIT_BENCH_SINKS`, a
-//! comma-separated subset of `es,hec,syslog,lines`).
+//! comma-separated subset of `es,hec,webhook,syslog,lines`; `AUDIT_BENCH_IN_FLIGHT`, batches in
+//! flight per sink, default `1,4`).
 
 #[path = "../tests/audit_support/mod.rs"]
 mod audit_support;
@@ -19,6 +21,8 @@ mod plugin_support;
 mod sink_fakes;
 
 use std::str::FromStr as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use opsync::audit::{ShipOptions, Shipper, Tail, TailOptions};
@@ -113,6 +117,44 @@ async fn hec_sink() -> Bench {
     }
 }
 
+async fn webhook_sink() -> Bench {
+    let count = Arc::new(AtomicUsize::new(0));
+    let counter = count.clone();
+    let receiver = sink_fakes::Server::start(axum::Router::new().route(
+        "/in",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let counter = counter.clone();
+            async move {
+                // Parse the whole body, as a receiver does, and count its events.
+                let payload: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                let n = payload["data"]["events"]
+                    .as_array()
+                    .map(Vec::len)
+                    .unwrap_or(0);
+                counter.fetch_add(n, Ordering::Relaxed);
+                axum::http::StatusCode::OK
+            }
+        }),
+    ))
+    .await;
+    let plugin = sink_fakes::audit_sink(
+        &plugin_support::host(),
+        "webhook-audit",
+        &[
+            ("url", &format!("{}/in", receiver.url())),
+            ("secret", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+            ("format", "raw"),
+        ],
+        sink_fakes::http_grant(&receiver.url()),
+    );
+    Bench {
+        name: "webhook-audit (receiver), raw",
+        plugin,
+        received: Box::new(move || count.load(Ordering::Relaxed)),
+        _keep: Box::new(receiver),
+    }
+}
+
 async fn syslog_sink() -> Bench {
     let rsyslog = peers::rsyslog::Rsyslog::start().await;
     let addr: std::net::SocketAddr = rsyslog.address().parse().expect("address");
@@ -141,6 +183,7 @@ async fn ship(
     bench: &Bench,
     sink: &str,
     batch_size: usize,
+    in_flight: usize,
     n: usize,
 ) -> Result<Duration, String> {
     let before = (bench.received)();
@@ -152,6 +195,7 @@ async fn ship(
         store.clone(),
         ShipOptions {
             batch_size,
+            in_flight,
             flush_interval: Duration::from_millis(1),
             start: SinkStart::Beginning,
             include_own_events: false,
@@ -242,33 +286,44 @@ async fn main() {
     );
 
     let chosen =
-        std::env::var("AUDIT_BENCH_SINKS").unwrap_or_else(|_| "es,hec,syslog,lines".into());
+        std::env::var("AUDIT_BENCH_SINKS").unwrap_or_else(|_| "es,hec,webhook,syslog,lines".into());
+    let windows: Vec<usize> = std::env::var("AUDIT_BENCH_IN_FLIGHT")
+        .unwrap_or_else(|_| "1,4".into())
+        .split(',')
+        .map(|w| w.trim().parse().expect("AUDIT_BENCH_IN_FLIGHT: numbers"))
+        .collect();
     for name in chosen.split(',') {
-        for &batch in BATCH_SIZES {
-            // A fresh peer per run: Elasticsearch would answer 409 to records it already holds.
-            let bench = match name.trim() {
-                "es" => es_sink().await,
-                "hec" => hec_sink().await,
-                "syslog" => syslog_sink().await,
-                "lines" => line_sink().await,
-                other => panic!("unknown sink {other:?} in AUDIT_BENCH_SINKS"),
-            };
-            let sink = format!("{name}-{batch}");
-            let t = match ship(&store, &bench, &sink, batch, n).await {
-                Ok(t) => t,
-                Err(e) => {
-                    println!("{:<30} batch {batch:>5}: not measured: {e}", bench.name);
-                    continue;
-                }
-            };
-            let end_to_end = n as f64 / (t + tail_time).as_secs_f64();
-            println!(
-                "{:<30} batch {batch:>5}: {n} records in {:>6.0} ms = {:>7.0} records/s shipping; {:>7.0} records/s from /v1/activity",
-                bench.name,
-                t.as_secs_f64() * 1e3,
-                n as f64 / t.as_secs_f64(),
-                end_to_end
-            );
+        for &in_flight in &windows {
+            for &batch in BATCH_SIZES {
+                // A fresh peer per run: Elasticsearch would answer 409 to records it already holds.
+                let bench = match name.trim() {
+                    "es" => es_sink().await,
+                    "hec" => hec_sink().await,
+                    "webhook" => webhook_sink().await,
+                    "syslog" => syslog_sink().await,
+                    "lines" => line_sink().await,
+                    other => panic!("unknown sink {other:?} in AUDIT_BENCH_SINKS"),
+                };
+                let sink = format!("{name}-{in_flight}-{batch}");
+                let t = match ship(&store, &bench, &sink, batch, in_flight, n).await {
+                    Ok(t) => t,
+                    Err(e) => {
+                        println!(
+                            "{:<30} in flight {in_flight:>2}, batch {batch:>5}: not measured: {e}",
+                            bench.name
+                        );
+                        continue;
+                    }
+                };
+                let end_to_end = n as f64 / (t + tail_time).as_secs_f64();
+                println!(
+                    "{:<30} in flight {in_flight:>2}, batch {batch:>5}: {n} records in {:>6.0} ms = {:>7.0} records/s shipping; {:>7.0} records/s from /v1/activity",
+                    bench.name,
+                    t.as_secs_f64() * 1e3,
+                    n as f64 / t.as_secs_f64(),
+                    end_to_end
+                );
+            }
         }
     }
 }

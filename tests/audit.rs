@@ -182,6 +182,7 @@ fn sink_plugin(name: &str, receiver: &Receiver) -> Plugin {
 fn options(batch_size: usize, include_own_events: bool) -> ShipOptions {
     ShipOptions {
         batch_size,
+        in_flight: 1,
         flush_interval: Duration::from_millis(50),
         start: SinkStart::Beginning,
         include_own_events,
@@ -490,4 +491,54 @@ async fn an_oldest_first_log_is_detected_and_read_from_its_end() {
     let expected: Vec<String> = (0..1_050).map(|i| format!("req-{i:05}")).collect();
     assert_eq!(ids, expected, "log order, once each");
     task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_in_flight_move_the_cursor_only_over_acknowledged_batches() {
+    let server = server().await;
+    let store = Store::open_in_memory().expect("store");
+    server.seed_activity(2_000, 100);
+    tail(&server, &store, 1_000).poll().await.expect("read");
+    let flaky = Receiver::start().await;
+    // Every third request fails: batches behind a failed one may already be delivered; they
+    // are sent again (at least once), and the cursor never passes the failed batch.
+    flaky
+        .inbox
+        .fail_every
+        .store(3, std::sync::atomic::Ordering::SeqCst);
+    let (_wake_tx, wake) = tokio::sync::watch::channel(0u64);
+    let (trigger, shutdown) = opsync::shutdown::channel();
+    let shipper = Shipper::new(
+        "flaky".into(),
+        Ok(sink_plugin("flaky", &flaky)),
+        store.clone(),
+        ShipOptions {
+            in_flight: 4,
+            ..options(100, false)
+        },
+    );
+    let task = tokio::spawn(shipper.run(wake, shutdown));
+    until_in(&store, "the flaky sink caught up", || {
+        store
+            .audit_lag("flaky", false)
+            .ok()
+            .flatten()
+            .is_some_and(|lag| lag.pending == 0)
+    })
+    .await;
+    trigger.trigger();
+    let report = task.await.expect("joined").expect("ran");
+    let ids = flaky.inbox.ids();
+    let unique: HashSet<&String> = ids.iter().collect();
+    assert_eq!(unique.len(), 2_000, "every record arrived");
+    assert!(report.failures > 0, "{report:?}");
+    assert_eq!(
+        report.shipped, 2_000,
+        "each record counted once: {report:?}"
+    );
+    let lag = store
+        .audit_lag("flaky", false)
+        .expect("lag")
+        .expect("cursor");
+    assert_eq!(lag.cursor.acked_seq, store.audit_head().expect("head"));
 }

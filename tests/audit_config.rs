@@ -51,6 +51,7 @@ format = "ocsf"
 plugin = "es"
 name = "es-recent"
 batch_size = 50
+in_flight = 4
 flush_interval = "250ms"
 start = "now"
 include_own_events = false
@@ -71,6 +72,11 @@ include_own_events = false
     assert_eq!(a.start, StartSetting::Beginning);
     assert!(a.include_own_events);
     assert_eq!((b.name.as_str(), b.batch_size), ("es-recent", 50));
+    assert_eq!(
+        (a.in_flight, b.in_flight),
+        (1, 4),
+        "one batch at a time unless set"
+    );
     assert_eq!(b.start, StartSetting::Now);
     assert!(!b.include_own_events);
     // The effective config shows the section.
@@ -97,6 +103,10 @@ fn errors_name_the_file_the_sink_and_the_key() {
         (
             "[[audit.sink]]\nplugin = \"es\"\nbatch_size = 0\n",
             "audit.sink[0].batch_size: must be between 1 and 10000, got 0",
+        ),
+        (
+            "[[audit.sink]]\nplugin = \"es\"\nin_flight = 17\n",
+            "audit.sink[0].in_flight: must be between 1 and 16, got 17",
         ),
         (
             "[[audit.sink]]\nplugin = \"es\"\n[[audit.sink]]\nplugin = \"es\"\n",

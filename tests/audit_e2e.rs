@@ -188,6 +188,7 @@ lookback = "1s"
 plugin = "es"
 format = "ecs"
 batch_size = 400
+in_flight = 3
 flush_interval = "100ms"
 include_own_events = false
 

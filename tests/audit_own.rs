@@ -36,6 +36,7 @@ fn sink_plugin(name: &str, receiver: &Receiver) -> Plugin {
 fn options(include_own_events: bool) -> ShipOptions {
     ShipOptions {
         batch_size: 10,
+        in_flight: 1,
         flush_interval: Duration::from_millis(50),
         start: SinkStart::Beginning,
         include_own_events,

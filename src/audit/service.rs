@@ -108,6 +108,7 @@ fn ship_options(
 ) -> ShipOptions {
     ShipOptions {
         batch_size: sink.batch_size,
+        in_flight: sink.in_flight,
         flush_interval: sink.flush_interval,
         start: sink.start.to_store(),
         include_own_events: sink.include_own_events,

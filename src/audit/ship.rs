@@ -1,7 +1,10 @@
 //! One sink's shipping loop: batches from the outbox after the sink's cursor (bounded size, a
-//! partial batch waits at most the flush interval), `ingest` through the sink's plugin, the
-//! cursor moved only on `ok`, backoff on failure, and a record the sink refuses isolated by
-//! halving the batch and dead-lettered for this sink alone.
+//! partial batch waits at most the flush interval), up to `in_flight` `ingest` calls at once
+//! through the sink's plugin, the cursor moved only on `ok` and only over batches acknowledged
+//! without a gap, backoff on failure, and a record the sink refuses isolated by halving the
+//! batch and dead-lettered for this sink alone.
+
+use std::collections::VecDeque;
 
 use std::time::{Duration, Instant};
 
@@ -10,7 +13,7 @@ use tokio::sync::watch;
 use crate::audit::error::AuditError;
 use crate::audit::own;
 use crate::delivery::RetryPolicy;
-use crate::plugin::{FailureKind, Plugin};
+use crate::plugin::{FailureKind, Plugin, PluginError};
 use crate::shutdown::Shutdown;
 use crate::store::{OutboxRecord, SinkStart, Store};
 use crate::telemetry::names;
@@ -19,6 +22,8 @@ use crate::telemetry::names;
 #[derive(Clone, Debug)]
 pub struct ShipOptions {
     pub batch_size: usize,
+    /// Batches shipped at once (at least 1).
+    pub in_flight: usize,
     pub flush_interval: Duration,
     pub start: SinkStart,
     pub include_own_events: bool,
@@ -112,48 +117,83 @@ impl Shipper {
         let mut limit = opts.batch_size;
         let mut failures: u32 = 0;
         let mut partial_since: Option<Instant> = None;
-        loop {
-            if shutdown.is_triggered() {
+        let mut cursor = 0;
+        // Batches sent and not yet acknowledged, oldest first; `next` is the seq after which
+        // the next batch starts (the cursor when nothing is in flight).
+        let mut flight: VecDeque<InFlight> = VecDeque::new();
+        let mut next = 0;
+        'ship: loop {
+            if shutdown.is_triggered() && flight.is_empty() {
                 break;
             }
-            wake.borrow_and_update();
-            let cursor = self.store.audit_sink(sink, opts.start)?.acked_seq;
-            let batch = self.batch(cursor, limit).await?;
-            metrics::gauge!(names::AUDIT_CURSOR, "sink" => sink.to_owned()).set(cursor as f64);
-            if batch.is_empty() {
-                if opts.until_caught_up {
+            if flight.is_empty() {
+                // Read the cursor again: a replay or a dead letter may have moved it.
+                cursor = self.store.audit_sink(sink, opts.start)?.acked_seq;
+                next = cursor;
+                metrics::gauge!(names::AUDIT_CURSOR, "sink" => sink.to_owned()).set(cursor as f64);
+            }
+            // Fill the window. While a refused record is being isolated, one batch at a time.
+            let window = if limit == opts.batch_size {
+                opts.in_flight.max(1)
+            } else {
+                1
+            };
+            while flight.len() < window && !shutdown.is_triggered() {
+                wake.borrow_and_update();
+                let batch = self.batch(next, limit).await?;
+                if batch.is_empty() {
+                    partial_since = None;
                     break;
                 }
+                if batch.len() < limit && limit == opts.batch_size && !opts.until_caught_up {
+                    if !flight.is_empty() {
+                        // The rest of it may still fill up: ship what is in flight first.
+                        break;
+                    }
+                    let since = *partial_since.get_or_insert_with(Instant::now);
+                    let left = opts.flush_interval.saturating_sub(since.elapsed());
+                    if !left.is_zero() {
+                        if !pause(&mut wake, &mut shutdown, left.min(RECHECK)).await {
+                            break 'ship;
+                        }
+                        continue 'ship;
+                    }
+                }
                 partial_since = None;
+                next = batch[batch.len() - 1].seq;
+                flight.push_back(InFlight::send(&plugin, batch));
+            }
+            let Some(oldest) = flight.pop_front() else {
+                if opts.until_caught_up || shutdown.is_triggered() {
+                    break;
+                }
                 if !pause(&mut wake, &mut shutdown, RECHECK).await {
                     break;
                 }
                 continue;
-            }
-            if batch.len() < limit && limit == opts.batch_size && !opts.until_caught_up {
-                let since = *partial_since.get_or_insert_with(Instant::now);
-                let left = opts.flush_interval.saturating_sub(since.elapsed());
-                if !left.is_zero() {
-                    if !pause(&mut wake, &mut shutdown, left.min(RECHECK)).await {
-                        break;
-                    }
-                    continue;
-                }
-            }
-            partial_since = None;
-            let records: Vec<_> = batch.iter().map(|r| r.record.clone()).collect();
-            let (first, last) = (batch[0].seq, batch[batch.len() - 1].seq);
-            let started = Instant::now();
+            };
+            let InFlight {
+                batch,
+                started,
+                mut task,
+            } = oldest;
             let result = {
-                let call = plugin.ingest(&records);
                 let mut stop = shutdown.clone();
                 let grace = opts.shutdown_grace;
                 tokio::select! {
-                    r = call => Some(r),
+                    joined = &mut task => Some(joined.unwrap_or_else(|e| {
+                        Err(PluginError::Trap {
+                            plugin: self.plugin_name(),
+                            message: format!("the ingest task failed: {e}"),
+                        })
+                    })),
                     () = async { stop.wait().await; tokio::time::sleep(grace).await } => None,
                 }
             };
+            let (first, last) = (batch[0].seq, batch[batch.len() - 1].seq);
             let Some(result) = result else {
+                task.abort();
+                abandon(&mut flight);
                 tracing::warn!(
                     sink,
                     first,
@@ -168,22 +208,25 @@ impl Shipper {
                 Ok(()) => {
                     let moved = self
                         .store
-                        .audit_ack(sink, cursor, last, records.len() as u64)?;
+                        .audit_ack(sink, cursor, last, batch.len() as u64)?;
                     failures = 0;
                     limit = opts.batch_size;
                     report.batches += 1;
                     if moved {
-                        report.shipped += records.len() as u64;
+                        cursor = last;
+                        report.shipped += batch.len() as u64;
                         metrics::counter!(names::AUDIT_SHIPPED_TOTAL, "sink" => sink.to_owned())
-                            .increment(records.len() as u64);
+                            .increment(batch.len() as u64);
                         tracing::debug!(
                             sink,
-                            records = records.len(),
+                            records = batch.len(),
                             first,
                             last,
                             "audit batch acknowledged"
                         );
                     } else {
+                        // The batches behind it started from the old cursor: let them go.
+                        abandon(&mut flight);
                         tracing::info!(
                             sink,
                             "audit cursor moved by a replay meanwhile; the batch counts as shipped again"
@@ -191,6 +234,9 @@ impl Shipper {
                     }
                 }
                 Err(e) => {
+                    // The batches behind this one are not acknowledged either: the cursor
+                    // cannot pass this batch, so they are sent again after it.
+                    abandon(&mut flight);
                     report.failures += 1;
                     let error = e.to_string();
                     metrics::counter!(names::AUDIT_FAILURES_TOTAL, "sink" => sink.to_owned(),
@@ -272,6 +318,34 @@ impl Shipper {
             Ok(p) => p.name().to_owned(),
             Err(_) => self.sink.clone(),
         }
+    }
+}
+
+/// One `ingest` call under way, on its own task (so a second batch is formatted while the
+/// first waits for the sink).
+struct InFlight {
+    batch: Vec<OutboxRecord>,
+    started: Instant,
+    task: tokio::task::JoinHandle<Result<(), PluginError>>,
+}
+
+impl InFlight {
+    fn send(plugin: &Plugin, batch: Vec<OutboxRecord>) -> Self {
+        let records: Vec<_> = batch.iter().map(|r| r.record.clone()).collect();
+        let plugin = plugin.clone();
+        Self {
+            batch,
+            started: Instant::now(),
+            task: tokio::spawn(async move { plugin.ingest(&records).await }),
+        }
+    }
+}
+
+/// Drops the batches in flight: their calls are cancelled, and whatever they delivered counts
+/// for nothing until the cursor reaches them again (at least once, as after a crash).
+fn abandon(flight: &mut VecDeque<InFlight>) {
+    for f in flight.drain(..) {
+        f.task.abort();
     }
 }
 

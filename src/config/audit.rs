@@ -7,7 +7,7 @@ use std::time::Duration;
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
-use crate::config::error::{ConfigError, Origin};
+use crate::config::error::{ConfigError, Problems};
 use crate::config::plugins::{PluginSettings, find_for};
 use crate::store::SinkStart;
 
@@ -19,6 +19,10 @@ pub const DEFAULT_PAGE_SIZE: u32 = 500;
 pub const DEFAULT_BATCH_SIZE: usize = 500;
 /// Most records per `ingest` call.
 pub const MAX_BATCH_SIZE: usize = 10_000;
+/// Default batches one sink has in flight at once.
+pub const DEFAULT_IN_FLIGHT: usize = 1;
+/// Most batches one sink may have in flight.
+pub const MAX_IN_FLIGHT: usize = 16;
 /// Default longest wait before a partial batch is shipped.
 pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 /// Formats the sink plugins understand (handed over as their `format` config key).
@@ -78,6 +82,9 @@ pub struct AuditSinkSettings {
     pub format: Option<String>,
     /// Records per `ingest` call.
     pub batch_size: usize,
+    /// Batches shipped at once (each its own `ingest` call); the cursor still moves in outbox
+    /// order, over the batches acknowledged without a gap.
+    pub in_flight: usize,
     /// Longest wait before a partial batch is shipped.
     #[serde(with = "crate::config::duration")]
     pub flush_interval: Duration,
@@ -140,6 +147,7 @@ struct RawSink {
     plugin: Option<String>,
     format: Option<String>,
     batch_size: Option<usize>,
+    in_flight: Option<usize>,
     #[serde(default, with = "opt_duration")]
     flush_interval: Option<Duration>,
     #[serde(default)]
@@ -158,15 +166,8 @@ pub(crate) fn resolve(
     plugins: &[PluginSettings],
     figment: &Figment,
 ) -> Result<AuditSettings, ConfigError> {
-    let mut errors = Vec::new();
-    let origin = Origin::of_key(figment, "audit");
-    let mut bad = |key: &str, message: String| {
-        errors.push(ConfigError::Invalid {
-            origin: origin.clone(),
-            key: key.to_owned(),
-            message,
-        });
-    };
+    let mut problems = Problems::new(figment, "audit");
+    let mut bad = |key: &str, message: String| problems.add(key.to_owned(), message);
     if raw.poll_interval.is_zero() {
         bad("audit.poll_interval", "must be more than zero".into());
     }
@@ -243,6 +244,14 @@ pub(crate) fn resolve(
             );
             continue;
         }
+        let in_flight = s.in_flight.unwrap_or(DEFAULT_IN_FLIGHT);
+        if in_flight == 0 || in_flight > MAX_IN_FLIGHT {
+            bad(
+                &key("in_flight"),
+                format!("must be between 1 and {MAX_IN_FLIGHT}, got {in_flight}"),
+            );
+            continue;
+        }
         let flush_interval = s.flush_interval.unwrap_or(DEFAULT_FLUSH_INTERVAL);
         if flush_interval.is_zero() {
             bad(&key("flush_interval"), "must be more than zero".into());
@@ -253,22 +262,19 @@ pub(crate) fn resolve(
             plugin,
             format: s.format,
             batch_size,
+            in_flight,
             flush_interval,
             start: s.start,
             include_own_events: s.include_own_events,
         });
     }
-    match errors.len() {
-        0 => Ok(AuditSettings {
-            poll_interval: raw.poll_interval,
-            page_size: raw.page_size,
-            lookback: raw.lookback,
-            retention: raw.retention,
-            sinks,
-        }),
-        1 => Err(errors.remove(0)),
-        _ => Err(ConfigError::Several(errors)),
-    }
+    problems.into_result(AuditSettings {
+        poll_interval: raw.poll_interval,
+        page_size: raw.page_size,
+        lookback: raw.lookback,
+        retention: raw.retention,
+        sinks,
+    })
 }
 
 /// Optional humantime durations.

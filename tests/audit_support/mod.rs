@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -21,6 +21,10 @@ pub struct Inbox {
     pub lines: Mutex<Vec<String>>,
     /// Answer 503 to everything.
     pub down: AtomicBool,
+    /// When set to N > 0, answer 503 to every Nth request.
+    pub fail_every: AtomicU64,
+    /// Requests received.
+    pub requests: AtomicU64,
     /// Answer 400 to a batch holding this request id.
     pub poison: Mutex<Option<String>>,
     /// Batches answered, by status.
@@ -92,7 +96,9 @@ impl Drop for Receiver {
 }
 
 async fn ingest(State(inbox): State<Arc<Inbox>>, body: String) -> StatusCode {
-    let status = if inbox.down.load(Ordering::SeqCst) {
+    let n = inbox.requests.fetch_add(1, Ordering::SeqCst) + 1;
+    let every = inbox.fail_every.load(Ordering::SeqCst);
+    let status = if inbox.down.load(Ordering::SeqCst) || (every > 0 && n.is_multiple_of(every)) {
         StatusCode::SERVICE_UNAVAILABLE
     } else if inbox
         .poison

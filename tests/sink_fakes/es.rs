@@ -110,7 +110,61 @@ fn es_error(status: StatusCode, kind: &str, reason: &str) -> Response {
         .into_response()
 }
 
+/// The `(index, id, document)` of each `create` of a `_bulk` body, or Elasticsearch's refusal
+/// (parsed before the lock is taken, so concurrent requests are parsed in parallel).
+fn parse_bulk(body: &[u8]) -> Result<Vec<(String, String, Value)>, Box<Response>> {
+    if !body.is_empty() && !body.ends_with(b"\n") {
+        return Err(Box::new(es_error(
+            StatusCode::BAD_REQUEST,
+            "illegal_argument_exception",
+            "The bulk request must be terminated by a newline [\\n]",
+        )));
+    }
+    let lines: Vec<&[u8]> = body
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
+    if lines.is_empty() || !lines.len().is_multiple_of(2) {
+        return Err(Box::new(es_error(
+            StatusCode::BAD_REQUEST,
+            "action_request_validation_exception",
+            "Validation Failed: 1: no requests added or a source line is missing;",
+        )));
+    }
+    let mut parsed = Vec::new();
+    for pair in lines.chunks(2) {
+        let (Ok(action), Ok(source)) = (
+            serde_json::from_slice::<Value>(pair[0]),
+            serde_json::from_slice::<Value>(pair[1]),
+        ) else {
+            return Err(Box::new(es_error(
+                StatusCode::BAD_REQUEST,
+                "x_content_parse_exception",
+                "a line of the bulk body is not JSON",
+            )));
+        };
+        let Some(create) = action.get("create") else {
+            return Err(Box::new(es_error(
+                StatusCode::BAD_REQUEST,
+                "illegal_argument_exception",
+                "only create actions are accepted (data streams)",
+            )));
+        };
+        let index = create["_index"].as_str().unwrap_or("default").to_string();
+        let Some(id) = create["_id"].as_str() else {
+            return Err(Box::new(es_error(
+                StatusCode::BAD_REQUEST,
+                "illegal_argument_exception",
+                "the fake wants an _id on every create",
+            )));
+        };
+        parsed.push((index, id.to_string(), source));
+    }
+    Ok(parsed)
+}
+
 async fn bulk(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, body: Bytes) -> Response {
+    let parsed = parse_bulk(&body);
     let mut inner = inner.lock().expect("es fake lock");
     if let Some(key) = &inner.api_key {
         match headers.get("authorization").and_then(|v| v.to_str().ok()) {
@@ -135,53 +189,10 @@ async fn bulk(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, body: 
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
         return es_error(status, "scripted_failure", "the fake was told to fail");
     }
-    if !body.is_empty() && !body.ends_with(b"\n") {
-        return es_error(
-            StatusCode::BAD_REQUEST,
-            "illegal_argument_exception",
-            "The bulk request must be terminated by a newline [\\n]",
-        );
-    }
-    let lines: Vec<&[u8]> = body
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.is_empty())
-        .collect();
-    if lines.is_empty() || !lines.len().is_multiple_of(2) {
-        return es_error(
-            StatusCode::BAD_REQUEST,
-            "action_request_validation_exception",
-            "Validation Failed: 1: no requests added or a source line is missing;",
-        );
-    }
-    let mut parsed = Vec::new();
-    for pair in lines.chunks(2) {
-        let (Ok(action), Ok(source)) = (
-            serde_json::from_slice::<Value>(pair[0]),
-            serde_json::from_slice::<Value>(pair[1]),
-        ) else {
-            return es_error(
-                StatusCode::BAD_REQUEST,
-                "x_content_parse_exception",
-                "a line of the bulk body is not JSON",
-            );
-        };
-        let Some(create) = action.get("create") else {
-            return es_error(
-                StatusCode::BAD_REQUEST,
-                "illegal_argument_exception",
-                "only create actions are accepted (data streams)",
-            );
-        };
-        let index = create["_index"].as_str().unwrap_or("default").to_string();
-        let Some(id) = create["_id"].as_str() else {
-            return es_error(
-                StatusCode::BAD_REQUEST,
-                "illegal_argument_exception",
-                "the fake wants an _id on every create",
-            );
-        };
-        parsed.push((index, id.to_string(), source));
-    }
+    let parsed = match parsed {
+        Ok(parsed) => parsed,
+        Err(refused) => return *refused,
+    };
     inner
         .requests
         .push(parsed.iter().map(|(_, id, _)| id.clone()).collect());

@@ -33,6 +33,9 @@ pub enum HecFailure {
     NoAckIds,
 }
 
+/// Event envelopes as received (shared, not copied, between the lists that hold them).
+type Envelopes = Vec<Arc<Value>>;
+
 #[derive(Default)]
 struct Inner {
     token: String,
@@ -41,11 +44,11 @@ struct Inner {
     ack_after_polls: u32,
     next_ack: u64,
     /// channel -> ack id -> (polls seen, events of that post).
-    pending: HashMap<String, HashMap<u64, (u32, Vec<Value>)>>,
+    pending: HashMap<String, HashMap<u64, (u32, Envelopes)>>,
     /// Envelopes accepted, in order.
-    received: Vec<Value>,
+    received: Envelopes,
     /// Envelopes whose ack was confirmed (or accepted without an ack id).
-    indexed: Vec<Value>,
+    indexed: Envelopes,
     event_posts: usize,
     ack_polls: usize,
     channels: Vec<String>,
@@ -96,12 +99,12 @@ impl HecFake {
 
     /// Every envelope accepted by the event endpoint, acknowledged or not.
     pub fn received(&self) -> Vec<Value> {
-        self.lock().received.clone()
+        self.lock().received.iter().map(|e| (**e).clone()).collect()
     }
 
     /// The envelopes HEC has confirmed as indexed.
     pub fn events(&self) -> Vec<Value> {
-        self.lock().indexed.clone()
+        self.lock().indexed.iter().map(|e| (**e).clone()).collect()
     }
 
     /// How many envelopes HEC has confirmed (without copying them).
@@ -167,12 +170,42 @@ fn channel(headers: &HeaderMap, query: &HashMap<String, String>) -> Option<Strin
         .or_else(|| query.get("channel").cloned())
 }
 
+/// The envelopes of an event body, or HEC's refusal (parsed before the lock is taken, so
+/// concurrent requests are parsed in parallel, as on a real indexer).
+fn parse_events(body: &[u8]) -> Result<Envelopes, Box<Response>> {
+    let mut events = Vec::new();
+    for (n, parsed) in serde_json::Deserializer::from_slice(body)
+        .into_iter::<Value>()
+        .enumerate()
+    {
+        let refuse = |text: &str, code: u32| {
+            answer(
+                StatusCode::BAD_REQUEST,
+                json!({ "text": text, "code": code, "invalid-event-number": n }),
+            )
+        };
+        let Ok(envelope) = parsed else {
+            return Err(Box::new(refuse("Invalid data format", 6)));
+        };
+        match envelope.get("event") {
+            None => return Err(Box::new(refuse("Event field is required", 12))),
+            Some(Value::String(s)) if s.trim().is_empty() => {
+                return Err(Box::new(refuse("Event field cannot be blank", 13)));
+            }
+            Some(_) => {}
+        }
+        events.push(Arc::new(envelope));
+    }
+    Ok(events)
+}
+
 async fn event(
     State(inner): State<Arc<Mutex<Inner>>>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let parsed = parse_events(&body);
     let mut inner = inner.lock().expect("hec fake lock");
     if let Some(refused) = refusal(&inner, &headers) {
         return refused;
@@ -189,29 +222,10 @@ async fn event(
     if acks && channel.is_none() {
         return hec_error(StatusCode::BAD_REQUEST, "Data channel is missing", 10);
     }
-    let mut events = Vec::new();
-    for (n, parsed) in serde_json::Deserializer::from_slice(&body)
-        .into_iter::<Value>()
-        .enumerate()
-    {
-        let refuse = |text: &str, code: u32| {
-            answer(
-                StatusCode::BAD_REQUEST,
-                json!({ "text": text, "code": code, "invalid-event-number": n }),
-            )
-        };
-        let Ok(envelope) = parsed else {
-            return refuse("Invalid data format", 6);
-        };
-        match envelope.get("event") {
-            None => return refuse("Event field is required", 12),
-            Some(Value::String(s)) if s.trim().is_empty() => {
-                return refuse("Event field cannot be blank", 13);
-            }
-            Some(_) => {}
-        }
-        events.push(envelope);
-    }
+    let events = match parsed {
+        Ok(events) => events,
+        Err(refused) => return *refused,
+    };
     if events.is_empty() {
         return hec_error(StatusCode::BAD_REQUEST, "No data", 5);
     }
