@@ -20,7 +20,6 @@ mod plugin_support;
 #[path = "../tests/sink_fakes/mod.rs"]
 mod sink_fakes;
 
-use std::str::FromStr as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -29,7 +28,7 @@ use opsync::audit::{ShipOptions, Shipper, Tail, TailOptions};
 use opsync::connect::client::ConnectClient;
 use opsync::connect_dev::{DevServer, DevServerOptions, Seed};
 use opsync::delivery::RetryPolicy;
-use opsync::plugin::{Grants, HostRule, HttpPolicy, Limits, Plugin};
+use opsync::plugin::{Grants, Plugin};
 use opsync::store::{SinkStart, Store};
 
 const BATCH_SIZES: &[usize] = &[100, 500, 1000, 2000];
@@ -52,21 +51,7 @@ struct Bench {
 
 async fn line_sink() -> Bench {
     let receiver = audit_support::Receiver::start().await;
-    let grants = Grants {
-        http: HttpPolicy {
-            allowed: vec![HostRule::from_str(&receiver.rule()).expect("rule")],
-        },
-        ..Grants::default()
-    };
-    let plugin = plugin_support::host()
-        .load(plugin_support::spec_for(
-            plugin_support::audit_wasm(),
-            "lines",
-            &[("token", "t"), ("url", &receiver.url())],
-            Limits::default(),
-            grants,
-        ))
-        .expect("the test sink loads");
+    let plugin = receiver.plugin("lines");
     let inbox = receiver.inbox.clone();
     Bench {
         name: "test guest, HTTP lines",

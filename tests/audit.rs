@@ -7,7 +7,6 @@ mod audit_support;
 mod plugin_support;
 
 use std::collections::HashSet;
-use std::str::FromStr as _;
 use std::time::Duration;
 
 use audit_support::Receiver;
@@ -15,9 +14,7 @@ use opsync::audit::{ShipOptions, Shipper, Tail, TailOptions};
 use opsync::connect::client::ConnectClient;
 use opsync::connect_dev::{DevServer, DevServerOptions, Seed};
 use opsync::delivery::RetryPolicy;
-use opsync::plugin::{Grants, HostRule, HttpPolicy, Plugin};
 use opsync::store::{LogOrder, SinkStart, Store};
-use plugin_support::{audit_wasm, host, spec_for};
 
 async fn server() -> DevServer {
     DevServer::start(DevServerOptions {
@@ -161,24 +158,6 @@ fn policy() -> RetryPolicy {
     }
 }
 
-fn sink_plugin(name: &str, receiver: &Receiver) -> Plugin {
-    let grants = Grants {
-        http: HttpPolicy {
-            allowed: vec![HostRule::from_str(&receiver.rule()).expect("rule")],
-        },
-        ..Grants::default()
-    };
-    host()
-        .load(spec_for(
-            audit_wasm(),
-            name,
-            &[("token", "t"), ("url", &receiver.url())],
-            opsync::plugin::Limits::default(),
-            grants,
-        ))
-        .expect("the test sink loads")
-}
-
 fn options(batch_size: usize, include_own_events: bool) -> ShipOptions {
     ShipOptions {
         batch_size,
@@ -219,13 +198,13 @@ async fn a_sink_that_is_down_holds_back_only_itself() {
     let (trigger, shutdown) = opsync::shutdown::channel();
     let a = Shipper::new(
         "up".into(),
-        Ok(sink_plugin("up", &up)),
+        Ok(up.plugin("up")),
         store.clone(),
         options(128, false),
     );
     let b = Shipper::new(
         "down".into(),
-        Ok(sink_plugin("down", &down)),
+        Ok(down.plugin("down")),
         store.clone(),
         options(128, false),
     );
@@ -307,7 +286,7 @@ async fn a_record_the_sink_refuses_is_isolated_and_dead_lettered_for_that_sink()
     let (trigger, shutdown) = opsync::shutdown::channel();
     let shipper = Shipper::new(
         "siem".into(),
-        Ok(sink_plugin("siem", &receiver)),
+        Ok(receiver.plugin("siem")),
         store.clone(),
         options(100, false),
     );
@@ -349,7 +328,7 @@ async fn a_record_the_sink_refuses_is_isolated_and_dead_lettered_for_that_sink()
     let (trigger, shutdown) = opsync::shutdown::channel();
     let shipper = Shipper::new(
         "siem".into(),
-        Ok(sink_plugin("siem", &receiver)),
+        Ok(receiver.plugin("siem")),
         store.clone(),
         options(100, false),
     );
@@ -374,7 +353,7 @@ async fn a_sink_that_starts_now_gets_only_what_is_logged_after_its_start() {
     now.start = SinkStart::Now;
     let shipper = Shipper::new(
         "late".into(),
-        Ok(sink_plugin("late", &receiver)),
+        Ok(receiver.plugin("late")),
         store.clone(),
         now,
     );
@@ -510,7 +489,7 @@ async fn batches_in_flight_move_the_cursor_only_over_acknowledged_batches() {
     let (trigger, shutdown) = opsync::shutdown::channel();
     let shipper = Shipper::new(
         "flaky".into(),
-        Ok(sink_plugin("flaky", &flaky)),
+        Ok(flaky.plugin("flaky")),
         store.clone(),
         ShipOptions {
             in_flight: 4,

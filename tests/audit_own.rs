@@ -5,33 +5,12 @@
 mod audit_support;
 mod plugin_support;
 
-use std::str::FromStr as _;
 use std::time::Duration;
 
 use audit_support::Receiver;
 use opsync::audit::{ShipOptions, Shipper, own};
 use opsync::delivery::RetryPolicy;
-use opsync::plugin::{Grants, HostRule, HttpPolicy, Plugin};
 use opsync::store::{SinkStart, Store};
-use plugin_support::{audit_wasm, host, spec_for};
-
-fn sink_plugin(name: &str, receiver: &Receiver) -> Plugin {
-    let grants = Grants {
-        http: HttpPolicy {
-            allowed: vec![HostRule::from_str(&receiver.rule()).expect("rule")],
-        },
-        ..Grants::default()
-    };
-    host()
-        .load(spec_for(
-            audit_wasm(),
-            name,
-            &[("token", "t"), ("url", &receiver.url())],
-            opsync::plugin::Limits::default(),
-            grants,
-        ))
-        .expect("the test sink loads")
-}
 
 fn options(include_own_events: bool) -> ShipOptions {
     ShipOptions {
@@ -86,13 +65,13 @@ async fn own_events_reach_only_the_sinks_that_include_them() {
     let (trigger, shutdown) = opsync::shutdown::channel();
     let a = Shipper::new(
         "with".into(),
-        Ok(sink_plugin("with", &with)),
+        Ok(with.plugin("with")),
         store.clone(),
         options(true),
     );
     let b = Shipper::new(
         "without".into(),
-        Ok(sink_plugin("without", &without)),
+        Ok(without.plugin("without")),
         store.clone(),
         options(false),
     );

@@ -1,11 +1,12 @@
 //! Shared by the audit export's test suites: a line-per-record HTTP receiver that the test
-//! audit-sink guest POSTs to (it can be told to be down, or to refuse one record), and its
-//! plugin config.
+//! audit-sink guest POSTs to (it can be told to be down, fail every Nth request, or refuse one
+//! record), and that guest loaded to POST to it. Needs `mod plugin_support` beside it.
 
 #![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::str::FromStr as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -13,6 +14,9 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
+use opsync::plugin::{Grants, HostRule, HttpPolicy, Limits, Plugin};
+
+use crate::plugin_support;
 
 /// What the receiver got and how it behaves.
 #[derive(Default)]
@@ -86,6 +90,26 @@ impl Receiver {
     /// The `grants.http` rule for it.
     pub fn rule(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The test audit-sink guest, loaded as plugin `name`, POSTing to this receiver (granted
+    /// only its address).
+    pub fn plugin(&self, name: &str) -> Plugin {
+        let grants = Grants {
+            http: HttpPolicy {
+                allowed: vec![HostRule::from_str(&self.rule()).expect("rule")],
+            },
+            ..Grants::default()
+        };
+        plugin_support::host()
+            .load(plugin_support::spec_for(
+                plugin_support::audit_wasm(),
+                name,
+                &[("token", "t"), ("url", &self.url())],
+                Limits::default(),
+                grants,
+            ))
+            .expect("the test sink loads")
     }
 }
 
