@@ -549,6 +549,41 @@ mod tests {
     }
 
     #[test]
+    fn a_slot_in_a_daylight_saving_gap_is_skipped_and_a_repeated_hour_runs_once() {
+        let tz = parse_tz("Europe/Berlin").expect("tz");
+        let s = Schedule::parse("30 2 * * *", tz).expect("parses");
+        // 2026-03-29: Berlin jumps from 02:00 to 03:00, so 02:30 does not exist that day.
+        let spring: Vec<_> = [
+            "2026-03-28T00:00:00Z",
+            "2026-03-28T01:30:00Z",
+            "2026-03-29T00:30:00Z",
+        ]
+        .iter()
+        .map(|t| s.next_after(utc(t)))
+        .collect();
+        // 2026-10-25: Berlin goes back from 03:00 to 02:00, so 02:30 happens twice.
+        let autumn: Vec<_> = ["2026-10-24T23:00:00Z", "2026-10-25T00:30:00Z"]
+            .iter()
+            .map(|t| s.next_after(utc(t)))
+            .collect();
+        assert_eq!(
+            spring,
+            [
+                Some(utc("2026-03-28T01:30:00Z")), // 02:30 CET on the 28th
+                Some(utc("2026-03-30T00:30:00Z")), // the 29th is skipped: 02:30 CEST on the 30th
+                Some(utc("2026-03-30T00:30:00Z")),
+            ]
+        );
+        assert_eq!(
+            autumn,
+            [
+                Some(utc("2026-10-25T00:30:00Z")), // the first 02:30 (CEST)
+                Some(utc("2026-10-26T01:30:00Z")), // not the second (CET): the next day's
+            ]
+        );
+    }
+
+    #[test]
     fn time_zones_move_the_slot() {
         let tz = parse_tz("Europe/Berlin").expect("tz");
         let s = Schedule::parse("0 3 * * *", tz).expect("parses");
