@@ -323,6 +323,39 @@ fn libc_sigkill() -> i32 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promote_that_keeps_failing_stalls_and_the_next_run_completes_it() {
+    let env = setup("", "schedule = \"@yearly\"", "").await;
+    // Stop after `test`: the target holds the new value, 1Password still the original.
+    let out = env.opsync(
+        &["rotate", "now", "db"],
+        &[(opsync::rotation::KILL_HOOK_ENV, "test")],
+    );
+    assert_eq!(out.status.signal(), Some(libc_sigkill()), "{}", text(&out));
+    let pending = env.target();
+    assert_ne!(pending, ORIGINAL);
+
+    // Connect fails every request: promote is tried 3 times, then the run stalls at it (it
+    // never rolls back past a target that already holds the new value).
+    env.server.set_faults(Duration::ZERO, 1.0);
+    let out = env.opsync(&["rotate", "now", "db"], &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(stdout.contains("stalled at step promote"), "{}", text(&out));
+    assert_eq!(env.target(), pending, "the target keeps the new value");
+    env.server.set_faults(Duration::ZERO, 0.0);
+    let status = env.opsync(&["rotate", "status"], &[]);
+    let s = String::from_utf8_lossy(&status.stdout).to_string();
+    assert!(s.contains("in progress: step promote"), "{s}");
+
+    // Connect is back: the next run promotes and finishes, once.
+    let out = env.opsync(&["rotate", "now", "db"], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_settled(&env, &pending, Some(ORIGINAL)).await;
+    assert_eq!(env.finished().len(), 1, "{:?}", env.finished());
+    env.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemon_runs_a_due_slot_once_and_not_again_after_a_restart() {
     // Every 3 seconds; a missed slot may run up to an hour late.
     let env = setup("", "schedule = \"rate(3s)\"\ndeadline = \"1h\"", "").await;
