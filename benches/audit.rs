@@ -8,8 +8,9 @@
 //! test guest POSTing lines (the sandbox and HTTP cost without a format).
 //!
 //! `cargo bench --bench audit` (env `AUDIT_BENCH_RECORDS`, default 20000; `AUDIT_BENCH_SINKS`, a
-//! comma-separated subset of `es,hec,webhook,syslog,lines`; `AUDIT_BENCH_IN_FLIGHT`, batches in
-//! flight per sink, default `1,4`).
+//! comma-separated subset of `es,hec,webhook,syslog,lines,once-es`, where `once-es` runs
+//! `opsync once` as its own process against the Elasticsearch fake, three times per window;
+//! `AUDIT_BENCH_IN_FLIGHT`, batches in flight per sink, default `1,4`).
 
 #[path = "../tests/audit_support/mod.rs"]
 mod audit_support;
@@ -214,6 +215,76 @@ async fn ship(
     }
 }
 
+/// `opsync once` as its own process, as a user runs it from cron: a fresh state database and a
+/// fresh Elasticsearch fake, the whole backlog read from `/v1/activity` and shipped. Wall time
+/// from spawn to exit (startup, config, plugin load from the compile cache in `cache`, the tail,
+/// shipping); `Ok` with the documents stored and the time.
+async fn once_process(
+    server: &DevServer,
+    cache: &std::path::Path,
+    run: &str,
+    batch: usize,
+    in_flight: usize,
+) -> Result<(usize, Duration), String> {
+    let es = sink_fakes::EsFake::start(None).await;
+    let config_path = cache.join(format!("{run}.toml"));
+    let config = format!(
+        r#"
+[connect]
+host = "{host}"
+token = "{token}"
+
+[state]
+path = "{state}"
+
+[log]
+level = "warn"
+
+[plugins.es]
+builtin = "elasticsearch"
+world = "audit-sink"
+config = {{ url = "{es}" }}
+grants = {{ http = ["{es}"] }}
+
+[audit]
+page_size = 1000
+
+[[audit.sink]]
+plugin = "es"
+format = "ecs"
+batch_size = {batch}
+in_flight = {in_flight}
+include_own_events = false
+"#,
+        host = server.base_url(),
+        token = server.token(),
+        state = cache.join(format!("{run}.db")).display(),
+        es = es.url(),
+    );
+    std::fs::write(&config_path, config).map_err(|e| e.to_string())?;
+    let bin =
+        std::env::var_os("OPSYNC_BENCH_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_opsync").into());
+    let started = Instant::now();
+    let out = tokio::process::Command::new(bin)
+        .arg("--config")
+        .arg(&config_path)
+        .arg("once")
+        .env_remove("OP_CONNECT_HOST")
+        .env_remove("OP_CONNECT_TOKEN")
+        .output()
+        .await
+        .map_err(|e| e.to_string())?;
+    let elapsed = started.elapsed();
+    if !out.status.success() {
+        return Err(format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok((es.document_count(), elapsed))
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let n: usize = std::env::var("AUDIT_BENCH_RECORDS")
@@ -270,14 +341,36 @@ async fn main() {
         started.elapsed().as_secs_f64() * 1e3
     );
 
-    let chosen =
-        std::env::var("AUDIT_BENCH_SINKS").unwrap_or_else(|_| "es,hec,webhook,syslog,lines".into());
+    let chosen = std::env::var("AUDIT_BENCH_SINKS")
+        .unwrap_or_else(|_| "es,hec,webhook,syslog,lines,once-es".into());
     let windows: Vec<usize> = std::env::var("AUDIT_BENCH_IN_FLIGHT")
         .unwrap_or_else(|_| "1,4".into())
         .split(',')
         .map(|w| w.trim().parse().expect("AUDIT_BENCH_IN_FLIGHT: numbers"))
         .collect();
     for name in chosen.split(',') {
+        if name.trim() == "once-es" {
+            let cache = tempfile::tempdir().expect("tempdir");
+            // Warm-up: compiles the plugin into the cache the measured runs share.
+            if let Err(e) = once_process(&server, cache.path(), "warm-up", 1000, 1).await {
+                println!("opsync once: not measured: {e}");
+                continue;
+            }
+            for &in_flight in &windows {
+                for run in 1..=3 {
+                    let label = format!("once-{in_flight}-{run}");
+                    match once_process(&server, cache.path(), &label, 1000, in_flight).await {
+                        Ok((docs, t)) => println!(
+                            "opsync once (own process) -> elasticsearch (fake), ecs, in flight {in_flight:>2}, batch 1000, run {run}: {docs} records in {:>6.0} ms = {:>7.0} records/s, whole process",
+                            t.as_secs_f64() * 1e3,
+                            docs as f64 / t.as_secs_f64()
+                        ),
+                        Err(e) => println!("opsync once, in flight {in_flight}: not measured: {e}"),
+                    }
+                }
+            }
+            continue;
+        }
         for &in_flight in &windows {
             for &batch in BATCH_SIZES {
                 // A fresh peer per run: Elasticsearch would answer 409 to records it already holds.
