@@ -40,20 +40,22 @@ async fn own_events_reach_only_the_sinks_that_include_them() {
     let without = Receiver::start().await;
     let (wake_tx, wake) = tokio::sync::watch::channel(0u64);
     let writer = own::install(store.clone(), wake_tx.clone());
-    own::delivered(
+    own::record(own::item_event(
+        own::OwnAction::Deliver,
         "prod",
         "aws",
         "vlt0000000000000000000000a",
         "itm0000000000000000000000a",
         4,
-    );
-    own::dead_letter(
+    ));
+    own::record(own::item_event(
+        own::OwnAction::DeadLetter,
         "prod",
         "vault",
         "vlt0000000000000000000000a",
         "itm0000000000000000000000b",
         2,
-    );
+    ));
     own::denied("webhook", "https://evil.example:443");
     own::rotated(
         "db-rotator",

@@ -138,6 +138,14 @@ struct Outbox {
     wake: watch::Sender<u64>,
 }
 
+impl Outbox {
+    /// An event is in the outbox: counted, and the sinks woken.
+    fn written(&self, action: OwnAction) {
+        self.wake.send_modify(|n| *n = n.wrapping_add(1));
+        metrics::counter!(OWN_EVENTS_TOTAL, "action" => action.as_str()).increment(1);
+    }
+}
+
 static OUTBOX: Mutex<Option<Outbox>> = Mutex::new(None);
 
 /// Records an event now (one small write to the state database); not recorded while no export
@@ -147,18 +155,14 @@ pub fn record(event: OwnEvent) {
     let Some(outbox) = guard.as_ref() else {
         return;
     };
-    let action = event.action;
     match outbox.store.audit_append(&[event.to_record()], true, None) {
-        Ok(_) => {
-            outbox.wake.send_modify(|n| *n = n.wrapping_add(1));
-            metrics::counter!(OWN_EVENTS_TOTAL, "action" => action.as_str()).increment(1);
-        }
-        Err(e) => not_written(action, &e.to_string()),
+        Ok(_) => outbox.written(event.action),
+        Err(e) => not_written(event.action, &e.to_string()),
     }
 }
 
 /// The record to write in the same transaction as the state change it reports, while an export
-/// runs; after the commit, call [`written`] (or [`not_written`]).
+/// runs; after the commit, call [`written`].
 pub fn pending(event: &OwnEvent) -> Option<ApiRequest> {
     let guard = OUTBOX.lock().unwrap_or_else(PoisonError::into_inner);
     guard.as_ref().map(|_| event.to_record())
@@ -168,43 +172,18 @@ pub fn pending(event: &OwnEvent) -> Option<ApiRequest> {
 pub fn written(action: OwnAction) {
     let guard = OUTBOX.lock().unwrap_or_else(PoisonError::into_inner);
     if let Some(outbox) = guard.as_ref() {
-        outbox.wake.send_modify(|n| *n = n.wrapping_add(1));
-        metrics::counter!(OWN_EVENTS_TOTAL, "action" => action.as_str()).increment(1);
+        outbox.written(action);
     }
 }
 
 /// An event could not be written: logged (no value is in it) and counted.
-pub fn not_written(action: OwnAction, error: &str) {
+fn not_written(action: OwnAction, error: &str) {
     tracing::error!(
         action = action.as_str(),
         error,
         "an own audit event was not written"
     );
     metrics::counter!(OWN_EVENTS_DROPPED_TOTAL, "action" => action.as_str()).increment(1);
-}
-
-/// An item version reached `plugin` for `route`.
-pub fn delivered(route: &str, plugin: &str, vault_id: &str, item_id: &str, version: u64) {
-    record(item_event(
-        OwnAction::Deliver,
-        route,
-        plugin,
-        vault_id,
-        item_id,
-        version,
-    ));
-}
-
-/// A delivery to `plugin` for `route` was given up.
-pub fn dead_letter(route: &str, plugin: &str, vault_id: &str, item_id: &str, version: u64) {
-    record(item_event(
-        OwnAction::DeadLetter,
-        route,
-        plugin,
-        vault_id,
-        item_id,
-        version,
-    ));
 }
 
 /// A rotation by `plugin` made `version` of the item current.
@@ -231,7 +210,7 @@ pub fn denied(plugin: &str, target: &str) {
     });
 }
 
-/// An event about an item version.
+/// An event about an item version (a delivery or a dead letter), for [`record`] or [`pending`].
 pub fn item_event(
     action: OwnAction,
     route: &str,

@@ -206,8 +206,9 @@ pub async fn once(
     });
     let (_trigger, shutdown) = crate::shutdown::channel();
     let (_wake, woken) = watch::channel(0u64);
-    let mut tasks = JoinSet::new();
-    for (i, sink) in audit.sinks.iter().enumerate() {
+    // Every sink ships at once; the reports are collected in config order.
+    let mut running = Vec::new();
+    for sink in &audit.sinks {
         let plugin = load(settings, sink, client, host).await;
         let shipper = Shipper::new(
             sink.name.clone(),
@@ -216,18 +217,12 @@ pub async fn once(
             ship_options(settings, sink, true),
         );
         let (woken, stop) = (woken.clone(), shutdown.clone());
-        tasks.spawn(async move { (i, shipper.run(woken, stop).await) });
+        running.push((sink.name.clone(), tokio::spawn(shipper.run(woken, stop))));
     }
-    let mut done = Vec::new();
-    while let Some(joined) = tasks.join_next().await {
-        let (i, shipped) = joined.map_err(|e| AuditError::Task(e.to_string()))?;
-        done.push((i, shipped?));
+    for (name, task) in running {
+        let shipped = task.await.map_err(|e| AuditError::Task(e.to_string()))?;
+        report.sinks.push((name, shipped?));
     }
-    done.sort_by_key(|(i, _)| *i);
-    report.sinks = done
-        .into_iter()
-        .map(|(i, r)| (audit.sinks[i].name.clone(), r))
-        .collect();
     let sinks: Vec<String> = audit.sinks.iter().map(|s| s.name.clone()).collect();
     let (st, se) = (store.clone(), settings.clone());
     tokio::task::spawn_blocking(move || maintain(&st, &se, &sinks))

@@ -5,7 +5,6 @@
 //! batch and dead-lettered for this sink alone.
 
 use std::collections::VecDeque;
-
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
@@ -29,7 +28,7 @@ pub struct ShipOptions {
     pub include_own_events: bool,
     /// Backoff after retryable failures; `misconfigured_pause` after a misconfigured one.
     pub retry: RetryPolicy,
-    /// After shutdown, how long an in-flight batch may take.
+    /// After shutdown, how long the batches in flight may still take (one deadline for all).
     pub shutdown_grace: Duration,
     /// `opsync once`: ship what the outbox holds now (a partial batch at once) and return when
     /// it is empty, or at the first failure that needs a wait (retryable, misconfigured).
@@ -122,6 +121,8 @@ impl Shipper {
         // the next batch starts (the cursor when nothing is in flight).
         let mut flight: VecDeque<InFlight> = VecDeque::new();
         let mut next = 0;
+        // Set at shutdown: past it, what is still in flight is cut off.
+        let mut cut_off: Option<tokio::time::Instant> = None;
         'ship: loop {
             if shutdown.is_triggered() && flight.is_empty() {
                 break;
@@ -187,7 +188,11 @@ impl Shipper {
                             message: format!("the ingest task failed: {e}"),
                         })
                     })),
-                    () = async { stop.wait().await; tokio::time::sleep(grace).await } => None,
+                    () = async {
+                        stop.wait().await;
+                        let at = *cut_off.get_or_insert_with(|| tokio::time::Instant::now() + grace);
+                        tokio::time::sleep_until(at).await;
+                    } => None,
                 }
             };
             let (first, last) = (batch[0].seq, batch[batch.len() - 1].seq);

@@ -6,7 +6,6 @@ use rusqlite::{Connection, Row, Transaction, params};
 
 use crate::connect::model::ApiRequest;
 use crate::store::audit::insert_records;
-
 use crate::store::error::{SqlContext, StoreError};
 use crate::store::{
     DeadLetter, Delivery, DeliveryId, Hold, LedgerEntry, RouteStatus, Store, clip, from_millis,
