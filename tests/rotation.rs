@@ -20,7 +20,7 @@ use opsync::connect::model::Item;
 use opsync::connect_dev::{DevServer, Seed};
 use opsync::plugin::sha256_hex;
 use opsync::store::Store;
-use sync_support::{base_config, client, connect, eventually};
+use sync_support::{base_config, client, connect, eventually, text, value};
 
 const ORIGINAL: &str = "bulk-password-1-1-not-real";
 const VAULT: &str = "Bulk 01";
@@ -63,6 +63,21 @@ impl Env {
             .expect("get item")
     }
 
+    /// `opsync run` on this config, its output discarded.
+    fn daemon(&self) -> std::process::Child {
+        Command::new(env!("CARGO_BIN_EXE_opsync"))
+            .arg("--config")
+            .arg(self.config())
+            .arg("run")
+            .env_remove("OP_CONNECT_HOST")
+            .env_remove("OP_CONNECT_TOKEN")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run")
+    }
+
     fn opsync(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_opsync"));
         cmd.arg("--config")
@@ -81,21 +96,6 @@ impl Env {
     fn state(&self) -> Store {
         Store::open(&self.dir().join("state.db")).expect("state db")
     }
-}
-
-fn value(item: &Item, id: &str) -> Option<String> {
-    item.field(id)
-        .and_then(|f| f.value.as_ref())
-        .map(|v| v.expose().to_owned())
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// A server with one LOGIN item, a target holding its password, and a config with one job.
@@ -465,17 +465,7 @@ async fn a_slot_missed_past_its_deadline_is_skipped_and_one_inside_runs() {
     let out = env.opsync(&["rotate", "status"], &[]);
     let s = String::from_utf8_lossy(&out.stdout);
     assert!(s.contains("will be skipped"), "{s}");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_opsync"))
-        .arg("--config")
-        .arg(env.config())
-        .arg("run")
-        .env_remove("OP_CONNECT_HOST")
-        .env_remove("OP_CONNECT_TOKEN")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("run");
+    let mut child = env.daemon();
     let store = env.state();
     eventually(20, "the slot is recorded as skipped", || {
         store
@@ -502,17 +492,7 @@ async fn a_slot_missed_past_its_deadline_is_skipped_and_one_inside_runs() {
     )
     .await;
     env.state().rotation_job("db", two_days_ago).expect("row");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_opsync"))
-        .arg("--config")
-        .arg(env.config())
-        .arg("run")
-        .env_remove("OP_CONNECT_HOST")
-        .env_remove("OP_CONNECT_TOKEN")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("run");
+    let mut child = env.daemon();
     let store = env.state();
     eventually(30, "the missed slot runs", || {
         store

@@ -17,7 +17,7 @@ use opsync::connect::model::{Category, Field, FieldPurpose, FieldType, Item};
 use opsync::connect_dev::{DevServer, Seed};
 use peers::{Bao, Moto};
 use serde_json::{Value, json};
-use sync_support::{base_config, client, connect};
+use sync_support::{base_config, client, connect, text, value};
 
 const VAULT: &str = "Bulk 01";
 const TITLE: &str = "Login 00001";
@@ -100,21 +100,6 @@ impl Env {
             .await
             .expect("item")
     }
-}
-
-fn value(item: &Item, id_or_label: &str) -> Option<String> {
-    item.field(id_or_label)
-        .and_then(|f| f.value.as_ref())
-        .map(|v| v.expose().to_owned())
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// Nothing pending in the item.
@@ -310,22 +295,6 @@ const KEY_ID: &str = "access key id";
 const SECRET: &str = "secret access key";
 const IAM_TITLE: &str = "svc keys";
 
-async fn iam(moto: &Moto, params: &[(&str, &str)]) -> String {
-    let response = reqwest::Client::new()
-        .post(format!("{}/", moto.endpoint))
-        .header(
-            "authorization",
-            "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/iam/aws4_request, \
-             SignedHeaders=host, Signature=0",
-        )
-        .form(&[params, &[("Version", "2010-05-08")][..]].concat())
-        .send()
-        .await
-        .expect("moto answers");
-    assert!(response.status().is_success(), "IAM {params:?}");
-    response.text().await.expect("body")
-}
-
 fn xml_all(xml: &str, tag: &str) -> Vec<String> {
     let open = format!("<{tag}>");
     let close = format!("</{tag}>");
@@ -338,7 +307,9 @@ fn xml_all(xml: &str, tag: &str) -> Vec<String> {
 
 /// (key id, status) of `user`'s access keys.
 async fn keys(moto: &Moto, user: &str) -> Vec<(String, String)> {
-    let xml = iam(moto, &[("Action", "ListAccessKeys"), ("UserName", user)]).await;
+    let xml = moto
+        .iam(&[("Action", "ListAccessKeys"), ("UserName", user)])
+        .await;
     xml_all(&xml, "AccessKeyId")
         .into_iter()
         .zip(xml_all(&xml, "Status"))
@@ -365,8 +336,11 @@ async fn aws_iam_sigkill_between_every_pair_of_steps_keeps_the_current_key_valid
     let moto = Moto::start().await;
     for (n, point) in KILL_POINTS.iter().enumerate() {
         let user = format!("svc{n}");
-        iam(&moto, &[("Action", "CreateUser"), ("UserName", &user)]).await;
-        let xml = iam(&moto, &[("Action", "CreateAccessKey"), ("UserName", &user)]).await;
+        moto.iam(&[("Action", "CreateUser"), ("UserName", &user)])
+            .await;
+        let xml = moto
+            .iam(&[("Action", "CreateAccessKey"), ("UserName", &user)])
+            .await;
         let first_id = xml_all(&xml, "AccessKeyId").remove(0);
         let first_secret = xml_all(&xml, "SecretAccessKey").remove(0);
         let env = Env::new().await;

@@ -269,21 +269,14 @@ impl Moto {
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
-    async fn iam(&self, params: &[(&str, &str)]) -> String {
-        let response = self
-            .client
-            .post(format!("{}/", self.endpoint))
-            .header(
-                "authorization",
-                "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/iam/aws4_request, \
-                 SignedHeaders=host, Signature=0",
-            )
-            .form(&[params, &[("Version", "2010-05-08")][..]].concat())
-            .send()
-            .await
-            .expect("moto answers");
-        assert!(response.status().is_success(), "IAM {params:?}");
-        response.text().await.expect("body")
+    /// An IAM query call that must succeed: its XML body.
+    pub async fn iam(&self, params: &[(&str, &str)]) -> String {
+        let (status, body) = self.iam_call(params).await;
+        assert!(
+            (200..300).contains(&status),
+            "IAM {params:?}: {status} {body}"
+        );
+        body
     }
 
     /// An IAM query call, unsigned (moto started by [`Moto::start`], or within the unauthenticated

@@ -1,9 +1,11 @@
-//! Shared by the sync engine's test suites: a Connect server on port 0, a config file in a
-//! temporary directory, settings loaded from it (no environment), and item edits.
+//! Shared by the sync engine's and rotation's test suites: a Connect server on port 0, a config
+//! file in a temporary directory, settings loaded from it (no environment), item edits and
+//! reads, and a command's output as text for assertion messages.
 
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use std::process::Output;
 
 use opsync::config::{EnvVars, LoadOptions, Loader, Overrides, Settings};
 use opsync::connect::client::ConnectClient;
@@ -149,4 +151,21 @@ pub async fn eventually(secs: u64, what: &str, mut check: impl FnMut() -> bool) 
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     panic!("timed out waiting for {what}");
+}
+
+/// The value of `item`'s field with this id or label.
+pub fn value(item: &Item, id_or_label: &str) -> Option<String> {
+    item.field(id_or_label)
+        .and_then(|f| f.value.as_ref())
+        .map(|v| v.expose().to_owned())
+}
+
+/// A finished command's status and output, for assertion messages.
+pub fn text(out: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
