@@ -9,7 +9,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use wasmtime::{Store, Trap, UpdateDeadline};
 
 use crate::connect::model::ApiRequest;
-use crate::plugin::abi::{self, Call, Outcome, World, v0_1_0};
+use crate::plugin::abi::{self, Call, Outcome, OwnedCall, World, v0_1_0};
 use crate::plugin::builtin;
 use crate::plugin::cache::{CacheOutcome, ComponentCache, sha256_hex};
 use crate::plugin::config::PluginConfig;
@@ -261,7 +261,34 @@ impl Plugin {
     }
 
     /// One call in a fresh store: instantiate, call, drop. Nothing survives to the next call.
+    ///
+    /// A plugin with granted directories does file I/O, which blocks: its whole call runs on one
+    /// thread of the blocking pool, with the guest's file operations inline. That is one thread
+    /// hand-off per call instead of one per file operation, and an `fsync` holds that thread, not
+    /// one of the runtime's.
     async fn call(&self, call: Call<'_>) -> Result<Outcome, PluginError> {
+        if self.inner.store.dirs.is_empty() {
+            return self.call_in_store(call).await;
+        }
+        let plugin = self.clone();
+        let call = OwnedCall::from(call);
+        let runtime = tokio::runtime::Handle::current();
+        match tokio::task::spawn_blocking(move || {
+            runtime.block_on(plugin.call_in_store(call.as_call()))
+        })
+        .await
+        {
+            Ok(outcome) => outcome,
+            // A panic in the host stays a panic, as it would have been on this task.
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => Err(PluginError::Engine(format!(
+                "a call of plugin `{}` was cut off: {e}",
+                self.name()
+            ))),
+        }
+    }
+
+    async fn call_in_store(&self, call: Call<'_>) -> Result<Outcome, PluginError> {
         let inner = &*self.inner;
         let plugin = self.name().to_string();
         if let Some(world) = call.world()

@@ -100,7 +100,10 @@ impl HostState {
             .max_random_size(MAX_RANDOM)
             .allow_ip_name_lookup(false)
             .allow_udp(false)
-            .allow_tcp(!spec.tcp.is_empty());
+            .allow_tcp(!spec.tcp.is_empty())
+            // File operations run inline: calls of plugins with directories run on a blocking
+            // thread (`Plugin::call`).
+            .allow_blocking_current_thread(!spec.dirs.is_empty());
         if !spec.tcp.is_empty() {
             let granted = spec.tcp.clone();
             wasi.socket_addr_check(move |addr, usage| {

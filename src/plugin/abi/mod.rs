@@ -165,6 +165,37 @@ impl Call<'_> {
     }
 }
 
+/// A [`Call`] that owns its arguments, to move it to another thread.
+#[derive(Clone, Debug)]
+pub enum OwnedCall {
+    Validate,
+    Deliver(ItemEvent),
+    Rotate(RotationStep, Rotation),
+    Ingest(Vec<ApiRequest>),
+}
+
+impl OwnedCall {
+    pub fn as_call(&self) -> Call<'_> {
+        match self {
+            Self::Validate => Call::Validate,
+            Self::Deliver(event) => Call::Deliver(event),
+            Self::Rotate(step, rotation) => Call::Rotate(*step, rotation),
+            Self::Ingest(batch) => Call::Ingest(batch),
+        }
+    }
+}
+
+impl From<Call<'_>> for OwnedCall {
+    fn from(call: Call<'_>) -> Self {
+        match call {
+            Call::Validate => Self::Validate,
+            Call::Deliver(event) => Self::Deliver(event.clone()),
+            Call::Rotate(step, rotation) => Self::Rotate(step, rotation.clone()),
+            Call::Ingest(batch) => Self::Ingest(batch.to_vec()),
+        }
+    }
+}
+
 /// What a successful call returned.
 #[derive(Debug)]
 pub enum Outcome {
