@@ -4,7 +4,7 @@
 
 use chrono::{Duration, Utc};
 use opsync::plugin::ChangeKind;
-use opsync::store::{Hold, LedgerEntry, PollWrite, SCHEMA_VERSION, Store, StoreError};
+use opsync::store::{Hold, LedgerEntry, PollWrite, RowUpdate, SCHEMA_VERSION, Store, StoreError};
 
 fn entry(route: &str, item: &str, version: u64, kind: ChangeKind) -> LedgerEntry {
     LedgerEntry {
@@ -150,6 +150,81 @@ fn retry_then_deliver_and_a_newer_version_supersedes() {
         store.mark_delivered(9999, "x", Utc::now(), None),
         Err(StoreError::NoSuchDelivery(9999))
     ));
+}
+
+#[test]
+fn a_group_of_outcomes_is_recorded_together_and_a_missing_row_fails_alone() {
+    let store = Store::open_in_memory().expect("store");
+    store
+        .enqueue(&[
+            entry("r", "a", 1, ChangeKind::Created),
+            entry("r", "b", 1, ChangeKind::Created),
+            entry("r", "c", 1, ChangeKind::Created),
+        ])
+        .expect("enqueue");
+    let now = Utc::now();
+    let due = store.due("r", now, 10).expect("due");
+    let by_item = |item: &str| {
+        due.iter()
+            .find(|d| d.entry.item_id == item)
+            .map(|d| d.id)
+            .expect("row")
+    };
+    let later = now + Duration::seconds(60);
+    let recorded = store
+        .record_updates(&[
+            (
+                by_item("a"),
+                RowUpdate::Delivered {
+                    location: "/a.env",
+                    at: now,
+                    own_event: None,
+                },
+            ),
+            (
+                9999,
+                RowUpdate::Dead {
+                    reason: "gone",
+                    own_event: None,
+                },
+            ),
+            (
+                by_item("b"),
+                RowUpdate::Retry {
+                    error: "destination said 503",
+                    next_attempt_at: later,
+                },
+            ),
+            (
+                by_item("c"),
+                RowUpdate::Dead {
+                    reason: "permanent: no such bucket",
+                    own_event: None,
+                },
+            ),
+        ])
+        .expect("one transaction");
+    assert_eq!(recorded.len(), 4);
+    assert!(recorded[0].is_ok() && recorded[2].is_ok() && recorded[3].is_ok());
+    assert!(matches!(recorded[1], Err(StoreError::NoSuchDelivery(9999))));
+
+    // a is delivered, b waits for its retry, c is a dead letter.
+    assert!(store.due("r", now, 10).expect("due").is_empty());
+    let retry = store.due("r", later, 10).expect("due later");
+    assert_eq!(retry.len(), 1);
+    assert_eq!(retry[0].entry.item_id, "b");
+    assert_eq!(retry[0].last_error.as_deref(), Some("destination said 503"));
+    let dead = store.dead_letters(Some("r")).expect("dead");
+    assert_eq!(dead.len(), 1);
+    assert_eq!(
+        (dead[0].entry.item_id.as_str(), dead[0].reason.as_str()),
+        ("c", "permanent: no such bucket")
+    );
+    let status = store.route_status().expect("status");
+    assert_eq!(
+        (status[0].pending, status[0].dead, status[0].delivered),
+        (1, 1, 1)
+    );
 }
 
 #[test]

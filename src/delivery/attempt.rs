@@ -13,7 +13,7 @@ use crate::delivery::retry::Decision;
 use crate::delivery::{Deliverer, DeliveryError};
 use crate::plugin::{ChangeKind, ItemEvent, VaultRef};
 use crate::route::Route;
-use crate::store::{Delivery, LedgerEntry};
+use crate::store::{Delivery, DeliveryId, LedgerEntry, RowUpdate};
 use crate::telemetry::names;
 
 /// What one attempt came to (already recorded in the ledger).
@@ -56,15 +56,9 @@ impl Outcome {
 }
 
 impl Deliverer {
-    /// Makes one attempt at `delivery` and records its outcome. Errors only when the store
-    /// cannot record it (the row then stays pending and is tried again).
-    pub async fn attempt(&self, delivery: &Delivery) -> Result<Outcome, DeliveryError> {
-        let outcome = self.try_deliver(delivery).await;
-        self.record(delivery, &outcome, Utc::now())?;
-        Ok(outcome)
-    }
-
-    async fn try_deliver(&self, d: &Delivery) -> Outcome {
+    /// Makes one attempt at `d` without recording it: [`Deliverer::record`] does that, for a
+    /// group of finished attempts at once.
+    pub(crate) async fn try_deliver(&self, d: &Delivery) -> Outcome {
         let entry = &d.entry;
         let attempt = d.attempts.saturating_add(1);
         let Some(route) = self.route(&entry.route) else {
@@ -177,84 +171,130 @@ impl Deliverer {
         }
     }
 
-    fn record(
+    /// Records finished attempts in the ledger, in one transaction, then counts and logs each.
+    /// The outer error means nothing was recorded (those rows stay pending and are tried again);
+    /// the inner results are per attempt, in order.
+    pub(crate) fn record(
         &self,
-        d: &Delivery,
-        outcome: &Outcome,
+        finished: &[(&Delivery, &Outcome)],
         now: DateTime<Utc>,
-    ) -> Result<(), DeliveryError> {
-        let entry = &d.entry;
-        let store = self.store();
-        let later = |delay: Duration| {
-            now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX)
+    ) -> Result<Vec<Result<(), DeliveryError>>, DeliveryError> {
+        let later = |delay: &Duration| {
+            now + chrono::Duration::from_std(*delay).unwrap_or(chrono::Duration::MAX)
         };
-        match outcome {
-            Outcome::Delivered { location, .. } => {
-                // The own DELIVER event commits with the ledger row (while an export runs).
-                let event = own_event(OwnAction::Deliver, entry);
-                store.mark_delivered(d.id, location, now, event.as_ref())?;
+        // The own DELIVER and DEAD_LETTER events commit with their ledger rows (while an export
+        // runs).
+        let events: Vec<Option<ApiRequest>> = finished
+            .iter()
+            .map(|(d, outcome)| match outcome {
+                Outcome::Delivered { .. } => own_event(OwnAction::Deliver, &d.entry),
+                Outcome::DeadLetter(_) => own_event(OwnAction::DeadLetter, &d.entry),
+                _ => None,
+            })
+            .collect();
+        let updates: Vec<(DeliveryId, RowUpdate<'_>)> = finished
+            .iter()
+            .zip(&events)
+            .map(|((d, outcome), event)| {
+                let update = match outcome {
+                    Outcome::Delivered { location, .. } => RowUpdate::Delivered {
+                        location,
+                        at: now,
+                        own_event: event.as_ref(),
+                    },
+                    Outcome::Skipped(why) => RowUpdate::Delivered {
+                        location: why,
+                        at: now,
+                        own_event: None,
+                    },
+                    Outcome::Retry { delay: wait, error }
+                    | Outcome::Paused { pause: wait, error } => RowUpdate::Retry {
+                        error,
+                        next_attempt_at: later(wait),
+                    },
+                    Outcome::DeadLetter(reason) => RowUpdate::Dead {
+                        reason,
+                        own_event: event.as_ref(),
+                    },
+                };
+                (d.id, update)
+            })
+            .collect();
+        let recorded = self.store().record_updates(&updates)?;
+        Ok(finished
+            .iter()
+            .zip(events)
+            .zip(recorded)
+            .map(|(((d, outcome), event), recorded)| {
+                recorded?;
                 if event.is_some() {
-                    own::written(OwnAction::Deliver);
+                    own::written(match outcome {
+                        Outcome::DeadLetter(_) => OwnAction::DeadLetter,
+                        _ => OwnAction::Deliver,
+                    });
                 }
-                let latency = (now - entry.detected_at).to_std().unwrap_or_default();
-                metrics::histogram!(names::DELIVERY_LATENCY_SECONDS, "route" => entry.route.clone())
-                    .record(latency.as_secs_f64());
-            }
-            Outcome::Skipped(why) => store.mark_delivered(d.id, why, now, None)?,
-            Outcome::Retry { delay, error } => {
-                store.mark_retry(d.id, error, later(*delay))?;
-                metrics::counter!(names::RETRIES_TOTAL, "route" => entry.route.clone(),
-                    "plugin" => entry.destination.clone(), "kind" => "retryable")
-                .increment(1);
-            }
-            Outcome::Paused { pause, error } => {
-                store.mark_retry(d.id, error, later(*pause))?;
-                metrics::counter!(names::RETRIES_TOTAL, "route" => entry.route.clone(),
-                    "plugin" => entry.destination.clone(), "kind" => "misconfigured")
-                .increment(1);
-            }
-            Outcome::DeadLetter(reason) => {
-                let event = own_event(OwnAction::DeadLetter, entry);
-                store.dead_letter(d.id, reason, event.as_ref())?;
-                if event.is_some() {
-                    own::written(OwnAction::DeadLetter);
-                }
-                metrics::counter!(names::DEAD_LETTERS_TOTAL, "route" => entry.route.clone(),
-                    "plugin" => entry.destination.clone())
-                .increment(1);
-            }
+                observe(d, outcome, now);
+                Ok(())
+            })
+            .collect())
+    }
+}
+
+/// The metrics and the log line of one recorded attempt.
+fn observe(d: &Delivery, outcome: &Outcome, now: DateTime<Utc>) {
+    let entry = &d.entry;
+    match outcome {
+        Outcome::Delivered { .. } => {
+            let latency = (now - entry.detected_at).to_std().unwrap_or_default();
+            metrics::histogram!(names::DELIVERY_LATENCY_SECONDS, "route" => entry.route.clone())
+                .record(latency.as_secs_f64());
         }
-        metrics::counter!(names::DELIVERIES_TOTAL, "route" => entry.route.clone(),
-            "plugin" => entry.destination.clone(), "outcome" => outcome.label())
-        .increment(1);
-        match outcome {
-            Outcome::Delivered {
-                location,
-                unchanged,
-            } => tracing::debug!(
-                route = %entry.route, destination = %entry.destination, item = %entry.item_id,
-                version = entry.version, kind = entry.kind.as_str(), %location, unchanged,
-                "delivered"
-            ),
-            Outcome::Skipped(why) => tracing::debug!(
-                route = %entry.route, destination = %entry.destination, item = %entry.item_id,
-                version = entry.version, kind = entry.kind.as_str(), reason = %why, "skipped"
-            ),
-            Outcome::Retry { delay, error } => tracing::warn!(
-                route = %entry.route, destination = %entry.destination, item = %entry.item_id,
-                version = entry.version, attempt = d.attempts + 1,
-                retry_in_ms = delay.as_millis() as u64, %error, "delivery failed; will retry"
-            ),
-            Outcome::Paused { pause, error } => tracing::error!(
-                route = %entry.route, destination = %entry.destination,
-                pause_s = pause.as_secs(), %error, "destination misconfigured; its deliveries wait"
-            ),
-            Outcome::DeadLetter(reason) => tracing::error!(
-                route = %entry.route, destination = %entry.destination, item = %entry.item_id,
-                version = entry.version, %reason, "dead-lettered"
-            ),
+        Outcome::Retry { .. } => {
+            metrics::counter!(names::RETRIES_TOTAL, "route" => entry.route.clone(),
+                "plugin" => entry.destination.clone(), "kind" => "retryable")
+            .increment(1);
         }
-        Ok(())
+        Outcome::Paused { .. } => {
+            metrics::counter!(names::RETRIES_TOTAL, "route" => entry.route.clone(),
+                "plugin" => entry.destination.clone(), "kind" => "misconfigured")
+            .increment(1);
+        }
+        Outcome::DeadLetter(_) => {
+            metrics::counter!(names::DEAD_LETTERS_TOTAL, "route" => entry.route.clone(),
+                "plugin" => entry.destination.clone())
+            .increment(1);
+        }
+        Outcome::Skipped(_) => {}
+    }
+    metrics::counter!(names::DELIVERIES_TOTAL, "route" => entry.route.clone(),
+        "plugin" => entry.destination.clone(), "outcome" => outcome.label())
+    .increment(1);
+    match outcome {
+        Outcome::Delivered {
+            location,
+            unchanged,
+        } => tracing::debug!(
+            route = %entry.route, destination = %entry.destination, item = %entry.item_id,
+            version = entry.version, kind = entry.kind.as_str(), %location, unchanged,
+            "delivered"
+        ),
+        Outcome::Skipped(why) => tracing::debug!(
+            route = %entry.route, destination = %entry.destination, item = %entry.item_id,
+            version = entry.version, kind = entry.kind.as_str(), reason = %why, "skipped"
+        ),
+        Outcome::Retry { delay, error } => tracing::warn!(
+            route = %entry.route, destination = %entry.destination, item = %entry.item_id,
+            version = entry.version, attempt = d.attempts + 1,
+            retry_in_ms = delay.as_millis() as u64, %error, "delivery failed; will retry"
+        ),
+        Outcome::Paused { pause, error } => tracing::error!(
+            route = %entry.route, destination = %entry.destination,
+            pause_s = pause.as_secs(), %error, "destination misconfigured; its deliveries wait"
+        ),
+        Outcome::DeadLetter(reason) => tracing::error!(
+            route = %entry.route, destination = %entry.destination, item = %entry.item_id,
+            version = entry.version, %reason, "dead-lettered"
+        ),
     }
 }
 

@@ -93,7 +93,8 @@ pub struct RouteWorker {
     route: Route,
 }
 
-type Joined = (DeliveryId, (String, String), Result<Outcome, DeliveryError>);
+/// A finished attempt, not yet recorded: the row, its in-flight key, what came of it.
+type Joined = (Delivery, (String, String), Outcome);
 
 impl RouteWorker {
     pub fn new(deliverer: Deliverer, route: &str) -> Result<Self, DeliveryError> {
@@ -183,8 +184,8 @@ impl RouteWorker {
                     in_flight.insert(key.clone());
                     let deliverer = self.deliverer.clone();
                     set.spawn(async move {
-                        let result = deliverer.attempt(&d).await;
-                        (d.id, key, result)
+                        let outcome = deliverer.try_deliver(&d).await;
+                        (d, key, outcome)
                     });
                 }
                 // Rows that could not start yet stay first in line; if none could start and
@@ -203,11 +204,16 @@ impl RouteWorker {
             };
             tokio::select! {
                 Some(joined) = set.join_next(), if !set.is_empty() => {
-                    if let Ok((id, _, _)) = &joined {
-                        // A copy read while it was in flight must not be delivered again.
-                        queue.retain(|d| d.id != *id);
+                    // Every attempt finished by now is recorded in one transaction.
+                    let mut done = vec![joined];
+                    while let Some(more) = set.try_join_next() {
+                        done.push(more);
                     }
-                    self.finish(joined, &mut in_flight, &mut paused, &mut report, on_outcome);
+                    for (d, _, _) in done.iter().flatten() {
+                        // A copy read while it was in flight must not be delivered again.
+                        queue.retain(|q| q.id != d.id);
+                    }
+                    self.finish(done, &mut in_flight, &mut paused, &mut report, on_outcome);
                 }
                 () = changed(&mut wake) => {
                     // A poll wrote rows, and may have superseded some in the batch.
@@ -221,9 +227,13 @@ impl RouteWorker {
         let deadline = Instant::now() + options.shutdown_grace;
         while !set.is_empty() {
             match tokio::time::timeout_at(deadline, set.join_next()).await {
-                Ok(Some(joined)) => {
-                    self.finish(joined, &mut in_flight, &mut paused, &mut report, on_outcome)
-                }
+                Ok(Some(joined)) => self.finish(
+                    vec![joined],
+                    &mut in_flight,
+                    &mut paused,
+                    &mut report,
+                    on_outcome,
+                ),
                 Ok(None) => break,
                 Err(_) => {
                     report.cut_off += set.len() as u64;
@@ -258,38 +268,58 @@ impl RouteWorker {
         }
     }
 
+    /// Records finished attempts (one ledger transaction for all of them) and counts them.
     fn finish(
         &self,
-        joined: Result<Joined, tokio::task::JoinError>,
+        done: Vec<Result<Joined, tokio::task::JoinError>>,
         in_flight: &mut HashSet<(String, String)>,
         paused: &mut HashMap<String, Instant>,
         report: &mut DrainReport,
         on_outcome: &(dyn Fn(&Outcome) + Send + Sync),
     ) {
-        let (id, key, result) = match joined {
-            Ok(j) => j,
+        let mut finished = Vec::with_capacity(done.len());
+        for joined in done {
+            match joined {
+                Ok((d, key, outcome)) => {
+                    in_flight.remove(&key);
+                    finished.push((d, outcome));
+                }
+                Err(e) => {
+                    // A panicked or aborted attempt: its row stays pending. Its in-flight key is
+                    // unknown here, so clear them all; the next fill re-checks the ledger.
+                    tracing::error!(route = %self.route.name, error = %e, "a delivery task failed");
+                    in_flight.clear();
+                    report.errors += 1;
+                }
+            }
+        }
+        if finished.is_empty() {
+            return;
+        }
+        let rows: Vec<(&Delivery, &Outcome)> = finished.iter().map(|(d, o)| (d, o)).collect();
+        let recorded = match self.deliverer.record(&rows, Utc::now()) {
+            Ok(recorded) => recorded,
             Err(e) => {
-                // A panicked or aborted attempt: its row stays pending. Its in-flight key is
-                // unknown here, so clear them all; the next fill re-checks the ledger.
-                tracing::error!(route = %self.route.name, error = %e, "a delivery task failed");
-                in_flight.clear();
-                report.errors += 1;
+                tracing::error!(route = %self.route.name, deliveries = rows.len(), error = %e,
+                    "recording delivery outcomes (the rows stay pending)");
+                report.errors += rows.len() as u64;
                 return;
             }
         };
-        in_flight.remove(&key);
-        match result {
-            Ok(outcome) => {
-                if let Outcome::Paused { pause, .. } = &outcome {
-                    paused.insert(key.0.clone(), Instant::now() + *pause);
+        for ((d, outcome), recorded) in finished.iter().zip(recorded) {
+            match recorded {
+                Ok(()) => {
+                    if let Outcome::Paused { pause, .. } = outcome {
+                        paused.insert(d.entry.destination.clone(), Instant::now() + *pause);
+                    }
+                    report.count(outcome);
+                    on_outcome(outcome);
                 }
-                report.count(&outcome);
-                on_outcome(&outcome);
-            }
-            Err(e) => {
-                tracing::error!(route = %self.route.name, delivery = id, error = %e,
-                    "recording a delivery outcome");
-                report.errors += 1;
+                Err(e) => {
+                    tracing::error!(route = %self.route.name, delivery = d.id, error = %e,
+                        "recording a delivery outcome");
+                    report.errors += 1;
+                }
             }
         }
     }

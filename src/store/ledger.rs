@@ -164,17 +164,14 @@ impl Store {
         at: DateTime<Utc>,
         own_event: Option<&ApiRequest>,
     ) -> Result<(), StoreError> {
-        let n = self.with_own_event(own_event, |conn| {
-            // Cached: one statement per delivery, so parsing it each time showed in profiles.
-            conn.prepare_cached(
-                "UPDATE ledger SET status = 'delivered', attempts = attempts + 1, \
-                 delivered_at = ?2, location = ?3, last_error = NULL \
-                 WHERE id = ?1 AND status IN ('pending', 'superseded', 'delivered')",
-            )
-            .and_then(|mut stmt| stmt.execute(params![id, to_millis(at), clip(receipt_location)]))
-            .op("mark delivered")
-        })?;
-        self.found(id, n)
+        self.record_one(
+            id,
+            RowUpdate::Delivered {
+                location: receipt_location,
+                at,
+                own_event,
+            },
+        )
     }
 
     /// An attempt failed and will be tried again at `next_attempt_at`. A row that is no longer
@@ -185,15 +182,13 @@ impl Store {
         error: &str,
         next_attempt_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let n = self
-            .conn()
-            .prepare_cached(
-                "UPDATE ledger SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3 \
-                 WHERE id = ?1 AND status = 'pending'",
-            )
-            .and_then(|mut stmt| stmt.execute(params![id, clip(error), to_millis(next_attempt_at)]))
-            .op("mark retry")?;
-        self.found(id, n)
+        self.record_one(
+            id,
+            RowUpdate::Retry {
+                error,
+                next_attempt_at,
+            },
+        )
     }
 
     /// Gives a row up: it becomes a dead letter with `reason`. A row a newer version
@@ -205,54 +200,36 @@ impl Store {
         reason: &str,
         own_event: Option<&ApiRequest>,
     ) -> Result<(), StoreError> {
-        let n = self.with_own_event(own_event, |conn| {
-            conn.execute(
-                "UPDATE ledger SET status = 'dead', attempts = attempts + 1, last_error = ?2, \
-                 dead_at = ?3 WHERE id = ?1 AND status IN ('pending', 'dead')",
-                params![id, clip(reason), to_millis(Utc::now())],
-            )
-            .op("dead-letter")
-        })?;
-        self.found(id, n)
+        self.record_one(id, RowUpdate::Dead { reason, own_event })
     }
 
-    /// Runs `update` (which returns the rows it changed) and, when it changed one, adds
-    /// `own_event` to the audit outbox in the same transaction.
-    fn with_own_event(
+    fn record_one(&self, id: DeliveryId, update: RowUpdate<'_>) -> Result<(), StoreError> {
+        self.record_updates(&[(id, update)])?
+            .pop()
+            .unwrap_or(Err(StoreError::NoSuchDelivery(id)))
+    }
+
+    /// Records the outcomes of several finished attempts in one transaction: one commit for a
+    /// group of deliveries instead of one each. Each row's own event commits with it. The inner
+    /// results say, in order, whether each row was there (`NoSuchDelivery` when not); the outer
+    /// one fails when the transaction does, and then nothing was recorded.
+    pub fn record_updates(
         &self,
-        own_event: Option<&ApiRequest>,
-        update: impl FnOnce(&Connection) -> Result<usize, StoreError>,
-    ) -> Result<usize, StoreError> {
+        updates: &[(DeliveryId, RowUpdate<'_>)],
+    ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
         let mut conn = self.conn();
-        let Some(event) = own_event else {
-            return update(&conn);
-        };
-        let tx = conn.transaction().op("begin a ledger update")?;
-        let n = update(&tx)?;
-        if n > 0 {
-            insert_records(&tx, std::slice::from_ref(event), true)?;
+        let tx = conn.transaction().op("begin ledger updates")?;
+        let mut found = Vec::with_capacity(updates.len());
+        for (id, update) in updates {
+            let changed = apply(&tx, *id, update)?;
+            found.push(if changed > 0 {
+                Ok(())
+            } else {
+                exists(&tx, *id)
+            });
         }
-        tx.commit().op("commit a ledger update")?;
-        Ok(n)
-    }
-
-    fn found(&self, id: DeliveryId, changed: usize) -> Result<(), StoreError> {
-        if changed > 0 {
-            return Ok(());
-        }
-        let exists: bool = self
-            .conn()
-            .query_row(
-                "SELECT EXISTS (SELECT 1 FROM ledger WHERE id = ?1)",
-                [id],
-                |r| r.get(0),
-            )
-            .op("look a delivery up")?;
-        if exists {
-            Ok(())
-        } else {
-            Err(StoreError::NoSuchDelivery(id))
-        }
+        tx.commit().op("commit ledger updates")?;
+        Ok(found)
     }
 
     /// Dead letters, newest first, of one route or all.
@@ -437,5 +414,90 @@ impl Store {
                 },
             )
             .op("count ledger rows")
+    }
+}
+
+/// What a finished attempt changes in its ledger row.
+#[derive(Clone, Copy, Debug)]
+pub enum RowUpdate<'a> {
+    /// See [`Store::mark_delivered`].
+    Delivered {
+        location: &'a str,
+        at: DateTime<Utc>,
+        own_event: Option<&'a ApiRequest>,
+    },
+    /// See [`Store::mark_retry`].
+    Retry {
+        error: &'a str,
+        next_attempt_at: DateTime<Utc>,
+    },
+    /// See [`Store::dead_letter`].
+    Dead {
+        reason: &'a str,
+        own_event: Option<&'a ApiRequest>,
+    },
+}
+
+/// Applies one update; returns the rows it changed (0 or 1). The statements are cached: they
+/// run once per delivery.
+fn apply(conn: &Connection, id: DeliveryId, update: &RowUpdate<'_>) -> Result<usize, StoreError> {
+    let (changed, own_event) = match *update {
+        RowUpdate::Delivered {
+            location,
+            at,
+            own_event,
+        } => (
+            conn.prepare_cached(
+                "UPDATE ledger SET status = 'delivered', attempts = attempts + 1, \
+                 delivered_at = ?2, location = ?3, last_error = NULL \
+                 WHERE id = ?1 AND status IN ('pending', 'superseded', 'delivered')",
+            )
+            .and_then(|mut stmt| stmt.execute(params![id, to_millis(at), clip(location)]))
+            .op("mark delivered")?,
+            own_event,
+        ),
+        RowUpdate::Retry {
+            error,
+            next_attempt_at,
+        } => (
+            conn.prepare_cached(
+                "UPDATE ledger SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3 \
+                 WHERE id = ?1 AND status = 'pending'",
+            )
+            .and_then(|mut stmt| stmt.execute(params![id, clip(error), to_millis(next_attempt_at)]))
+            .op("mark retry")?,
+            None,
+        ),
+        RowUpdate::Dead { reason, own_event } => (
+            conn.prepare_cached(
+                "UPDATE ledger SET status = 'dead', attempts = attempts + 1, last_error = ?2, \
+                 dead_at = ?3 WHERE id = ?1 AND status IN ('pending', 'dead')",
+            )
+            .and_then(|mut stmt| stmt.execute(params![id, clip(reason), to_millis(Utc::now())]))
+            .op("dead-letter")?,
+            own_event,
+        ),
+    };
+    if changed > 0
+        && let Some(event) = own_event
+    {
+        insert_records(conn, std::slice::from_ref(event), true)?;
+    }
+    Ok(changed)
+}
+
+/// `Ok` when the ledger has row `id`, else `NoSuchDelivery`.
+fn exists(conn: &Connection, id: DeliveryId) -> Result<(), StoreError> {
+    let exists: bool = conn
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM ledger WHERE id = ?1)",
+            [id],
+            |r| r.get(0),
+        )
+        .op("look a delivery up")?;
+    if exists {
+        Ok(())
+    } else {
+        Err(StoreError::NoSuchDelivery(id))
     }
 }

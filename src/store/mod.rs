@@ -20,6 +20,7 @@ pub use audit::{
 };
 pub use error::StoreError;
 pub use known::{KnownItem, KnownVault, Member, PollWrite};
+pub use ledger::RowUpdate;
 pub use rotation::{JobState, Lease, RunState, Step};
 pub use schema::SCHEMA_VERSION;
 
