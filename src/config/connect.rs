@@ -20,7 +20,7 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default time an idle pooled connection is kept.
 pub const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// Default number of idle connections kept per host.
-pub const DEFAULT_MAX_IDLE_PER_HOST: usize = 8;
+pub const DEFAULT_MAX_IDLE_PER_HOST: usize = 32;
 /// Default `User-Agent`.
 pub const DEFAULT_USER_AGENT: &str = concat!("opsync/", env!("CARGO_PKG_VERSION"));
 
