@@ -523,6 +523,42 @@ async fn check_shows_grants_and_warns_before_expiry() {
 }
 
 #[tokio::test]
+async fn check_warns_when_route_concurrency_outgrows_the_connection_pool() {
+    let token = token_with(None, &[("otl6r6nugj5wr63rnkw3v4pbna", ACL_READ)]);
+    let fx = Fixture::new();
+    let routes = r#"
+[plugins.files]
+builtin = "file"
+grants = { dirs = [{ host = "out" }] }
+[[route]]
+name = "a"
+destinations = ["files"]
+concurrency = 20
+[[route]]
+name = "b"
+destinations = ["files"]
+concurrency = 20
+"#;
+    let env = [
+        ("OP_CONNECT_HOST", "http://127.0.0.1:9"),
+        ("OP_CONNECT_TOKEN", token.as_str()),
+    ];
+    let settings = load(&fx.config(routes), &env, Overrides::default()).expect("loads");
+    let report = check(&settings, false, Utc::now()).await;
+    assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
+    assert!(
+        report.warnings[0].contains("connect.max_idle_per_host is 32")
+            && report.warnings[0].contains("adds up to 40"),
+        "{:?}",
+        report.warnings
+    );
+    let roomy = format!("[connect]\nmax_idle_per_host = 40\n{routes}");
+    let settings = load(&fx.config(&roomy), &env, Overrides::default()).expect("loads");
+    let report = check(&settings, false, Utc::now()).await;
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+}
+
+#[tokio::test]
 async fn check_fails_on_expired_or_unreadable_tokens() {
     let now = Utc::now();
     let expired = token_with(

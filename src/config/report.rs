@@ -49,7 +49,23 @@ pub async fn check(settings: &Settings, online: bool, now: DateTime<Utc>) -> Che
     if let Some(claims) = claims {
         token_section(&claims, &names, now, &mut report);
     }
+    pool_warning(settings, &mut report);
     report
+}
+
+/// Every delivery reads its item from Connect: when the routes' deliveries at once outnumber the
+/// idle connections kept, most requests open a new connection and close it after.
+fn pool_warning(settings: &Settings, report: &mut CheckReport) {
+    let at_once: usize = settings.routes.iter().map(|r| r.concurrency).sum();
+    let idle = settings.connect.max_idle_per_host;
+    if at_once > idle {
+        report.warnings.push(format!(
+            "connect.max_idle_per_host is {idle}, but the routes' concurrency adds up to \
+             {at_once} deliveries at once, each reading its item from Connect: connections \
+             beyond {idle} are closed after each request and opened again; set \
+             connect.max_idle_per_host to at least {at_once}"
+        ));
+    }
 }
 
 /// Adds the server's name and version; returns vault names by id.
