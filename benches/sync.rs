@@ -161,8 +161,9 @@ async fn bulk(vaults: usize) -> DevServer {
     .expect("connect-dev")
 }
 
-/// The Python SDK baseline: (items, seconds) as the script reports them.
-fn baseline(server: &DevServer, out: &Path) -> (u64, f64) {
+/// The Python SDK baseline: (items, seconds of the whole process from spawn to exit, as opsync
+/// is timed, and seconds of its sync loop as the script reports them).
+fn baseline(server: &DevServer, out: &Path) -> (u64, f64, f64) {
     let python = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
     assert!(
         python.is_file(),
@@ -170,6 +171,7 @@ fn baseline(server: &DevServer, out: &Path) -> (u64, f64) {
         python.display()
     );
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/baseline_python_sdk.py");
+    let started = Instant::now();
     let output = Command::new(python)
         .arg(script)
         .arg(out)
@@ -177,6 +179,7 @@ fn baseline(server: &DevServer, out: &Path) -> (u64, f64) {
         .env("OP_CONNECT_TOKEN", server.token())
         .output()
         .expect("run the Python baseline");
+    let took = started.elapsed().as_secs_f64();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -187,8 +190,41 @@ fn baseline(server: &DevServer, out: &Path) -> (u64, f64) {
         serde_json::from_str(stdout.trim()).expect("the baseline prints one JSON line");
     (
         report["items"].as_u64().unwrap_or(0),
+        took,
         report["seconds"].as_f64().unwrap_or(f64::NAN),
     )
+}
+
+/// The floor of the initial sync: list every vault's items, get each in full with 16 requests in
+/// flight, write it as JSON to its own file. Returns how long that took.
+async fn floor(server: &DevServer, out: &Path) -> Duration {
+    use futures_util::StreamExt;
+    let client = ConnectClient::new(&opsync::config::ConnectSettings::new(
+        url::Url::parse(&server.base_url()).expect("url"),
+        server.token(),
+    ))
+    .expect("client");
+    let started = Instant::now();
+    let mut wanted = Vec::new();
+    for vault in client.list_vaults(None).await.expect("vaults") {
+        std::fs::create_dir_all(out.join(&vault.id)).expect("floor dir");
+        for item in client.list_items(&vault.id, None).await.expect("items") {
+            wanted.push((vault.id.clone(), item.id));
+        }
+    }
+    let client = &client;
+    let written = futures_util::stream::iter(wanted)
+        .map(|(vault, item)| async move {
+            let item = client.get_item(&vault, &item).await.expect("get item");
+            let json = serde_json::to_vec(&item).expect("json");
+            std::fs::write(out.join(&vault).join(format!("{}.json", item.id)), json)
+                .expect("floor write");
+        })
+        .buffer_unordered(16)
+        .count()
+        .await;
+    assert_eq!(written, VAULTS * ITEMS_PER_VAULT);
+    started.elapsed()
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -199,12 +235,17 @@ async fn main() {
     let total = VAULTS * ITEMS_PER_VAULT;
 
     // 2a. The Python SDK baseline (the server is idle otherwise).
-    let (sdk_items, sdk_seconds) = {
+    let (sdk_items, sdk_seconds, sdk_loop_seconds) = {
         let server = &server;
         let out = dir.join("python-out");
         tokio::task::block_in_place(|| baseline(server, &out))
     };
     assert_eq!(sdk_items as usize, total);
+
+    // 2a'. The floor: what any design that writes one file per item needs at least on this
+    // machine. opsync's Connect client, 16 GETs in flight, each item written straight to its own
+    // file (no fsync, no temp file, no sandbox, no ledger), in this process.
+    let floor_took = floor(&server, &dir.join("floor-out")).await;
 
     // 2b. opsync's initial sync. `plugin check` first compiles the component into the cache, as
     // the first start on a machine does once.
@@ -331,11 +372,18 @@ async fn main() {
         took.as_secs_f64()
     );
     println!(
-        "| the same with the official Python SDK (`benches/baseline_python_sdk.py`) | {sdk_seconds:.2} s, {sdk_rate:.0} items/s | |"
+        "| the same with the official Python SDK (`benches/baseline_python_sdk.py`, whole process) | {sdk_seconds:.2} s, {sdk_rate:.0} items/s (its sync loop alone: {sdk_loop_seconds:.2} s, {:.0} items/s) | |",
+        sdk_items as f64 / sdk_loop_seconds
     );
     println!(
         "| ratio opsync / Python SDK | {:.1}x | >= 10x |",
         opsync_rate / sdk_rate
+    );
+    let floor_rate = total as f64 / floor_took.as_secs_f64();
+    println!(
+        "| floor: Connect client, 16 GETs in flight, one plain file per item, no sandbox or ledger | {:.2} s, {floor_rate:.0} items/s, {:.1}x the Python SDK | |",
+        floor_took.as_secs_f64(),
+        floor_rate / sdk_rate
     );
     let nosync_rate = total as f64 / nosync_took.as_secs_f64();
     println!(
