@@ -16,7 +16,7 @@ use crate::route::Route;
 use crate::store::{Delivery, DeliveryId, LedgerEntry, RowUpdate};
 use crate::telemetry::names;
 
-/// What one attempt came to (already recorded in the ledger).
+/// What one attempt came to ([`Deliverer::record`] writes it to the ledger).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
     /// The destination took it (`unchanged`: it already held this content).
@@ -184,23 +184,27 @@ impl Deliverer {
         };
         // The own DELIVER and DEAD_LETTER events commit with their ledger rows (while an export
         // runs).
-        let events: Vec<Option<ApiRequest>> = finished
+        let events: Vec<Option<(OwnAction, ApiRequest)>> = finished
             .iter()
-            .map(|(d, outcome)| match outcome {
-                Outcome::Delivered { .. } => own_event(OwnAction::Deliver, &d.entry),
-                Outcome::DeadLetter(_) => own_event(OwnAction::DeadLetter, &d.entry),
-                _ => None,
+            .map(|(d, outcome)| {
+                let action = match outcome {
+                    Outcome::Delivered { .. } => OwnAction::Deliver,
+                    Outcome::DeadLetter(_) => OwnAction::DeadLetter,
+                    _ => return None,
+                };
+                own_event(action, &d.entry).map(|event| (action, event))
             })
             .collect();
         let updates: Vec<(DeliveryId, RowUpdate<'_>)> = finished
             .iter()
             .zip(&events)
             .map(|((d, outcome), event)| {
+                let event = event.as_ref().map(|(_, event)| event);
                 let update = match outcome {
                     Outcome::Delivered { location, .. } => RowUpdate::Delivered {
                         location,
                         at: now,
-                        own_event: event.as_ref(),
+                        own_event: event,
                     },
                     Outcome::Skipped(why) => RowUpdate::Delivered {
                         location: why,
@@ -214,7 +218,7 @@ impl Deliverer {
                     },
                     Outcome::DeadLetter(reason) => RowUpdate::Dead {
                         reason,
-                        own_event: event.as_ref(),
+                        own_event: event,
                     },
                 };
                 (d.id, update)
@@ -227,11 +231,8 @@ impl Deliverer {
             .zip(recorded)
             .map(|(((d, outcome), event), recorded)| {
                 recorded?;
-                if event.is_some() {
-                    own::written(match outcome {
-                        Outcome::DeadLetter(_) => OwnAction::DeadLetter,
-                        _ => OwnAction::Deliver,
-                    });
+                if let Some((action, _)) = event {
+                    own::written(action);
                 }
                 observe(d, outcome, now);
                 Ok(())
