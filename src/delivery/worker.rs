@@ -1,14 +1,15 @@
 //! Per-route delivery workers: at most `concurrency` deliveries of a route at once, one at a
 //! time per (destination, item) so a deletion never races an update, destinations paused while
-//! misconfigured. `drain` delivers what is due now (for `opsync once`); `run` keeps going until
-//! shutdown, then lets in-flight deliveries finish within a grace period.
+//! misconfigured, finished attempts recorded in groups by one blocking job at a time. `drain`
+//! delivers what is due now (for `opsync once`); `run` keeps going until shutdown, then lets
+//! in-flight deliveries finish within a grace period.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
 use chrono::Utc;
 use tokio::sync::watch;
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
 use crate::delivery::attempt::{Outcome, route_exists};
@@ -96,6 +97,13 @@ pub struct RouteWorker {
 /// A finished attempt, not yet recorded: the row, its in-flight key, what came of it.
 type Joined = (Delivery, (String, String), Outcome);
 
+/// A recording job's attempts and what the ledger said of each (the outer error: nothing was
+/// recorded).
+type Recorded = (
+    Vec<Joined>,
+    Result<Vec<Result<(), DeliveryError>>, DeliveryError>,
+);
+
 impl RouteWorker {
     pub fn new(deliverer: Deliverer, route: &str) -> Result<Self, DeliveryError> {
         let route = route_exists(&deliverer, route)?;
@@ -144,6 +152,8 @@ impl RouteWorker {
         let mut report = DrainReport::default();
         let mut queue: VecDeque<Delivery> = VecDeque::new();
         let mut stale = false;
+        let mut unrecorded: Vec<Joined> = Vec::new();
+        let mut recording: Option<JoinHandle<Recorded>> = None;
         loop {
             if shutdown.as_ref().is_some_and(Shutdown::is_triggered) {
                 break;
@@ -194,26 +204,41 @@ impl RouteWorker {
                 waiting.append(&mut queue);
                 queue = waiting;
             }
-            if set.is_empty() && draining {
+            // Finished attempts are recorded by one job at a time, off this task: those that
+            // finish while a job commits wait for the next one, so a busy route records them in
+            // groups. A row keeps its in-flight key until its outcome is recorded.
+            if recording.is_none() && !unrecorded.is_empty() {
+                recording = Some(self.record(std::mem::take(&mut unrecorded)));
+            }
+            if set.is_empty() && recording.is_none() && draining {
                 break;
             }
-            let idle = if set.is_empty() {
+            let idle = if set.is_empty() && recording.is_none() {
                 self.idle_for(&paused, options.max_idle)
             } else {
                 options.max_idle
             };
             tokio::select! {
                 Some(joined) = set.join_next(), if !set.is_empty() => {
-                    // Every attempt finished by now is recorded in one transaction.
                     let mut done = vec![joined];
                     while let Some(more) = set.try_join_next() {
                         done.push(more);
                     }
-                    for (d, _, _) in done.iter().flatten() {
-                        // A copy read while it was in flight must not be delivered again.
-                        queue.retain(|q| q.id != d.id);
+                    for joined in done {
+                        if let Some(finished) = self.joined(joined, &mut in_flight, &mut report) {
+                            // A copy read while it was in flight must not be delivered again.
+                            queue.retain(|q| q.id != finished.0.id);
+                            unrecorded.push(finished);
+                        }
                     }
-                    self.finish(done, &mut in_flight, &mut paused, &mut report, on_outcome);
+                }
+                recorded = recorded(&mut recording) => {
+                    recording = None;
+                    if let Ok((finished, _)) = &recorded {
+                        // Copies of these rows read before they were recorded are out of date.
+                        queue.retain(|q| !finished.iter().any(|(d, _, _)| d.id == q.id));
+                    }
+                    self.settle(recorded, &mut in_flight, &mut paused, &mut report, on_outcome);
                 }
                 () = changed(&mut wake) => {
                     // A poll wrote rows, and may have superseded some in the batch.
@@ -227,13 +252,11 @@ impl RouteWorker {
         let deadline = Instant::now() + options.shutdown_grace;
         while !set.is_empty() {
             match tokio::time::timeout_at(deadline, set.join_next()).await {
-                Ok(Some(joined)) => self.finish(
-                    vec![joined],
-                    &mut in_flight,
-                    &mut paused,
-                    &mut report,
-                    on_outcome,
-                ),
+                Ok(Some(joined)) => {
+                    if let Some(finished) = self.joined(joined, &mut in_flight, &mut report) {
+                        unrecorded.push(finished);
+                    }
+                }
                 Ok(None) => break,
                 Err(_) => {
                     report.cut_off += set.len() as u64;
@@ -247,6 +270,17 @@ impl RouteWorker {
                     break;
                 }
             }
+        }
+        // What finished is recorded whatever the deadline: the work is done.
+        let last = (!unrecorded.is_empty()).then(|| self.record(unrecorded));
+        for job in [recording.take(), last].into_iter().flatten() {
+            self.settle(
+                job.await,
+                &mut in_flight,
+                &mut paused,
+                &mut report,
+                on_outcome,
+            );
         }
         Ok(report)
     }
@@ -268,45 +302,72 @@ impl RouteWorker {
         }
     }
 
-    /// Records finished attempts (one ledger transaction for all of them) and counts them.
-    fn finish(
+    /// A joined attempt task: the finished attempt, or `None` (counted as an error) when the task
+    /// panicked or was aborted. Its row then stays pending; its in-flight key is unknown here,
+    /// so all are cleared and the next fill re-checks the ledger.
+    fn joined(
         &self,
-        done: Vec<Result<Joined, tokio::task::JoinError>>,
+        joined: Result<Joined, tokio::task::JoinError>,
+        in_flight: &mut HashSet<(String, String)>,
+        report: &mut DrainReport,
+    ) -> Option<Joined> {
+        match joined {
+            Ok(finished) => Some(finished),
+            Err(e) => {
+                tracing::error!(route = %self.route.name, error = %e, "a delivery task failed");
+                in_flight.clear();
+                report.errors += 1;
+                None
+            }
+        }
+    }
+
+    /// Starts recording finished attempts in one ledger transaction, on the blocking pool.
+    fn record(&self, finished: Vec<Joined>) -> JoinHandle<Recorded> {
+        let deliverer = self.deliverer.clone();
+        tokio::task::spawn_blocking(move || {
+            let result = {
+                let rows: Vec<(&Delivery, &Outcome)> =
+                    finished.iter().map(|(d, _, o)| (d, o)).collect();
+                deliverer.record(&rows, Utc::now())
+            };
+            (finished, result)
+        })
+    }
+
+    /// Counts what a recording job recorded and frees the rows' in-flight keys.
+    fn settle(
+        &self,
+        job: Result<Recorded, tokio::task::JoinError>,
         in_flight: &mut HashSet<(String, String)>,
         paused: &mut HashMap<String, Instant>,
         report: &mut DrainReport,
         on_outcome: &(dyn Fn(&Outcome) + Send + Sync),
     ) {
-        let mut finished = Vec::with_capacity(done.len());
-        for joined in done {
-            match joined {
-                Ok((d, key, outcome)) => {
-                    in_flight.remove(&key);
-                    finished.push((d, outcome));
-                }
-                Err(e) => {
-                    // A panicked or aborted attempt: its row stays pending. Its in-flight key is
-                    // unknown here, so clear them all; the next fill re-checks the ledger.
-                    tracing::error!(route = %self.route.name, error = %e, "a delivery task failed");
-                    in_flight.clear();
-                    report.errors += 1;
-                }
-            }
-        }
-        if finished.is_empty() {
-            return;
-        }
-        let rows: Vec<(&Delivery, &Outcome)> = finished.iter().map(|(d, o)| (d, o)).collect();
-        let recorded = match self.deliverer.record(&rows, Utc::now()) {
-            Ok(recorded) => recorded,
+        let (finished, recorded) = match job {
+            Ok(job) => job,
             Err(e) => {
-                tracing::error!(route = %self.route.name, deliveries = rows.len(), error = %e,
-                    "recording delivery outcomes (the rows stay pending)");
-                report.errors += rows.len() as u64;
+                // Nothing is known of that group: its rows stay pending.
+                tracing::error!(route = %self.route.name, error = %e, "recording delivery outcomes failed");
+                in_flight.clear();
+                report.errors += 1;
                 return;
             }
         };
-        for ((d, outcome), recorded) in finished.iter().zip(recorded) {
+        let recorded = match recorded {
+            Ok(recorded) => recorded,
+            Err(e) => {
+                tracing::error!(route = %self.route.name, deliveries = finished.len(), error = %e,
+                    "recording delivery outcomes (the rows stay pending)");
+                report.errors += finished.len() as u64;
+                for (_, key, _) in &finished {
+                    in_flight.remove(key);
+                }
+                return;
+            }
+        };
+        for ((d, key, outcome), recorded) in finished.iter().zip(recorded) {
+            in_flight.remove(key);
             match recorded {
                 Ok(()) => {
                     if let Outcome::Paused { pause, .. } = outcome {
@@ -322,6 +383,16 @@ impl RouteWorker {
                 }
             }
         }
+    }
+}
+
+/// Resolves with the recording job's result; never, when none runs.
+async fn recorded(
+    job: &mut Option<JoinHandle<Recorded>>,
+) -> Result<Recorded, tokio::task::JoinError> {
+    match job {
+        Some(handle) => handle.await,
+        None => std::future::pending().await,
     }
 }
 
