@@ -1,6 +1,7 @@
 //! The built-in `file` destination: writes items as dotenv, JSON or a raw field into the directory
 //! that the operator granted, one file per item or one combined file, atomically.
 
+mod dir;
 mod render;
 mod settings;
 mod write;

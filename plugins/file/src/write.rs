@@ -1,35 +1,15 @@
 //! Atomic file writes (temp file + rename, skipped when the content is already there), removal,
 //! and read-modify-write of combined files.
 
+use crate::dir::Parent;
 use crate::render::Entry;
 use crate::settings::{Format, Settings};
 use opsync_destination_kit::{ItemEvent, PluginError};
 use serde_json::{Map, Value};
 use std::collections::hash_map::RandomState;
-use std::fs;
 use std::hash::BuildHasher;
-use std::io::{ErrorKind, Write};
-use std::path::Path;
 
 const MARKER: &str = "# opsync item ";
-
-fn io_error(action: &str, path: &str, err: std::io::Error) -> PluginError {
-    let msg = format!("cannot {action} {path}: {err}");
-    match err.kind() {
-        ErrorKind::PermissionDenied | ErrorKind::NotFound | ErrorKind::ReadOnlyFilesystem => {
-            PluginError::Misconfigured(msg)
-        }
-        _ => PluginError::Retryable(msg),
-    }
-}
-
-fn read_existing(path: &str) -> Result<Option<Vec<u8>>, PluginError> {
-    match fs::read(path) {
-        Ok(bytes) => Ok(Some(bytes)),
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(io_error("read", path, e)),
-    }
-}
 
 /// Writes `content` to `path` atomically unless the file already holds exactly that; returns
 /// whether it wrote. With `durable`, the file is flushed to disk before it replaces the old one.
@@ -38,55 +18,26 @@ pub fn replace_if_different(
     content: &[u8],
     durable: bool,
 ) -> Result<bool, PluginError> {
-    if read_existing(path)?.as_deref() == Some(content) {
+    let parent = Parent::open(path)?;
+    write_in(&parent, content, durable)
+}
+
+/// [`replace_if_different`] in an opened directory.
+fn write_in(parent: &Parent, content: &[u8], durable: bool) -> Result<bool, PluginError> {
+    if parent.read()?.as_deref() == Some(content) {
         return Ok(false);
     }
-    let target = Path::new(path);
-    let parent = target.parent().unwrap_or(Path::new("/"));
-    let file_name = target
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("opsync");
-    let nonce = RandomState::new().hash_one(path);
-    let temp = parent.join(format!(".{file_name}.{nonce:016x}.tmp"));
-    let temp_str = temp.to_string_lossy().into_owned();
-    let create = || {
-        fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&temp)
-    };
-    let result = (|| {
-        // The directory usually exists: create it only when the file cannot be made without it.
-        let mut file = match create() {
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                fs::create_dir_all(parent)
-                    .map_err(|e| io_error("create the directory of", path, e))?;
-                create()
-            }
-            other => other,
-        }
-        .map_err(|e| io_error("create", &temp_str, e))?;
-        file.write_all(content)
-            .map_err(|e| io_error("write", &temp_str, e))?;
-        if durable {
-            file.sync_all()
-                .map_err(|e| io_error("sync", &temp_str, e))?;
-        }
-        fs::rename(&temp, target).map_err(|e| io_error("rename into", path, e))
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&temp);
-    }
-    result.map(|()| true)
+    let nonce = RandomState::new().hash_one(parent.path());
+    let temp = format!(".{}.{nonce:016x}.tmp", parent.name());
+    parent.replace(&temp, content, durable)?;
+    Ok(true)
 }
 
 /// Removes `path`; returns whether it existed.
 pub fn remove(path: &str) -> Result<bool, PluginError> {
-    match fs::remove_file(path) {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(io_error("remove", path, e)),
+    match Parent::existing(path)? {
+        Some(parent) => parent.remove(),
+        None => Ok(false),
     }
 }
 
@@ -98,7 +49,8 @@ pub fn update_combined(
     event: &ItemEvent,
     entry: Option<Entry>,
 ) -> Result<bool, PluginError> {
-    let existing = read_existing(path)?.unwrap_or_default();
+    let parent = Parent::open(path)?;
+    let existing = parent.read()?.unwrap_or_default();
     let existing = String::from_utf8(existing)
         .map_err(|_| PluginError::Permanent(format!("{path} is not UTF-8; not touching it")))?;
     let updated = match settings.format {
@@ -127,9 +79,9 @@ pub fn update_combined(
         return Ok(false);
     }
     if updated.is_empty() {
-        return remove(path);
+        return parent.remove();
     }
-    replace_if_different(path, updated.as_bytes(), settings.fsync)
+    write_in(&parent, updated.as_bytes(), settings.fsync)
 }
 
 /// Replaces the block that starts with `# opsync item <id>`; other blocks and any header stay.
