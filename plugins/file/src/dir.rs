@@ -23,8 +23,7 @@ pub struct Parent {
 
 /// What a failed operation is called in messages: `cannot {action} {path}: {why}`.
 fn error(action: &str, path: &str, code: ErrorCode) -> PluginError {
-    let why = code.message().trim_end_matches('.');
-    let msg = format!("cannot {action} {path}: {why}");
+    let msg = format!("cannot {action} {path}: {}", describe(code));
     match code {
         ErrorCode::Access
         | ErrorCode::NotPermitted
@@ -33,6 +32,18 @@ fn error(action: &str, path: &str, code: ErrorCode) -> PluginError {
         | ErrorCode::NotDirectory => PluginError::Misconfigured(msg),
         _ => PluginError::Retryable(msg),
     }
+}
+
+/// `Permission denied (EACCES)` from the binding's "Permission denied, similar to `EACCES` in
+/// POSIX."; the text as it is when it has another shape.
+fn describe(code: ErrorCode) -> String {
+    let text = code.message().trim_end_matches('.');
+    text.split_once(", similar to `")
+        .and_then(|(what, rest)| {
+            rest.split_once('`')
+                .map(|(posix, _)| format!("{what} ({posix})"))
+        })
+        .unwrap_or_else(|| text.to_owned())
 }
 
 /// The granted directory that holds the absolute guest `path` (the longest matching guest path),
@@ -200,5 +211,32 @@ impl Parent {
     /// The file's name in its directory.
     pub fn name(&self) -> &str {
         &self.name
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_codes_read_like_the_os_errors_they_stand_for() {
+        assert_eq!(describe(ErrorCode::Access), "Permission denied (EACCES)");
+        assert_eq!(
+            describe(ErrorCode::NoEntry),
+            "No such file or directory (ENOENT)"
+        );
+        match error("create", "/out/a.env", ErrorCode::ReadOnly) {
+            PluginError::Misconfigured(msg) => {
+                assert_eq!(
+                    msg,
+                    "cannot create /out/a.env: Read-only file system (EROFS)"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            error("write", "/out/a.env", ErrorCode::InsufficientSpace),
+            PluginError::Retryable(_)
+        ));
     }
 }
