@@ -167,6 +167,32 @@ async fn combined_files_hold_every_item_and_drop_deleted_ones_only_when_told() {
     assert!(value.get("cache").is_none());
     assert!(value.get("db").is_some());
 
+    // Taking an item out of a combined file whose directory does not exist writes nothing and
+    // makes no directory.
+    let elsewhere = file_plugin(
+        Some(dir.path()),
+        &[
+            ("layout", "combined"),
+            ("dir", "/nested/deeper"),
+            ("on-delete", "delete"),
+        ],
+    );
+    let receipt = elsewhere
+        .deliver(&event(item("db"), ChangeKind::Deleted))
+        .await
+        .expect("delete from nothing");
+    assert!(receipt.unchanged);
+    assert!(!dir.path().join("nested").exists());
+    // Putting one in makes the directories.
+    elsewhere
+        .deliver(&event(item("db"), ChangeKind::Created))
+        .await
+        .expect("write into new directories");
+    let made: Vec<_> = std::fs::read_dir(dir.path().join("nested/deeper"))
+        .expect("directories made")
+        .collect();
+    assert_eq!(made.len(), 1, "one file and no temp file left: {made:?}");
+
     let dotenv = file_plugin(
         Some(dir.path()),
         &[("layout", "combined"), ("name", "all.env")],

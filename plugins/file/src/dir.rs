@@ -62,7 +62,7 @@ fn granted(path: &str) -> Result<(Descriptor, String), PluginError> {
     }
     best.map(|(dir, rest, _)| (dir, rest)).ok_or_else(|| {
         PluginError::Misconfigured(format!(
-            "cannot write {path}: no directory is granted there (plugin grants.dirs)"
+            "cannot reach {path}: no directory is granted there (plugin grants.dirs)"
         ))
     })
 }

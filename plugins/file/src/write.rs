@@ -49,7 +49,14 @@ pub fn update_combined(
     event: &ItemEvent,
     entry: Option<Entry>,
 ) -> Result<bool, PluginError> {
-    let parent = Parent::open(path)?;
+    // Taking an entry out of a file that is not there changes nothing, and makes no directory.
+    let parent = match entry {
+        Some(_) => Parent::open(path)?,
+        None => match Parent::existing(path)? {
+            Some(parent) => parent,
+            None => return Ok(false),
+        },
+    };
     let existing = parent.read()?.unwrap_or_default();
     let existing = String::from_utf8(existing)
         .map_err(|_| PluginError::Permanent(format!("{path} is not UTF-8; not touching it")))?;
