@@ -6,6 +6,8 @@
 //! another host thread (a stream write is asynchronous in the host; `descriptor.write` is not).
 
 use opsync_destination_kit::PluginError;
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
 use wasip2::filesystem::preopens::get_directories;
 use wasip2::filesystem::types::{Descriptor, DescriptorFlags, ErrorCode, OpenFlags, PathFlags};
 
@@ -131,11 +133,6 @@ impl Parent {
         }))
     }
 
-    /// The file's guest path.
-    pub fn path(&self) -> &str {
-        &self.path
-    }
-
     /// The file's content, or `None` when there is no such file.
     pub fn read(&self) -> Result<Option<Vec<u8>>, PluginError> {
         let file = match self.dir.open_at(
@@ -160,15 +157,17 @@ impl Parent {
         }
     }
 
-    /// Writes `content` to a new file `temp` beside the target (flushed to disk with
-    /// `durable`), then renames it over the target. The temp file is removed on failure.
-    pub fn replace(&self, temp: &str, content: &[u8], durable: bool) -> Result<(), PluginError> {
+    /// Writes `content` to a new temp file beside the target (flushed to disk with `durable`),
+    /// then renames it over the target. The temp file is removed on failure.
+    pub fn replace(&self, content: &[u8], durable: bool) -> Result<(), PluginError> {
         let dir = &self.dir;
+        let nonce = RandomState::new().hash_one(&self.path);
+        let temp = format!(".{}.{nonce:016x}.tmp", self.name);
         let temp_path = format!("{}/{temp}", self.path.rsplit_once('/').map_or("", |p| p.0));
         let file = dir
             .open_at(
                 PathFlags::empty(),
-                temp,
+                &temp,
                 OpenFlags::CREATE | OpenFlags::EXCLUSIVE,
                 DescriptorFlags::WRITE,
             )
@@ -190,11 +189,11 @@ impl Parent {
                 file.sync().map_err(|e| error("sync", &temp_path, e))?;
             }
             drop(file);
-            dir.rename_at(temp, dir, &self.name)
+            dir.rename_at(&temp, dir, &self.name)
                 .map_err(|e| error("rename into", &self.path, e))
         })();
         if result.is_err() {
-            let _ = dir.unlink_file_at(temp);
+            let _ = dir.unlink_file_at(&temp);
         }
         result
     }
@@ -206,11 +205,6 @@ impl Parent {
             Err(ErrorCode::NoEntry) => Ok(false),
             Err(e) => Err(error("remove", &self.path, e)),
         }
-    }
-
-    /// The file's name in its directory.
-    pub fn name(&self) -> &str {
-        &self.name
     }
 }
 

@@ -6,8 +6,6 @@ use crate::render::Entry;
 use crate::settings::{Format, Settings};
 use opsync_destination_kit::{ItemEvent, PluginError};
 use serde_json::{Map, Value};
-use std::collections::hash_map::RandomState;
-use std::hash::BuildHasher;
 
 const MARKER: &str = "# opsync item ";
 
@@ -27,9 +25,7 @@ fn write_in(parent: &Parent, content: &[u8], durable: bool) -> Result<bool, Plug
     if parent.read()?.as_deref() == Some(content) {
         return Ok(false);
     }
-    let nonce = RandomState::new().hash_one(parent.path());
-    let temp = format!(".{}.{nonce:016x}.tmp", parent.name());
-    parent.replace(&temp, content, durable)?;
+    parent.replace(content, durable)?;
     Ok(true)
 }
 
