@@ -1,7 +1,8 @@
 //! Detection against the embedded Connect server: the `contentVersion` short-circuit (an idle
 //! poll is one request, counted by the server), version diffs, full reconciliation, route
 //! selection, deletion policies and the `max_delete_ratio` hold, failed polls that write
-//! nothing, and a state database that never holds a secret value.
+//! nothing, a vault whose listing fails (through a front that refuses it) deleting nothing
+//! while the others go on, and a state database that never holds a secret value.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -10,7 +11,7 @@ use opsync::config::ConnectSettings;
 use opsync::connect::client::ConnectClient;
 use opsync::connect::model::Item;
 use opsync::connect_dev::{DevServer, DevServerOptions, Seed};
-use opsync::detect::{DetectOptions, Detector};
+use opsync::detect::{DetectOptions, Detector, PollReport};
 use opsync::plugin::ChangeKind;
 use opsync::route::{FieldSelection, Glob, NameTemplate, OnDelete, Route, Selector};
 use opsync::store::Store;
@@ -526,5 +527,120 @@ async fn ten_thousand_items_then_idle_polls_cost_one_request_each() {
     assert_eq!(served(&srv).await - before, 1);
     let full = det.poll(true).await.expect("full poll");
     assert_eq!((full.requests, full.changes.len()), (11, 0));
+    srv.shutdown().await;
+}
+
+/// A front for `server` that answers 500 to the item listing of `vault` and passes every
+/// other request on to the real server behind it. Returns its base URL.
+async fn failing_listing(server: &DevServer, vault: &str) -> (Url, tokio::task::JoinHandle<()>) {
+    use axum::extract::{Request, State};
+    use axum::http::StatusCode;
+    use axum::response::{IntoResponse, Response};
+
+    #[derive(Clone)]
+    struct Front {
+        upstream: String,
+        refused: String,
+        http: reqwest::Client,
+    }
+    async fn pass(State(front): State<Front>, request: Request) -> Response {
+        let path = request.uri().to_string();
+        if path.starts_with(&front.refused) {
+            let body = r#"{"status":500,"message":"listing refused by the test front"}"#;
+            return (StatusCode::INTERNAL_SERVER_ERROR, body).into_response();
+        }
+        let mut forward = front.http.request(
+            request.method().clone(),
+            format!("{}{path}", front.upstream),
+        );
+        for (name, value) in request.headers() {
+            if name != axum::http::header::HOST {
+                forward = forward.header(name, value);
+            }
+        }
+        let body = axum::body::to_bytes(request.into_body(), usize::MAX)
+            .await
+            .expect("request body");
+        let answer = forward.body(body).send().await.expect("upstream answers");
+        let status = answer.status();
+        let headers = answer.headers().clone();
+        let bytes = answer.bytes().await.expect("upstream body");
+        let mut response = (status, bytes).into_response();
+        for (name, value) in &headers {
+            if name != axum::http::header::CONTENT_LENGTH {
+                response.headers_mut().insert(name, value.clone());
+            }
+        }
+        response
+    }
+
+    let front = Front {
+        upstream: server.base_url().trim_end_matches('/').to_owned(),
+        refused: format!("/v1/vaults/{vault}/items"),
+        http: reqwest::Client::new(),
+    };
+    let app = axum::Router::new().fallback(pass).with_state(front);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("front binds");
+    let url =
+        Url::parse(&format!("http://{}", listener.local_addr().expect("addr"))).expect("front URL");
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app).await.expect("front serves");
+    });
+    (url, task)
+}
+
+/// The items a poll enqueued deletions for.
+fn deleted_items(report: &PollReport) -> BTreeSet<String> {
+    report
+        .changes
+        .iter()
+        .filter(|c| c.kind == ChangeKind::Deleted)
+        .map(|c| c.item_id.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_vault_whose_listing_fails_deletes_nothing_while_the_others_go_on() {
+    let srv = server(Seed::Demo).await;
+    let c = client(&srv);
+    let store = Store::open_in_memory().expect("store");
+    let routes = vec![all("mirror", OnDelete::Delete)];
+    let mut det = detector(&srv, &store, routes.clone());
+    det.poll(false).await.expect("first poll");
+
+    let shared = vault_id(&c, "Shared").await;
+    let staging = vault_id(&c, "Staging").await;
+    let mailbox = item(&c, &shared, "Team mailbox").await;
+    let token = item(&c, &staging, "CI deploy token").await;
+    c.delete_item(&shared, &mailbox.id).await.expect("deleted");
+    c.delete_item(&staging, &token.id).await.expect("deleted");
+
+    // Shared's listing fails: Shared is reported and deletes nothing; Staging's deletion,
+    // listed alongside, goes through.
+    let (front, task) = failing_listing(&srv, &shared).await;
+    let mut through_front = Detector::new(
+        ConnectClient::new(&ConnectSettings::new(front, srv.token())).expect("client"),
+        store.clone(),
+        routes,
+        DetectOptions::default(),
+    );
+    let report = through_front.poll(false).await.expect("poll");
+    task.abort();
+    assert_eq!(report.incomplete.len(), 1, "{:?}", report.incomplete);
+    assert_eq!(report.incomplete[0].vault_id, shared);
+    assert!(
+        report.incomplete[0].reason.contains("500"),
+        "{}",
+        report.incomplete[0].reason
+    );
+    assert_eq!(deleted_items(&report), BTreeSet::from([token.id.clone()]));
+
+    // Shared's contentVersion was not recorded: the next poll lists it, and its deletion
+    // comes then.
+    let report = det.poll(false).await.expect("poll with Shared listable");
+    assert!(report.incomplete.is_empty());
+    assert_eq!(deleted_items(&report), BTreeSet::from([mailbox.id.clone()]));
     srv.shutdown().await;
 }

@@ -9,9 +9,10 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use futures_util::{Stream, StreamExt, stream};
 
 use crate::connect::client::ConnectClient;
-use crate::connect::model::Vault;
+use crate::connect::model::{Item, Vault};
 use crate::plugin::ChangeKind;
 use crate::route::{OnDelete, Route, fingerprint};
 use crate::store::{Hold, KnownVault, LedgerEntry, Member, PollWrite, Store};
@@ -20,6 +21,9 @@ pub use diff::Change;
 pub use error::DetectError;
 
 /// Store `meta` key: the routes' fingerprint at the last poll.
+/// Vault listings fetched at once during a poll (see [`Detector::listings`]).
+const LISTINGS_IN_FLIGHT: usize = 4;
+
 const META_FINGERPRINT: &str = "routes_fingerprint";
 /// Store `meta` key: when the last full reconciliation finished (unix milliseconds).
 const META_LAST_FULL: &str = "last_full_reconcile";
@@ -217,6 +221,8 @@ impl Detector {
         let mut renames: HashMap<String, Vec<diff::Rename>> = HashMap::new();
         let mut advance: Vec<KnownVault> = Vec::new();
 
+        // The vaults to list, in order, with their route members.
+        let mut to_list = Vec::new();
         for vault in &vaults {
             let known = known_vaults.get(&vault.id);
             let moved = known.is_none_or(|k| k.content_version != vault.content_version);
@@ -232,17 +238,24 @@ impl Detector {
                 report.vaults_unchanged += 1;
                 continue;
             }
+            to_list.push((vault, members));
+        }
+        let mut listings =
+            self.listings(to_list.iter().map(|(vault, _)| vault.id.clone()).collect());
+
+        for (vault, members) in to_list {
             report.requests += 1;
-            let listing = match self.client.list_items(&vault.id, None).await {
-                Ok(items) => items,
-                Err(e) => {
+            let listing = match listings.next().await {
+                Some(Ok(items)) => items,
+                Some(Err(reason)) => {
                     report.incomplete.push(IncompleteVault {
                         vault_id: vault.id.clone(),
                         name: vault.name.clone(),
-                        reason: format!("listing items: {e}"),
+                        reason,
                     });
                     continue;
                 }
+                None => break,
             };
             report.vaults_listed += 1;
             // A listing shorter than the vault's own item count may be truncated: use what it
@@ -401,6 +414,29 @@ impl Detector {
 
     /// The change's ledger entries, and the membership it leaves: taken from its first entry
     /// when there is one (no second copy of the metadata), else written as `member`.
+    /// The item listings of `vault_ids`, in their order, fetched up to [`LISTINGS_IN_FLIGHT`]
+    /// at a time, each on its own task: the next vaults are listed (and their JSON parsed on
+    /// another thread) while the caller diffs the one before. An error is the reason the
+    /// vault's listing is incomplete.
+    fn listings(
+        &self,
+        vault_ids: Vec<String>,
+    ) -> impl Stream<Item = Result<Vec<Item>, String>> + Unpin + use<> {
+        let client = self.client.clone();
+        let fetch = move |vault_id: String| {
+            let client = client.clone();
+            async move {
+                let task = tokio::spawn(async move { client.list_items(&vault_id, None).await });
+                match task.await {
+                    Ok(Ok(items)) => Ok(items),
+                    Ok(Err(e)) => Err(format!("listing items: {e}")),
+                    Err(e) => Err(format!("listing items: the task failed: {e}")),
+                }
+            }
+        };
+        stream::iter(vault_ids.into_iter().map(fetch)).buffered(LISTINGS_IN_FLIGHT)
+    }
+
     fn push_with_member(&self, w: &mut PollWrite, c: &Change, member: Member, now: DateTime<Utc>) {
         let first = w.entries.len();
         self.push_entries(&mut w.entries, c, now);
