@@ -171,6 +171,8 @@ fn a_group_of_outcomes_is_recorded_together_and_a_missing_row_fails_alone() {
             .expect("row")
     };
     let later = now + Duration::seconds(60);
+    // A group's time is given, not read from the clock in the store.
+    let dead_at = now - Duration::minutes(5);
     let recorded = store
         .record_updates(&[
             (
@@ -185,6 +187,7 @@ fn a_group_of_outcomes_is_recorded_together_and_a_missing_row_fails_alone() {
                 9999,
                 RowUpdate::Dead {
                     reason: "gone",
+                    at: now,
                     own_event: None,
                 },
             ),
@@ -199,6 +202,7 @@ fn a_group_of_outcomes_is_recorded_together_and_a_missing_row_fails_alone() {
                 by_item("c"),
                 RowUpdate::Dead {
                     reason: "permanent: no such bucket",
+                    at: dead_at,
                     own_event: None,
                 },
             ),
@@ -219,6 +223,10 @@ fn a_group_of_outcomes_is_recorded_together_and_a_missing_row_fails_alone() {
     assert_eq!(
         (dead[0].entry.item_id.as_str(), dead[0].reason.as_str()),
         ("c", "permanent: no such bucket")
+    );
+    assert_eq!(
+        dead[0].dead_at.timestamp_millis(),
+        dead_at.timestamp_millis()
     );
     let status = store.route_status().expect("status");
     assert_eq!(

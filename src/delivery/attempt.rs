@@ -218,6 +218,7 @@ impl Deliverer {
                     },
                     Outcome::DeadLetter(reason) => RowUpdate::Dead {
                         reason,
+                        at: now,
                         own_event: event,
                     },
                 };

@@ -200,7 +200,14 @@ impl Store {
         reason: &str,
         own_event: Option<&ApiRequest>,
     ) -> Result<(), StoreError> {
-        self.record_one(id, RowUpdate::Dead { reason, own_event })
+        self.record_one(
+            id,
+            RowUpdate::Dead {
+                reason,
+                at: Utc::now(),
+                own_event,
+            },
+        )
     }
 
     fn record_one(&self, id: DeliveryId, update: RowUpdate<'_>) -> Result<(), StoreError> {
@@ -434,6 +441,7 @@ pub enum RowUpdate<'a> {
     /// See [`Store::dead_letter`].
     Dead {
         reason: &'a str,
+        at: DateTime<Utc>,
         own_event: Option<&'a ApiRequest>,
     },
 }
@@ -468,12 +476,16 @@ fn apply(conn: &Connection, id: DeliveryId, update: &RowUpdate<'_>) -> Result<us
             .op("mark retry")?,
             None,
         ),
-        RowUpdate::Dead { reason, own_event } => (
+        RowUpdate::Dead {
+            reason,
+            at,
+            own_event,
+        } => (
             conn.prepare_cached(
                 "UPDATE ledger SET status = 'dead', attempts = attempts + 1, last_error = ?2, \
                  dead_at = ?3 WHERE id = ?1 AND status IN ('pending', 'dead')",
             )
-            .and_then(|mut stmt| stmt.execute(params![id, clip(reason), to_millis(Utc::now())]))
+            .and_then(|mut stmt| stmt.execute(params![id, clip(reason), to_millis(at)]))
             .op("dead-letter")?,
             own_event,
         ),
