@@ -197,13 +197,18 @@ fn baseline(server: &DevServer, out: &Path) -> (u64, f64, f64) {
 
 /// The floor of the initial sync: list every vault's items, get each in full with 16 requests in
 /// flight, write it as JSON to its own file. Returns how long that took.
-async fn floor(server: &DevServer, out: &Path) -> Duration {
-    use futures_util::StreamExt;
-    let client = ConnectClient::new(&opsync::config::ConnectSettings::new(
+/// opsync's Connect client, with its defaults, for `server`.
+fn client_of(server: &DevServer) -> ConnectClient {
+    ConnectClient::new(&opsync::config::ConnectSettings::new(
         url::Url::parse(&server.base_url()).expect("url"),
         server.token(),
     ))
-    .expect("client");
+    .expect("client")
+}
+
+async fn floor(server: &DevServer, out: &Path) -> Duration {
+    use futures_util::StreamExt;
+    let client = client_of(server);
     let started = Instant::now();
     let mut wanted = Vec::new();
     for vault in client.list_vaults(None).await.expect("vaults") {
@@ -284,11 +289,7 @@ async fn main() {
     // 3. Change-to-destination latency with the daemon polling every second.
     let child = daemon(&config);
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let client = ConnectClient::new(&opsync::config::ConnectSettings::new(
-        url::Url::parse(&server.base_url()).expect("url"),
-        server.token(),
-    ))
-    .expect("client");
+    let client = client_of(&server);
     let vaults = client.list_vaults(None).await.expect("vaults");
     let mut latencies = Vec::new();
     for n in 0..LATENCY_SAMPLES {
