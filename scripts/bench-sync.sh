@@ -13,7 +13,7 @@ if [[ ! -x .venv/bin/python ]] || ! .venv/bin/python -c 'import onepasswordconne
 fi
 
 echo "machine: $(nproc) vCPU $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/ {print $2}') GiB RAM, $(uname -sr)"
-echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg); RUST_BACKTRACE=${RUST_BACKTRACE:-unset}"
 echo "command: cargo bench --bench sync"
 cargo bench --bench sync
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
