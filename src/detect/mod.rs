@@ -20,10 +20,10 @@ use crate::store::{Hold, KnownVault, LedgerEntry, Member, PollWrite, Store};
 pub use diff::Change;
 pub use error::DetectError;
 
-/// Store `meta` key: the routes' fingerprint at the last poll.
 /// Vault listings fetched at once during a poll (see [`Detector::listings`]).
 const LISTINGS_IN_FLIGHT: usize = 4;
 
+/// Store `meta` key: the routes' fingerprint at the last poll.
 const META_FINGERPRINT: &str = "routes_fingerprint";
 /// Store `meta` key: when the last full reconciliation finished (unix milliseconds).
 const META_LAST_FULL: &str = "last_full_reconcile";
@@ -412,8 +412,6 @@ impl Detector {
         Ok(report)
     }
 
-    /// The change's ledger entries, and the membership it leaves: taken from its first entry
-    /// when there is one (no second copy of the metadata), else written as `member`.
     /// The item listings of `vault_ids`, in their order, fetched up to [`LISTINGS_IN_FLIGHT`]
     /// at a time, each on its own task: the next vaults are listed (and their JSON parsed on
     /// another thread) while the caller diffs the one before. An error is the reason the
@@ -437,6 +435,8 @@ impl Detector {
         stream::iter(vault_ids.into_iter().map(fetch)).buffered(LISTINGS_IN_FLIGHT)
     }
 
+    /// The change's ledger entries, and the membership it leaves: taken from its first entry
+    /// when there is one (no second copy of the metadata), else written as `member`.
     fn push_with_member(&self, w: &mut PollWrite, c: &Change, member: Member, now: DateTime<Utc>) {
         let first = w.entries.len();
         self.push_entries(&mut w.entries, c, now);
