@@ -5,7 +5,8 @@
 //! 1. Connect requests per idle poll, 10 vaults x 1,000 items (`opsync once` on synced state).
 //! 2. Initial sync of those 10,000 items (`opsync once`), items/s, against the same job done with
 //!    the official Python SDK (`benches/baseline_python_sdk.py`: list, get each item, write a
-//!    JSON file per item), and the ratio.
+//!    JSON file per item), and the ratio. Each timed sync (baseline, floor, opsync with and
+//!    without fsync) starts on a flushed filesystem (`sync -f`).
 //! 3. Change-to-destination latency, p50 and p99, with `opsync run` polling every second over the
 //!    10,000 items: from the `PATCH` returning to the file holding the new value.
 //! 4. Peak resident memory (VmHWM from /proc) of the `opsync run` process tracking 100,000 items
@@ -197,6 +198,19 @@ fn baseline(server: &DevServer, out: &Path) -> (u64, f64, f64) {
 
 /// The floor of the initial sync: list every vault's items, get each in full with 16 requests in
 /// flight, write it as JSON to its own file. Returns how long that took.
+/// Flushes the filesystem holding `dir` (`sync -f`, i.e. syncfs) so that a measurement does not
+/// start while the kernel still writes back the files of the one before: with fsync per file,
+/// opsync's sync otherwise competes with the writeback of the 20,000 files the baseline and the
+/// floor just wrote.
+fn settle_disk(dir: &Path) {
+    let status = Command::new("sync")
+        .arg("-f")
+        .arg(dir)
+        .status()
+        .expect("sync runs");
+    assert!(status.success(), "sync -f {} failed", dir.display());
+}
+
 /// opsync's Connect client, with its defaults, for `server`.
 fn client_of(server: &DevServer) -> ConnectClient {
     ConnectClient::new(&opsync::config::ConnectSettings::new(
@@ -239,7 +253,9 @@ async fn main() {
     let dir = tmp.path();
     let total = VAULTS * ITEMS_PER_VAULT;
 
-    // 2a. The Python SDK baseline (the server is idle otherwise).
+    // 2a. The Python SDK baseline (the server is idle otherwise). Every timed sync starts on a
+    // flushed filesystem.
+    settle_disk(dir);
     let (sdk_items, sdk_seconds, sdk_loop_seconds) = {
         let server = &server;
         let out = dir.join("python-out");
@@ -250,6 +266,7 @@ async fn main() {
     // 2a'. The floor: what any design that writes one file per item needs at least on this
     // machine. opsync's Connect client, 16 GETs in flight, each item written straight to its own
     // file (no fsync, no temp file, no sandbox, no ledger), in this process.
+    settle_disk(dir);
     let floor_took = floor(&server, &dir.join("floor-out")).await;
 
     // 2b. opsync's initial sync. `plugin check` first compiles the component into the cache, as
@@ -257,6 +274,7 @@ async fn main() {
     let config = write_config(dir, &server);
     let (took, first) = tokio::task::block_in_place(|| {
         opsync(&config, &["plugin", "check"]);
+        settle_disk(dir);
         opsync(&config, &["once", "--no-progress"])
     });
     assert!(
@@ -270,6 +288,7 @@ async fn main() {
     let nosync_config = write_config_with(nosync_dir.path(), &server, ", fsync = \"false\"");
     let (nosync_took, nosync) = tokio::task::block_in_place(|| {
         opsync(&nosync_config, &["plugin", "check"]);
+        settle_disk(nosync_dir.path());
         opsync(&nosync_config, &["once", "--no-progress"])
     });
     assert!(
