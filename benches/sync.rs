@@ -196,8 +196,6 @@ fn baseline(server: &DevServer, out: &Path) -> (u64, f64, f64) {
     )
 }
 
-/// The floor of the initial sync: list every vault's items, get each in full with 16 requests in
-/// flight, write it as JSON to its own file. Returns how long that took.
 /// Flushes the filesystem holding `dir` (`sync -f`, i.e. syncfs) so that a measurement does not
 /// start while the kernel still writes back the files of the one before: with fsync per file,
 /// opsync's sync otherwise competes with the writeback of the 20,000 files the baseline and the
@@ -220,6 +218,8 @@ fn client_of(server: &DevServer) -> ConnectClient {
     .expect("client")
 }
 
+/// The floor of the initial sync: list every vault's items, get each in full with 16 requests in
+/// flight, write it as JSON to its own file. Returns how long that took.
 async fn floor(server: &DevServer, out: &Path) -> Duration {
     use futures_util::StreamExt;
     let client = client_of(server);
