@@ -19,6 +19,7 @@ fn file_plugin(dir: Option<&Path>, pairs: &[(&str, &str)]) -> Plugin {
                 host: d.to_path_buf(),
                 guest: "/".into(),
                 read_only: false,
+                flush: true,
             })
             .into_iter()
             .collect(),

@@ -65,6 +65,10 @@ destinations = ["files"]
     );
     assert_eq!(files.grants.dirs[0].host, dir.path().join("out"));
     assert_eq!(files.grants.dirs[0].guest, "/");
+    assert!(
+        files.grants.dirs[0].flush,
+        "writable grants are flushed unless told otherwise"
+    );
     assert_eq!(files.limits().wall_clock, Duration::from_secs(5));
     assert_eq!(files.grants().http.allowed.len(), 1);
     let [prod, all] = s.routes.as_slice() else {
@@ -94,6 +98,26 @@ destinations = ["files"]
     let toml = s.to_redacted_toml();
     assert!(toml.contains("[plugins.files]"), "{toml}");
     assert!(toml.contains("[[route]]"), "{toml}");
+}
+
+#[test]
+fn a_dir_grant_can_opt_out_of_the_flush_and_read_only_ones_are_never_flushed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = load(
+        dir.path(),
+        r#"
+[plugins.files]
+builtin = "file"
+grants = { dirs = [{ host = "tmp", flush = false }, { host = "in", guest = "/in", read_only = true }] }
+"#,
+    )
+    .expect("loads");
+    let grants = s.plugin("files").expect("plugin").grants();
+    assert!(!grants.dirs[0].flush, "flush = false is kept");
+    assert!(
+        !grants.dirs[1].flush,
+        "a read-only directory has nothing to flush"
+    );
 }
 
 #[test]

@@ -492,6 +492,11 @@ async fn demo_command_syncs_the_demo_data_and_answers_health_checks() {
         text.contains("opsync_poll_duration_seconds_bucket"),
         "{text}"
     );
+    // What the file plugin wrote was flushed to disk before it was recorded.
+    assert!(
+        text.contains("opsync_plugin_dir_flushes_total{plugin=\"files\",result=\"ok\"}"),
+        "{text}"
+    );
 
     // The config it wrote works for the other commands.
     let status = std::process::Command::new(env!("CARGO_BIN_EXE_opsync"))

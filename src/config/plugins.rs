@@ -75,6 +75,8 @@ pub struct DirSetting {
     pub host: PathBuf,
     pub guest: String,
     pub read_only: bool,
+    /// Flush the directory's filesystem before deliveries through the plugin are recorded.
+    pub flush: bool,
 }
 
 impl PluginSettings {
@@ -119,6 +121,7 @@ impl PluginSettings {
                     host: d.host.clone(),
                     guest: d.guest.clone(),
                     read_only: d.read_only,
+                    flush: d.flush && !d.read_only,
                 })
                 .collect(),
             tcp: self.grants.tcp.clone(),
@@ -182,10 +185,16 @@ struct RawDir {
     guest: String,
     #[serde(default)]
     read_only: bool,
+    #[serde(default = "flush_by_default")]
+    flush: bool,
 }
 
 fn root() -> String {
     "/".to_owned()
+}
+
+fn flush_by_default() -> bool {
+    true
 }
 
 /// Checks every `[plugins.NAME]`; all problems are reported together.
@@ -328,6 +337,7 @@ pub(crate) fn resolve(
                         host: d.host.relative(),
                         guest: d.guest,
                         read_only: d.read_only,
+                        flush: d.flush,
                     })
                     .collect(),
                 http: p.grants.http,

@@ -11,7 +11,7 @@ use crate::connect::error::ConnectError;
 use crate::connect::model::{ApiRequest, Category, IdRef, Item, Vault};
 use crate::delivery::retry::Decision;
 use crate::delivery::{Deliverer, DeliveryError};
-use crate::plugin::{ChangeKind, ItemEvent, VaultRef};
+use crate::plugin::{ChangeKind, ItemEvent, PluginError, VaultRef};
 use crate::route::Route;
 use crate::store::{Delivery, DeliveryId, LedgerEntry, RowUpdate};
 use crate::telemetry::names;
@@ -137,17 +137,21 @@ impl Deliverer {
                 location: receipt.location,
                 unchanged: receipt.unchanged,
             },
-            Err(e) => {
-                let error = e.to_string();
-                match self
-                    .policy()
-                    .decide(attempt, e.kind(), None, &mut rand::thread_rng())
-                {
-                    Decision::Retry(delay) => Outcome::Retry { delay, error },
-                    Decision::Pause(pause) => Outcome::Paused { pause, error },
-                    Decision::DeadLetter(why) => Outcome::DeadLetter(format!("{why}: {error}")),
-                }
-            }
+            Err(e) => self.failed_attempt(attempt, &e),
+        }
+    }
+
+    /// What attempt number `attempt` comes to when its plugin failed with `e`: a retry, a pause
+    /// or a dead letter, by the error's kind and the retry budget.
+    pub(crate) fn failed_attempt(&self, attempt: u32, e: &PluginError) -> Outcome {
+        let error = e.to_string();
+        match self
+            .policy()
+            .decide(attempt, e.kind(), None, &mut rand::thread_rng())
+        {
+            Decision::Retry(delay) => Outcome::Retry { delay, error },
+            Decision::Pause(pause) => Outcome::Paused { pause, error },
+            Decision::DeadLetter(why) => Outcome::DeadLetter(format!("{why}: {error}")),
         }
     }
 

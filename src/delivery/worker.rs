@@ -335,10 +335,16 @@ impl RouteWorker {
         }
     }
 
-    /// Starts recording finished attempts in one ledger transaction, on the blocking pool.
-    fn record(&self, finished: Vec<Joined>) -> JoinHandle<Recorded> {
+    /// Starts recording finished attempts in one ledger transaction, on the blocking pool, once
+    /// what they delivered is flushed to disk.
+    fn record(&self, mut finished: Vec<Joined>) -> JoinHandle<Recorded> {
         let deliverer = self.deliverer.clone();
         tokio::task::spawn_blocking(move || {
+            {
+                let mut rows: Vec<(&Delivery, &mut Outcome)> =
+                    finished.iter_mut().map(|(d, _, o)| (&*d, o)).collect();
+                deliverer.make_durable(&mut rows);
+            }
             let result = {
                 let rows: Vec<(&Delivery, &Outcome)> =
                     finished.iter().map(|(d, _, o)| (d, o)).collect();

@@ -88,6 +88,13 @@ pub enum PluginError {
     Trap { plugin: String, message: String },
     #[error("plugin `{plugin}` failed ({}): {}", failure.kind.as_str(), failure.message)]
     Failed { plugin: String, failure: Failure },
+    #[error("plugin `{plugin}`: cannot flush its granted directory {path} to disk: {source}")]
+    Flush {
+        plugin: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("plugin cache {path}: {source}")]
     Cache {
         path: PathBuf,
@@ -109,6 +116,7 @@ impl PluginError {
             | Self::StackOverflow { .. }
             | Self::LogFlood { .. }
             | Self::Trap { .. }
+            | Self::Flush { .. }
             | Self::Instantiate { .. } => FailureKind::Retryable,
             Self::Read { .. }
             | Self::HashMismatch { .. }
@@ -137,6 +145,7 @@ impl PluginError {
             | Self::StackOverflow { plugin }
             | Self::LogFlood { plugin, .. }
             | Self::Trap { plugin, .. }
+            | Self::Flush { plugin, .. }
             | Self::Failed { plugin, .. } => Some(plugin),
             Self::Cache { .. } | Self::Engine(_) => None,
         }

@@ -213,6 +213,12 @@ impl Plugin {
         &self.inner.sha256
     }
 
+    /// Flushes the plugin's writable granted directories to disk (see `grants.dirs[].flush`);
+    /// blocks. Returns how many it flushed: none for a plugin without directories.
+    pub fn flush_dirs(&self) -> Result<usize, PluginError> {
+        crate::plugin::flush::flush_dirs(self.name(), &self.inner.store.dirs)
+    }
+
     /// Whether the component came from the compile cache.
     pub fn cache_outcome(&self) -> &CacheOutcome {
         &self.inner.cache

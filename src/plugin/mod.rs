@@ -8,6 +8,7 @@ mod config;
 mod engine;
 mod error;
 mod event;
+mod flush;
 mod host;
 mod http;
 mod inspect;

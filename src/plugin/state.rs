@@ -32,6 +32,9 @@ pub struct DirGrant {
     /// Where the plugin sees it, e.g. `/`.
     pub guest: String,
     pub read_only: bool,
+    /// Flush its filesystem to disk before deliveries through the plugin are recorded (writable
+    /// directories only).
+    pub flush: bool,
 }
 
 /// What the operator granted a plugin beyond its world's imports.

@@ -53,6 +53,10 @@ pub const PLUGIN_HTTP_DENIED_TOTAL: &str = "opsync_plugin_http_denied_total";
 pub const PLUGIN_SECRET_REVEALS_TOTAL: &str = "opsync_plugin_secret_reveals_total";
 /// Counter: plugin log lines dropped over budget, by `plugin`.
 pub const PLUGIN_LOG_DROPPED_TOTAL: &str = "opsync_plugin_log_dropped_total";
+/// Counter: flushes of plugins' granted directories before recording, by plugin and result.
+pub const PLUGIN_DIR_FLUSHES_TOTAL: &str = "opsync_plugin_dir_flushes_total";
+/// Histogram: duration of those flushes, by plugin.
+pub const PLUGIN_DIR_FLUSH_DURATION_SECONDS: &str = "opsync_plugin_dir_flush_duration_seconds";
 
 // Audit export (src/audit).
 /// Counter: reads of `/v1/activity` by `result` (`ok`, `error`).
@@ -159,6 +163,15 @@ pub fn describe() {
     describe_counter!(
         PLUGIN_LOG_DROPPED_TOTAL,
         "Plugin log lines dropped over the per-call budget, by plugin"
+    );
+    describe_counter!(
+        PLUGIN_DIR_FLUSHES_TOTAL,
+        "Flushes of plugins' granted directories to disk before deliveries are recorded, by plugin and result"
+    );
+    describe_histogram!(
+        PLUGIN_DIR_FLUSH_DURATION_SECONDS,
+        Unit::Seconds,
+        "Duration of flushing a plugin's granted directory to disk, by plugin"
     );
     describe_counter!(
         AUDIT_POLLS_TOTAL,
