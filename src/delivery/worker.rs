@@ -18,10 +18,10 @@ use crate::route::Route;
 use crate::shutdown::Shutdown;
 use crate::store::{Delivery, DeliveryId};
 
-/// How long finished attempts wait for others to share their ledger commit, at most, while
-/// more are in flight: each commit writes WAL frames, so groups of ~2 rows cost several times
-/// what groups of 8 do.
-const GROUP_WINDOW: Duration = Duration::from_millis(2);
+/// How long finished attempts wait for others to share their recording, at most, while more are
+/// in flight: each group costs a ledger commit (WAL frames) and, for plugins with a granted
+/// directory, a flush of its filesystem, so bigger groups cost less per row.
+const GROUP_WINDOW: Duration = Duration::from_millis(20);
 
 /// How a running worker waits and stops.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -159,8 +159,9 @@ impl RouteWorker {
         let mut stale = false;
         let mut unrecorded: Vec<Joined> = Vec::new();
         let mut recording: Option<JoinHandle<Recorded>> = None;
-        // While attempts are still in flight, a small group waits up to GROUP_WINDOW for more.
-        let group = (concurrency / 2).max(1);
+        // While attempts are still in flight, a group smaller than this waits up to GROUP_WINDOW
+        // for more.
+        let group = concurrency.saturating_mul(2);
         let mut gathering: Option<Instant> = None;
         loop {
             if shutdown.as_ref().is_some_and(Shutdown::is_triggered) {
