@@ -2,9 +2,11 @@
 //! directories is flushed to disk before the ledger says it was delivered.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 use crate::delivery::Deliverer;
 use crate::delivery::attempt::Outcome;
+use crate::plugin::PluginError;
 use crate::store::Delivery;
 
 impl Deliverer {
@@ -15,16 +17,23 @@ impl Deliverer {
     /// so the ledger never records as delivered what may not be on disk. Blocks: call it on the
     /// blocking pool, as the recording job does.
     pub(crate) fn make_durable(&self, finished: &mut [(&Delivery, &mut Outcome)]) {
-        let mut flushed: HashMap<&str, Result<(), crate::plugin::PluginError>> = HashMap::new();
+        let mut flushed: HashMap<&str, Result<(), PluginError>> = HashMap::new();
         for (d, outcome) in finished.iter() {
-            let destination = d.entry.destination.as_str();
-            if matches!(outcome, Outcome::Delivered { .. }) && !flushed.contains_key(destination) {
-                let result = match self.plugin(destination) {
+            if !matches!(outcome, Outcome::Delivered { .. }) {
+                continue;
+            }
+            if let Entry::Vacant(slot) = flushed.entry(d.entry.destination.as_str()) {
+                let result = match self.plugin(slot.key()) {
                     Ok(plugin) => plugin.flush_dirs().map(drop),
                     // Not loaded: it delivered nothing, so there is nothing to flush.
                     Err(_) => Ok(()),
                 };
-                flushed.insert(destination, result);
+                // Logged once per destination; each delivery's retry is logged when recorded.
+                if let Err(e) = &result {
+                    tracing::error!(destination = %slot.key(), error = %e,
+                        "flushing a destination's directory failed; its deliveries are tried again");
+                }
+                slot.insert(result);
             }
         }
         for (d, outcome) in finished.iter_mut() {
@@ -32,8 +41,6 @@ impl Deliverer {
                 continue;
             }
             if let Some(Err(e)) = flushed.get(d.entry.destination.as_str()) {
-                tracing::error!(route = %d.entry.route, destination = %d.entry.destination,
-                    error = %e, "flushing a destination's directory failed; its deliveries are tried again");
                 **outcome = self.failed_attempt(d.attempts.saturating_add(1), e);
             }
         }
