@@ -1,5 +1,6 @@
 //! The one wasmtime `Engine` of the process: pooling allocator, epoch interruption with its ticker
-//! thread, the linker every plugin is instantiated through, and the pool's admission semaphore.
+//! thread, the linker every plugin is instantiated through, the pool's admission semaphore, and the
+//! dispatcher of calls that block.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,6 +10,7 @@ use wasmtime::component::Linker;
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::plugin::abi;
+use crate::plugin::dispatch::Dispatcher;
 use crate::plugin::error::PluginError;
 use crate::plugin::state::HostState;
 
@@ -47,6 +49,9 @@ pub struct PluginEngine {
     pub options: EngineOptions,
     /// One permit per pool slot: instantiating past the pool is an error, so calls wait here.
     pub permits: Arc<Semaphore>,
+    /// Runs the calls of plugins with granted directories (their file I/O blocks), on at most
+    /// one pool thread per pool slot.
+    pub dispatch: Arc<Dispatcher>,
 }
 
 impl PluginEngine {
@@ -86,6 +91,7 @@ impl PluginEngine {
             engine,
             linker,
             permits: Arc::new(Semaphore::new(slots as usize)),
+            dispatch: Dispatcher::new(slots as usize),
             options,
         })
     }

@@ -268,10 +268,11 @@ impl Plugin {
 
     /// One call in a fresh store: instantiate, call, drop. Nothing survives to the next call.
     ///
-    /// A plugin with granted directories does file I/O, which blocks: its whole call runs on one
-    /// thread of the blocking pool, with the guest's file operations inline. That is one thread
-    /// hand-off per call instead of one per file operation, and an `fsync` holds that thread, not
-    /// one of the runtime's.
+    /// A plugin with granted directories does file I/O, which blocks: its whole call runs on a
+    /// thread of the blocking pool, with the guest's file operations inline, through the engine's
+    /// dispatcher (a thread that finishes a call takes the next queued one). That keeps blocking
+    /// file operations, and an `fsync`, off the runtime's threads, without a thread hand-off per
+    /// file operation or a wake-up per call.
     async fn call(&self, call: Call<'_>) -> Result<Outcome, PluginError> {
         if self.inner.store.dirs.is_empty() {
             return self.call_in_store(call).await;
@@ -279,19 +280,17 @@ impl Plugin {
         let plugin = self.clone();
         let call = OwnedCall::from(call);
         let runtime = tokio::runtime::Handle::current();
-        match tokio::task::spawn_blocking(move || {
-            runtime.block_on(plugin.call_in_store(call.as_call()))
-        })
-        .await
-        {
-            Ok(outcome) => outcome,
-            // A panic in the host stays a panic, as it would have been on this task.
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(e) => Err(PluginError::Engine(format!(
-                "a call of plugin `{}` was cut off: {e}",
-                self.name()
-            ))),
-        }
+        self.inner
+            .engine
+            .dispatch
+            .run(move || runtime.block_on(plugin.call_in_store(call.as_call())))
+            .await
+            .unwrap_or_else(|e| {
+                Err(PluginError::Engine(format!(
+                    "a call of plugin `{}` was cut off: {e}",
+                    self.name()
+                )))
+            })
     }
 
     async fn call_in_store(&self, call: Call<'_>) -> Result<Outcome, PluginError> {

@@ -5,6 +5,7 @@ mod abi;
 mod builtin;
 mod cache;
 mod config;
+mod dispatch;
 mod engine;
 mod error;
 mod event;
