@@ -11,7 +11,8 @@
 //!    flush per file as well). Each timed sync (baseline, floor, opsync) starts on a flushed
 //!    filesystem (`sync -f`).
 //! 3. Change-to-destination latency, p50 and p99, with `opsync run` polling every second over the
-//!    10,000 items: from the `PATCH` returning to the file holding the new value.
+//!    10,000 items: from the `PATCH` returning to the file holding the new value (the daemon
+//!    starts on a flushed filesystem as well).
 //! 4. Peak resident memory (VmHWM from /proc) of the `opsync run` process tracking 100,000 items
 //!    (100 vaults x 1,000) after its initial sync and a few idle polls.
 //!
@@ -327,7 +328,10 @@ async fn main() {
         .and_then(|n| n.trim().parse::<u32>().ok())
         .unwrap_or_else(|| panic!("requests in: {idle}"));
 
-    // 3. Change-to-destination latency with the daemon polling every second.
+    // 3. Change-to-destination latency with the daemon polling every second. It too starts on a
+    // flushed filesystem: the daemon's first flush (and SQLite's checkpoints) would otherwise
+    // write back the files the runs before left dirty (`flush = false` leaves 10,000).
+    settle_disk(dir);
     let child = daemon(&config);
     tokio::time::sleep(Duration::from_secs(3)).await;
     let client = client_of(&server);
