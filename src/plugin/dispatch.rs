@@ -4,11 +4,14 @@
 //!
 //! A `spawn_blocking` per call wakes an idle pool thread for every call and hands the result back
 //! across threads: for short calls (a file written in tens of microseconds) those hand-offs cost
-//! more than the call. Calls that stay blocked (an `fsync`) still get as many threads as wait.
+//! more than the call. Calls that stay blocked (an `fsync`, a hung network filesystem) still get
+//! threads: a call that has waited [`NUDGE_AFTER`] starts another thread, so no call waits long
+//! behind one that is stuck.
 
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use tokio::sync::oneshot;
 
@@ -16,6 +19,11 @@ use tokio::sync::oneshot;
 /// calls (a file written) woke more threads for the same work: the initial sync of 10,000 items
 /// took 8% longer (median of six alternated runs, BENCHMARKS.md).
 const WAITING_PER_THREAD: usize = 2;
+
+/// How long a caller waits before it starts another thread for the queue (if calls still wait
+/// and the cap allows): the queue's own trigger starts none while few calls wait, even when
+/// every running thread is stuck.
+const NUDGE_AFTER: Duration = Duration::from_millis(10);
 
 /// A queued call: runs the closure and sends its result to the caller.
 type Job = Box<dyn FnOnce() + Send>;
@@ -71,7 +79,14 @@ impl Dispatcher {
             }
             let _ = tx.send(catch_unwind(AssertUnwindSafe(f)));
         }));
-        match rx.await {
+        let mut rx = rx;
+        let result = loop {
+            match tokio::time::timeout(NUDGE_AFTER, &mut rx).await {
+                Ok(result) => break result,
+                Err(_) => self.nudge(),
+            }
+        };
+        match result {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(panic)) => resume_unwind(panic),
             Err(_) => Err(NotRun),
@@ -91,9 +106,21 @@ impl Dispatcher {
         let start = state.threads == 0
             || (state.queue.len() > state.threads.saturating_mul(WAITING_PER_THREAD)
                 && state.threads < self.max_threads);
-        if !start {
-            return;
+        if start {
+            self.start(state);
         }
+    }
+
+    /// Starts another thread when calls wait and the cap allows.
+    fn nudge(self: &Arc<Self>) {
+        let state = self.lock();
+        if !state.queue.is_empty() && state.threads < self.max_threads {
+            self.start(state);
+        }
+    }
+
+    /// Counts a new thread (under the lock) and starts it.
+    fn start(self: &Arc<Self>, mut state: MutexGuard<'_, State>) {
         state.threads += 1;
         drop(state);
         let worker = Worker {
@@ -218,21 +245,46 @@ mod tests {
         assert_eq!(dispatcher.run(|| 7).await, Ok(7));
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_call_whose_caller_left_is_not_run() {
-        let dispatcher = Dispatcher::new(1);
+    /// Starts a call that holds its thread until the returned sender sends; returns once it runs.
+    async fn hold_a_thread(
+        dispatcher: &Arc<Dispatcher>,
+    ) -> (
+        tokio::task::JoinHandle<Result<(), NotRun>>,
+        std::sync::mpsc::Sender<()>,
+    ) {
         let (release, wait) = std::sync::mpsc::channel::<()>();
         let (started_tx, started) = oneshot::channel();
-        // The one thread is held by the first call until released.
         let d = dispatcher.clone();
-        let first = tokio::spawn(async move {
+        let held = tokio::spawn(async move {
             d.run(move || {
                 let _ = started_tx.send(());
                 let _ = wait.recv();
             })
             .await
         });
-        started.await.expect("the first call started");
+        started.await.expect("the held call started");
+        (held, release)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_call_queued_behind_a_stuck_one_gets_a_thread_of_its_own() {
+        let dispatcher = Dispatcher::new(4);
+        let (stuck, release) = hold_a_thread(&dispatcher).await;
+        // One call waiting behind one running thread is below the queue's trigger: only the
+        // caller's nudge starts a thread for it, while the first call is still stuck.
+        let second = tokio::time::timeout(Duration::from_secs(5), dispatcher.run(|| 42))
+            .await
+            .expect("the second call ran while the first was stuck");
+        assert_eq!(second, Ok(42));
+        release.send(()).expect("release");
+        stuck.await.expect("task").expect("ran");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_call_whose_caller_left_is_not_run() {
+        let dispatcher = Dispatcher::new(1);
+        // The one thread is held by the first call until released.
+        let (first, release) = hold_a_thread(&dispatcher).await;
         let ran = Arc::new(AtomicUsize::new(0));
         let r = ran.clone();
         let d = dispatcher.clone();
