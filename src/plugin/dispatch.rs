@@ -72,14 +72,13 @@ impl Dispatcher {
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
     {
-        let (tx, rx) = oneshot::channel();
+        let (tx, mut rx) = oneshot::channel();
         self.submit(Box::new(move || {
             if tx.is_closed() {
                 return;
             }
             let _ = tx.send(catch_unwind(AssertUnwindSafe(f)));
         }));
-        let mut rx = rx;
         let result = loop {
             match tokio::time::timeout(NUDGE_AFTER, &mut rx).await {
                 Ok(result) => break result,
@@ -182,7 +181,6 @@ impl Drop for Worker {
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::time::Duration;
 
     /// Runs `calls` calls at once, each sleeping `each`; returns the sum of what they returned
     /// (call `i` returns `2i`) and the most that ran at the same time.
