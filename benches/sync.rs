@@ -8,8 +8,9 @@
 //!    JSON file per item), and the ratio. opsync runs three ways: the defaults (the host flushes
 //!    the granted directory once per group of deliveries before recording them), `flush = false`
 //!    on the grant (no durability, as the baseline), and `fsync = "true"` in the file plugin (a
-//!    flush per file as well). Each timed sync (baseline, floor, opsync) starts on a flushed
-//!    filesystem (`sync -f`).
+//!    flush per file as well); then once more through a destination that writes nothing (the
+//!    test guest), the engine's own share. Each timed sync (baseline, floor, opsync) starts on a
+//!    flushed filesystem (`sync -f`).
 //! 3. Change-to-destination latency, p50 and p99, with `opsync run` polling every second over the
 //!    10,000 items: from the `PATCH` returning to the file holding the new value (the daemon
 //!    starts on a flushed filesystem as well).
@@ -26,6 +27,9 @@ use std::time::{Duration, Instant};
 use opsync::connect::client::ConnectClient;
 use opsync::connect::model::{FieldType, PatchOp, PatchOpKind};
 use opsync::connect_dev::{DevServer, DevServerOptions, Seed};
+
+#[path = "../tests/plugin_support/mod.rs"]
+mod plugin_support;
 
 const VAULTS: usize = 10;
 const ITEMS_PER_VAULT: usize = 1000;
@@ -53,6 +57,20 @@ fn write_config_with(
     grant_extra: &str,
 ) -> PathBuf {
     std::fs::create_dir_all(dir.join("out")).expect("out dir");
+    write_config_for(
+        dir,
+        server,
+        &format!(
+            r#"builtin = "file"
+config = {{ format = "dotenv"{plugin_extra} }}
+grants = {{ dirs = [{{ host = "out"{grant_extra} }}] }}"#
+        ),
+    )
+}
+
+/// A config for `server` in `dir` whose one destination, `files`, is the plugin `plugin` (the
+/// keys of its `[plugins.files]` table).
+fn write_config_for(dir: &Path, server: &DevServer, plugin: &str) -> PathBuf {
     let config = format!(
         r#"
 [connect]
@@ -65,9 +83,7 @@ poll_interval = "1s"
 [log]
 level = "error"
 [plugins.files]
-builtin = "file"
-config = {{ format = "dotenv"{plugin_extra} }}
-grants = {{ dirs = [{{ host = "out"{grant_extra} }}] }}
+{plugin}
 [[route]]
 name = "all"
 destinations = ["files"]
@@ -237,16 +253,47 @@ fn variant(
 ) -> (Duration, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = write_config_with(dir.path(), server, plugin_extra, grant_extra);
+    let took = timed_once(&config, &format!("{plugin_extra}{grant_extra}"));
+    (took, dir)
+}
+
+/// The initial sync through a destination that writes nothing: the test guest
+/// (tests/plugin_guest) in `mode = "ok"` answers every event at once. What is left is the
+/// engine's own work per item (the poll, one GET, the fresh sandbox and the call, the ledger),
+/// which bounds the ratio any file destination can reach on this machine.
+fn engine_alone(server: &DevServer) -> Duration {
+    let guest = plugin_support::guest_wasm();
+    let bytes = std::fs::read(&guest).expect("read the test guest");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config_for(
+        dir.path(),
+        server,
+        &format!(
+            r#"path = "{}"
+sha256 = "{}"
+world = "destination"
+config = {{ mode = "ok" }}"#,
+            guest.display(),
+            opsync::plugin::sha256_hex(&bytes)
+        ),
+    );
+    timed_once(&config, "a destination that writes nothing")
+}
+
+/// `plugin check` (which compiles the component into the cache, as the first start on a machine
+/// does once), a flushed filesystem, then the timed `opsync once` of the initial sync.
+fn timed_once(config: &Path, what: &str) -> Duration {
+    let dir = config.parent().expect("the config's directory");
     let (took, summary) = tokio::task::block_in_place(|| {
-        opsync(&config, &["plugin", "check"]);
-        settle_disk(dir.path());
-        opsync(&config, &["once", "--no-progress"])
+        opsync(config, &["plugin", "check"]);
+        settle_disk(dir);
+        opsync(config, &["once", "--no-progress"])
     });
     assert!(
         summary.contains(&format!("delivered: {} written", VAULTS * ITEMS_PER_VAULT)),
-        "initial sync ({plugin_extra}{grant_extra}): {summary}"
+        "initial sync ({what}): {summary}"
     );
-    (took, dir)
+    took
 }
 
 /// The floor of the initial sync: list every vault's items, get each in full with 16 requests in
@@ -319,6 +366,8 @@ async fn main() {
     let (nosync_took, _nosync_dir) = variant(&server, "", ", flush = false");
     // 2d. With the file plugin's `fsync = "true"`: every file flushed before its rename as well.
     let (fsync_took, _fsync_dir) = variant(&server, ", fsync = \"true\"", "");
+    // 2e. Through a destination that writes nothing: the engine's own share.
+    let engine_took = engine_alone(&server);
 
     // 1. Connect requests per idle poll.
     let (_, idle) = tokio::task::block_in_place(|| opsync(&config, &["once", "--no-progress"]));
@@ -439,6 +488,10 @@ async fn main() {
         (
             "with the file plugin's `fsync = \"true\"` (a flush per file as well)",
             fsync_took,
+        ),
+        (
+            "through a destination that writes nothing (the test guest, `mode = \"ok\"`): the poll, one GET, the fresh sandbox and the ledger per item, no file",
+            engine_took,
         ),
     ] {
         let rate = total as f64 / took.as_secs_f64();
