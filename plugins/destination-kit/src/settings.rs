@@ -1,11 +1,16 @@
 //! Reading a plugin's config: unknown keys refused, choices, flags, numbers, required values,
 //! secrets and endpoints, each failing as `misconfigured` with a message naming the key.
 
+use std::sync::OnceLock;
+
 use crate::{PluginError, Secret, config, misconfigured};
+
+/// Config keys the host answers per call (`opsync.key`, ...); they are never in `config::keys`.
+const RESERVED_PREFIX: &str = "opsync.";
 
 /// Refuses any config key not in `known`.
 pub fn check_keys(known: &[&str]) -> Result<(), PluginError> {
-    for key in config::keys() {
+    for key in keys() {
         if !known.contains(&key.as_str()) {
             return Err(misconfigured(format!(
                 "unknown config key `{key}` (known: {})",
@@ -74,6 +79,11 @@ pub fn number(
 /// A plain (non-secret) value of `key`, if set. A key that holds a secret reference is refused:
 /// its value would otherwise travel through places that are not meant for secrets.
 pub fn plain(key: &str) -> Result<Option<String>, PluginError> {
+    // A key the config does not have is not asked for: a plugin reads a dozen optional keys on
+    // every call, and most are unset.
+    if !key.starts_with(RESERVED_PREFIX) && !is_set(key) {
+        return Ok(None);
+    }
     match config::get(key) {
         Some(value) => Ok(Some(value)),
         None if is_set(key) => Err(misconfigured(format!(
@@ -123,5 +133,12 @@ pub fn list(key: &str) -> Result<Vec<String>, PluginError> {
 }
 
 fn is_set(key: &str) -> bool {
-    config::keys().iter().any(|k| k == key)
+    keys().iter().any(|k| k == key)
+}
+
+/// The config's keys, asked of the host once per instance. An instance serves one call and the
+/// plugin's config does not change while it is loaded, so the list never goes stale.
+fn keys() -> &'static [String] {
+    static KEYS: OnceLock<Vec<String>> = OnceLock::new();
+    KEYS.get_or_init(config::keys)
 }
