@@ -349,6 +349,11 @@ impl ConnectClient {
         what: &str,
     ) -> Result<T, ConnectError> {
         let body = resp.bytes().await.map_err(|e| self.transport(req, e))?;
+        // Parsed without tracking the path first, which slows the parse of every item; only a body
+        // that fails is parsed again, with the path, for the message.
+        if let Ok(value) = T::deserialize(&mut serde_json::Deserializer::from_slice(&body)) {
+            return Ok(value);
+        }
         let mut de = serde_json::Deserializer::from_slice(&body);
         serde_path_to_error::deserialize(&mut de).map_err(|e| {
             let at = e.path().to_string();
