@@ -304,9 +304,9 @@ enum FloorWrite {
     /// Straight to its file, as the Python SDK baseline does.
     Plain,
     /// With the `file` destination's guarantees and nothing else of opsync: a new temp file
-    /// renamed over the item's file (atomic), and the filesystem flushed (`syncfs`) by one job at
-    /// a time for every group of up to 32 files or 20 ms, as the host flushes a granted directory
-    /// before it records a group (durable). No sandbox, no ledger.
+    /// renamed over the item's file (atomic), and the filesystem flushed by the host's own
+    /// `flush_dirs` (`syncfs`), one job at a time for every group of up to 32 files or 20 ms, as
+    /// the host does before it records a group (durable). No sandbox, no ledger.
     Kept,
 }
 
@@ -343,10 +343,18 @@ async fn floor(server: &DevServer, out: &Path, how: FloorWrite) -> (Duration, us
                 if now > flushed
                     && (now - flushed >= FLOOR_GROUP || since.elapsed() >= FLOOR_WINDOW)
                 {
-                    let dir = out.clone();
-                    tokio::task::spawn_blocking(move || flush_filesystem(&dir))
-                        .await
-                        .expect("flush job");
+                    let grant = [opsync::plugin::DirGrant {
+                        host: out.clone(),
+                        guest: "/".into(),
+                        read_only: false,
+                        flush: true,
+                    }];
+                    tokio::task::spawn_blocking(move || {
+                        opsync::plugin::flush_dirs("floor", &grant)
+                    })
+                    .await
+                    .expect("flush job")
+                    .expect("flush the floor's filesystem");
                     (flushed, flushes, since) = (now, flushes + 1, Instant::now());
                 } else {
                     if now == flushed {
@@ -387,15 +395,6 @@ async fn floor(server: &DevServer, out: &Path, how: FloorWrite) -> (Duration, us
         None => 0,
     };
     (started.elapsed(), flushes)
-}
-
-/// `syncfs` on the filesystem holding `dir`, as the host flushes a granted directory.
-fn flush_filesystem(dir: &Path) {
-    use std::os::fd::AsRawFd as _;
-    let handle = std::fs::File::open(dir).expect("open the floor's directory");
-    // SAFETY: syncfs only reads the descriptor, which `handle` keeps open for the call.
-    let rc = unsafe { libc::syncfs(handle.as_raw_fd()) };
-    assert_eq!(rc, 0, "syncfs {}", dir.display());
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

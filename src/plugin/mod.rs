@@ -31,6 +31,7 @@ pub use event::{
     ChangeKind, ItemEvent, KEY_CONFIG, NewValue, RENAMED_TO_CONFIG, RESERVED_CONFIG_PREFIX,
     Receipt, Rotation, RotationStep, VaultRef,
 };
+pub use flush::flush_dirs;
 pub use host::{HostOptions, Plugin, PluginHost, PluginSource, PluginSpec, WarmInstance};
 pub use http::{HostRule, HostRuleError, HttpPolicy};
 pub use inspect::{Report, inspect};
