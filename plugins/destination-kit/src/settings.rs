@@ -81,12 +81,14 @@ pub fn number(
 pub fn plain(key: &str) -> Result<Option<String>, PluginError> {
     // A key the config does not have is not asked for: a plugin reads a dozen optional keys on
     // every call, and most are unset.
-    if !key.starts_with(RESERVED_PREFIX) && !is_set(key) {
+    let reserved = key.starts_with(RESERVED_PREFIX);
+    if !reserved && !is_set(key) {
         return Ok(None);
     }
     match config::get(key) {
         Some(value) => Ok(Some(value)),
-        None if is_set(key) => Err(misconfigured(format!(
+        // Set, yet no plain value: a secret reference.
+        None if !reserved => Err(misconfigured(format!(
             "`{key}` must be a plain value, not a secret reference"
         ))),
         None => Ok(None),
