@@ -9,10 +9,11 @@
 //!    the granted directory once per group of deliveries before recording them), `flush = false`
 //!    on the grant (no durability, as the baseline), and `fsync = "true"` in the file plugin (a
 //!    flush per file as well); then once more through a destination that writes nothing (the
-//!    test guest), the engine's own share. Two floors, in this process with no sandbox or ledger:
-//!    plain files, and files written with the `file` destination's guarantees (temp file and
-//!    rename, a `syncfs` per group). Each timed sync (baseline, floors, opsync) starts on a
-//!    flushed filesystem (`sync -f`).
+//!    test guest), the engine's own share. In this process with no sandbox or ledger: the Connect
+//!    client alone (nothing written), and two floors: plain files, and files written with the
+//!    `file` destination's guarantees (temp file and rename, a `syncfs` per group). From these, an
+//!    estimate of opsync with a file path as cheap as native code. Each timed sync (baseline,
+//!    floors, opsync) starts on a flushed filesystem (`sync -f`).
 //! 3. Change-to-destination latency, p50 and p99, with `opsync run` polling every second over the
 //!    10,000 items: from the `PATCH` returning to the file holding the new value (the daemon
 //!    starts on a flushed filesystem as well).
@@ -301,6 +302,8 @@ fn timed_once(config: &Path, what: &str) -> Duration {
 /// How the floor writes each item's file.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum FloorWrite {
+    /// Nothing is written: the Connect client's share of every floor (list, get, serialise).
+    Nothing,
     /// Straight to its file, as the Python SDK baseline does.
     Plain,
     /// With the `file` destination's guarantees and nothing else of opsync: a new temp file
@@ -375,6 +378,9 @@ async fn floor(server: &DevServer, out: &Path, how: FloorWrite) -> (Duration, us
             let dir = out.join(&vault);
             let name = format!("{}.json", item.id);
             match how {
+                FloorWrite::Nothing => {
+                    std::hint::black_box(json);
+                }
                 FloorWrite::Plain => std::fs::write(dir.join(name), json).expect("floor write"),
                 FloorWrite::Kept => {
                     let temp = dir.join(format!(".{name}.tmp"));
@@ -414,12 +420,15 @@ async fn main() {
     };
     assert_eq!(sdk_items as usize, total);
 
-    // 2a'. The floor: what any design that writes one file per item needs at least on this
+    // 2a'. What the Connect client alone takes to get every item (nothing written): subtracted
+    // from the floors below, it leaves what writing the files costs natively.
+    let (fetch_took, _) = floor(&server, &dir.join("fetch-out"), FloorWrite::Nothing).await;
+    // 2a''. The floor: what any design that writes one file per item needs at least on this
     // machine. opsync's Connect client, 16 GETs in flight, each item written straight to its own
     // file (no fsync, no temp file, no sandbox, no ledger), in this process.
     settle_disk(dir);
     let (floor_took, _) = floor(&server, &dir.join("floor-out"), FloorWrite::Plain).await;
-    // 2a''. The same with the file destination's guarantees (atomic and durable writes), still
+    // 2a'''. The same with the file destination's guarantees (atomic and durable writes), still
     // without a sandbox or a ledger: what is left of 10x for the engine.
     settle_disk(dir);
     let (kept_took, kept_flushes) =
@@ -552,6 +561,12 @@ async fn main() {
         "| ratio opsync / Python SDK | {:.1}x | >= 10x |",
         opsync_rate / sdk_rate
     );
+    let fetch_rate = total as f64 / fetch_took.as_secs_f64();
+    println!(
+        "| the Connect client alone: list, 16 GETs in flight, each item serialised, nothing written | {:.2} s, {fetch_rate:.0} items/s, {:.1}x the Python SDK | |",
+        fetch_took.as_secs_f64(),
+        fetch_rate / sdk_rate
+    );
     let floor_rate = total as f64 / floor_took.as_secs_f64();
     println!(
         "| floor: Connect client, 16 GETs in flight, one plain file per item, no sandbox or ledger | {:.2} s, {floor_rate:.0} items/s, {:.1}x the Python SDK | |",
@@ -585,6 +600,19 @@ async fn main() {
             rate / sdk_rate
         );
     }
+    // What opsync could reach if its file path cost what native code with the same guarantees
+    // does: the engine through a destination that writes nothing, plus what the kept floor spends
+    // beyond the Connect client alone. An estimate (it adds wall times of runs that each use both
+    // cores), not a run.
+    let native_writes = kept_took.saturating_sub(fetch_took);
+    let bound = engine_took + native_writes;
+    let bound_rate = total as f64 / bound.as_secs_f64();
+    println!(
+        "| estimate, not a run: the engine (writes nothing) + the guaranteed writes' native cost (kept floor - Connect client alone, {:.2} s) | {:.2} s, {bound_rate:.0} items/s, {:.1}x the Python SDK | |",
+        native_writes.as_secs_f64(),
+        bound.as_secs_f64(),
+        bound_rate / sdk_rate
+    );
     println!(
         "| change-to-destination latency, 1 s poll, {total} items tracked ({LATENCY_SAMPLES} changes) | p50 {:.0} ms, p99 {:.0} ms | p99 <= 1.5 s |",
         percentile(&latencies, 0.5).as_secs_f64() * 1e3,
