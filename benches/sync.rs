@@ -421,7 +421,9 @@ async fn main() {
     assert_eq!(sdk_items as usize, total);
 
     // 2a'. What the Connect client alone takes to get every item (nothing written): subtracted
-    // from the floors below, it leaves what writing the files costs natively.
+    // from the floors below, it leaves what writing the files costs natively. It too starts on a
+    // flushed filesystem: the baseline's files would otherwise be written back during it.
+    settle_disk(dir);
     let (fetch_took, _) = floor(&server, &dir.join("fetch-out"), FloorWrite::Nothing).await;
     // 2a''. The floor: what any design that writes one file per item needs at least on this
     // machine. opsync's Connect client, 16 GETs in flight, each item written straight to its own
