@@ -875,6 +875,80 @@ async fn patch_forms() {
 }
 
 #[tokio::test]
+async fn patch_of_a_missing_path_is_refused_and_changes_nothing() {
+    // RFC 6902 4.2 and 4.3: the target of `remove` and `replace` must exist.
+    let f = Fixture::start(Seed::Demo).await;
+    let prod = f.vault_id("Production").await;
+    let id = f.item_id(&prod, "Payments API").await;
+    let path = format!("/v1/vaults/{prod}/items/{id}");
+    let before = f.get(&path).await.json();
+    let vault_before = f.vault(&prod).await["contentVersion"].clone();
+    assert!(
+        before["urls"][0].get("label").is_none(),
+        "the fixture's URL has no label: {before}"
+    );
+    for (ops, missing) in [
+        (
+            json!([{"op": "replace", "path": "/nonexistent", "value": "x"}]),
+            "/nonexistent",
+        ),
+        (
+            json!([{"op": "remove", "path": "/nonexistent"}]),
+            "/nonexistent",
+        ),
+        (
+            json!([{"op": "replace", "path": "/fields/credential/nonexistent", "value": "x"}]),
+            "/fields/credential/nonexistent",
+        ),
+        (
+            json!([{"op": "remove", "path": "/fields/credential/nonexistent"}]),
+            "/fields/credential/nonexistent",
+        ),
+        (
+            json!([{"op": "remove", "path": "/urls/0/label"}]),
+            "/urls/0/label",
+        ),
+        (
+            json!([{"op": "replace", "path": "/urls/0/nonexistent", "value": "x"}]),
+            "/urls/0/nonexistent",
+        ),
+        // A valid operation before the bad one is not applied either.
+        (
+            json!([
+                {"op": "replace", "path": "/title", "value": "Payments API (patched)"},
+                {"op": "remove", "path": "/nope"}
+            ]),
+            "/nope",
+        ),
+    ] {
+        let msg = f.send(Method::PATCH, &path, &ops).await.error(400);
+        assert!(
+            msg.contains(&format!("\"{missing}\"")) && msg.contains("does not exist"),
+            "{ops}: {msg}"
+        );
+    }
+    assert_eq!(f.get(&path).await.json(), before, "the item is untouched");
+    assert_eq!(f.vault(&prod).await["contentVersion"], vault_before);
+
+    // An attribute the model has but the item leaves unset can be replaced.
+    let out = f
+        .send(
+            Method::PATCH,
+            &path,
+            &json!([{"op": "replace", "path": "/urls/0/label", "value": "dashboard"}]),
+        )
+        .await;
+    assert_eq!(out.status, StatusCode::OK);
+    let out = out.json();
+    assert_eq!(out["urls"][0]["label"], "dashboard");
+    assert_eq!(
+        out["version"],
+        before["version"].as_u64().expect("version") + 1
+    );
+    f.stop().await;
+}
+
+#[tokio::test]
 async fn files_and_inline_content() {
     let f = Fixture::start(Seed::Demo).await;
     let prod = f.vault_id("Production").await;

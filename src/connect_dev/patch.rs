@@ -3,9 +3,12 @@
 //! Supported: `add`, `remove`, `replace` on `/` (merge of item attributes, like a PUT of the
 //! attributes given), item attributes (`/title`, `/favorite`, `/tags`, `/tags/1`, `/urls/0/href`),
 //! `/fields` and `/sections` (append with `add`), `/fields/{id}` (a whole field) and
-//! `/fields/{id}/{attr}...` (part of one). Members of objects are added or replaced alike, so
-//! `replace /fields/password/value` works on a field that has no value yet. The patched document
-//! then goes through the same checks as a PUT.
+//! `/fields/{id}/{attr}...` (part of one). As RFC 6902 says (4.2, 4.3), `remove` and `replace`
+//! need their target to exist: a path that names nothing is a 400 naming it, and the item is left
+//! as it was. An attribute the model has but the item leaves unset (and so out of its JSON) counts
+//! as there for `replace`, so `replace /fields/password/value` works on a field that has no value
+//! yet; `remove` of it is refused. The patched document then goes through the same checks as a
+//! PUT.
 
 use serde_json::{Map, Value};
 
@@ -29,6 +32,45 @@ const READ_ONLY: &[&str] = &[
 const BY_ID: &[(&str, &str)] = &[("fields", "field"), ("sections", "section")];
 /// More operations than this in one request is refused.
 const MAX_OPS: usize = 1000;
+
+/// The kind of object a path lands in: which of its attributes may be unset (and so absent from
+/// its JSON) while still being attributes `replace` can set.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Item,
+    Urls,
+    Url,
+    Field,
+    Recipe,
+    Section,
+    Other,
+}
+
+impl Shape {
+    /// The shape of the member `segment` of an object (or element of an array) of this shape.
+    fn child(self, segment: &str) -> Self {
+        match (self, segment) {
+            (Self::Item, "urls") => Self::Urls,
+            (Self::Urls, _) => Self::Url,
+            (Self::Field, "recipe") => Self::Recipe,
+            _ => Self::Other,
+        }
+    }
+
+    /// Attributes left out of the JSON when unset (`skip_serializing_if` in the model); the
+    /// item's own are always there (`urls` and `tags` are added empty before patching).
+    fn optional(self) -> &'static [&'static str] {
+        match self {
+            Self::Url => &["label", "primary"],
+            Self::Field => &[
+                "section", "purpose", "label", "value", "generate", "recipe", "entropy",
+            ],
+            Self::Recipe => &["length", "characterSets", "excludeCharacters"],
+            Self::Section => &["label"],
+            Self::Item | Self::Urls | Self::Other => &[],
+        }
+    }
+}
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Op {
@@ -181,11 +223,16 @@ fn apply_one(root: &mut Map<String, Value>, op: Operation) -> Result<(), ApiErro
             .map_err(|e| e.unwrap_or_else(|| bad_path("does not exist")));
     }
     let value = op.value.clone();
-    apply_pointer(root, &op.path, op.op, value).map_err(bad_path)
+    apply_pointer(root, Shape::Item, &op.path, op.op, value).map_err(bad_path)
 }
 
 /// `/fields...` or `/sections...`; `Err(None)` means "the path does not exist".
 fn apply_by_id(list: &mut Vec<Value>, noun: &str, op: &Operation) -> Result<(), Option<ApiError>> {
+    let shape = if noun == "field" {
+        Shape::Field
+    } else {
+        Shape::Section
+    };
     let rest = &op.path[1..];
     let Some(id) = rest.first() else {
         // The whole array.
@@ -256,7 +303,7 @@ fn apply_by_id(list: &mut Vec<Value>, noun: &str, op: &Operation) -> Result<(), 
             clip(&op.raw_path)
         ))));
     }
-    apply_pointer(element, &rest[1..], op.op, op.value.clone()).map_err(|why| {
+    apply_pointer(element, shape, &rest[1..], op.op, op.value.clone()).map_err(|why| {
         Some(ApiError::bad_request(format!(
             "Invalid JSON Patch path \"{}\": {why}",
             clip(&op.raw_path)
@@ -264,9 +311,11 @@ fn apply_by_id(list: &mut Vec<Value>, noun: &str, op: &Operation) -> Result<(), 
     })
 }
 
-/// Plain RFC 6901 navigation below `target`, then the operation on the last segment.
+/// Plain RFC 6901 navigation below `target` (an object of `shape`), then the operation on the
+/// last segment.
 fn apply_pointer(
     target: &mut Map<String, Value>,
+    shape: Shape,
     path: &[String],
     op: Op,
     value: Option<Value>,
@@ -275,9 +324,10 @@ fn apply_pointer(
         return Err("empty path");
     };
     let mut current: &mut Value = match parents.first() {
-        None => return set_member(target, last, op, value),
+        None => return set_member(target, shape, last, op, value),
         Some(first) => target.get_mut(first.as_str()).ok_or("does not exist")?,
     };
+    let shape = parents.iter().fold(shape, |s, segment| s.child(segment));
     for segment in parents.iter().skip(1) {
         current = match current {
             Value::Object(map) => map.get_mut(segment.as_str()).ok_or("does not exist")?,
@@ -289,7 +339,7 @@ fn apply_pointer(
         };
     }
     match current {
-        Value::Object(map) => set_member(map, last, op, value),
+        Value::Object(map) => set_member(map, shape, last, op, value),
         Value::Array(list) => match op {
             Op::Add => {
                 let i = index(last, list.len(), true)?;
@@ -311,18 +361,29 @@ fn apply_pointer(
     }
 }
 
+/// `add` sets the member; `replace` only one that exists (or an unset attribute of `shape`);
+/// `remove` only one that exists.
 fn set_member(
     map: &mut Map<String, Value>,
+    shape: Shape,
     key: &str,
     op: Op,
     value: Option<Value>,
 ) -> Result<(), &'static str> {
     match op {
-        Op::Add | Op::Replace => {
+        Op::Add => {
+            map.insert(key.to_owned(), value.ok_or("needs a value")?);
+        }
+        Op::Replace => {
+            if !map.contains_key(key) && !shape.optional().contains(&key) {
+                return Err("does not exist (replace needs an existing target; use add)");
+            }
             map.insert(key.to_owned(), value.ok_or("needs a value")?);
         }
         Op::Remove => {
-            map.remove(key);
+            if map.remove(key).is_none() {
+                return Err("does not exist");
+            }
         }
     }
     Ok(())
@@ -436,6 +497,50 @@ mod tests {
         )
         .expect_err("unknown field");
         assert_eq!(msg, "The item doesn't have a nope field.");
+    }
+
+    #[test]
+    fn remove_and_replace_need_an_existing_target() {
+        let item = login();
+        for (body, path) in [
+            (r#"[{"op":"replace","path":"/nope","value":"x"}]"#, "/nope"),
+            (r#"[{"op":"remove","path":"/nope"}]"#, "/nope"),
+            (
+                r#"[{"op":"replace","path":"/fields/username/nope","value":"x"}]"#,
+                "/fields/username/nope",
+            ),
+            (
+                r#"[{"op":"remove","path":"/fields/password/value"}]"#,
+                "/fields/password/value",
+            ),
+            (
+                r#"[{"op":"replace","path":"/fields/password/recipe/nope","value":1}]"#,
+                "/fields/password/recipe/nope",
+            ),
+        ] {
+            let msg = patch(&item, body).expect_err(body);
+            assert!(
+                msg.starts_with(&format!(
+                    "Invalid JSON Patch path \"{path}\": does not exist"
+                )),
+                "{body}: {msg}"
+            );
+        }
+        // Attributes the model has but leaves unset count as there for replace; add creates.
+        let out = patch(
+            &item,
+            r#"[{"op":"replace","path":"/fields/password/value","value":"v"},
+                {"op":"replace","path":"/fields/password/label","value":"pw"},
+                {"op":"replace","path":"/fields/password/generate","value":false},
+                {"op":"remove","path":"/fields/username/value"},
+                {"op":"add","path":"/fields/username/label","value":"user"}]"#,
+        )
+        .expect("applies");
+        let fields = out.fields.expect("fields");
+        assert_eq!(fields[0].label.as_deref(), Some("user"));
+        assert!(fields[0].value.is_none());
+        assert_eq!(fields[1].label.as_deref(), Some("pw"));
+        assert_eq!(fields[1].value.as_ref().map(|v| v.expose()), Some("v"));
     }
 
     #[test]
