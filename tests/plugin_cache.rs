@@ -162,7 +162,7 @@ fn a_memory_limit_above_the_pool_is_refused_at_load() {
 #[test]
 fn inspect_names_world_version_imports_and_hash() {
     let path = plugin_support::guest_wasm();
-    let report = opsync::plugin::inspect(&path).expect("inspects");
+    let report = opsync::plugin::inspect(&host(), &path).expect("inspects");
     assert_eq!(report.world, Some(World::Destination));
     assert_eq!(report.abi_version.as_deref(), Some("0.1.0"));
     assert_eq!(

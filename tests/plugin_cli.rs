@@ -89,7 +89,7 @@ async fn a_scaffolded_plugin_builds_passes_its_test_and_runs_in_the_host() {
     let sha256 = opsync::plugin::sha256_hex(&bytes);
 
     // inspect: a destination of the ABI this host speaks.
-    let report = inspect(&wasm).expect("inspect");
+    let report = inspect(&plugin_support::host(), &wasm).expect("inspect");
     assert_eq!(report.world, Some(World::Destination), "{report}");
     assert_eq!(report.abi_version.as_deref(), Some("0.1.0"));
     assert_eq!(report.problem, None);

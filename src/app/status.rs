@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 
 use crate::app::error::AppError;
 use crate::config::LocalSettings;
+use crate::plugin::escape_control;
 use crate::store::{DeliveryId, Store};
 
 /// Opens the state database only if it exists (`status` never creates one).
@@ -98,13 +99,13 @@ pub fn dead_letters(settings: &LocalSettings, route: Option<&str>) -> Result<Str
             e.route,
             e.destination,
             e.item_id,
-            e.title,
-            e.vault_name,
+            escape_control(&e.title),
+            escape_control(&e.vault_name),
             e.version,
             e.kind.as_str(),
             d.attempts,
             d.dead_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            d.reason
+            escape_control(&d.reason)
         ));
     }
     out.push_str(&format!(

@@ -57,6 +57,12 @@ pub struct LimitSettings {
     pub http_requests_per_call: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_bytes_per_call: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_bytes_per_call: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secrets_per_call: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dir_write_bytes_per_call: Option<u64>,
 }
 
 /// What the operator grants the plugin beyond its world.
@@ -98,6 +104,15 @@ impl PluginSettings {
         }
         if let Some(v) = o.log_bytes_per_call {
             l.log_bytes_per_call = v;
+        }
+        if let Some(v) = o.secret_bytes_per_call {
+            l.secret_bytes_per_call = v;
+        }
+        if let Some(v) = o.secrets_per_call {
+            l.secrets_per_call = v;
+        }
+        if let Some(v) = o.dir_write_bytes_per_call {
+            l.dir_write_bytes_per_call = v;
         }
         l
     }

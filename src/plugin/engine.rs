@@ -84,6 +84,7 @@ impl PluginEngine {
         let engine = Engine::new(&config).map_err(engine_err)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(engine_err)?;
+        crate::plugin::dir_guard::add_to_linker(&mut linker).map_err(engine_err)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(engine_err)?;
         abi::add_to_linker(&mut linker).map_err(engine_err)?;
         spawn_ticker(&engine, options.epoch_tick)?;

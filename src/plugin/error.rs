@@ -51,6 +51,17 @@ pub enum PluginError {
         #[source]
         source: std::io::Error,
     },
+    #[error("plugin `{plugin}`: {path} is not a regular file")]
+    NotAFile { plugin: String, path: PathBuf },
+    #[error(
+        "plugin `{plugin}`: {path} is {size} bytes, over the limit of {limit} bytes for a component"
+    )]
+    TooLarge {
+        plugin: String,
+        path: PathBuf,
+        size: u64,
+        limit: u64,
+    },
     #[error("plugin `{plugin}`: sha256 mismatch: config pins {expected}, {path} has {actual}")]
     HashMismatch {
         plugin: String,
@@ -84,6 +95,20 @@ pub enum PluginError {
         "plugin `{plugin}`: stopped: it kept logging past its budget of {limit} bytes per call"
     )]
     LogFlood { plugin: String, limit: usize },
+    #[error(
+        "plugin `{plugin}`: stopped: it made more secrets in one call than its limit of \
+         {max_count} secrets or {max_bytes} bytes"
+    )]
+    SecretLimit {
+        plugin: String,
+        max_count: usize,
+        max_bytes: usize,
+    },
+    #[error(
+        "plugin `{plugin}`: stopped: it wrote more than its quota of {limit} bytes into its \
+         granted directories in one call"
+    )]
+    WriteQuota { plugin: String, limit: u64 },
     #[error("plugin `{plugin}`: trapped: {message}")]
     Trap { plugin: String, message: String },
     #[error("plugin `{plugin}` failed ({}): {}", failure.kind.as_str(), failure.message)]
@@ -118,7 +143,11 @@ impl PluginError {
             | Self::Trap { .. }
             | Self::Flush { .. }
             | Self::Instantiate { .. } => FailureKind::Retryable,
+            // The plugin asked for more than its bounds allow; the same event would do it again.
+            Self::SecretLimit { .. } | Self::WriteQuota { .. } => FailureKind::Permanent,
             Self::Read { .. }
+            | Self::NotAFile { .. }
+            | Self::TooLarge { .. }
             | Self::HashMismatch { .. }
             | Self::UnknownBuiltin { .. }
             | Self::Invalid { .. }
@@ -133,6 +162,8 @@ impl PluginError {
     pub fn plugin(&self) -> Option<&str> {
         match self {
             Self::Read { plugin, .. }
+            | Self::NotAFile { plugin, .. }
+            | Self::TooLarge { plugin, .. }
             | Self::HashMismatch { plugin, .. }
             | Self::UnknownBuiltin { plugin, .. }
             | Self::Invalid { plugin, .. }
@@ -144,6 +175,8 @@ impl PluginError {
             | Self::MemoryLimit { plugin, .. }
             | Self::StackOverflow { plugin }
             | Self::LogFlood { plugin, .. }
+            | Self::SecretLimit { plugin, .. }
+            | Self::WriteQuota { plugin, .. }
             | Self::Trap { plugin, .. }
             | Self::Flush { plugin, .. }
             | Self::Failed { plugin, .. } => Some(plugin),

@@ -6,19 +6,21 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use tokio::sync::OwnedSemaphorePermit;
+use wasmtime::component::Component;
 use wasmtime::{Store, Trap, UpdateDeadline};
 
 use crate::connect::model::ApiRequest;
-use crate::plugin::abi::{self, Call, Outcome, OwnedCall, World, v0_1_0};
-use crate::plugin::builtin;
-use crate::plugin::cache::{CacheOutcome, ComponentCache, sha256_hex};
+use crate::plugin::abi::{self, Call, Outcome, OwnedCall, Target, World, v0_1_0};
+use crate::plugin::cache::{CacheOutcome, ComponentCache};
 use crate::plugin::config::PluginConfig;
 use crate::plugin::engine::{EngineOptions, PluginEngine};
 use crate::plugin::error::{Failure, PluginError};
 use crate::plugin::event::{ItemEvent, NewValue, Receipt, Rotation, RotationStep};
-use crate::plugin::limits::{ERROR_MESSAGE_MAX, LimitHit, Limits};
-use crate::plugin::log::cut;
+use crate::plugin::limits::{ERROR_MESSAGE_MAX, LimitHit, Limits, RECEIPT_TEXT_MAX};
+use crate::plugin::secrets::Secrets;
+use crate::plugin::source;
 use crate::plugin::state::{Grants, HostState, StoreSpec};
+use crate::plugin::text::sanitize;
 
 /// Where a plugin's component comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -71,69 +73,22 @@ impl PluginHost {
     /// per component without a cache entry); call from a blocking-friendly context.
     pub fn load(&self, spec: PluginSpec) -> Result<Plugin, PluginError> {
         let name = spec.name.clone();
-        let wasm: std::borrow::Cow<'static, [u8]> = match &spec.source {
-            PluginSource::Builtin(builtin_name) => builtin::builtin(builtin_name)
-                .map(|b| std::borrow::Cow::Borrowed(b.wasm))
-                .ok_or_else(|| PluginError::UnknownBuiltin {
-                    plugin: name.clone(),
-                    known: builtin::names(),
-                })?,
-            PluginSource::File { path, .. } => {
-                std::borrow::Cow::Owned(std::fs::read(path).map_err(|source| {
-                    PluginError::Read {
-                        plugin: name.clone(),
-                        path: path.clone(),
-                        source,
-                    }
-                })?)
-            }
-        };
-        let sha256 = sha256_hex(&wasm);
-        if let PluginSource::File {
-            path,
-            sha256: expected,
-        } = &spec.source
-            && !expected.eq_ignore_ascii_case(&sha256)
-        {
-            return Err(PluginError::HashMismatch {
-                plugin: name,
-                path: path.clone(),
-                expected: expected.clone(),
-                actual: sha256,
-            });
-        }
+        let (wasm, sha256) = source::read(&name, &spec.source)?;
         spec.limits
             .validate(self.engine.options.max_memory_bytes)
             .map_err(|e| PluginError::Config {
                 plugin: name.clone(),
                 reason: e.to_string(),
             })?;
-        let invalid = |reason: String| PluginError::Invalid {
-            plugin: name.clone(),
-            reason,
-        };
         let started = Instant::now();
         let (component, outcome) = self
             .cache
             .load(&self.engine.engine, &wasm, &sha256)
-            .map_err(invalid)?;
-        let target = abi::target(&self.engine.engine, &component).map_err(invalid)?;
-        if let Some(expected) = spec.world
-            && expected != target.world
-        {
-            return Err(PluginError::WrongWorld {
-                plugin: name,
-                expected: expected.to_string(),
-                found: target.world.to_string(),
-            });
-        }
-        let pre = self
-            .engine
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|e| invalid(format!("imports something opsync does not grant: {e:#}")))?;
-        let pre = v0_1_0::Pre::new(target.world, pre)
-            .map_err(|e| invalid(format!("exports do not match its world: {e:#}")))?;
+            .map_err(|reason| PluginError::Invalid {
+                plugin: name.clone(),
+                reason,
+            })?;
+        let (target, pre) = self.prepare(&name, &component, spec.world)?;
         tracing::info!(
             plugin = %name,
             world = %target.world,
@@ -167,6 +122,49 @@ impl PluginHost {
                 },
             }),
         })
+    }
+}
+
+impl PluginHost {
+    /// Compiles a component without the cache (for `plugin inspect`, which never runs it).
+    pub(crate) fn compile(&self, name: &str, wasm: &[u8]) -> Result<Component, PluginError> {
+        Component::new(&self.engine.engine, wasm).map_err(|e| PluginError::Invalid {
+            plugin: name.to_string(),
+            reason: format!("not a WebAssembly component: {e:#}"),
+        })
+    }
+
+    /// Every check a component must pass to be loaded: a plugin world and an ABI version this
+    /// host speaks (the one `expected`, if any), and only imports the host provides. `load`,
+    /// `plugin check` and `plugin inspect` all go through here.
+    pub(crate) fn prepare(
+        &self,
+        name: &str,
+        component: &Component,
+        expected: Option<World>,
+    ) -> Result<(Target, v0_1_0::Pre), PluginError> {
+        let invalid = |reason: String| PluginError::Invalid {
+            plugin: name.to_string(),
+            reason,
+        };
+        let target = abi::target(&self.engine.engine, component).map_err(invalid)?;
+        if let Some(expected) = expected
+            && expected != target.world
+        {
+            return Err(PluginError::WrongWorld {
+                plugin: name.to_string(),
+                expected: expected.to_string(),
+                found: target.world.to_string(),
+            });
+        }
+        let pre = self
+            .engine
+            .linker
+            .instantiate_pre(component)
+            .map_err(|e| invalid(format!("imports something opsync does not grant: {e:#}")))?;
+        let pre = v0_1_0::Pre::new(target.world, pre)
+            .map_err(|e| invalid(format!("exports do not match its world: {e:#}")))?;
+        Ok((target, pre))
     }
 }
 
@@ -316,7 +314,8 @@ impl Plugin {
         let limits = &inner.store.limits;
         let result =
             tokio::time::timeout(limits.wall_clock, inner.pre.call(&mut store, call)).await;
-        let outcome = settle(&plugin, limits, &mut store, result);
+        let outcome = settle(&plugin, limits, &mut store, result)
+            .map(|outcome| sanitize_outcome(&store.data().secrets, outcome));
         drop(store);
         record(self.name(), call.name(), started, &outcome);
         outcome
@@ -412,7 +411,8 @@ impl WarmInstance {
             v0_1_0::deliver(&self.instance, &mut self.store, event),
         )
         .await;
-        let outcome = settle(self.plugin.name(), limits, &mut self.store, result);
+        let outcome = settle(self.plugin.name(), limits, &mut self.store, result)
+            .map(|outcome| sanitize_outcome(&self.store.data().secrets, outcome));
         record(self.plugin.name(), "deliver", started, &outcome);
         match outcome? {
             Outcome::Receipt(receipt) => Ok(receipt),
@@ -441,12 +441,25 @@ fn settle<T>(
             plugin,
             failure: Failure::new(
                 failure.kind,
-                state
-                    .secrets
-                    .redact(cut(&failure.message, ERROR_MESSAGE_MAX)),
+                sanitize(&state.secrets, &failure.message, ERROR_MESSAGE_MAX),
             ),
         }),
         Ok(Ok(Ok(outcome))) => Ok(outcome),
+    }
+}
+
+/// A successful outcome with every string the plugin supplied made safe to store and print:
+/// a receipt's text reaches the ledger, `status` and `deadletter list`.
+fn sanitize_outcome(secrets: &Secrets, outcome: Outcome) -> Outcome {
+    match outcome {
+        Outcome::Receipt(receipt) => Outcome::Receipt(Receipt {
+            location: sanitize(secrets, &receipt.location, RECEIPT_TEXT_MAX),
+            destination_version: receipt
+                .destination_version
+                .map(|v| sanitize(secrets, &v, RECEIPT_TEXT_MAX)),
+            unchanged: receipt.unchanged,
+        }),
+        other => other,
     }
 }
 
@@ -470,6 +483,19 @@ fn classify(
             limit: limits.memory_bytes,
         };
     }
+    if state.secrets.over_limit {
+        return PluginError::SecretLimit {
+            plugin,
+            max_count: limits.secrets_per_call,
+            max_bytes: limits.secret_bytes_per_call,
+        };
+    }
+    if state.dir_quota_hit() {
+        return PluginError::WriteQuota {
+            plugin,
+            limit: limits.dir_write_bytes_per_call,
+        };
+    }
     if state.log.flooded {
         return PluginError::LogFlood {
             plugin,
@@ -488,7 +514,7 @@ fn classify(
             let full = state.secrets.redact(&format!("{err:?}"));
             tracing::debug!(plugin = %plugin, trap = %full, "plugin trapped");
             let message = err.root_cause().to_string();
-            let message = state.secrets.redact(cut(&message, ERROR_MESSAGE_MAX));
+            let message = sanitize(&state.secrets, &message, ERROR_MESSAGE_MAX);
             PluginError::Trap { plugin, message }
         }
     }
@@ -508,6 +534,8 @@ fn record(
         Err(PluginError::MemoryLimit { .. }) => "memory_limit",
         Err(PluginError::StackOverflow { .. }) => "stack_overflow",
         Err(PluginError::LogFlood { .. }) => "log_flood",
+        Err(PluginError::SecretLimit { .. }) => "secret_limit",
+        Err(PluginError::WriteQuota { .. }) => "write_quota",
         Err(_) => "trap",
     };
     metrics::counter!(

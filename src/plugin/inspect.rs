@@ -4,12 +4,11 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use wasmtime::Engine;
-use wasmtime::component::Component;
-
 use crate::plugin::abi::{self, World};
 use crate::plugin::cache::sha256_hex;
 use crate::plugin::error::PluginError;
+use crate::plugin::host::PluginHost;
+use crate::plugin::source;
 
 /// What `inspect` found.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,38 +26,35 @@ pub struct Report {
     pub problem: Option<String>,
 }
 
-/// Reads and compiles (but never runs) the component at `path`.
-pub fn inspect(path: &Path) -> Result<Report, PluginError> {
+/// Reads and compiles (but never runs) the component at `path`, and applies exactly the checks
+/// `host` applies when it loads a plugin: `problem` is what would stop the daemon loading it.
+pub fn inspect(host: &PluginHost, path: &Path) -> Result<Report, PluginError> {
     let name = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| PluginError::Read {
-        plugin: name.clone(),
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let engine = Engine::default();
-    let component = Component::new(&engine, &bytes).map_err(|e| PluginError::Invalid {
-        plugin: name,
-        reason: format!("not a WebAssembly component: {e:#}"),
-    })?;
+    let bytes = source::read_file(&name, path)?;
+    let component = host.compile(&name, &bytes)?;
+    let engine = component.engine();
+    let ty = component.component_type();
     let mut report = Report {
         path: path.to_path_buf(),
         size: bytes.len() as u64,
         sha256: sha256_hex(&bytes),
         world: None,
         abi_version: None,
-        imports: Vec::new(),
-        exports: Vec::new(),
+        imports: ty.imports(engine).map(|(n, _)| n.to_string()).collect(),
+        exports: ty.exports(engine).map(|(n, _)| n.to_string()).collect(),
         problem: None,
     };
-    let ty = component.component_type();
-    report.imports = ty.imports(&engine).map(|(n, _)| n.to_string()).collect();
-    report.exports = ty.exports(&engine).map(|(n, _)| n.to_string()).collect();
-    match abi::target(&engine, &component) {
+    match abi::target(engine, &component) {
         Ok(target) => {
             report.world = Some(target.world);
             report.abi_version = Some(target.version);
         }
         Err(problem) => report.problem = Some(problem),
+    }
+    if report.problem.is_none()
+        && let Err(e) = host.prepare(&name, &component, None)
+    {
+        report.problem = Some(e.to_string());
     }
     Ok(report)
 }

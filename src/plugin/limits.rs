@@ -34,6 +34,13 @@ pub struct Limits {
     pub http_connect_timeout: Duration,
     /// Longest wait for the first byte of a response, and between two chunks of it.
     pub http_read_timeout: Duration,
+    /// Bytes of values the plugin may pass to the `secret` constructor in one call (the host
+    /// keeps each one to redact it from the plugin's output).
+    pub secret_bytes_per_call: usize,
+    /// Values the plugin may pass to the `secret` constructor in one call.
+    pub secrets_per_call: usize,
+    /// Bytes the plugin may write into its granted directories in one call.
+    pub dir_write_bytes_per_call: u64,
 }
 
 /// A plugin that keeps logging after its budget is spent is stopped once it has tried to write
@@ -45,6 +52,12 @@ pub const LOG_MESSAGE_MAX: usize = 4096;
 
 /// Longest error message kept from a plugin; the rest is cut.
 pub const ERROR_MESSAGE_MAX: usize = 4096;
+
+/// Longest name a plugin may give a secret it makes; the rest is cut.
+pub const SECRET_NAME_MAX: usize = 256;
+
+/// Longest text kept from a receipt's field (location, destination version).
+pub const RECEIPT_TEXT_MAX: usize = 1024;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -62,6 +75,9 @@ impl Default for Limits {
             http_response_body_bytes: 1 << 20,
             http_connect_timeout: Duration::from_secs(5),
             http_read_timeout: Duration::from_secs(10),
+            secret_bytes_per_call: 1 << 20,
+            secrets_per_call: 1000,
+            dir_write_bytes_per_call: 64 << 20,
         }
     }
 }
@@ -90,6 +106,8 @@ impl Limits {
             ("wall_clock", self.wall_clock.is_zero()),
             ("hostcall_fuel", self.hostcall_fuel == 0),
             ("resource_table", self.resource_table == 0),
+            ("secret_bytes_per_call", self.secret_bytes_per_call == 0),
+            ("secrets_per_call", self.secrets_per_call == 0),
         ];
         match zero.iter().find(|(_, is_zero)| *is_zero) {
             Some((name, _)) => Err(LimitsError::Zero(name)),

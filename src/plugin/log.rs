@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::plugin::limits::{LOG_FLOOD_FACTOR, LOG_MESSAGE_MAX, Limits};
 use crate::plugin::secrets::Secrets;
+use crate::plugin::text::sanitize;
 
 /// Severity of a plugin log line, independent of the ABI version.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,7 +73,7 @@ impl LogBudget {
         }
         self.lines_left -= 1;
         self.bytes_left -= message.len();
-        let message = secrets.redact(cut(message, LOG_MESSAGE_MAX));
+        let message = sanitize(secrets, message, LOG_MESSAGE_MAX);
         let plugin = &*self.plugin;
         match level {
             Level::Trace => tracing::trace!(plugin, "{message}"),
@@ -82,6 +83,26 @@ impl LogBudget {
             Level::Error => tracing::error!(plugin, "{message}"),
         }
         Ok(())
+    }
+
+    /// Reports and counts the bytes of `stream` (stdout or stderr) dropped past its cap of `cap`.
+    pub fn output_dropped(&self, stream: &'static str, dropped: u64, cap: usize) {
+        if dropped == 0 {
+            return;
+        }
+        metrics::counter!(
+            "opsync_plugin_output_dropped_bytes_total",
+            "plugin" => self.plugin.to_string(),
+            "stream" => stream,
+        )
+        .increment(dropped);
+        tracing::warn!(
+            plugin = %self.plugin,
+            stream,
+            dropped_bytes = dropped,
+            cap_bytes = cap,
+            "plugin output dropped: past the cap of the call"
+        );
     }
 
     /// Ends the call: reports and counts the lines that were dropped.
@@ -97,18 +118,6 @@ impl LogBudget {
             self.dropped = 0;
         }
     }
-}
-
-/// `s` cut to at most `max` bytes on a character boundary.
-pub fn cut(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }
 
 #[cfg(test)]
@@ -128,7 +137,7 @@ mod tests {
 
     #[test]
     fn lines_past_the_budget_are_dropped_then_a_flood_is_stopped() {
-        let secrets = Secrets::new("p".into());
+        let secrets = Secrets::new("p".into(), &Limits::default());
         let mut b = budget(100, 2);
         assert!(b.log(&secrets, Level::Info, "one").is_ok());
         assert!(b.log(&secrets, Level::Info, "two").is_ok());
@@ -140,11 +149,5 @@ mod tests {
         }
         assert!(result.is_err());
         assert!(b.flooded);
-    }
-
-    #[test]
-    fn cut_respects_char_boundaries() {
-        assert_eq!(cut("héllo", 2), "h");
-        assert_eq!(cut("hello", 10), "hello");
     }
 }

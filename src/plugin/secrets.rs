@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use crate::connect::model::SecretString;
+use crate::plugin::limits::Limits;
 
 /// The name prefix of secrets that come from the plugin's config (`config:KEY`).
 pub const CONFIG_PREFIX: &str = "config:";
@@ -72,16 +73,66 @@ pub struct Secrets {
     config_logged: Vec<String>,
     /// Reveals in this call.
     pub reveals: u32,
+    made: Made,
+    /// Set once the plugin passed its bound on made secrets; the call is then stopped.
+    pub over_limit: bool,
+}
+
+/// What the plugin made with the `secret` constructor in this call, against its bound.
+struct Made {
+    bytes: usize,
+    count: usize,
+    max_bytes: usize,
+    max_count: usize,
+}
+
+/// A plugin passed more to the `secret` constructor than one call may hold.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "secret limit: the plugin made {count} secrets of {bytes} bytes in one call, past its limit \
+     of {max_count} secrets or {max_bytes} bytes"
+)]
+pub struct SecretLimit {
+    pub count: usize,
+    pub bytes: usize,
+    pub max_count: usize,
+    pub max_bytes: usize,
 }
 
 impl Secrets {
-    pub fn new(plugin: Arc<str>) -> Self {
+    pub fn new(plugin: Arc<str>, limits: &Limits) -> Self {
         Self {
             plugin,
             revealed: Vec::new(),
             config_logged: Vec::new(),
             reveals: 0,
+            made: Made {
+                bytes: 0,
+                count: 0,
+                max_bytes: limits.secret_bytes_per_call,
+                max_count: limits.secrets_per_call,
+            },
+            over_limit: false,
         }
+    }
+
+    /// Takes a value the plugin made into the redaction set, within the call's bound on the
+    /// count and bytes of made secrets: past it, the value is refused and the call is stopped.
+    pub fn make(&mut self, value: &str) -> Result<(), SecretLimit> {
+        let made = &mut self.made;
+        made.count += 1;
+        made.bytes = made.bytes.saturating_add(value.len());
+        if made.count > made.max_count || made.bytes > made.max_bytes {
+            self.over_limit = true;
+            return Err(SecretLimit {
+                count: made.count,
+                bytes: made.bytes,
+                max_count: made.max_count,
+                max_bytes: made.max_bytes,
+            });
+        }
+        self.remember(value);
+        Ok(())
     }
 
     /// Records a reveal (metric and log line, never the value) and returns the value.
@@ -135,7 +186,7 @@ mod tests {
 
     #[test]
     fn revealed_values_are_redacted_longest_first() {
-        let mut s = Secrets::new("p".into());
+        let mut s = Secrets::new("p".into(), &Limits::default());
         s.remember("hunter2");
         s.remember("hunter2-extra");
         s.remember("ab");
@@ -147,11 +198,32 @@ mod tests {
 
     #[test]
     fn reveal_returns_the_value_and_remembers_it() {
-        let mut s = Secrets::new("p".into());
+        let mut s = Secrets::new("p".into(), &Limits::default());
         let v = SecretValue::new("v/i/password", "password", SecretString::new("s3cr3t!"));
         assert_eq!(s.reveal(&v), "s3cr3t!");
         assert_eq!(s.reveals, 1);
         assert_eq!(s.redact("pw=s3cr3t!"), "pw=[REDACTED]");
         assert!(!format!("{v:?}").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn made_secrets_are_bounded_in_count_and_bytes() {
+        let limits = Limits {
+            secrets_per_call: 2,
+            secret_bytes_per_call: 10,
+            ..Limits::default()
+        };
+        let mut s = Secrets::new("p".into(), &limits);
+        assert!(s.make("abcd").is_ok());
+        assert!(s.make("efgh").is_ok());
+        assert!(s.make("ij").is_err());
+        assert!(s.over_limit);
+        let mut s = Secrets::new("p".into(), &limits);
+        assert!(s.make("abcdefghijk").is_err());
+        assert_eq!(
+            s.redact("abcdefghijk"),
+            "abcdefghijk",
+            "a refused value is not kept"
+        );
     }
 }

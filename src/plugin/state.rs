@@ -6,16 +6,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use wasmtime::component::ResourceTable;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::plugin::config::PluginConfig;
+use crate::plugin::dir_guard::WriteQuota;
 use crate::plugin::http::{HttpHooks, HttpPolicy};
 use crate::plugin::limits::{Limiter, Limits};
 use crate::plugin::log::{Level, LogBudget};
 use crate::plugin::secrets::Secrets;
+use crate::plugin::stdio::CappedOutput;
 
 /// Bytes of stdout and of stderr kept from one call (then forwarded as log lines).
 const STDIO_CAP: usize = 16 << 10;
@@ -75,8 +76,10 @@ pub struct HostState {
     pub cpu_ticks_left: u64,
     /// Set when the CPU budget ran out.
     pub cpu_exhausted: bool,
-    stdout: MemoryOutputPipe,
-    stderr: MemoryOutputPipe,
+    /// Bytes the plugin may still write into its granted directories.
+    pub dir_quota: Arc<WriteQuota>,
+    stdout: CappedOutput,
+    stderr: CappedOutput,
 }
 
 /// Files a plugin creates in a granted directory must be private to the daemon's user (0600),
@@ -95,8 +98,8 @@ pub fn private_files() {
 impl HostState {
     /// Fresh state for one call: no env, no args, no sockets, only the granted directories.
     pub fn new(spec: &StoreSpec) -> std::io::Result<Self> {
-        let stdout = MemoryOutputPipe::new(STDIO_CAP);
-        let stderr = MemoryOutputPipe::new(STDIO_CAP);
+        let stdout = CappedOutput::new(STDIO_CAP);
+        let stderr = CappedOutput::new(STDIO_CAP);
         let mut wasi = WasiCtxBuilder::new();
         wasi.stdout(stdout.clone())
             .stderr(stderr.clone())
@@ -138,29 +141,39 @@ impl HostState {
             http_ctx,
             http: HttpHooks::new(spec.plugin.clone(), spec.http.clone(), &spec.limits),
             limiter: Limiter::new(&spec.limits),
-            secrets: Secrets::new(spec.plugin.clone()),
+            secrets: Secrets::new(spec.plugin.clone(), &spec.limits),
             log: LogBudget::new(spec.plugin.clone(), &spec.limits),
             config: spec.config.clone(),
             reserved: Vec::new(),
             cpu_ticks_left: spec.cpu_ticks,
             cpu_exhausted: false,
+            dir_quota: WriteQuota::new(spec.limits.dir_write_bytes_per_call),
             stdout,
             stderr,
         })
     }
 
     /// Forwards what the plugin printed to stdout/stderr as log lines (budgeted, redacted), and
-    /// reports dropped lines. Called once at the end of every call.
+    /// reports dropped lines and output. Called once at the end of every call.
     pub fn finish(&mut self) {
-        for (pipe, level) in [(&self.stdout, Level::Info), (&self.stderr, Level::Warn)] {
-            let bytes = pipe.contents();
+        for (pipe, level, stream) in [
+            (&self.stdout, Level::Info, "stdout"),
+            (&self.stderr, Level::Warn, "stderr"),
+        ] {
+            let (bytes, dropped) = pipe.contents();
             for line in String::from_utf8_lossy(&bytes).lines() {
                 if !line.trim().is_empty() && self.log.log(&self.secrets, level, line).is_err() {
                     break;
                 }
             }
+            self.log.output_dropped(stream, dropped, STDIO_CAP);
         }
         self.log.finish();
+    }
+
+    /// Whether the plugin tried to write past its directory write quota in this call.
+    pub fn dir_quota_hit(&self) -> bool {
+        self.dir_quota.hit()
     }
 }
 

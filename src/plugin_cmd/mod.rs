@@ -13,7 +13,7 @@ pub use check::{CheckError, CheckReport, PluginStatus, check};
 pub use scaffold::{Scaffold, ScaffoldError, scaffold};
 
 use crate::config::{ConfigError, Loader};
-use crate::plugin::{PluginError, Report, inspect};
+use crate::plugin::{HostOptions, PluginError, PluginHost, Report, inspect};
 
 /// `opsync plugin`.
 #[derive(Debug, Args)]
@@ -107,7 +107,8 @@ pub async fn run(
     match args.command {
         PluginCommand::Inspect { file } => {
             // Compiling blocks this thread for a moment; nothing else runs beside it.
-            let report: Report = inspect(&file)?;
+            let host = PluginHost::new(HostOptions::default())?;
+            let report: Report = inspect(&host, &file)?;
             write!(out, "{report}")?;
             Ok(if report.problem.is_none() {
                 Verdict::Usable

@@ -8,9 +8,11 @@ use crate::connect::model::{ApiRequest, Field, Item, SecretString};
 use crate::plugin::abi::{Call, Outcome, World};
 use crate::plugin::error::{Failure, FailureKind};
 use crate::plugin::event::{ChangeKind, ItemEvent, NewValue, Receipt, Rotation, RotationStep};
+use crate::plugin::limits::SECRET_NAME_MAX;
 use crate::plugin::log::Level;
 use crate::plugin::secrets::SecretValue;
 use crate::plugin::state::HostState;
+use crate::plugin::text::sanitize;
 
 /// The `destination` world, and the interfaces the other worlds share with it.
 pub mod destination {
@@ -82,7 +84,8 @@ impl secrets::Host for HostState {}
 
 impl secrets::HostSecret for HostState {
     fn new(&mut self, name: String, value: String) -> wasmtime::Result<Resource<SecretValue>> {
-        self.secrets.remember(&value);
+        self.secrets.make(&value)?;
+        let name = sanitize(&self.secrets, &name, SECRET_NAME_MAX);
         let secret = SecretValue::new(name, "plugin-made", SecretString::new(value));
         Ok(self.table.push(secret)?)
     }

@@ -31,6 +31,17 @@ fn receipt(location: String) -> Receipt {
     }
 }
 
+/// Reveals the item's `password` field (empty when it has none).
+fn reveal_password(event: &ItemEvent) -> String {
+    event
+        .item
+        .fields
+        .iter()
+        .filter(|f| f.label == "password")
+        .find_map(|f| f.value.as_ref().map(Secret::reveal))
+        .unwrap_or_default()
+}
+
 /// Recursion on the WebAssembly stack (small frames, nothing in linear memory).
 #[inline(never)]
 fn recurse(n: u64) -> u64 {
@@ -250,6 +261,64 @@ impl Guest for TestGuest {
                 std::env::current_dir().ok(),
                 std::fs::read_dir("/").is_ok()
             ))),
+            "receipt-leak" => {
+                // A receipt that carries a revealed value and a forged log line: the host must
+                // redact and escape it before the ledger, `status` or a log line sees it.
+                let value = reveal_password(&event);
+                Ok(receipt(format!(
+                    "stored at /kv/{value}\nERROR forged plugin=other"
+                )))
+            }
+            "straddle" => {
+                // The value straddles the 4096-byte cut of log lines and errors.
+                let value = reveal_password(&event);
+                let message = format!("{}{value}", "x".repeat(4096 - 6));
+                log(Level::Info, &message);
+                Err(PluginError::Permanent(message))
+            }
+            "forge" => {
+                log(Level::Info, "line one\nERROR forged log line plugin=other");
+                Err(PluginError::Permanent(
+                    "bad\nERROR forged error plugin=other".into(),
+                ))
+            }
+            "secret-hoard" => {
+                // Each handle is dropped at once, so only the host's redaction set grows.
+                let big = "s".repeat(16 << 10);
+                for i in 0..2000 {
+                    drop(Secret::new("made", &format!("{i}{big}")));
+                }
+                Ok(receipt("hoarded".into()))
+            }
+            "stdout-flood" => {
+                let line = "o".repeat(1023);
+                for _ in 0..64 {
+                    println!("{line}");
+                }
+                Ok(receipt("printed".into()))
+            }
+            "symlink" => {
+                unsafe extern "C" {
+                    fn symlink(
+                        target: *const std::ffi::c_char,
+                        link: *const std::ffi::c_char,
+                    ) -> i32;
+                }
+                // SAFETY: two NUL-terminated literals; wasi-libc's symlink only reads them.
+                let rc = unsafe { symlink(c"/etc/passwd".as_ptr(), c"/escape".as_ptr()) };
+                Ok(receipt(format!("symlink rc={rc}")))
+            }
+            "write-bomb" => {
+                use std::io::Write;
+                let mut file = std::fs::File::create("/big.bin")
+                    .map_err(|e| PluginError::Retryable(format!("create: {e}")))?;
+                let chunk = vec![7u8; 1 << 20];
+                for _ in 0..8 {
+                    file.write_all(&chunk)
+                        .map_err(|e| PluginError::Retryable(format!("write: {e}")))?;
+                }
+                Ok(receipt("wrote 8 MiB".into()))
+            }
             other => Err(PluginError::Misconfigured(format!("unknown mode {other}"))),
         }
     }
