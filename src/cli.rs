@@ -120,7 +120,9 @@ pub enum Command {
                       Exit status: 0 when everything was delivered; 1 when something failed (a \
                       delivery to retry or dead-lettered, a plugin that cannot load, a vault that \
                       could not be listed); 2 when nothing failed but a route's deletions are held \
-                      by its max_delete_ratio (run again with --allow-mass-delete to apply them)."
+                      by its max_delete_ratio (run again with --allow-mass-delete to apply them). \
+                      A third-party plugin whose component does not match its pinned sha256 stops \
+                      the command before anything runs, unless --allow-unusable-plugins."
     )]
     Once(OnceArgs),
 
@@ -131,7 +133,8 @@ pub enum Command {
                       carry with their values masked, and deletions a route would hold. Nothing is \
                       written anywhere (the state database is read from a private copy) and no \
                       plugin is called.\n\nExit status: 0 when there is nothing to do, 2 when \
-                      there are changes, 1 on error."
+                      there are changes or deletions held by a route's max_delete_ratio (as \
+                      `once`), 1 on error."
     )]
     Plan(PlanArgs),
 
@@ -226,6 +229,11 @@ pub struct RunArgs {
     #[arg(long)]
     pub allow_mass_delete: bool,
 
+    /// Start even when a plugin's component does not match its pinned sha256 (that plugin's
+    /// work waits); without it, a pin mismatch stops the command before anything runs
+    #[arg(long)]
+    pub allow_unusable_plugins: bool,
+
     /// Serve /metrics, /healthz and /readyz here (overrides admin.listen)
     #[arg(long, value_name = "ADDR")]
     pub admin_listen: Option<std::net::SocketAddr>,
@@ -240,6 +248,11 @@ pub struct OnceArgs {
     /// Apply deletions even when they exceed a route's max_delete_ratio
     #[arg(long)]
     pub allow_mass_delete: bool,
+
+    /// Start even when a plugin's component does not match its pinned sha256 (that plugin's
+    /// work waits); without it, a pin mismatch stops the command before anything runs
+    #[arg(long)]
+    pub allow_unusable_plugins: bool,
 
     /// No progress bar, even on a terminal
     #[arg(long)]

@@ -41,6 +41,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let settings = loader.settings()?;
             let options = opsync::app::RunOptions {
                 allow_mass_delete: args.allow_mass_delete,
+                allow_unusable_plugins: args.allow_unusable_plugins,
                 admin_listen: args.admin_listen,
                 on_admin: None,
             };
@@ -54,6 +55,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let settings = loader.settings()?;
             let options = opsync::app::OnceOptions {
                 allow_mass_delete: args.allow_mass_delete,
+                allow_unusable_plugins: args.allow_unusable_plugins,
                 progress: !args.no_progress && std::io::stderr().is_terminal(),
             };
             let summary = runtime()?.block_on(opsync::app::once(settings, options))?;

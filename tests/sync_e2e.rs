@@ -40,6 +40,7 @@ fields = ["password", "username"]
 fn once_options() -> OnceOptions {
     OnceOptions {
         allow_mass_delete: false,
+        allow_unusable_plugins: false,
         progress: false,
     }
 }

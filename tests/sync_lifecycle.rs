@@ -21,6 +21,7 @@ use sync_support::*;
 fn once_options() -> OnceOptions {
     OnceOptions {
         allow_mass_delete: false,
+        allow_unusable_plugins: false,
         progress: false,
     }
 }
@@ -178,6 +179,7 @@ on_delete = "retain"
         settings(dir, &config),
         OnceOptions {
             allow_mass_delete: true,
+            allow_unusable_plugins: false,
             progress: false,
         },
     )

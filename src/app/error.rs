@@ -26,6 +26,12 @@ pub enum AppError {
     DevServer(#[from] DevServerError),
     #[error("plugin host: {0}")]
     Plugins(String),
+    #[error(
+        "{0}. A component that changed under its pin is a supply-chain alarm, so opsync does not \
+         start: check the file, then pin its sha256 (`opsync plugin inspect FILE`), or start \
+         with --allow-unusable-plugins to run without that plugin"
+    )]
+    PinMismatch(String),
     #[error("{0}")]
     Rotation(String),
     #[error(transparent)]

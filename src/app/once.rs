@@ -9,6 +9,7 @@ use tokio::task::JoinSet;
 
 use crate::app::engine::Engine;
 use crate::app::error::AppError;
+use crate::app::pins::refuse_pin_mismatches;
 use crate::app::prune::Pruner;
 use crate::app::run::{plugin_cache_dir, poll_once};
 use crate::config::Settings;
@@ -20,6 +21,8 @@ use crate::store::Store;
 #[derive(Clone, Copy, Debug, Default)]
 pub struct OnceOptions {
     pub allow_mass_delete: bool,
+    /// Start even when a plugin's component does not match its pinned sha256.
+    pub allow_unusable_plugins: bool,
     /// Show a progress bar (only when stderr is a terminal).
     pub progress: bool,
 }
@@ -101,6 +104,7 @@ impl OnceSummary {
 
 /// One detect-and-deliver cycle.
 pub async fn once(settings: Settings, options: OnceOptions) -> Result<OnceSummary, AppError> {
+    refuse_pin_mismatches(&settings, options.allow_unusable_plugins)?;
     let store = Store::open(&settings.state.path)?;
     let cache = plugin_cache_dir(&settings.state.path);
     let engine = Engine::start(settings, store, Some(cache)).await?;

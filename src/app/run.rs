@@ -12,6 +12,7 @@ use tokio::task::JoinSet;
 
 use crate::app::engine::Engine;
 use crate::app::error::AppError;
+use crate::app::pins::refuse_pin_mismatches;
 use crate::app::prune::Pruner;
 use crate::config::Settings;
 use crate::delivery::{DrainReport, RouteWorker};
@@ -28,6 +29,8 @@ const MAX_POLL_BACKOFF: Duration = Duration::from_secs(300);
 pub struct RunOptions {
     /// Let deletions past a route's `max_delete_ratio` through.
     pub allow_mass_delete: bool,
+    /// Start even when a plugin's component does not match its pinned sha256.
+    pub allow_unusable_plugins: bool,
     /// Overrides `admin.listen`.
     pub admin_listen: Option<SocketAddr>,
     /// Called with the admin listener's bound address once it listens.
@@ -56,6 +59,7 @@ pub async fn run(
     options: RunOptions,
     mut shutdown: Shutdown,
 ) -> Result<RunSummary, AppError> {
+    refuse_pin_mismatches(&settings, options.allow_unusable_plugins)?;
     let metrics = telemetry::install();
     let store = Store::open(&settings.state.path)?;
     let cache = plugin_cache_dir(&settings.state.path);

@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use crate::config::Settings;
+use crate::config::{Settings, SourceSetting};
 use crate::connect::client::ConnectClient;
 use crate::connect::token::{ConnectClaims, decode_unverified};
+use crate::plugin::read_pinned;
 
 /// A token expiring sooner than this gets a warning.
 pub const EXPIRY_WARNING: Duration = Duration::from_secs(7 * 24 * 60 * 60);
@@ -50,7 +51,20 @@ pub async fn check(settings: &Settings, online: bool, now: DateTime<Utc>) -> Che
         token_section(&claims, &names, now, &mut report);
     }
     pool_warning(settings, &mut report);
+    pin_errors(settings, &mut report);
     report
+}
+
+/// A third-party plugin whose component does not match its pinned sha256 stops `run` and
+/// `once` at start: the check says so first.
+fn pin_errors(settings: &Settings, report: &mut CheckReport) {
+    for p in &settings.plugins {
+        if let SourceSetting::File { path, sha256 } = &p.source
+            && let Err(e) = read_pinned(&p.name, path, sha256)
+        {
+            report.errors.push(format!("plugins.{}: {e}", p.name));
+        }
+    }
 }
 
 /// Every delivery reads its item from Connect: when the routes' deliveries at once outnumber the
