@@ -2,7 +2,8 @@
 //! plugin: created, updated and deleted items reach each route's destination under its
 //! `on_delete` policy; Connect failing for a while is waited out with nothing missed; a
 //! permanently failing destination dead-letters with its reason while other routes go on; `plan`
-//! writes nothing and masks values.
+//! writes nothing and masks values, and counts deletions held by the mass-delete breaker (exit 2,
+//! as `once`).
 
 mod sync_support;
 
@@ -529,16 +530,7 @@ async fn once_and_plan_exit_codes_from_the_binary() {
         routes(dir)
     );
     settings(dir, &config);
-    let opsync = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_opsync"))
-            .current_dir(dir)
-            .args(["--config", "config.toml"])
-            .args(args)
-            .env_remove("OP_CONNECT_HOST")
-            .env_remove("OP_CONNECT_TOKEN")
-            .output()
-            .expect("opsync runs")
-    };
+    let opsync = |args: &[&str]| opsync_in(dir, args);
     let plan = opsync(&["plan"]);
     assert_eq!(plan.status.code(), Some(2), "changes to make");
     assert!(!dir.join("state.db").exists(), "plan wrote nothing");
@@ -559,5 +551,88 @@ async fn once_and_plan_exit_codes_from_the_binary() {
         Some(2),
         "retry needs --id, --route or --all"
     );
+    server.shutdown().await;
+}
+
+/// `opsync ARGS` with `dir/config.toml`, without the process's Connect variables.
+fn opsync_in(dir: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_opsync"))
+        .current_dir(dir)
+        .args(["--config", "config.toml"])
+        .args(args)
+        .env_remove("OP_CONNECT_HOST")
+        .env_remove("OP_CONNECT_TOKEN")
+        .output()
+        .expect("opsync runs")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_counts_held_deletions_and_exits_2_like_once() {
+    let server = connect(Seed::Demo).await;
+    let client = client(&server);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let config = format!(
+        "{}\n[log]\nlevel = \"warn\"\n{}",
+        base_config(&server, "1s"),
+        routes(dir)
+    );
+    settings(dir, &config);
+    let first = opsync_in(dir, &["once"]);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+
+    // Two of Production's keys go: past the prod route's max_delete_ratio (default 0.2).
+    let prod = client
+        .find_vault_by_name("Production")
+        .await
+        .expect("Production");
+    let items = client.list_items(&prod.id, None).await.expect("items");
+    assert!(
+        (3..10).contains(&items.len()),
+        "2 deletions must exceed 20% of the route's {} keys",
+        items.len()
+    );
+    for doomed in &items[..2] {
+        client
+            .delete_item(&prod.id, &doomed.id)
+            .await
+            .expect("delete");
+    }
+
+    let plan = opsync_in(dir, &["plan"]);
+    let out = String::from_utf8_lossy(&plan.stdout).to_string();
+    assert_eq!(
+        plan.status.code(),
+        Some(2),
+        "held deletions: {}",
+        text(&plan)
+    );
+    assert!(out.contains("! held: 2 deletions of "), "{out}");
+    assert!(
+        out.contains(
+            "Plan: 0 to create, 0 to update, 0 to delete, 2 held by the mass-delete breaker \
+             (run with --allow-mass-delete). Nothing was written."
+        ),
+        "{out}"
+    );
+    // `once` agrees: it holds them and exits 2, and nothing is deleted at the destination.
+    let once = opsync_in(dir, &["once"]);
+    assert_eq!(once.status.code(), Some(2), "{}", text(&once));
+    for doomed in &items[..2] {
+        assert!(item_file(&dir.join("prod"), "Production", &doomed.id).exists());
+    }
+    let again = opsync_in(dir, &["plan"]);
+    assert_eq!(again.status.code(), Some(2), "still held: {}", text(&again));
+
+    // Allowed, the deletions are made; then there is nothing left to do.
+    let allowed = opsync_in(dir, &["once", "--allow-mass-delete"]);
+    assert_eq!(allowed.status.code(), Some(0), "{}", text(&allowed));
+    for doomed in &items[..2] {
+        assert!(!item_file(&dir.join("prod"), "Production", &doomed.id).exists());
+    }
+    let idle = opsync_in(dir, &["plan"]);
+    let out = String::from_utf8_lossy(&idle.stdout).to_string();
+    assert_eq!(idle.status.code(), Some(0), "{}", text(&idle));
+    assert!(!out.contains("held"), "{out}");
     server.shutdown().await;
 }

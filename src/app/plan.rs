@@ -1,6 +1,7 @@
 //! `opsync plan`: a dry run. Per route and destination, what the next cycle would create, update
 //! and delete, with key names and masked values. Nothing is written anywhere: the state database
-//! is read from a private copy, no plugin is called, Connect is only read.
+//! is read from a private copy, no plugin is called, Connect is only read. Deletions a route's
+//! mass-delete breaker would hold are listed and counted as held, not as deletes.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -24,12 +25,16 @@ pub const MASK: &str = "********";
 pub struct Plan {
     pub report: PollReport,
     pub text: String,
+    /// Deletions the mass-delete breaker holds (`max_delete_ratio`), one per key and
+    /// destination like the plan's other counts; they wait for `--allow-mass-delete`.
+    pub held: usize,
 }
 
 impl Plan {
-    /// Whether applying it would create, update or delete anything.
+    /// Whether there is something to do: keys to create, update or delete, or deletions held
+    /// by a route's mass-delete breaker (for which `opsync once` exits 2 too).
     pub fn has_changes(&self) -> bool {
-        !self.report.changes.is_empty()
+        !self.report.changes.is_empty() || self.held > 0
     }
 }
 
@@ -42,9 +47,9 @@ pub async fn plan(settings: Settings) -> Result<Plan, AppError> {
     };
     let engine = Engine::without_plugins(settings, store)?;
     let report = engine.detector(false).plan().await?;
-    let text = render(&engine, &report).await;
+    let (text, held) = render(&engine, &report).await;
     drop(snapshot);
-    Ok(Plan { report, text })
+    Ok(Plan { report, text, held })
 }
 
 /// The plugin's own name template (built-ins: config key `name`, or `path` for `vault-kv`), when
@@ -56,13 +61,14 @@ fn own_template<'a>(engine: &'a Engine, plugin: &str) -> Option<&'a str> {
         .find_map(|k| config.get(*k).map(String::as_str))
 }
 
-async fn render(engine: &Engine, report: &PollReport) -> String {
+/// The plan's text, and the number of held deletions (per key and destination).
+async fn render(engine: &Engine, report: &PollReport) -> (String, usize) {
     let mut by_route: BTreeMap<&str, Vec<&Change>> = BTreeMap::new();
     for c in &report.changes {
         by_route.entry(c.route.as_str()).or_default().push(c);
     }
     let mut out = String::new();
-    let (mut creates, mut updates, mut deletes) = (0usize, 0usize, 0usize);
+    let (mut creates, mut updates, mut deletes, mut held_deletes) = (0, 0, 0, 0usize);
     for route in &engine.settings.routes {
         let changes = by_route.remove(route.name.as_str()).unwrap_or_default();
         let held = report.held.iter().find(|h| h.route == route.name);
@@ -133,6 +139,9 @@ async fn render(engine: &Engine, report: &PollReport) -> String {
                 }
             }
         }
+        if let Some(h) = held {
+            held_deletes += h.deletions.len() * route.destinations.len();
+        }
         for c in &changes {
             match c.kind {
                 ChangeKind::Created => creates += route.destinations.len(),
@@ -148,9 +157,15 @@ async fn render(engine: &Engine, report: &PollReport) -> String {
         ));
     }
     out.push_str(&format!(
-        "Plan: {creates} to create, {updates} to update, {deletes} to delete. Nothing was written.\n"
+        "Plan: {creates} to create, {updates} to update, {deletes} to delete"
     ));
-    out
+    if held_deletes > 0 {
+        out.push_str(&format!(
+            ", {held_deletes} held by the mass-delete breaker (run with --allow-mass-delete)"
+        ));
+    }
+    out.push_str(". Nothing was written.\n");
+    (out, held_deletes)
 }
 
 /// `label = ********` for each field the route sends; empty values say so.
