@@ -8,6 +8,7 @@ pub mod connect;
 pub mod connect_dev;
 pub mod delivery;
 pub mod detect;
+pub mod human_time;
 pub mod plugin;
 pub mod plugin_cmd;
 pub mod rotation;

@@ -501,10 +501,11 @@ async fn check_shows_grants_and_warns_before_expiry() {
         report.warnings
     );
     assert!(
-        report.warnings[0].contains("in 2days"),
+        report.warnings[0].contains(", in 2 days;"),
         "{:?}",
         report.warnings
     );
+    assert!(report.text.contains(" (in 2 days)\n"), "{}", report.text);
 
     let far = token_with(
         Some(now.timestamp() + 30 * 24 * 3600),

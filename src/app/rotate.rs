@@ -3,12 +3,13 @@
 
 use std::fmt::Write as _;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::app::engine::Engine;
 use crate::app::error::AppError;
 use crate::app::run::plugin_cache_dir;
 use crate::config::Settings;
+use crate::human_time::span;
 use crate::rotation::{Outcome, Rotator, Start};
 use crate::schedule::{Due, due};
 use crate::store::Store;
@@ -76,15 +77,32 @@ pub fn outcome_text(job: &str, outcome: &Outcome) -> String {
     }
 }
 
+/// `t` and how far it is from `now`: `2024-05-01 10:00:00Z (in 3h 5m)`, `... (3m ago)`, or
+/// `(just now)` within half a second.
 fn when(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
-    let secs = (t - now).num_seconds();
-    let d = humantime::format_duration(std::time::Duration::from_secs(secs.unsigned_abs()));
-    let stamp = t.format("%Y-%m-%d %H:%M:%SZ");
-    if secs >= 0 {
-        format!("{stamp} (in {d})")
+    let d = t - now;
+    let rel = if d.abs() < TimeDelta::milliseconds(500) {
+        "just now".to_owned()
+    } else if d > TimeDelta::zero() {
+        format!("in {}", span(d))
     } else {
-        format!("{stamp} ({d} ago)")
+        format!("{} ago", span(d))
+    };
+    format!("{} ({rel})", stamp(t))
+}
+
+/// A time something is due at: `(in 2 days)`, or `(overdue by 3m)` once it has passed.
+fn due_at(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let d = t - now;
+    if d > TimeDelta::zero() {
+        format!("{} (in {})", stamp(t), span(d))
+    } else {
+        format!("{} (overdue by {})", stamp(t), span(d))
     }
+}
+
+fn stamp(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%SZ").to_string()
 }
 
 /// The status table: per job, its schedule, next run, last result and the step in progress.
@@ -135,12 +153,17 @@ pub fn rotate_status(settings: &Settings, now: DateTime<Utc>) -> Result<String, 
             since,
             now,
         ) {
-            Due::Run { slot } => format!("due now (slot {})", slot.format("%Y-%m-%d %H:%M:%SZ")),
+            Due::Run { slot } if now - slot >= TimeDelta::milliseconds(500) => format!(
+                "due now (slot {}, overdue by {})",
+                stamp(slot),
+                span(now - slot)
+            ),
+            Due::Run { slot } => format!("due now (slot {})", stamp(slot)),
             Due::Skip { slot, .. } => format!(
                 "slot {} is past its deadline and will be skipped",
-                slot.format("%Y-%m-%d %H:%M:%SZ")
+                stamp(slot)
             ),
-            Due::Wait { at, .. } => when(at, now),
+            Due::Wait { at, .. } => due_at(at, now),
             Due::Never => "never (the schedule does not fire again)".into(),
         };
         let _ = writeln!(out, "  next run:    {next}");
@@ -193,4 +216,45 @@ pub fn rotate_status(settings: &Settings, now: DateTime<Utc>) -> Result<String, 
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secs(n: i64) -> TimeDelta {
+        TimeDelta::seconds(n)
+    }
+
+    #[test]
+    fn future_past_and_overdue_times_are_worded_as_such() {
+        let now = DateTime::parse_from_rfc3339("2024-05-01T10:00:00Z")
+            .expect("time")
+            .with_timezone(&Utc);
+        assert_eq!(
+            when(now + secs(2 * 86400 + 60), now),
+            "2024-05-03 10:01:00Z (in 2 days)"
+        );
+        assert_eq!(
+            when(now - secs(3 * 60), now),
+            "2024-05-01 09:57:00Z (3m ago)"
+        );
+        // Under a second in the past is not "in 0s".
+        assert_eq!(
+            when(now - TimeDelta::milliseconds(300), now),
+            "2024-05-01 09:59:59Z (just now)"
+        );
+        assert_eq!(
+            when(now - TimeDelta::milliseconds(700), now),
+            "2024-05-01 09:59:59Z (1s ago)"
+        );
+        assert_eq!(
+            due_at(now + secs(3 * 3600 + 5 * 60), now),
+            "2024-05-01 13:05:00Z (in 3h 5m)"
+        );
+        assert_eq!(
+            due_at(now - secs(3 * 60), now),
+            "2024-05-01 09:57:00Z (overdue by 3m)"
+        );
+    }
 }

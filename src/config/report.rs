@@ -10,6 +10,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use crate::config::{Settings, SourceSetting};
 use crate::connect::client::ConnectClient;
 use crate::connect::token::{ConnectClaims, decode_unverified};
+use crate::human_time::span;
 use crate::plugin::read_pinned;
 
 /// A token expiring sooner than this gets a warning.
@@ -187,15 +188,9 @@ fn timestamp(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-/// A duration rounded to the nearest minute (to the second under a minute), like `2days 3h 4m`.
+/// A duration for people (negative counts as zero), in the same words as `opsync rotate status`.
 fn approx(d: chrono::TimeDelta) -> String {
-    let secs = d.num_seconds().max(0).unsigned_abs();
-    let rounded = if secs >= 60 {
-        (secs + 30) / 60 * 60
-    } else {
-        secs
-    };
-    humantime::format_duration(Duration::from_secs(rounded)).to_string()
+    span(d.max(chrono::TimeDelta::zero()))
 }
 
 #[cfg(test)]
@@ -208,5 +203,17 @@ mod tests {
         assert_eq!(approx(chrono::TimeDelta::seconds(3 * 3600 - 1)), "3h");
         assert_eq!(approx(chrono::TimeDelta::seconds(42)), "42s");
         assert_eq!(approx(chrono::TimeDelta::seconds(-5)), "0s");
+    }
+
+    #[test]
+    fn approx_puts_a_space_before_days() {
+        let day = 24 * 3600;
+        assert_eq!(approx(chrono::TimeDelta::seconds(2 * day + 120)), "2 days");
+        assert_eq!(
+            approx(chrono::TimeDelta::seconds(day + 3 * 3600 + 4 * 60)),
+            "1 day 3h"
+        );
+        assert_eq!(approx(chrono::TimeDelta::seconds(30 * day)), "30 days");
+        assert_eq!(approx(chrono::TimeDelta::seconds(5 * 60 + 10)), "5m");
     }
 }
