@@ -2,7 +2,9 @@
 //! server: `rotate now` through all steps; a failing test step rolls back; SIGKILL (the crash-test
 //! hook) between every pair of steps, then a restart completes or rolls back with the target and
 //! 1Password agreeing and no credential lost; the daemon runs a due slot once, not again after a
-//! restart; the rotated value reaches a route's destination; the built-in `password` rotator.
+//! restart; the rotated value reaches a route's destination; the built-in `password` rotator;
+//! the job's lease: a restarted process that got its predecessor's pid back (a container's PID 1)
+//! takes the dead lease over at once, and a step longer than the lease's time keeps it renewed.
 //!
 //! The target is the test rotator guest (tests/plugin_guest/rotator) writing the password to a
 //! granted directory, so the test can read what the "target" holds.
@@ -13,12 +15,15 @@ mod sync_support;
 use std::os::unix::process::ExitStatusExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use opsync::app::{Engine, plugin_cache_dir};
+use opsync::config::{EnvVars, LoadOptions, Loader, Overrides, RotationJob};
 use opsync::connect::client::ConnectClient;
 use opsync::connect::model::Item;
 use opsync::connect_dev::{DevServer, Seed};
-use opsync::plugin::sha256_hex;
+use opsync::plugin::{Plugin, sha256_hex};
+use opsync::rotation::{Holder, Outcome, Rotator, Start};
 use opsync::store::Store;
 use sync_support::{base_config, client, connect, eventually, text, value};
 
@@ -96,6 +101,38 @@ impl Env {
     fn state(&self) -> Store {
         Store::open(&self.dir().join("state.db")).expect("state db")
     }
+
+    /// This config's engine in the test process (as `rotate now` builds it), job `db` and its
+    /// plugin.
+    async fn engine(&self) -> (Engine, RotationJob, Plugin) {
+        let settings = Loader::new(&LoadOptions {
+            config_file: Some(self.config()),
+            env: EnvVars::default(),
+            overrides: Overrides::default(),
+        })
+        .expect("loader")
+        .settings()
+        .expect("settings");
+        let job = settings
+            .rotations
+            .iter()
+            .find(|j| j.name == "db")
+            .cloned()
+            .expect("job db");
+        let cache = plugin_cache_dir(&settings.state.path);
+        let engine = Engine::with_plugins(settings, self.state(), Some(cache), |p| p.name == "rot")
+            .await
+            .expect("engine");
+        let plugin = engine.plugins.get("rot").cloned().expect("plugin rot");
+        (engine, job, plugin)
+    }
+}
+
+fn manual_start() -> Option<Start> {
+    Some(Start {
+        slot: chrono::Utc::now(),
+        manual: true,
+    })
 }
 
 /// A server with one LOGIN item, a target holding its password, and a config with one job.
@@ -573,14 +610,13 @@ async fn rotate_now_respects_another_process_holding_the_job() {
     // A live process (this test) holds the lease.
     let store = env.state();
     let now = chrono::Utc::now();
+    let this_test = Holder::this_process();
     assert!(
         store
             .rotation_acquire(
                 "db",
-                "someone-else",
-                i64::from(std::process::id()),
+                &this_test.lease("someone-else", now + chrono::Duration::minutes(5)),
                 now,
-                now + chrono::Duration::minutes(5),
                 |_| true,
             )
             .expect("lease")
@@ -594,6 +630,118 @@ async fn rotate_now_respects_another_process_holding_the_job() {
         .expect("release");
     let out = env.opsync(&["rotate", "now", "db"], &[]);
     assert!(out.status.success(), "{}", text(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_left_by_a_previous_process_with_our_pid_is_taken_over_at_once() {
+    let env = setup("", "schedule = \"@yearly\"", "").await;
+    let (engine, job, plugin) = env.engine().await;
+    let rotator = Rotator::new(engine.client.clone(), engine.store.clone());
+    let me = rotator.holder().clone();
+    // The previous process (a container's PID 1 before its restart) held the job: our pid, this
+    // host's boot, but its own instance id, and five minutes left on the lease.
+    let previous = Holder::new("previous-instance", me.pid(), me.place().clone());
+    let now = chrono::Utc::now();
+    let left = previous.lease("previous-owner", now + chrono::Duration::minutes(5));
+    assert!(
+        env.state()
+            .rotation_acquire("db", &left, now, |_| true)
+            .expect("the previous process's lease")
+    );
+    let t0 = Instant::now();
+    let outcome = rotator
+        .run(&job, &plugin, manual_start())
+        .await
+        .expect("run");
+    assert_eq!(outcome, Outcome::Succeeded, "not Busy for five minutes");
+    assert!(t0.elapsed() < Duration::from_secs(60), "{:?}", t0.elapsed());
+    let new = value(&env.item().await, "password").expect("password");
+    assert_settled(&env, &new, Some(ORIGINAL)).await;
+    assert_eq!(
+        env.state().rotation_job("db", now).expect("state").lease,
+        None
+    );
+
+    // Another runner of this very process (same instance id) is alive, whatever the pid says.
+    let sibling = me.lease("sibling-runner", now + chrono::Duration::minutes(5));
+    assert!(
+        env.state()
+            .rotation_acquire("db", &sibling, now, |_| true)
+            .expect("sibling")
+    );
+    let outcome = rotator
+        .run(&job, &plugin, manual_start())
+        .await
+        .expect("run");
+    assert_eq!(outcome, Outcome::Busy);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_longer_than_the_lease_ttl_keeps_its_lease_renewed() {
+    let env = setup("", "schedule = \"@yearly\"", "").await;
+    let (engine, job, plugin) = env.engine().await;
+    let ttl = Duration::from_millis(600);
+    let rotator = Rotator::new(engine.client.clone(), engine.store.clone()).with_lease_ttl(ttl);
+    // Every Connect request takes longer than the lease lasts, so does every step.
+    let latency = Duration::from_millis(1500);
+    env.server.set_faults(latency, 0.0);
+    let started = chrono::Utc::now();
+    let run = tokio::spawn({
+        let rotator = rotator.clone();
+        async move { rotator.run(&job, &plugin, manual_start()).await }
+    });
+    // Twice the lease's time into the first step (its GET alone takes 1.5 s).
+    tokio::time::sleep(2 * ttl).await;
+    assert!(!run.is_finished());
+    let store = env.state();
+    let now = chrono::Utc::now();
+    let held = store
+        .rotation_job("db", now)
+        .expect("state")
+        .lease
+        .expect("the run holds the lease");
+    assert_eq!(held.instance.as_deref(), Some(rotator.holder().instance()));
+    assert!(
+        held.until > now && held.until > started + chrono::Duration::from_std(ttl).expect("ttl"),
+        "renewed while the step runs: until {}, now {now}",
+        held.until
+    );
+    // Another process on this host (whose kill(pid, 0) finds the test alive) cannot take it.
+    let other = Holder::new(
+        "another-process",
+        rotator.holder().pid() + 1,
+        rotator.holder().place().clone(),
+    );
+    let mut tries = 0;
+    while !run.is_finished() {
+        let now = chrono::Utc::now();
+        let taken = store
+            .rotation_acquire(
+                "db",
+                &other.lease("another-runner", now + chrono::Duration::minutes(5)),
+                now,
+                |held| other.lease_alive(held, |_| true),
+            )
+            .expect("acquire");
+        assert!(!taken, "the lease was taken over mid-flight");
+        tries += 1;
+        tokio::time::sleep(ttl / 2).await;
+    }
+    assert!(tries >= 4, "{tries} tries");
+    env.server.set_faults(Duration::ZERO, 0.0);
+    let outcome = run.await.expect("task").expect("run");
+    assert_eq!(outcome, Outcome::Succeeded);
+    let new = value(&env.item().await, "password").expect("password");
+    assert_settled(&env, &new, Some(ORIGINAL)).await;
+    // Released at the end, and no renewal brings it back.
+    tokio::time::sleep(ttl).await;
+    assert_eq!(
+        store
+            .rotation_job("db", chrono::Utc::now())
+            .expect("state")
+            .lease,
+        None
+    );
 }
 
 #[test]
@@ -630,4 +778,90 @@ schedule = "0 0 * * 9"
     assert!(!out.status.success());
     assert!(err.contains("rotation[0].schedule"), "{err}");
     assert!(err.contains("0-7"), "{err}");
+}
+
+#[test]
+fn rotate_status_words_past_future_and_overdue_times() {
+    // A daily slot (6-field cron, to the second) 3 minutes ago that nothing has run yet: the
+    // job was first seen two days ago and the deadline is an hour, so it is due and overdue.
+    use chrono::Timelike as _;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let now = chrono::Utc::now();
+    let slot = now - chrono::Duration::minutes(3);
+    let state = tmp.path().join("state.db");
+    let config = tmp.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[connect]
+host = "http://127.0.0.1:9"
+token = "x.y.z"
+
+[state]
+path = "{state}"
+
+[plugins.pw]
+builtin = "password"
+
+[[rotation]]
+name = "db"
+item = "op://V/I"
+plugin = "pw"
+schedule = "{s} {m} {h} * * *"
+deadline = "1h"
+"#,
+            state = state.display(),
+            s = slot.second(),
+            m = slot.minute(),
+            h = slot.hour(),
+        ),
+    )
+    .expect("config");
+    // This process holds the job's lease for two more days, on a run it started 5 minutes ago.
+    let store = Store::open(&state).expect("state db");
+    store
+        .rotation_job("db", now - chrono::Duration::days(2))
+        .expect("row");
+    let started = now - chrono::Duration::minutes(5);
+    let until = now + chrono::Duration::days(2) + chrono::Duration::minutes(10);
+    let pid = std::process::id();
+    let this_test = Holder::this_process();
+    assert!(
+        store
+            .rotation_acquire("db", &this_test.lease("test", until), started, |_| true)
+            .expect("lease")
+    );
+    store
+        .rotation_begin("db", "test", "key-1", started, true, started)
+        .expect("begin");
+    drop(store);
+
+    let out = Command::new(env!("CARGO_BIN_EXE_opsync"))
+        .arg("--config")
+        .arg(&config)
+        .args(["rotate", "status"])
+        .env_remove("OP_CONNECT_HOST")
+        .env_remove("OP_CONNECT_TOKEN")
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", text(&out));
+    let s = String::from_utf8_lossy(&out.stdout);
+    let stamp = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M:%SZ").to_string();
+    assert!(
+        s.contains(&format!(
+            "next run:    due now (slot {}, overdue by 3m)\n",
+            stamp(slot)
+        )),
+        "{s}"
+    );
+    assert!(
+        s.contains(&format!("started {} (5m ago), key key-1", stamp(started))),
+        "{s}"
+    );
+    assert!(
+        s.contains(&format!("pid {pid} until {} (in 2 days)\n", stamp(until))),
+        "{s}"
+    );
+    assert!(!s.contains("in 0s") && !s.contains("days ago"), "{s}");
 }

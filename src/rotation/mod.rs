@@ -3,6 +3,7 @@
 
 mod error;
 mod item;
+mod lease;
 mod runner;
 mod scheduler;
 mod telemetry;
@@ -12,7 +13,8 @@ pub use item::{
     JOB_FIELD, KEY_FIELD, LAST_KEY_FIELD, ROTATED_AT_FIELD, SECTION_ID, SECTION_LABEL, STATE_FIELD,
     pending_id, previous_id, strip_owned_section,
 };
-pub use runner::{KILL_HOOK_ENV, Outcome, Rotator, Start, StepRetry, StepTiming};
+pub use lease::{Holder, Place};
+pub use runner::{KILL_HOOK_ENV, LEASE_TTL, Outcome, Rotator, Start, StepRetry, StepTiming};
 pub use scheduler::{RECHECK, spawn};
 pub use telemetry::{
     LAST_SUCCESS_TIMESTAMP_SECONDS, NEXT_RUN_TIMESTAMP_SECONDS, ROTATION_DURATION_SECONDS,

@@ -1,7 +1,9 @@
 //! One rotation of one job, as a persisted state machine: create, set, test, promote, finish (or
 //! rollback). Each step is recorded in the state database before the next one starts, under the
-//! job's lease, and every step is idempotent, so after a crash the job resumes at its step.
+//! job's lease, and every step is idempotent, so after a crash the job resumes at its step. The
+//! lease is renewed every third of its time while the rotation runs.
 
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -12,11 +14,19 @@ use crate::connect::model::{Item, is_connect_id};
 use crate::plugin::{NewValue, Plugin, Rotation, RotationStep, VaultRef};
 use crate::rotation::error::RotationError;
 use crate::rotation::item::{self, Holds, PendingMeta, Target};
+use crate::rotation::lease::{Holder, pid_exists};
 use crate::rotation::telemetry;
 use crate::store::{RunState, Step, Store, StoreError};
 
 /// Environment variable of the crash-test hook (see the README's testing section).
 pub const KILL_HOOK_ENV: &str = "OPSYNC_TEST_KILL_AFTER_STEP";
+
+/// How long a lease lasts unless renewed; a running rotation renews it every third of this, so
+/// it is short: a holder that died where its pid cannot be probed blocks the job this long.
+pub const LEASE_TTL: Duration = Duration::from_secs(60);
+
+/// The shortest time between two renewals of a lease (for very short test TTLs).
+const MIN_RENEW_EVERY: Duration = Duration::from_millis(10);
 
 /// How a rotation ended (or why it did not run).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -101,8 +111,10 @@ impl StepRetry {
 pub struct Rotator {
     client: ConnectClient,
     store: Store,
+    /// This process, as a lease holder.
+    holder: Holder,
+    /// This runner's own token in the lease (its clones share it).
     owner: String,
-    pid: i64,
     lease_ttl: Duration,
     retry: StepRetry,
     kill_after: Option<String>,
@@ -123,17 +135,35 @@ struct Located {
 }
 
 impl Rotator {
+    /// The process's runner, holding leases as a new [`Holder::this_process`]: for a process that
+    /// builds one runner (the daemon, `opsync rotate now`) and clones it wherever it rotates.
     pub fn new(client: ConnectClient, store: Store) -> Self {
-        let pid = i64::from(std::process::id());
+        Self::with_holder(client, store, Holder::this_process())
+    }
+
+    /// A runner holding leases as `holder`, the identity of this process made once at its start
+    /// (every runner of one process must share it).
+    pub fn with_holder(client: ConnectClient, store: Store, holder: Holder) -> Self {
         Self {
             client,
             store,
-            owner: format!("{pid}-{:016x}", rand::random::<u64>()),
-            pid,
-            lease_ttl: Duration::from_secs(300),
+            owner: format!("{}-{:016x}", holder.pid(), rand::random::<u64>()),
+            holder,
+            lease_ttl: LEASE_TTL,
             retry: StepRetry::default(),
             kill_after: std::env::var(KILL_HOOK_ENV).ok().filter(|s| !s.is_empty()),
         }
+    }
+
+    /// How long the lease lasts unless renewed (default [`LEASE_TTL`]); renewed every third of
+    /// it while a rotation runs.
+    pub fn with_lease_ttl(mut self, ttl: Duration) -> Self {
+        self.lease_ttl = ttl;
+        self
+    }
+
+    pub fn holder(&self) -> &Holder {
+        &self.holder
     }
 
     pub fn with_retry(mut self, retry: StepRetry) -> Self {
@@ -177,19 +207,63 @@ impl Rotator {
         let name = job.name.as_str();
         let serr = Self::store_err(name);
         let now = Utc::now();
+        let lease = self.holder.lease(&self.owner, self.lease_until());
         let taken = self
             .store
-            .rotation_acquire(name, &self.owner, self.pid, now, self.lease_until(), alive)
+            .rotation_acquire(name, &lease, now, |held| {
+                let alive = self.holder.lease_alive(held, pid_exists);
+                if !alive {
+                    tracing::info!(job = name, pid = held.pid, until = %held.until, "the rotation lease's holder is gone; taking the lease over");
+                }
+                alive
+            })
             .map_err(&serr)?;
         if !taken {
             return Ok((Outcome::Busy, Vec::new()));
         }
         let mut timings = Vec::new();
-        let result = self.drive(job, plugin, start, &mut timings).await;
+        let result = self
+            .renewing(name, self.drive(job, plugin, start, &mut timings))
+            .await;
         if let Err(e) = self.store.rotation_release(name, &self.owner) {
             tracing::warn!(job = name, error = %e, "could not release the rotation lease");
         }
         result.map(|o| (o, timings))
+    }
+
+    /// Runs `work`, renewing the job's lease every third of its time until `work` ends. A lease
+    /// taken over by another process meanwhile stops `work` (as a crash would: every step is
+    /// idempotent); a renewal failing otherwise is logged and tried again at the next tick.
+    async fn renewing<T>(
+        &self,
+        job: &str,
+        work: impl Future<Output = Result<T, RotationError>>,
+    ) -> Result<T, RotationError> {
+        let every = (self.lease_ttl / 3).max(MIN_RENEW_EVERY);
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut work = std::pin::pin!(work);
+        loop {
+            tokio::select! {
+                biased;
+                out = &mut work => return out,
+                _ = tick.tick() => {
+                    match self.store.rotation_renew(job, &self.owner, self.lease_until()) {
+                        Ok(()) => {}
+                        Err(source @ StoreError::LeaseLost(_)) => {
+                            tracing::error!(job, "another process took the rotation lease over; stopping this run");
+                            return Err(RotationError::Store {
+                                job: job.to_owned(),
+                                source,
+                            });
+                        }
+                        Err(e) => {
+                            tracing::warn!(job, error = %e, "could not renew the rotation lease");
+                        }
+                    }
+                }
+            }
+        }
     }
 
     async fn drive(
@@ -645,17 +719,4 @@ fn step_name(step: RotationStep) -> &'static str {
         RotationStep::Test => "test",
         RotationStep::Finish => "finish",
     }
-}
-
-/// Whether a process with this pid exists on this machine (a lease of a dead process is free).
-fn alive(pid: i64) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
-        return false;
-    };
-    if pid <= 0 {
-        return false;
-    }
-    // SAFETY: kill(2) with signal 0 only checks for existence and permission.
-    let r = unsafe { libc::kill(pid, 0) };
-    r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
 }

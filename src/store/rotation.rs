@@ -74,12 +74,20 @@ pub struct RunState {
     pub step_error: Option<String>,
 }
 
-/// Who holds a job.
+/// Who holds a job, until when. A process is identified by more than its pid, which a restarted
+/// container's PID 1 gets back: a random id of the process instance and where its pid means
+/// something (both `None` in a lease written before schema version 6).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Lease {
+    /// The holder's own token (one per runner); only it renews, moves or releases the lease.
     pub owner: String,
     pub pid: i64,
     pub until: DateTime<Utc>,
+    /// The random id the holding process drew when it started.
+    pub instance: Option<String>,
+    /// Where the holder's pid means something: `boot=<boot id> pidns=<pid namespace>
+    /// host=<hostname>` (see `rotation::lease::Place`).
+    pub place: Option<String>,
 }
 
 /// Everything persisted about one job.
@@ -99,7 +107,7 @@ pub struct JobState {
 
 const COLUMNS: &str = "job, first_seen, last_slot, last_result, last_error, last_finished_at, \
      last_success_at, run_key, run_slot, run_manual, step, attempt, started_at, retry_at, \
-     step_error, lease_owner, lease_pid, lease_until";
+     step_error, lease_owner, lease_pid, lease_until, lease_instance, lease_place";
 
 fn opt_time(v: Option<i64>) -> Option<DateTime<Utc>> {
     v.map(from_millis)
@@ -127,6 +135,8 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(JobState, Option<String>)> {
             owner,
             pid: r.get::<_, Option<i64>>(16)?.unwrap_or(0),
             until: from_millis(r.get::<_, Option<i64>>(17)?.unwrap_or(0)),
+            instance: r.get(18)?,
+            place: r.get(19)?,
         }),
         None => None,
     };
@@ -192,16 +202,15 @@ impl Store {
         Ok(out)
     }
 
-    /// Takes the job's lease for `owner` until `until`, unless another owner holds it and is
-    /// alive (`alive(pid)`; a lease past its time counts as free). True when taken.
+    /// Takes the job's lease for `lease.owner` until `lease.until`, unless another owner holds it
+    /// past `now` and `alive` says that holder still runs (a lease past its time counts as free;
+    /// one without a pid as alive). True when taken.
     pub fn rotation_acquire(
         &self,
         job: &str,
-        owner: &str,
-        pid: i64,
+        lease: &Lease,
         now: DateTime<Utc>,
-        until: DateTime<Utc>,
-        alive: impl Fn(i64) -> bool,
+        alive: impl Fn(&Lease) -> bool,
     ) -> Result<bool, StoreError> {
         let mut conn = self.conn();
         let tx = conn
@@ -212,24 +221,49 @@ impl Store {
             params![job, to_millis(now)],
         )
         .op("add rotation job")?;
-        let held: Option<(Option<String>, Option<i64>, Option<i64>)> = tx
+        type Held = (
+            Option<String>,
+            Option<i64>,
+            Option<i64>,
+            Option<String>,
+            Option<String>,
+        );
+        let held: Option<Held> = tx
             .query_row(
-                "SELECT lease_owner, lease_pid, lease_until FROM rotation_jobs WHERE job = ?1",
+                "SELECT lease_owner, lease_pid, lease_until, lease_instance, lease_place
+                 FROM rotation_jobs WHERE job = ?1",
                 [job],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
             )
             .optional()
             .op("read lease")?;
-        if let Some((Some(other), pid_held, until_held)) = held
-            && other != owner
-            && until_held.is_some_and(|u| u > to_millis(now))
-            && pid_held.is_none_or(&alive)
+        if let Some((Some(other), pid, Some(until), instance, place)) = held
+            && other != lease.owner
+            && until > to_millis(now)
         {
-            return Ok(false);
+            let holder = Lease {
+                owner: other,
+                pid: pid.unwrap_or(0),
+                until: from_millis(until),
+                instance,
+                place,
+            };
+            if pid.is_none() || alive(&holder) {
+                return Ok(false);
+            }
         }
         tx.execute(
-            "UPDATE rotation_jobs SET lease_owner = ?2, lease_pid = ?3, lease_until = ?4 WHERE job = ?1",
-            params![job, owner, pid, to_millis(until)],
+            "UPDATE rotation_jobs SET lease_owner = ?2, lease_pid = ?3, lease_until = ?4,
+                 lease_instance = ?5, lease_place = ?6
+             WHERE job = ?1",
+            params![
+                job,
+                lease.owner,
+                lease.pid,
+                to_millis(lease.until),
+                lease.instance,
+                lease.place
+            ],
         )
         .op("take lease")?;
         tx.commit().op("commit lease")?;
@@ -240,7 +274,8 @@ impl Store {
     pub fn rotation_release(&self, job: &str, owner: &str) -> Result<(), StoreError> {
         self.conn()
             .execute(
-                "UPDATE rotation_jobs SET lease_owner = NULL, lease_pid = NULL, lease_until = NULL
+                "UPDATE rotation_jobs SET lease_owner = NULL, lease_pid = NULL, lease_until = NULL,
+                     lease_instance = NULL, lease_place = NULL
                  WHERE job = ?1 AND lease_owner = ?2",
                 params![job, owner],
             )
@@ -293,7 +328,7 @@ impl Store {
         lease_held(n, job)
     }
 
-    /// Renews the lease while a step runs.
+    /// Renews the lease while a step runs (the runner does, every third of the lease's time).
     pub fn rotation_renew(
         &self,
         job: &str,
@@ -399,6 +434,55 @@ mod tests {
             .with_timezone(&Utc)
     }
 
+    fn lease(owner: &str, pid: i64, until: DateTime<Utc>) -> Lease {
+        Lease {
+            owner: owner.to_owned(),
+            pid,
+            until,
+            instance: Some(format!("instance-{owner}")),
+            place: Some("boot=b pidns=1 host=h".to_owned()),
+        }
+    }
+
+    #[test]
+    fn the_lease_records_its_holder_and_alive_sees_it() {
+        let store = Store::open_in_memory().expect("store");
+        let now = t("2025-01-01T00:00:00Z");
+        let until = t("2025-01-01T00:05:00Z");
+        let a = lease("a", 7, until);
+        assert!(store.rotation_acquire("j", &a, now, |_| true).expect("a"));
+        assert_eq!(
+            store.rotation_job("j", now).expect("state").lease,
+            Some(a.clone())
+        );
+        let seen = std::cell::RefCell::new(None);
+        let b = lease("b", 8, until);
+        let taken = store
+            .rotation_acquire("j", &b, now, |held| {
+                seen.replace(Some(held.clone()));
+                false
+            })
+            .expect("b");
+        assert!(taken);
+        assert_eq!(
+            seen.into_inner(),
+            Some(a),
+            "alive is asked about the holder"
+        );
+        store
+            .rotation_renew("j", "b", t("2025-01-01T00:09:00Z"))
+            .expect("renew");
+        let held = store
+            .rotation_job("j", now)
+            .expect("state")
+            .lease
+            .expect("lease");
+        assert_eq!(held.until, t("2025-01-01T00:09:00Z"));
+        assert_eq!(held.instance.as_deref(), Some("instance-b"));
+        store.rotation_release("j", "b").expect("release");
+        assert_eq!(store.rotation_job("j", now).expect("state").lease, None);
+    }
+
     #[test]
     fn lease_keeps_a_second_owner_out_until_it_expires_or_dies() {
         let store = Store::open_in_memory().expect("store");
@@ -406,31 +490,31 @@ mod tests {
         let until = t("2025-01-01T00:05:00Z");
         assert!(
             store
-                .rotation_acquire("j", "a", 1, now, until, |_| true)
+                .rotation_acquire("j", &lease("a", 1, until), now, |_| true)
                 .expect("a")
         );
         assert!(
             !store
-                .rotation_acquire("j", "b", 2, now, until, |_| true)
+                .rotation_acquire("j", &lease("b", 2, until), now, |_| true)
                 .expect("b")
         );
         // The holder's process is gone: the lease is free.
         assert!(
             store
-                .rotation_acquire("j", "b", 2, now, until, |_| false)
+                .rotation_acquire("j", &lease("b", 2, until), now, |_| false)
                 .expect("b")
         );
         // Past its time, too.
         let later = t("2025-01-01T00:06:00Z");
         assert!(
             store
-                .rotation_acquire("j", "a", 1, later, later, |_| true)
+                .rotation_acquire("j", &lease("a", 1, later), later, |_| true)
                 .expect("a")
         );
         store.rotation_release("j", "a").expect("release");
         assert!(
             store
-                .rotation_acquire("j", "b", 2, now, until, |_| true)
+                .rotation_acquire("j", &lease("b", 2, until), now, |_| true)
                 .expect("b")
         );
     }
@@ -443,7 +527,7 @@ mod tests {
         let slot = t("2024-12-31T23:00:00Z");
         assert!(
             store
-                .rotation_acquire("j", "a", 1, now, until, |_| true)
+                .rotation_acquire("j", &lease("a", 1, until), now, |_| true)
                 .expect("lease")
         );
         store

@@ -171,6 +171,14 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX ledger_due ON ledger (route, next_attempt_at) WHERE status = 'pending';
     CREATE INDEX ledger_dead ON ledger (route, destination, item_id) WHERE status = 'dead';
     "#,
+    // 6: the rotation lease names its holder by more than a pid (which a restarted container's
+    // PID 1 gets back): the random id the holding process drew at start, and where its pid means
+    // something (the host's boot id, its pid namespace and its hostname).
+    // NULL in a lease taken before: it is judged by its pid and expiry alone.
+    r#"
+    ALTER TABLE rotation_jobs ADD COLUMN lease_instance TEXT;
+    ALTER TABLE rotation_jobs ADD COLUMN lease_place TEXT;
+    "#,
 ];
 
 /// The schema version this build writes.
@@ -220,4 +228,42 @@ pub(crate) fn prepare(conn: &mut Connection, in_memory: bool) -> Result<(), Stor
         tx.commit().op("commit migration")?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Lease, Store, from_millis};
+
+    #[test]
+    fn a_lease_taken_before_version_6_survives_the_migration_without_a_holder_id() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("state.db");
+        {
+            let conn = Connection::open(&path).expect("open");
+            for sql in &MIGRATIONS[..5] {
+                conn.execute_batch(sql).expect("migrate to 5");
+            }
+            conn.pragma_update(None, "user_version", 5)
+                .expect("version 5");
+            conn.execute(
+                "INSERT INTO rotation_jobs (job, first_seen, lease_owner, lease_pid, lease_until)
+                 VALUES ('j', 0, 'old-owner', 42, 1000)",
+                [],
+            )
+            .expect("lease of an old build");
+        }
+        let store = Store::open(&path).expect("migrates");
+        let state = store.rotation_job("j", from_millis(0)).expect("state");
+        assert_eq!(
+            state.lease,
+            Some(Lease {
+                owner: "old-owner".into(),
+                pid: 42,
+                until: from_millis(1000),
+                instance: None,
+                place: None,
+            })
+        );
+    }
 }
