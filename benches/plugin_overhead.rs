@@ -83,6 +83,7 @@ async fn memory_per_instance(noop: &ItemEvent) -> (u64, u64) {
             max_memory_bytes: 128 << 20,
             ..EngineOptions::default()
         },
+        ..HostOptions::default()
     })
     .expect("plugin host starts");
     let reserved = proc_status_bytes("VmSize").saturating_sub(size_before) / u64::from(INSTANCES);

@@ -9,6 +9,7 @@ pub mod connect_dev;
 pub mod delivery;
 pub mod detect;
 pub mod human_time;
+pub mod own_events;
 pub mod plugin;
 pub mod plugin_cmd;
 pub mod rotation;

@@ -1,6 +1,6 @@
 //! opsync's own audit events (deliveries, dead letters, denied plugin requests, rotations)
-//! through the process-wide writer into the outbox, and out through the sinks that include them.
-//! Its own test binary: the writer is process-wide.
+//! through an installed `AuditEvents` handle into the outbox, and out through the sinks that
+//! include them.
 
 mod audit_support;
 mod plugin_support;
@@ -8,8 +8,9 @@ mod plugin_support;
 use std::time::Duration;
 
 use audit_support::Receiver;
-use opsync::audit::{ShipOptions, Shipper, own};
+use opsync::audit::{ShipOptions, Shipper};
 use opsync::delivery::RetryPolicy;
+use opsync::own_events::{self as own, AuditEvents};
 use opsync::store::{SinkStart, Store};
 
 fn options(include_own_events: bool) -> ShipOptions {
@@ -39,8 +40,9 @@ async fn own_events_reach_only_the_sinks_that_include_them() {
     let with = Receiver::start().await;
     let without = Receiver::start().await;
     let (wake_tx, wake) = tokio::sync::watch::channel(0u64);
-    let writer = own::install(store.clone(), wake_tx.clone());
-    own::record(own::item_event(
+    let events = AuditEvents::new();
+    let writer = events.install(store.clone(), wake_tx.clone());
+    events.record(own::item_event(
         own::OwnAction::Deliver,
         "prod",
         "aws",
@@ -48,7 +50,7 @@ async fn own_events_reach_only_the_sinks_that_include_them() {
         "itm0000000000000000000000a",
         4,
     ));
-    own::record(own::item_event(
+    events.record(own::item_event(
         own::OwnAction::DeadLetter,
         "prod",
         "vault",
@@ -56,8 +58,8 @@ async fn own_events_reach_only_the_sinks_that_include_them() {
         "itm0000000000000000000000b",
         2,
     ));
-    own::denied("webhook", "https://evil.example:443");
-    own::rotated(
+    events.denied("webhook", "https://evil.example:443");
+    events.rotated(
         "db-rotator",
         "vlt0000000000000000000000a",
         "itm0000000000000000000000c",

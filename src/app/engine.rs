@@ -10,7 +10,9 @@ use crate::config::{PluginSettings, Settings};
 use crate::connect::client::ConnectClient;
 use crate::delivery::Deliverer;
 use crate::detect::{DetectOptions, Detector};
-use crate::plugin::{HostOptions, Plugin, PluginConfig, PluginHost};
+use crate::own_events::AuditEvents;
+use crate::plugin::{HostOptions, OnDenied, Plugin, PluginConfig, PluginHost};
+use crate::rotation::Rotator;
 use crate::store::Store;
 
 /// Everything a sync command works with.
@@ -24,6 +26,9 @@ pub struct Engine {
     pub broken: HashMap<String, String>,
     /// The plugin host, once started (the audit export loads its sinks with it).
     pub host: Option<PluginHost>,
+    /// opsync's own audit events: handed to every component that emits one, recorded while the
+    /// audit export runs.
+    pub events: AuditEvents,
 }
 
 impl Engine {
@@ -37,6 +42,7 @@ impl Engine {
             plugins: HashMap::new(),
             broken: HashMap::new(),
             host: None,
+            events: AuditEvents::new(),
         })
     }
 
@@ -71,8 +77,12 @@ impl Engine {
         wanted: impl Fn(&PluginSettings) -> bool,
     ) -> Result<Self, AppError> {
         let mut engine = Self::without_plugins(settings, store)?;
+        let events = engine.events.clone();
         let host = PluginHost::new(HostOptions {
             cache_dir,
+            on_denied: Some(OnDenied::new(move |plugin, target| {
+                events.denied(plugin, target)
+            })),
             ..HostOptions::default()
         })
         .map_err(|e| AppError::Plugins(e.to_string()))?;
@@ -115,6 +125,11 @@ impl Engine {
         )
     }
 
+    /// The rotation runner of this process, reporting to this engine's own events.
+    pub fn rotator(&self) -> Rotator {
+        Rotator::new(self.client.clone(), self.store.clone()).reporting_to(self.events.clone())
+    }
+
     /// The deliverer over this engine's store, client, routes and plugins.
     pub fn deliverer(&self) -> Deliverer {
         Deliverer::with_broken(
@@ -124,6 +139,7 @@ impl Engine {
             self.plugins.clone(),
             self.broken.clone(),
             self.settings.delivery.retry_policy(),
+            self.events.clone(),
         )
     }
 }

@@ -109,7 +109,8 @@ pub async fn once(settings: Settings, options: OnceOptions) -> Result<OnceSummar
     let cache = plugin_cache_dir(&settings.state.path);
     let engine = Engine::start(settings, store, Some(cache)).await?;
     // The cycle's deliveries and dead letters become own audit events (with their ledger rows).
-    let own_events = crate::audit::record_own_events(&engine.settings, &engine.store);
+    let own_events =
+        crate::audit::record_own_events(&engine.settings, &engine.store, &engine.events);
     let mut detector = engine.detector(options.allow_mass_delete);
     detector.set_keep_changes(false);
     let poll = poll_once(&mut detector, &engine).await?;
@@ -164,7 +165,14 @@ pub async fn once(settings: Settings, options: OnceOptions) -> Result<OnceSummar
     }
     let audit = match &engine.host {
         Some(host) => {
-            crate::audit::once(&engine.settings, &engine.client, &engine.store, host).await?
+            crate::audit::once(
+                &engine.settings,
+                &engine.client,
+                &engine.store,
+                host,
+                &engine.events,
+            )
+            .await?
         }
         None => Default::default(),
     };

@@ -10,7 +10,7 @@ use crate::app::error::AppError;
 use crate::app::run::plugin_cache_dir;
 use crate::config::Settings;
 use crate::human_time::span;
-use crate::rotation::{Outcome, Rotator, Start};
+use crate::rotation::{Outcome, Start};
 use crate::schedule::{Due, due};
 use crate::store::Store;
 
@@ -43,7 +43,7 @@ pub async fn rotate_now(settings: Settings, job: &str) -> Result<Outcome, AppErr
             config.plugin
         )));
     };
-    let rotator = Rotator::new(engine.client.clone(), engine.store.clone());
+    let rotator = engine.rotator();
     rotator
         .run(
             &config,

@@ -82,6 +82,7 @@ pub async fn run(
                 &engine.client,
                 &engine.store,
                 host,
+                &engine.events,
                 &shutdown,
             )
             .await?
@@ -100,7 +101,7 @@ pub async fn run(
     let mut rotations = JoinSet::new();
     crate::rotation::spawn(
         &mut rotations,
-        crate::rotation::Rotator::new(engine.client.clone(), engine.store.clone()),
+        engine.rotator(),
         &engine.settings.rotations,
         &engine.plugins,
         &engine.broken,

@@ -1,13 +1,12 @@
 //! The audit export: a tail over Connect's `/v1/activity` into the state database's outbox, one
-//! shipping loop per `[[audit.sink]]` through its audit-sink plugin, opsync's own events, and
-//! the `opsync audit status|replay` commands.
+//! shipping loop per `[[audit.sink]]` through its audit-sink plugin, recording opsync's own
+//! events (`crate::own_events`) while it runs, and the `opsync audit status|replay` commands.
 //!
 //! Guarantees: a sink's cursor moves only after its plugin acknowledged the batch (at least once
 //! per sink; a record may be shipped again after a crash, and sinks dedupe by request id); a sink
 //! that is down holds back only itself; nothing here ever holds a secret value.
 
 mod error;
-pub mod own;
 mod service;
 mod ship;
 mod status;

@@ -10,11 +10,11 @@ use tokio::task::JoinSet;
 
 use crate::app::ConnectResolver;
 use crate::audit::error::AuditError;
-use crate::audit::own;
 use crate::audit::ship::{ShipOptions, ShipReport, Shipper};
 use crate::audit::tail::{Tail, TailOptions, TailReport};
 use crate::config::{AuditSinkSettings, Settings};
 use crate::connect::client::ConnectClient;
+use crate::own_events::{AuditEvents, Writer};
 use crate::plugin::{Plugin, PluginConfig, PluginHost, World};
 use crate::shutdown::Shutdown;
 use crate::store::Store;
@@ -27,7 +27,7 @@ const MAX_POLL_BACKOFF: Duration = Duration::from_secs(300);
 pub struct AuditService {
     tasks: JoinSet<(String, Result<ShipReport, AuditError>)>,
     tail: tokio::task::JoinHandle<()>,
-    writer: own::Writer,
+    writer: Writer,
 }
 
 /// Starts the export when `[[audit.sink]]` is configured (`None` otherwise). Sinks whose plugin
@@ -37,6 +37,7 @@ pub async fn start(
     client: &ConnectClient,
     store: &Store,
     host: &PluginHost,
+    events: &AuditEvents,
     shutdown: &Shutdown,
 ) -> Result<Option<AuditService>, AuditError> {
     let audit = &settings.audit;
@@ -44,7 +45,7 @@ pub async fn start(
         return Ok(None);
     }
     let (wake, woken) = watch::channel(0u64);
-    let writer = own::install(store.clone(), wake.clone());
+    let writer = events.install(store.clone(), wake.clone());
     let mut tasks = JoinSet::new();
     for sink in &audit.sinks {
         let plugin = load(settings, sink, client, host).await;
@@ -56,7 +57,8 @@ pub async fn start(
             plugin,
             store.clone(),
             ship_options(settings, sink, false),
-        );
+        )
+        .reporting_to(events.clone());
         let (woken, stop, name) = (woken.clone(), shutdown.clone(), sink.name.clone());
         tasks.spawn(async move { (name, shipper.run(woken, stop).await) });
     }
@@ -132,12 +134,16 @@ fn tail_of(settings: &Settings, client: &ConnectClient, store: &Store) -> Tail {
 
 /// Starts recording opsync's own events for `opsync once` (before its sync cycle, so the cycle's
 /// deliveries are recorded); `None` when no sink is configured.
-pub fn record_own_events(settings: &Settings, store: &Store) -> Option<own::Writer> {
+pub fn record_own_events(
+    settings: &Settings,
+    store: &Store,
+    events: &AuditEvents,
+) -> Option<Writer> {
     if !settings.audit.enabled() {
         return None;
     }
     let (wake, _) = watch::channel(0u64);
-    Some(own::install(store.clone(), wake))
+    Some(events.install(store.clone(), wake))
 }
 
 /// What `opsync once`'s audit export did.
@@ -187,6 +193,7 @@ pub async fn once(
     client: &ConnectClient,
     store: &Store,
     host: &PluginHost,
+    events: &AuditEvents,
 ) -> Result<OnceReport, AuditError> {
     let audit = &settings.audit;
     let mut report = OnceReport::default();
@@ -215,7 +222,8 @@ pub async fn once(
             plugin,
             store.clone(),
             ship_options(settings, sink, true),
-        );
+        )
+        .reporting_to(events.clone());
         let (woken, stop) = (woken.clone(), shutdown.clone());
         running.push((sink.name.clone(), tokio::spawn(shipper.run(woken, stop))));
     }

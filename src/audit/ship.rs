@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use crate::audit::error::AuditError;
-use crate::audit::own;
 use crate::delivery::RetryPolicy;
+use crate::own_events::{AuditEvents, OwnAction, OwnEvent, OwnTarget};
 use crate::plugin::{FailureKind, Plugin, PluginError};
 use crate::shutdown::Shutdown;
 use crate::store::{OutboxRecord, SinkStart, Store};
@@ -54,6 +54,8 @@ pub struct Shipper {
     plugin: Result<Plugin, String>,
     store: Store,
     options: ShipOptions,
+    /// Where a record this sink refused is reported as an own audit event.
+    events: AuditEvents,
 }
 
 /// Longest sleep without looking at the cursor again (a replay may have moved it).
@@ -73,7 +75,14 @@ impl Shipper {
             plugin,
             store,
             options,
+            events: AuditEvents::default(),
         }
+    }
+
+    /// Reports the records this sink refuses to `events` (no one is told by default).
+    pub fn reporting_to(mut self, events: AuditEvents) -> Self {
+        self.events = events;
+        self
     }
 
     /// Ships until `shutdown`; `wake` is bumped when records are added to the outbox.
@@ -307,11 +316,11 @@ impl Shipper {
             tracing::error!(sink, seq = record.seq, request_id = %record.record.request_id,
                 error = %error, "audit sink refused a record; dead-lettered for this sink");
             if !record.own {
-                own::record(own::OwnEvent {
-                    action: own::OwnAction::DeadLetter,
+                self.events.record(OwnEvent {
+                    action: OwnAction::DeadLetter,
                     plugin: self.plugin_name(),
                     route: Some(format!("audit:{sink}")),
-                    target: own::OwnTarget::Record(record.record.request_id.clone()),
+                    target: OwnTarget::Record(record.record.request_id.clone()),
                 });
             }
         }

@@ -6,11 +6,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use reqwest::StatusCode;
 
-use crate::audit::own::{self, OwnAction};
 use crate::connect::error::ConnectError;
 use crate::connect::model::{ApiRequest, Category, IdRef, Item, Vault};
 use crate::delivery::retry::Decision;
 use crate::delivery::{Deliverer, DeliveryError};
+use crate::own_events::{self, AuditEvents, OwnAction};
 use crate::plugin::{ChangeKind, ItemEvent, PluginError, VaultRef};
 use crate::route::Route;
 use crate::store::{Delivery, DeliveryId, LedgerEntry, RowUpdate};
@@ -196,7 +196,7 @@ impl Deliverer {
                     Outcome::DeadLetter(_) => OwnAction::DeadLetter,
                     _ => return None,
                 };
-                own_event(action, &d.entry).map(|event| (action, event))
+                own_event(self.events(), action, &d.entry).map(|event| (action, event))
             })
             .collect();
         let updates: Vec<(DeliveryId, RowUpdate<'_>)> = finished
@@ -237,7 +237,7 @@ impl Deliverer {
             .map(|(((d, outcome), event), recorded)| {
                 recorded?;
                 if let Some((action, _)) = event {
-                    own::written(action);
+                    self.events().written(action);
                 }
                 observe(d, outcome, now);
                 Ok(())
@@ -339,8 +339,8 @@ pub(crate) fn route_exists(deliverer: &Deliverer, name: &str) -> Result<Route, D
 }
 
 /// The own audit event reporting `action` on this ledger entry, while the export records them.
-fn own_event(action: OwnAction, entry: &LedgerEntry) -> Option<ApiRequest> {
-    own::pending(&own::item_event(
+fn own_event(events: &AuditEvents, action: OwnAction, entry: &LedgerEntry) -> Option<ApiRequest> {
+    events.pending(&own_events::item_event(
         action,
         &entry.route,
         &entry.destination,

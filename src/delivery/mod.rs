@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::connect::client::ConnectClient;
+use crate::own_events::AuditEvents;
 use crate::plugin::Plugin;
 use crate::route::Route;
 use crate::store::Store;
@@ -36,6 +37,8 @@ struct Inner {
     /// Plugin instances that failed to load or validate, with the reason.
     broken: HashMap<String, String>,
     policy: RetryPolicy,
+    /// Where deliveries and dead letters are reported as opsync's own audit events.
+    events: AuditEvents,
 }
 
 impl std::fmt::Debug for Deliverer {
@@ -58,11 +61,20 @@ impl Deliverer {
         plugins: HashMap<String, Plugin>,
         policy: RetryPolicy,
     ) -> Self {
-        Self::with_broken(store, client, routes, plugins, HashMap::new(), policy)
+        Self::with_broken(
+            store,
+            client,
+            routes,
+            plugins,
+            HashMap::new(),
+            policy,
+            AuditEvents::default(),
+        )
     }
 
     /// Like [`Deliverer::new`], naming the plugin instances that could not be loaded and why:
-    /// their deliveries wait (paused as misconfigured) with that reason.
+    /// their deliveries wait (paused as misconfigured) with that reason; deliveries and dead
+    /// letters are reported to `events`.
     pub fn with_broken(
         store: Store,
         client: ConnectClient,
@@ -70,6 +82,7 @@ impl Deliverer {
         plugins: HashMap<String, Plugin>,
         broken: HashMap<String, String>,
         policy: RetryPolicy,
+        events: AuditEvents,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -79,12 +92,17 @@ impl Deliverer {
                 plugins,
                 broken,
                 policy,
+                events,
             }),
         }
     }
 
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    pub fn events(&self) -> &AuditEvents {
+        &self.inner.events
     }
 
     pub fn policy(&self) -> &RetryPolicy {

@@ -16,6 +16,7 @@ use crate::plugin::config::PluginConfig;
 use crate::plugin::engine::{EngineOptions, PluginEngine};
 use crate::plugin::error::{Failure, PluginError};
 use crate::plugin::event::{ItemEvent, NewValue, Receipt, Rotation, RotationStep};
+use crate::plugin::http::OnDenied;
 use crate::plugin::limits::{ERROR_MESSAGE_MAX, LimitHit, Limits, RECEIPT_TEXT_MAX};
 use crate::plugin::secrets::Secrets;
 use crate::plugin::source;
@@ -50,6 +51,8 @@ pub struct HostOptions {
     /// Directory of the compiled-component cache; `None` compiles at every load.
     pub cache_dir: Option<PathBuf>,
     pub engine: EngineOptions,
+    /// Told of every outgoing request a plugin's grants refused.
+    pub on_denied: Option<OnDenied>,
 }
 
 /// The plugin host: one engine, one linker, one cache, any number of plugins.
@@ -57,6 +60,7 @@ pub struct HostOptions {
 pub struct PluginHost {
     engine: Arc<PluginEngine>,
     cache: ComponentCache,
+    on_denied: Option<OnDenied>,
 }
 
 impl PluginHost {
@@ -66,6 +70,7 @@ impl PluginHost {
         Ok(Self {
             engine: Arc::new(engine),
             cache,
+            on_denied: options.on_denied,
         })
     }
 
@@ -119,6 +124,7 @@ impl PluginHost {
                     tcp: spec.grants.tcp.into(),
                     config: Arc::new(spec.config),
                     cpu_ticks,
+                    on_denied: self.on_denied.clone(),
                 },
             }),
         })

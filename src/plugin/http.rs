@@ -112,10 +112,31 @@ pub struct HttpPolicy {
     pub allowed: Vec<HostRule>,
 }
 
+/// Told of every request a plugin's grants refused (plugin name, `scheme://host:port`): how the
+/// host reports them as opsync's own audit events without this module knowing of the export.
+#[derive(Clone)]
+pub struct OnDenied(Arc<ReportDenied>);
+
+/// The reporting function of [`OnDenied`]: plugin name, refused `scheme://host:port`.
+type ReportDenied = dyn Fn(&str, &str) + Send + Sync;
+
+impl OnDenied {
+    pub fn new(report: impl Fn(&str, &str) + Send + Sync + 'static) -> Self {
+        Self(Arc::new(report))
+    }
+}
+
+impl std::fmt::Debug for OnDenied {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OnDenied")
+    }
+}
+
 /// The hook state of one store: policy, plugin name and the per-call request budget.
 pub struct HttpHooks {
     plugin: Arc<str>,
     policy: Arc<HttpPolicy>,
+    on_denied: Option<OnDenied>,
     requests_left: u32,
     max_request_body: u64,
     max_response_body: u64,
@@ -125,10 +146,16 @@ pub struct HttpHooks {
 }
 
 impl HttpHooks {
-    pub fn new(plugin: Arc<str>, policy: Arc<HttpPolicy>, limits: &Limits) -> Self {
+    pub fn new(
+        plugin: Arc<str>,
+        policy: Arc<HttpPolicy>,
+        limits: &Limits,
+        on_denied: Option<OnDenied>,
+    ) -> Self {
         Self {
             plugin,
             policy,
+            on_denied,
             requests_left: limits.http_requests_per_call,
             max_request_body: limits.http_request_body_bytes,
             max_response_body: limits.http_response_body_bytes,
@@ -146,7 +173,9 @@ impl HttpHooks {
         metrics::counter!("opsync_plugin_http_denied_total", "plugin" => self.plugin.to_string())
             .increment(1);
         tracing::warn!(plugin = %self.plugin, target, reason, "plugin HTTP request denied");
-        crate::audit::own::denied(&self.plugin, target);
+        if let Some(OnDenied(report)) = &self.on_denied {
+            report(&self.plugin, target);
+        }
         HttpError::HttpRequestDenied
     }
 

@@ -37,7 +37,7 @@ pub use event::{
 };
 pub use flush::flush_dirs;
 pub use host::{HostOptions, Plugin, PluginHost, PluginSource, PluginSpec, WarmInstance};
-pub use http::{HostRule, HostRuleError, HttpPolicy};
+pub use http::{HostRule, HostRuleError, HttpPolicy, OnDenied};
 pub use inspect::{Report, inspect};
 pub use limits::{Limits, LimitsError};
 pub use secrets::REDACTED;

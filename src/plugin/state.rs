@@ -12,7 +12,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::plugin::config::PluginConfig;
 use crate::plugin::dir_guard::WriteQuota;
-use crate::plugin::http::{HttpHooks, HttpPolicy};
+use crate::plugin::http::{HttpHooks, HttpPolicy, OnDenied};
 use crate::plugin::limits::{Limiter, Limits};
 use crate::plugin::log::{Level, LogBudget};
 use crate::plugin::secrets::Secrets;
@@ -58,6 +58,7 @@ pub struct StoreSpec {
     pub tcp: Arc<[SocketAddr]>,
     pub config: Arc<PluginConfig>,
     pub cpu_ticks: u64,
+    pub on_denied: Option<OnDenied>,
 }
 
 /// The `T` of `Store<T>` for plugins.
@@ -139,7 +140,12 @@ impl HostState {
             wasi: wasi.build(),
             table,
             http_ctx,
-            http: HttpHooks::new(spec.plugin.clone(), spec.http.clone(), &spec.limits),
+            http: HttpHooks::new(
+                spec.plugin.clone(),
+                spec.http.clone(),
+                &spec.limits,
+                spec.on_denied.clone(),
+            ),
             limiter: Limiter::new(&spec.limits),
             secrets: Secrets::new(spec.plugin.clone(), &spec.limits),
             log: LogBudget::new(spec.plugin.clone(), &spec.limits),

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use crate::config::RotationJob;
 use crate::connect::client::ConnectClient;
 use crate::connect::model::{Item, is_connect_id};
+use crate::own_events::AuditEvents;
 use crate::plugin::{NewValue, Plugin, Rotation, RotationStep, VaultRef};
 use crate::rotation::error::RotationError;
 use crate::rotation::item::{self, Holds, PendingMeta, Target};
@@ -118,6 +119,8 @@ pub struct Rotator {
     lease_ttl: Duration,
     retry: StepRetry,
     kill_after: Option<String>,
+    /// Where a finished rotation is reported as an own audit event.
+    events: AuditEvents,
 }
 
 /// What one step leads to.
@@ -152,7 +155,14 @@ impl Rotator {
             lease_ttl: LEASE_TTL,
             retry: StepRetry::default(),
             kill_after: std::env::var(KILL_HOOK_ENV).ok().filter(|s| !s.is_empty()),
+            events: AuditEvents::default(),
         }
+    }
+
+    /// Reports finished rotations to `events` (no one is told by default).
+    pub fn reporting_to(mut self, events: AuditEvents) -> Self {
+        self.events = events;
+        self
     }
 
     /// How long the lease lasts unless renewed (default [`LEASE_TTL`]); renewed every third of
@@ -654,7 +664,7 @@ impl Rotator {
                 let r = rotation(key, item::current(&at.item, &targets));
                 self.call(job, plugin, RotationStep::Finish, &r, in_plugin).await?;
                 // For the audit export's own events: which item version the rotation made current.
-                crate::audit::own::rotated(
+                self.events.rotated(
                     plugin.name(),
                     &at.vault.id,
                     &at.item.id,

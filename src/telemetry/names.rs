@@ -79,6 +79,10 @@ pub const AUDIT_CURSOR: &str = "opsync_audit_cursor";
 pub const AUDIT_PENDING: &str = "opsync_audit_pending_records";
 /// Gauge: seconds since the oldest record waiting for a sink was logged, by `sink` (0 when none).
 pub const AUDIT_LAG_SECONDS: &str = "opsync_audit_lag_seconds";
+/// Counter: own events that could not be written to the state database, by `action`.
+pub const OWN_EVENTS_DROPPED_TOTAL: &str = "opsync_audit_own_events_dropped_total";
+/// Counter: own events recorded, by `action`.
+pub const OWN_EVENTS_TOTAL: &str = "opsync_audit_own_events_total";
 
 // The process.
 /// Gauge: 1, labelled with the opsync `version`.
@@ -213,11 +217,11 @@ pub fn describe() {
         "Age of the oldest audit record waiting for a sink, by sink"
     );
     describe_counter!(
-        crate::audit::own::OWN_EVENTS_TOTAL,
+        OWN_EVENTS_TOTAL,
         "opsync's own audit events recorded, by action"
     );
     describe_counter!(
-        crate::audit::own::OWN_EVENTS_DROPPED_TOTAL,
+        OWN_EVENTS_DROPPED_TOTAL,
         "opsync's own audit events that could not be written to the state database, by action"
     );
     describe_gauge!(BUILD_INFO, "Always 1, labelled with the opsync version");

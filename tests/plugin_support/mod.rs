@@ -74,6 +74,7 @@ pub fn host_with_cache(cache_dir: Option<PathBuf>) -> PluginHost {
             max_memory_bytes: 128 << 20,
             max_wasm_stack: 512 << 10,
         },
+        on_denied: None,
     })
     .expect("plugin host starts")
 }

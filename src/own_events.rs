@@ -1,13 +1,14 @@
-//! opsync's own audit events (deliveries, dead letters, denied plugin requests, rotations): a
-//! small API any module calls, written to the outbox beside Connect's records and shipped as
-//! `audit-event`s with request id `opsync-...`. Never a secret value: ids, names and versions.
+//! opsync's own audit events (deliveries, dead letters, denied plugin requests, rotations),
+//! written to the outbox beside Connect's records and shipped as `audit-event`s with request id
+//! `opsync-...`. Never a secret value: ids, names and versions.
 //!
-//! Events are written to the outbox when they happen, while [`install`]ed (the audit export of
-//! `run` and `once`); otherwise they are not recorded. A delivery or dead letter is written in the
-//! same transaction as the ledger row it reports ([`pending`]), so a process killed at any point
-//! keeps both or neither.
+//! Components that emit them are handed an [`AuditEvents`] handle, so a signature says who
+//! emits. Events are written when they happen while the handle is [`AuditEvents::install`]ed
+//! (the audit export of `run` and `once`); otherwise they are not recorded. A delivery or dead
+//! letter is written in the same transaction as the ledger row it reports
+//! ([`AuditEvents::pending`]), so a process killed at any point keeps both or neither.
 
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use chrono::Utc;
 use rand::Rng as _;
@@ -19,10 +20,7 @@ use crate::connect::model::{
 };
 use crate::store::Store;
 
-/// Counter: own events that could not be written to the state database, by `action`.
-pub const OWN_EVENTS_DROPPED_TOTAL: &str = "opsync_audit_own_events_dropped_total";
-/// Counter: own events recorded, by `action`.
-pub const OWN_EVENTS_TOTAL: &str = "opsync_audit_own_events_total";
+use crate::telemetry::names::{OWN_EVENTS_DROPPED_TOTAL, OWN_EVENTS_TOTAL};
 
 /// What opsync did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -146,33 +144,88 @@ impl Outbox {
     }
 }
 
-static OUTBOX: Mutex<Option<Outbox>> = Mutex::new(None);
+/// The handle every emitter holds: cheap to clone, all clones share one outbox, which records
+/// only while installed.
+#[derive(Clone, Default)]
+pub struct AuditEvents {
+    outbox: Arc<Mutex<Option<Outbox>>>,
+}
 
-/// Records an event now (one small write to the state database); not recorded while no export
-/// runs. A failed write is logged and counted, never passed to the caller.
-pub fn record(event: OwnEvent) {
-    let guard = OUTBOX.lock().unwrap_or_else(PoisonError::into_inner);
-    let Some(outbox) = guard.as_ref() else {
-        return;
-    };
-    match outbox.store.audit_append(&[event.to_record()], true, None) {
-        Ok(_) => outbox.written(event.action),
-        Err(e) => not_written(event.action, &e.to_string()),
+impl std::fmt::Debug for AuditEvents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditEvents")
+            .field("recording", &self.lock().is_some())
+            .finish()
     }
 }
 
-/// The record to write in the same transaction as the state change it reports, while an export
-/// runs; after the commit, call [`written`].
-pub fn pending(event: &OwnEvent) -> Option<ApiRequest> {
-    let guard = OUTBOX.lock().unwrap_or_else(PoisonError::into_inner);
-    guard.as_ref().map(|_| event.to_record())
-}
+impl AuditEvents {
+    /// A handle that records nothing until installed.
+    pub fn new() -> Self {
+        Self::default()
+    }
 
-/// A [`pending`] record was committed: counts it and wakes the sinks.
-pub fn written(action: OwnAction) {
-    let guard = OUTBOX.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(outbox) = guard.as_ref() {
-        outbox.written(action);
+    fn lock(&self) -> MutexGuard<'_, Option<Outbox>> {
+        self.outbox.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Records events into `store` from now on; each write bumps `wake` so sinks ship without
+    /// waiting. Recording stops when the returned [`Writer`] is dropped.
+    pub fn install(&self, store: Store, wake: watch::Sender<u64>) -> Writer {
+        *self.lock() = Some(Outbox { store, wake });
+        Writer {
+            events: self.clone(),
+        }
+    }
+
+    /// Records an event now (one small write to the state database); not recorded while not
+    /// installed. A failed write is logged and counted, never passed to the caller.
+    pub fn record(&self, event: OwnEvent) {
+        let guard = self.lock();
+        let Some(outbox) = guard.as_ref() else {
+            return;
+        };
+        match outbox.store.audit_append(&[event.to_record()], true, None) {
+            Ok(_) => outbox.written(event.action),
+            Err(e) => not_written(event.action, &e.to_string()),
+        }
+    }
+
+    /// The record to write in the same transaction as the state change it reports, while
+    /// installed; after the commit, call [`AuditEvents::written`].
+    pub fn pending(&self, event: &OwnEvent) -> Option<ApiRequest> {
+        self.lock().as_ref().map(|_| event.to_record())
+    }
+
+    /// A [`AuditEvents::pending`] record was committed: counts it and wakes the sinks.
+    pub fn written(&self, action: OwnAction) {
+        if let Some(outbox) = self.lock().as_ref() {
+            outbox.written(action);
+        }
+    }
+
+    /// A rotation by `plugin` made `version` of the item current.
+    pub fn rotated(&self, plugin: &str, vault_id: &str, item_id: &str, version: u64) {
+        self.record(OwnEvent {
+            action: OwnAction::Rotate,
+            plugin: plugin.to_owned(),
+            route: None,
+            target: OwnTarget::Item {
+                vault_id: vault_id.to_owned(),
+                item_id: item_id.to_owned(),
+                version,
+            },
+        });
+    }
+
+    /// `plugin` tried to reach `target` (`scheme://host:port`) and its grants refused.
+    pub fn denied(&self, plugin: &str, target: &str) {
+        self.record(OwnEvent {
+            action: OwnAction::Denied,
+            plugin: plugin.to_owned(),
+            route: None,
+            target: OwnTarget::Host(target.to_owned()),
+        });
     }
 }
 
@@ -186,31 +239,8 @@ fn not_written(action: OwnAction, error: &str) {
     metrics::counter!(OWN_EVENTS_DROPPED_TOTAL, "action" => action.as_str()).increment(1);
 }
 
-/// A rotation by `plugin` made `version` of the item current.
-pub fn rotated(plugin: &str, vault_id: &str, item_id: &str, version: u64) {
-    record(OwnEvent {
-        action: OwnAction::Rotate,
-        plugin: plugin.to_owned(),
-        route: None,
-        target: OwnTarget::Item {
-            vault_id: vault_id.to_owned(),
-            item_id: item_id.to_owned(),
-            version,
-        },
-    });
-}
-
-/// `plugin` tried to reach `target` (`scheme://host:port`) and its grants refused.
-pub fn denied(plugin: &str, target: &str) {
-    record(OwnEvent {
-        action: OwnAction::Denied,
-        plugin: plugin.to_owned(),
-        route: None,
-        target: OwnTarget::Host(target.to_owned()),
-    });
-}
-
-/// An event about an item version (a delivery or a dead letter), for [`record`] or [`pending`].
+/// An event about an item version (a delivery or a dead letter), for [`AuditEvents::record`]
+/// or [`AuditEvents::pending`].
 pub fn item_event(
     action: OwnAction,
     route: &str,
@@ -232,13 +262,8 @@ pub fn item_event(
 }
 
 /// Own events are recorded while this lives; [`Writer::stop`] ends that.
-pub struct Writer(());
-
-/// Records own events into `store` from now on; each write bumps `wake` so sinks ship without
-/// waiting.
-pub fn install(store: Store, wake: watch::Sender<u64>) -> Writer {
-    *OUTBOX.lock().unwrap_or_else(PoisonError::into_inner) = Some(Outbox { store, wake });
-    Writer(())
+pub struct Writer {
+    events: AuditEvents,
 }
 
 impl Writer {
@@ -249,7 +274,7 @@ impl Writer {
 
 impl Drop for Writer {
     fn drop(&mut self) {
-        OUTBOX.lock().unwrap_or_else(PoisonError::into_inner).take();
+        self.events.lock().take();
     }
 }
 
