@@ -11,7 +11,7 @@ use crate::connect::client::ConnectClient;
 use crate::delivery::Deliverer;
 use crate::detect::{DetectOptions, Detector};
 use crate::own_events::AuditEvents;
-use crate::plugin::{HostOptions, OnDenied, Plugin, PluginConfig, PluginHost};
+use crate::plugin::{HostOptions, Loader, OnDenied, Plugin, PluginHost};
 use crate::rotation::Rotator;
 use crate::store::Store;
 
@@ -94,14 +94,18 @@ impl Engine {
             .collect();
         let mut plugins = HashMap::new();
         let mut broken = HashMap::new();
+        let resolver = ConnectResolver {
+            client: &engine.client,
+        };
+        let loader = Loader::new(&host, &resolver);
         for p in used {
-            match load(&host, &engine.client, p).await {
+            match loader.load(&p.name, p.config.clone(), |c| p.spec(c)).await {
                 Ok(plugin) => {
                     plugins.insert(p.name.clone(), plugin);
                 }
-                Err(reason) => {
-                    tracing::error!(plugin = %p.name, error = %reason, "plugin not usable; its deliveries wait");
-                    broken.insert(p.name.clone(), reason);
+                Err(e) => {
+                    tracing::error!(plugin = %p.name, error = %e, "plugin not usable; its deliveries wait");
+                    broken.insert(p.name.clone(), e.to_string());
                 }
             }
         }
@@ -142,26 +146,4 @@ impl Engine {
             self.events.clone(),
         )
     }
-}
-
-/// Resolves the config, loads (off the async threads: compiling is CPU-bound) and validates.
-async fn load(
-    host: &PluginHost,
-    client: &ConnectClient,
-    p: &PluginSettings,
-) -> Result<Plugin, String> {
-    let config = PluginConfig::resolve(
-        p.config.clone().into_iter().collect(),
-        &ConnectResolver { client },
-    )
-    .await
-    .map_err(|e| format!("plugin `{}`: {e}", p.name))?;
-    let spec = p.spec(config);
-    let host = host.clone();
-    let plugin = tokio::task::spawn_blocking(move || host.load(spec))
-        .await
-        .map_err(|e| format!("loading plugin `{}` panicked: {e}", p.name))?
-        .map_err(|e| e.to_string())?;
-    plugin.validate().await.map_err(|e| e.to_string())?;
-    Ok(plugin)
 }

@@ -15,7 +15,7 @@ use crate::audit::tail::{Tail, TailOptions, TailReport};
 use crate::config::{AuditSinkSettings, Settings};
 use crate::connect::client::ConnectClient;
 use crate::own_events::{AuditEvents, Writer};
-use crate::plugin::{Plugin, PluginConfig, PluginHost, World};
+use crate::plugin::{Loader, Plugin, PluginHost, PluginSpec, World};
 use crate::shutdown::Shutdown;
 use crate::store::Store;
 use crate::telemetry::names;
@@ -253,19 +253,15 @@ async fn load(
     if let Some(format) = &sink.format {
         config.insert("format".into(), format.clone());
     }
-    let config = PluginConfig::resolve(config, &ConnectResolver { client })
+    let resolver = ConnectResolver { client };
+    let spec = |config| PluginSpec {
+        world: Some(World::AuditSink),
+        ..p.spec(config)
+    };
+    Loader::new(host, &resolver)
+        .load(&p.name, config, spec)
         .await
-        .map_err(|e| format!("plugin `{}`: {e}", p.name))?;
-    let mut spec = p.spec(config);
-    spec.world = Some(World::AuditSink);
-    let host = host.clone();
-    let name = p.name.clone();
-    let plugin = tokio::task::spawn_blocking(move || host.load(spec))
-        .await
-        .map_err(|e| format!("loading plugin `{name}` panicked: {e}"))?
-        .map_err(|e| e.to_string())?;
-    plugin.validate().await.map_err(|e| e.to_string())?;
-    Ok(plugin)
+        .map_err(|e| e.to_string())
 }
 
 /// Reads the log every `audit.poll_interval` until shutdown.

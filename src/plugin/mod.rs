@@ -15,6 +15,7 @@ mod host;
 mod http;
 mod inspect;
 mod limits;
+mod loader;
 mod log;
 mod secrets;
 mod source;
@@ -40,6 +41,7 @@ pub use host::{HostOptions, Plugin, PluginHost, PluginSource, PluginSpec, WarmIn
 pub use http::{HostRule, HostRuleError, HttpPolicy, OnDenied};
 pub use inspect::{Report, inspect};
 pub use limits::{Limits, LimitsError};
+pub use loader::{LoadError, Loader};
 pub use secrets::REDACTED;
 pub use source::{MAX_COMPONENT_BYTES, read_pinned};
 pub use state::{DirGrant, Grants};

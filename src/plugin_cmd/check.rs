@@ -6,7 +6,7 @@ use std::fmt;
 use crate::app::{ConnectResolver, plugin_cache_dir};
 use crate::config::{PluginSettings, Settings, SourceSetting};
 use crate::connect::client::ConnectClient;
-use crate::plugin::{HostOptions, PluginConfig, PluginHost};
+use crate::plugin::{HostOptions, LoadError, Loader, PluginConfig, PluginHost};
 
 /// What `check` found for one plugin instance.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,6 +55,7 @@ pub async fn check(settings: &Settings) -> Result<CheckReport, CheckError> {
         ..HostOptions::default()
     })?;
     let resolver = ConnectResolver { client: &client };
+    let loader = Loader::new(&host, &resolver);
     let mut report = CheckReport::default();
     for p in &settings.plugins {
         let mut status = PluginStatus {
@@ -71,42 +72,33 @@ pub async fn check(settings: &Settings) -> Result<CheckReport, CheckError> {
             allowed_hosts: p.grants.http.clone(),
             error: None,
         };
-        if let Err(e) = check_one(&host, &resolver, p, &mut status).await {
-            status.error = Some(e);
+        if let Err(e) = check_one(&loader, p, &mut status).await {
+            status.error = Some(e.to_string());
         }
         report.plugins.push(status);
     }
     Ok(report)
 }
 
-/// One instance: resolve, load (off the async threads: compiling is CPU-bound), validate. When
-/// its config does not resolve, the component is still loaded (loading never calls the plugin),
-/// so the line shows its world and sha256 beside the error.
+/// One instance, through the daemon's own [`Loader`]: resolve, load, validate. When its config
+/// does not resolve, the component is still loaded (loading never calls the plugin), so the line
+/// shows its world and sha256 beside the error.
 async fn check_one(
-    host: &PluginHost,
-    resolver: &ConnectResolver<'_>,
+    loader: &Loader<'_, ConnectResolver<'_>>,
     p: &PluginSettings,
     status: &mut PluginStatus,
-) -> Result<(), String> {
-    let (config, unresolved) = match PluginConfig::resolve(p.config.clone(), resolver).await {
+) -> Result<(), LoadError> {
+    let (config, unresolved) = match loader.resolve(&p.name, p.config.clone()).await {
         Ok(config) => (config, None),
-        Err(e) => (
-            PluginConfig::default(),
-            Some(format!("plugin `{}`: {e}", p.name)),
-        ),
+        Err(e) => (PluginConfig::default(), Some(e)),
     };
-    let spec = p.spec(config);
-    let host = host.clone();
-    let plugin = tokio::task::spawn_blocking(move || host.load(spec))
-        .await
-        .map_err(|e| format!("plugin `{}`: loading panicked: {e}", p.name))?
-        .map_err(|e| e.to_string())?;
+    let plugin = loader.load_spec(p.spec(config)).await?;
     status.world = Some(plugin.world().to_string());
     status.sha256 = Some(plugin.sha256().to_owned());
     if let Some(e) = unresolved {
         return Err(e);
     }
-    plugin.validate().await.map_err(|e| e.to_string())
+    Ok(plugin.validate().await?)
 }
 
 impl fmt::Display for PluginStatus {
