@@ -1,5 +1,6 @@
-//! Builds the built-in plugins (`plugins/`, a separate cargo workspace) for wasm32-wasip2 and puts
-//! the components in `OUT_DIR/plugins/` for `src/plugin/builtin.rs` to embed.
+//! Builds the built-in plugins (`plugins/`, a separate cargo workspace) for wasm32-wasip2, puts
+//! the components in `OUT_DIR/plugins/`, and writes `OUT_DIR/builtins.rs`, the table
+//! `src/plugin/builtin.rs` embeds them with: [`PLUGINS`] is the one list of built-ins.
 //!
 //! Needs the target once per toolchain: `rustup target add wasm32-wasip2`. To embed components
 //! built elsewhere instead, set `OPSYNC_PLUGINS_DIR` to a directory holding `<name>.wasm` files.
@@ -9,7 +10,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Built-in plugins: (cargo package in `plugins/`, embedded name).
+/// The built-in plugins: (cargo package in `plugins/`, embedded name). The only list of them.
 const PLUGINS: &[(&str, &str)] = &[
     ("opsync-plugin-file", "file"),
     ("opsync-plugin-webhook", "webhook"),
@@ -31,6 +32,7 @@ fn main() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("set by cargo")).join("plugins");
     fs::create_dir_all(&out_dir).expect("create OUT_DIR/plugins");
+    write_table(&out_dir);
     println!("cargo:rerun-if-env-changed=OPSYNC_PLUGINS_DIR");
 
     if let Some(prebuilt) = env::var_os("OPSYNC_PLUGINS_DIR") {
@@ -104,6 +106,23 @@ fn main() {
         let file = format!("{}.wasm", package.replace('-', "_"));
         copy(&built.join(file), &out_dir.join(format!("{name}.wasm")));
     }
+}
+
+/// `OUT_DIR/builtins.rs`: one `Builtin` per entry of [`PLUGINS`], embedding its component.
+fn write_table(plugins_out: &Path) {
+    let mut table = String::from(
+        "/// Every built-in plugin, in build.rs's order.\npub const BUILTINS: &[Builtin] = &[\n",
+    );
+    for (_, name) in PLUGINS {
+        let wasm = plugins_out.join(format!("{name}.wasm"));
+        table.push_str(&format!(
+            "    Builtin {{ name: {name:?}, wasm: include_bytes!({:?}) }},\n",
+            wasm.display().to_string()
+        ));
+    }
+    table.push_str("];\n");
+    let out = plugins_out.parent().expect("OUT_DIR").join("builtins.rs");
+    fs::write(&out, table).unwrap_or_else(|e| panic!("cannot write {}: {e}", out.display()));
 }
 
 fn copy(from: &Path, to: &Path) {

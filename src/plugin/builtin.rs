@@ -8,30 +8,8 @@ pub struct Builtin {
     pub wasm: &'static [u8],
 }
 
-/// The embedded component that build.rs put in `OUT_DIR/plugins/<name>.wasm`.
-macro_rules! embedded {
-    ($name:literal) => {
-        Builtin {
-            name: $name,
-            wasm: include_bytes!(concat!(env!("OUT_DIR"), "/plugins/", $name, ".wasm")),
-        }
-    };
-}
-
-/// Every built-in plugin (the list in build.rs says which cargo package each is built from).
-pub const BUILTINS: &[Builtin] = &[
-    embedded!("file"),
-    embedded!("webhook"),
-    embedded!("vault-kv"),
-    embedded!("aws-secrets-manager"),
-    embedded!("password"),
-    embedded!("openbao-userpass"),
-    embedded!("aws-iam-access-key"),
-    embedded!("syslog"),
-    embedded!("splunk-hec"),
-    embedded!("elasticsearch"),
-    embedded!("webhook-audit"),
-];
+// `BUILTINS`, written by build.rs from its list of built-in plugins.
+include!(concat!(env!("OUT_DIR"), "/builtins.rs"));
 
 /// The built-in plugin called `name`.
 pub fn builtin(name: &str) -> Option<&'static Builtin> {
