@@ -478,18 +478,23 @@ async fn demo_command_syncs_the_demo_data_and_answers_health_checks() {
         ready.text().await.expect("body"),
         "ready\nconnect: ok\nstate: ok\n"
     );
-    let text = reqwest::get(format!("http://{admin}/metrics"))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("body");
-    assert!(
-        text.contains(
-            "opsync_deliveries_total{route=\"demo\",plugin=\"files\",outcome=\"delivered\"}"
-        ),
-        "{text}"
-    );
+    // A file is on disk before its delivery is recorded (after the flush): the counter follows.
+    let delivered =
+        "opsync_deliveries_total{route=\"demo\",plugin=\"files\",outcome=\"delivered\"}";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let text = loop {
+        let text = reqwest::get(format!("http://{admin}/metrics"))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("body");
+        if text.contains(delivered) || std::time::Instant::now() > deadline {
+            break text;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(text.contains(delivered), "{text}");
     assert!(
         text.contains("opsync_poll_duration_seconds_bucket"),
         "{text}"
