@@ -5,9 +5,9 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use crate::app::error::AppError;
-use crate::app::resolver::ConnectResolver;
 use crate::config::{PluginSettings, Settings};
 use crate::connect::client::ConnectClient;
+use crate::connect::reference::ConnectResolver;
 use crate::delivery::Deliverer;
 use crate::detect::{DetectOptions, Detector};
 use crate::own_events::AuditEvents;

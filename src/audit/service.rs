@@ -8,12 +8,12 @@ use chrono::Utc;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::app::ConnectResolver;
 use crate::audit::error::AuditError;
 use crate::audit::ship::{ShipOptions, ShipReport, Shipper};
 use crate::audit::tail::{Tail, TailOptions, TailReport};
 use crate::config::{AuditSinkSettings, Settings};
 use crate::connect::client::ConnectClient;
+use crate::connect::reference::ConnectResolver;
 use crate::own_events::{AuditEvents, Writer};
 use crate::plugin::{Loader, Plugin, PluginHost, PluginSpec, World};
 use crate::shutdown::Shutdown;

@@ -33,17 +33,17 @@ pub const FORMATS: &[&str] = &["raw", "ocsf", "ecs"];
 pub struct AuditSettings {
     /// Time between two reads of `/v1/activity` (each read goes from the newest record back to
     /// the high-water mark).
-    #[serde(with = "crate::config::duration")]
+    #[serde(with = "crate::human_time::written")]
     pub poll_interval: Duration,
     /// Records per `/v1/activity` request.
     pub page_size: u32,
     /// How far below the high-water mark each read looks again, for records logged late with
     /// an older timestamp; request ids already read are skipped.
-    #[serde(with = "crate::config::duration")]
+    #[serde(with = "crate::human_time::written")]
     pub lookback: Duration,
     /// How long records stay in the state database's outbox after every sink acknowledged
     /// them (what `opsync audit replay` can send again).
-    #[serde(with = "crate::config::duration")]
+    #[serde(with = "crate::human_time::written")]
     pub retention: Duration,
     /// `[[audit.sink]]`, in file order.
     #[serde(rename = "sink")]
@@ -86,7 +86,7 @@ pub struct AuditSinkSettings {
     /// order, over the batches acknowledged without a gap.
     pub in_flight: usize,
     /// Longest wait before a partial batch is shipped.
-    #[serde(with = "crate::config::duration")]
+    #[serde(with = "crate::human_time::written")]
     pub flush_interval: Duration,
     /// Where a new sink starts: `beginning` (every record still in the outbox) or `now`.
     pub start: StartSetting,
@@ -117,12 +117,12 @@ impl StartSetting {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct RawAudit {
-    #[serde(with = "crate::config::duration")]
+    #[serde(with = "crate::human_time::written")]
     poll_interval: Duration,
     page_size: u32,
-    #[serde(with = "crate::config::duration")]
+    #[serde(with = "crate::human_time::written")]
     lookback: Duration,
-    #[serde(with = "crate::config::duration")]
+    #[serde(with = "crate::human_time::written")]
     retention: Duration,
     sink: Vec<RawSink>,
 }
@@ -285,7 +285,7 @@ mod opt_duration {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
         #[derive(Deserialize)]
-        struct W(#[serde(with = "crate::config::duration")] Duration);
+        struct W(#[serde(with = "crate::human_time::written")] Duration);
         Option::<W>::deserialize(d).map(|o| o.map(|w| w.0))
     }
 }

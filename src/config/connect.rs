@@ -8,10 +8,11 @@ use figment::value::magic::RelativePathBuf;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use url::Url;
 
-use crate::config::duration;
 use crate::config::error::{ConfigError, Origin};
 use crate::config::sources::{ENV_PREFIX, SDK_HOST_ENV, SDK_TOKEN_ENV};
+use crate::connect::client::ClientOptions;
 use crate::connect::model::SecretString;
+use crate::human_time::written as duration;
 
 /// Default whole-request timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -222,4 +223,19 @@ fn read_token_file(figment: &Figment, file: &RelativePathBuf) -> Result<SecretSt
         ));
     }
     Ok(SecretString::new(token))
+}
+
+/// The client's options are the `[connect]` settings, less where the token came from.
+impl From<&ConnectSettings> for ClientOptions {
+    fn from(s: &ConnectSettings) -> Self {
+        Self {
+            host: s.host.clone(),
+            token: s.token.clone(),
+            user_agent: s.user_agent.clone(),
+            timeout: s.timeout,
+            connect_timeout: s.connect_timeout,
+            pool_idle_timeout: s.pool_idle_timeout,
+            max_idle_per_host: s.max_idle_per_host,
+        }
+    }
 }

@@ -13,18 +13,18 @@ use crate::delivery::{RetryPolicy, WorkerOptions};
 #[serde(deny_unknown_fields, default)]
 pub struct DeliverySettings {
     /// The ceiling of the first retry's delay; it doubles per attempt (full jitter below it).
-    #[serde(with = "crate::config::duration")]
+    #[serde(with = "crate::human_time::written")]
     pub retry_base: Duration,
     /// The largest retry delay ceiling.
-    #[serde(with = "crate::config::duration")]
+    #[serde(with = "crate::human_time::written")]
     pub retry_max_delay: Duration,
     /// Attempts in all before a retryable failure becomes a dead letter (the retry budget).
     pub max_attempts: u32,
     /// How long a destination reporting `misconfigured` is left alone.
-    #[serde(with = "crate::config::duration")]
+    #[serde(with = "crate::human_time::written")]
     pub misconfigured_pause: Duration,
     /// After SIGTERM/SIGINT, how long in-flight deliveries may take to finish.
-    #[serde(with = "crate::config::duration")]
+    #[serde(with = "crate::human_time::written")]
     pub shutdown_grace: Duration,
 }
 

@@ -12,7 +12,6 @@
 mod audit;
 mod connect;
 mod delivery;
-mod duration;
 mod error;
 mod log;
 mod plugins;
@@ -28,6 +27,7 @@ use std::path::{Path, PathBuf};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
+pub use crate::rotation::RotationJob;
 pub use audit::{
     AuditSettings, AuditSinkSettings, DEFAULT_AUDIT_POLL_INTERVAL, DEFAULT_BATCH_SIZE,
     DEFAULT_FLUSH_INTERVAL, DEFAULT_PAGE_SIZE, FORMATS, MAX_BATCH_SIZE, StartSetting,
@@ -41,7 +41,7 @@ pub use error::{ConfigError, Origin};
 pub use log::{LogFormat, LogLevel, LogSettings};
 pub use plugins::{DirSetting, GrantSettings, LimitSettings, PluginSettings, SourceSetting};
 pub use report::{CheckReport, EXPIRY_WARNING, check};
-pub use rotation::{DEFAULT_DEADLINE, RotationJob};
+pub use rotation::DEFAULT_DEADLINE;
 pub use routes::MAX_CONCURRENCY;
 pub use sources::{
     CONFIG_FILE_ENV, DEFAULT_CONFIG_FILE, ENV_PREFIX, EnvVars, LoadOptions, Overrides,

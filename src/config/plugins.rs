@@ -406,13 +406,13 @@ mod opt_duration {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
         #[derive(Deserialize)]
-        struct W(#[serde(with = "crate::config::duration")] Duration);
+        struct W(#[serde(with = "crate::human_time::written")] Duration);
         Option::<W>::deserialize(d).map(|o| o.map(|w| w.0))
     }
 
     pub fn serialize<S: Serializer>(v: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
         match v {
-            Some(d) => crate::config::duration::serialize(d, s),
+            Some(d) => crate::human_time::written::serialize(d, s),
             None => s.serialize_none(),
         }
     }

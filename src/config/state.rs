@@ -20,7 +20,7 @@ pub struct StateSettings {
     pub path: PathBuf,
     /// Delivered and superseded ledger rows older than this are pruned (dead letters stay until
     /// retried).
-    #[serde(with = "crate::config::duration")]
+    #[serde(with = "crate::human_time::written")]
     pub ledger_retention: Duration,
 }
 
@@ -29,7 +29,7 @@ pub struct StateSettings {
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct RawState {
     path: RelativePathBuf,
-    #[serde(with = "crate::config::duration")]
+    #[serde(with = "crate::human_time::written")]
     pub(crate) ledger_retention: Duration,
 }
 

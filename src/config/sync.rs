@@ -12,11 +12,11 @@ pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(10);
 #[serde(deny_unknown_fields, default)]
 pub struct SyncSettings {
     /// Time between two polls (an idle poll costs one Connect request).
-    #[serde(with = "crate::config::duration")]
+    #[serde(with = "crate::human_time::written")]
     pub poll_interval: Duration,
     /// Time between two full reconciliations (every vault listed, whatever its
     /// `contentVersion`).
-    #[serde(with = "crate::config::duration")]
+    #[serde(with = "crate::human_time::written")]
     pub full_reconcile_interval: Duration,
 }
 

@@ -13,10 +13,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use url::Url;
 
-use crate::config::ConnectSettings;
 use crate::connect::error::{ConnectError, parse_retry_after};
 use crate::connect::filter::Filter;
-use crate::connect::model::{ApiRequest, ErrorBody, File, Item, PatchOp, ServerHealth, Vault};
+use crate::connect::model::{
+    ApiRequest, ErrorBody, File, Item, PatchOp, SecretString, ServerHealth, Vault,
+};
 
 /// Route templates, used as the `endpoint` metric label.
 mod route {
@@ -96,9 +97,26 @@ impl fmt::Debug for ConnectClient {
     }
 }
 
+/// How to reach a Connect server: where, with which token, how patiently.
+#[derive(Clone, Debug)]
+pub struct ClientOptions {
+    pub host: Url,
+    pub token: SecretString,
+    pub user_agent: String,
+    /// Whole-request timeout.
+    pub timeout: Duration,
+    /// TCP (and TLS) connect timeout.
+    pub connect_timeout: Duration,
+    /// How long an idle pooled connection is kept.
+    pub pool_idle_timeout: Duration,
+    /// Idle connections kept per host.
+    pub max_idle_per_host: usize,
+}
+
 impl ConnectClient {
-    /// Builds a client from the `[connect]` settings.
-    pub fn new(settings: &ConnectSettings) -> Result<Self, ConnectError> {
+    /// Builds a client from `options` (the `[connect]` settings turn into them).
+    pub fn new(options: impl Into<ClientOptions>) -> Result<Self, ConnectError> {
+        let settings = options.into();
         let base = base_url(&settings.host)?;
         let mut auth = HeaderValue::from_str(&format!("Bearer {}", settings.token.expose()))
             .map_err(|_| ConnectError::InvalidToken)?;
@@ -108,7 +126,7 @@ impl ConnectClient {
         let http = reqwest::Client::builder()
             .use_rustls_tls()
             .default_headers(headers)
-            .user_agent(settings.user_agent.clone())
+            .user_agent(settings.user_agent)
             .timeout(settings.timeout)
             .connect_timeout(settings.connect_timeout)
             .pool_idle_timeout(settings.pool_idle_timeout)

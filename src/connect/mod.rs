@@ -4,4 +4,5 @@ pub mod client;
 pub mod error;
 pub mod filter;
 pub mod model;
+pub mod reference;
 pub mod token;

@@ -4,77 +4,10 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::str::FromStr;
 
 use crate::connect::model::SecretString;
+pub use crate::connect::reference::{ReferenceError, ReferenceResolver, SecretReference};
 use crate::plugin::secrets::SecretValue;
-
-/// A parsed `op://vault/item/[section/]field` reference (vault and item by name or id).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SecretReference {
-    pub vault: String,
-    pub item: String,
-    pub section: Option<String>,
-    pub field: String,
-}
-
-/// Why a config value that starts with `op://` is not a usable reference.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error(
-    "`{reference}` is not a secret reference: write op://vault/item/field or op://vault/item/section/field"
-)]
-pub struct ReferenceError {
-    reference: String,
-}
-
-impl FromStr for SecretReference {
-    type Err = ReferenceError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = || ReferenceError {
-            reference: s.to_string(),
-        };
-        let rest = s.strip_prefix("op://").ok_or_else(err)?;
-        let parts: Vec<&str> = rest.split('/').collect();
-        if parts.iter().any(|p| p.is_empty()) {
-            return Err(err());
-        }
-        match parts.as_slice() {
-            [vault, item, field] => Ok(Self {
-                vault: vault.to_string(),
-                item: item.to_string(),
-                section: None,
-                field: field.to_string(),
-            }),
-            [vault, item, section, field] => Ok(Self {
-                vault: vault.to_string(),
-                item: item.to_string(),
-                section: Some(section.to_string()),
-                field: field.to_string(),
-            }),
-            _ => Err(err()),
-        }
-    }
-}
-
-impl fmt::Display for SecretReference {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "op://{}/{}/", self.vault, self.item)?;
-        if let Some(section) = &self.section {
-            write!(f, "{section}/")?;
-        }
-        f.write_str(&self.field)
-    }
-}
-
-/// Reads the value behind a reference; implemented over the Connect client by the daemon.
-pub trait ReferenceResolver {
-    /// The value, or a message (without the value) saying why it could not be read.
-    fn resolve(
-        &self,
-        reference: &SecretReference,
-    ) -> impl Future<Output = Result<SecretString, String>> + Send;
-}
 
 /// One config value.
 #[derive(Clone, PartialEq, Eq)]

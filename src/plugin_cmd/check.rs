@@ -3,9 +3,10 @@
 
 use std::fmt;
 
-use crate::app::{ConnectResolver, plugin_cache_dir};
+use crate::app::plugin_cache_dir;
 use crate::config::{PluginSettings, Settings, SourceSetting};
 use crate::connect::client::ConnectClient;
+use crate::connect::reference::ConnectResolver;
 use crate::plugin::{HostOptions, LoadError, Loader, PluginConfig, PluginHost};
 
 /// What `check` found for one plugin instance.

@@ -3,6 +3,7 @@
 
 mod error;
 mod item;
+mod job;
 mod lease;
 mod runner;
 mod scheduler;
@@ -13,6 +14,7 @@ pub use item::{
     JOB_FIELD, KEY_FIELD, LAST_KEY_FIELD, ROTATED_AT_FIELD, SECTION_ID, SECTION_LABEL, STATE_FIELD,
     pending_id, previous_id, strip_owned_section,
 };
+pub use job::RotationJob;
 pub use lease::{Holder, Place};
 pub use runner::{KILL_HOOK_ENV, LEASE_TTL, Outcome, Rotator, Start, StepRetry, StepTiming};
 pub use scheduler::{RECHECK, spawn};

@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
-use crate::config::RotationJob;
 use crate::connect::client::ConnectClient;
 use crate::connect::model::{Item, is_connect_id};
 use crate::own_events::AuditEvents;
 use crate::plugin::{NewValue, Plugin, Rotation, RotationStep, VaultRef};
+use crate::rotation::RotationJob;
 use crate::rotation::error::RotationError;
 use crate::rotation::item::{self, Holds, PendingMeta, Target};
 use crate::rotation::lease::{Holder, pid_exists};

@@ -8,8 +8,8 @@ use std::time::Duration;
 use chrono::Utc;
 use tokio::task::JoinSet;
 
-use crate::config::RotationJob;
 use crate::plugin::Plugin;
+use crate::rotation::RotationJob;
 use crate::rotation::runner::{Outcome, Rotator, Start};
 use crate::rotation::telemetry;
 use crate::schedule::{Due, due};

@@ -1,9 +1,12 @@
-//! Spans of time worded for people: `42s`, `3m`, `3h 5m`, `1 day 4h`, `12 days`.
+//! Spans of time worded for people: `42s`, `3m`, `3h 5m`, `1 day 4h`, `12 days` in status
+//! lines, and `"10s"`, `"1m 30s"` in the config file ([`written`]).
 //!
 //! Written by hand because `humantime` prints every unit down to the second and without a space
 //! before a word unit (`2days 3h 4m 5s`), which reads badly in a status line.
 
 use chrono::TimeDelta;
+
+pub mod written;
 
 /// The length of `d` (its sign ignored) for people, rounded to its largest sensible unit(s):
 /// `42s`, `3m`, `3h 5m`, `1 day 4h`, `12 days`. Under a minute it shows seconds, under a day
