@@ -12,6 +12,7 @@ pub mod human_time;
 pub mod own_events;
 pub mod plugin;
 pub mod plugin_cmd;
+pub mod poll_loop;
 pub mod rotation;
 pub mod route;
 pub mod schedule;

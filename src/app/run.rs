@@ -4,7 +4,6 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use chrono::Utc;
 use tokio::sync::watch;
@@ -17,12 +16,10 @@ use crate::app::prune::Pruner;
 use crate::config::Settings;
 use crate::delivery::{DrainReport, RouteWorker};
 use crate::detect::{Detector, PollReport};
+use crate::poll_loop::{PollFailure, PollLoop};
 use crate::shutdown::Shutdown;
 use crate::store::Store;
 use crate::telemetry::{self, AdminServer, Readiness, names};
-
-/// The longest wait between polls after failures.
-const MAX_POLL_BACKOFF: Duration = Duration::from_secs(300);
 
 /// `opsync run` flags.
 #[derive(Clone, Debug, Default)]
@@ -121,41 +118,31 @@ pub async fn run(
     detector.set_keep_changes(false);
     let mut pruner = Pruner::new(engine.settings.state.ledger_retention);
     let mut summary = RunSummary::default();
-    let mut failures: u32 = 0;
-    loop {
-        if shutdown.is_triggered() {
-            break;
-        }
+    let mut polling = PollLoop::new(
+        "poll",
+        engine.settings.sync.poll_interval,
+        engine.settings.delivery.retry_policy(),
+    );
+    while polling.due(&mut shutdown).await {
         pruner.tick(&engine.store);
-        let next = match poll_once(&mut detector, &engine).await {
+        let polled = match poll_once(&mut detector, &engine).await {
             Ok(report) => {
-                failures = 0;
                 summary.polls += 1;
                 if report.enqueued > 0 {
                     wake.send_modify(|n| *n = n.wrapping_add(1));
                 }
-                engine.settings.sync.poll_interval
+                Ok(())
             }
             Err(e) => {
-                failures = failures.saturating_add(1);
                 summary.poll_failures += 1;
-                let policy = engine.settings.delivery.retry_policy();
                 let retry_after = match &e {
                     AppError::Detect(crate::detect::DetectError::Connect(c)) => c.retry_after(),
                     _ => None,
                 };
-                let backoff = policy.delay(failures, retry_after, &mut rand::thread_rng());
-                let wait = backoff
-                    .max(engine.settings.sync.poll_interval)
-                    .min(MAX_POLL_BACKOFF.max(engine.settings.sync.poll_interval));
-                tracing::warn!(error = %e, failures, retry_in_ms = wait.as_millis() as u64, "poll failed");
-                wait
+                Err(PollFailure::new(&e, retry_after))
             }
         };
-        tokio::select! {
-            () = shutdown.wait() => break,
-            () = tokio::time::sleep(next) => {}
-        }
+        polling.done(polled);
     }
     tracing::info!("polling stopped; waiting for in-flight deliveries");
     // Rotation tasks stop at their next await; every step is persisted, so a rotation cut off

@@ -2,7 +2,6 @@
 //! the tail loop (poll, backoff, compaction, lag gauges) and one shipping loop per sink.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use chrono::Utc;
 use tokio::sync::watch;
@@ -16,12 +15,10 @@ use crate::connect::client::ConnectClient;
 use crate::connect::reference::ConnectResolver;
 use crate::own_events::{AuditEvents, Writer};
 use crate::plugin::{Loader, Plugin, PluginHost, PluginSpec, World};
+use crate::poll_loop::{PollFailure, PollLoop};
 use crate::shutdown::Shutdown;
 use crate::store::Store;
 use crate::telemetry::names;
-
-/// The longest wait between reads of the log after failures.
-const MAX_POLL_BACKOFF: Duration = Duration::from_secs(300);
 
 /// The running export.
 pub struct AuditService {
@@ -274,14 +271,14 @@ async fn tail_loop(
 ) {
     let audit = &settings.audit;
     let sinks: Vec<String> = audit.sinks.iter().map(|s| s.name.clone()).collect();
-    let mut failures: u32 = 0;
-    loop {
-        if shutdown.is_triggered() {
-            break;
-        }
-        let next = match tail.poll().await {
+    let mut reading = PollLoop::new(
+        "reading the activity log",
+        audit.poll_interval,
+        settings.delivery.retry_policy(),
+    );
+    while reading.due(&mut shutdown).await {
+        let read = match tail.poll().await {
             Ok(report) => {
-                failures = 0;
                 observe(&report);
                 if report.added > 0 {
                     wake.send_modify(|n| *n = n.wrapping_add(1));
@@ -290,32 +287,18 @@ async fn tail_loop(
                 if let Err(e) = tokio::task::spawn_blocking(move || maintain(&st, &se, &si)).await {
                     tracing::warn!(error = %e, "audit maintenance failed");
                 }
-                audit.poll_interval
+                Ok(())
             }
             Err(e) => {
-                failures = failures.saturating_add(1);
                 metrics::counter!(names::AUDIT_POLLS_TOTAL, "result" => "error").increment(1);
                 let retry_after = match &e {
                     AuditError::Connect(c) => c.retry_after(),
                     _ => None,
                 };
-                let backoff = settings.delivery.retry_policy().delay(
-                    failures,
-                    retry_after,
-                    &mut rand::thread_rng(),
-                );
-                let wait = backoff
-                    .max(audit.poll_interval)
-                    .min(MAX_POLL_BACKOFF.max(audit.poll_interval));
-                tracing::warn!(error = %e, failures, retry_in_ms = wait.as_millis() as u64,
-                    "reading the activity log failed");
-                wait
+                Err(PollFailure::new(&e, retry_after))
             }
         };
-        tokio::select! {
-            () = shutdown.wait() => break,
-            () = tokio::time::sleep(next) => {}
-        }
+        reading.done(read);
     }
 }
 
