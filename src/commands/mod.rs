@@ -1,0 +1,45 @@
+//! One file per command, each a thin shell over the library: build the command's options from
+//! its flags and the settings, run it, print what it returns, and choose the exit status.
+
+mod audit;
+mod check_config;
+mod connect_dev;
+mod deadletter;
+mod demo;
+mod logging;
+mod once;
+mod plan;
+mod plugin;
+mod rotate;
+mod run;
+mod runtime;
+mod status;
+
+use std::process::ExitCode;
+
+use opsync::cli::{Cli, Command, version_text};
+use opsync::config::Loader;
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Command::Version = cli.command {
+        print!("{}", version_text());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let loader = Loader::new(&cli.load_options())?;
+    logging::init(&loader.log()?)?;
+    match cli.command {
+        Command::Version => Ok(ExitCode::SUCCESS),
+        Command::CheckConfig(args) => check_config::run(&loader, &args),
+        Command::ConnectDev(args) => connect_dev::run(*args),
+        Command::Run(args) => run::run(&loader, &args),
+        Command::Once(args) => once::run(&loader, &args),
+        Command::Plan(_) => plan::run(&loader),
+        Command::Status(args) => status::run(&loader, args),
+        Command::Deadletter(command) => deadletter::run(&loader, command),
+        Command::Audit(command) => audit::run(&loader, command),
+        Command::Plugin(args) => plugin::run(&loader, args),
+        Command::Rotate(command) => rotate::run(&loader, command),
+        Command::Demo(args) => demo::run(args),
+    }
+}
