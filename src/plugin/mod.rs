@@ -4,6 +4,7 @@
 mod abi;
 mod builtin;
 mod cache;
+mod call_end;
 mod config;
 mod dir_guard;
 mod dispatch;
