@@ -123,6 +123,13 @@ pub struct Rotator {
     events: AuditEvents,
 }
 
+/// What the run does after a step was recorded.
+enum Flow {
+    /// Go on with the step the state database now holds.
+    Next,
+    Finished(Outcome),
+}
+
 /// What one step leads to.
 enum Next {
     Step(Step),
@@ -284,12 +291,52 @@ impl Rotator {
         timings: &mut Vec<StepTiming>,
     ) -> Result<Outcome, RotationError> {
         let name = job.name.as_str();
+        let Some(mut run) = self.resume_or_begin(name, start)? else {
+            return Ok(Outcome::Idle);
+        };
+        let mut rollback = match run.step {
+            Step::Rollback => run.step_error.clone(),
+            _ => None,
+        };
+        let started = Instant::now();
+        loop {
+            wait_until_due(&run).await;
+            let step = run.step;
+            let t0 = Instant::now();
+            let mut in_plugin = Duration::ZERO;
+            let result = self
+                .step(job, plugin, &run, rollback.as_deref(), &mut in_plugin)
+                .await;
+            let elapsed = t0.elapsed();
+            timings.push(StepTiming {
+                step,
+                total: elapsed,
+                plugin: in_plugin,
+            });
+            let flow = match result {
+                Ok(next) => self.step_done(name, step, next, elapsed, &mut rollback)?,
+                Err(e) => self.step_failed(name, &run, &e, elapsed, &mut rollback)?,
+            };
+            if let Flow::Finished(outcome) = flow {
+                telemetry::finished(name, &outcome, started.elapsed());
+                return Ok(outcome);
+            }
+            run = self.in_progress(name)?;
+        }
+    }
+
+    /// The rotation in progress, or a new one for `start`; `None` when there is neither.
+    fn resume_or_begin(
+        &self,
+        name: &str,
+        start: Option<Start>,
+    ) -> Result<Option<RunState>, RotationError> {
         let serr = Self::store_err(name);
         let state = self.store.rotation_job(name, Utc::now()).map_err(&serr)?;
-        let mut run = match (state.run, start) {
+        match (state.run, start) {
             (Some(run), _) => {
                 tracing::info!(job = name, step = %run.step, attempt = run.attempt, key = %run.key, "resuming rotation");
-                run
+                Ok(Some(run))
             }
             (None, Some(s)) => {
                 let key = format!(
@@ -301,189 +348,138 @@ impl Rotator {
                     .rotation_begin(name, &self.owner, &key, s.slot, s.manual, Utc::now())
                     .map_err(&serr)?;
                 tracing::info!(job = name, slot = %s.slot, manual = s.manual, key = %key, "rotation started");
+                self.in_progress(name).map(Some)
+            }
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// The rotation in progress, as the state database has it now.
+    fn in_progress(&self, name: &str) -> Result<RunState, RotationError> {
+        self.store
+            .rotation_job(name, Utc::now())
+            .map_err(Self::store_err(name))?
+            .run
+            .ok_or_else(|| RotationError::Inconsistent {
+                job: name.to_owned(),
+                message: "the rotation in progress is not in the state database".into(),
+            })
+    }
+
+    /// Records a step that succeeded: the next step, a rollback, or the end.
+    fn step_done(
+        &self,
+        name: &str,
+        step: Step,
+        next: Next,
+        elapsed: Duration,
+        rollback: &mut Option<String>,
+    ) -> Result<Flow, RotationError> {
+        let serr = Self::store_err(name);
+        telemetry::step(name, step, "ok", elapsed);
+        self.hook(step, false);
+        match next {
+            Next::Step(next) => {
                 self.store
-                    .rotation_job(name, Utc::now())
-                    .map_err(&serr)?
-                    .run
-                    .ok_or_else(|| RotationError::Inconsistent {
-                        job: name.to_owned(),
-                        message: "the rotation just started is not recorded".into(),
-                    })?
+                    .rotation_step(name, &self.owner, next, self.lease_until())
+                    .map_err(&serr)?;
+                tracing::info!(job = name, step = %step, next = %next, elapsed_ms = elapsed.as_millis() as u64, "rotation step done");
             }
-            (None, None) => return Ok(Outcome::Idle),
-        };
-        let mut rollback_reason = if run.step == Step::Rollback {
-            run.step_error.clone()
+            Next::Rollback(reason) => {
+                self.store
+                    .rotation_step(name, &self.owner, Step::Rollback, self.lease_until())
+                    .map_err(&serr)?;
+                tracing::warn!(job = name, step = %step, reason = %reason, "rotation rolls back");
+                *rollback = Some(reason);
+            }
+            Next::Done(outcome) => {
+                let error = match &outcome {
+                    Outcome::RolledBack { reason } | Outcome::Failed { reason } => {
+                        Some(reason.as_str())
+                    }
+                    _ => None,
+                };
+                self.store
+                    .rotation_end(name, &self.owner, outcome.as_str(), error, Utc::now())
+                    .map_err(&serr)?;
+                self.hook(step, true);
+                return Ok(Flow::Finished(outcome));
+            }
+        }
+        self.hook(step, true);
+        Ok(Flow::Next)
+    }
+
+    /// Records a step that failed: retried later, rolled back, or the end, by step.
+    fn step_failed(
+        &self,
+        name: &str,
+        run: &RunState,
+        e: &RotationError,
+        elapsed: Duration,
+        rollback: &mut Option<String>,
+    ) -> Result<Flow, RotationError> {
+        let serr = Self::store_err(name);
+        let step = run.step;
+        let result = if e.is_retryable() {
+            "retryable"
         } else {
-            None
+            "error"
         };
-        let started = Instant::now();
-        loop {
-            if let Some(at) = run.retry_at {
-                let wait = (at - Utc::now()).to_std().unwrap_or_default();
-                if !wait.is_zero() {
-                    tokio::time::sleep(wait).await;
-                }
+        telemetry::step(name, step, result, elapsed);
+        let message = e.to_string();
+        let attempt = run.attempt + 1;
+        let retry_at = Utc::now()
+            + chrono::Duration::from_std(self.retry.delay(attempt))
+                .unwrap_or(chrono::Duration::MAX);
+        self.store
+            .rotation_attempt_failed(name, &self.owner, &message, retry_at)
+            .map_err(&serr)?;
+        tracing::warn!(job = name, step = %step, attempt, error = %message, "rotation step failed");
+        if e.is_retryable() && attempt < self.retry.attempts {
+            return Ok(Flow::Next);
+        }
+        let end = |outcome: Outcome, reason: &str| -> Result<Flow, RotationError> {
+            self.store
+                .rotation_end(name, &self.owner, "failed", Some(reason), Utc::now())
+                .map_err(&serr)?;
+            Ok(Flow::Finished(outcome))
+        };
+        match step {
+            // Nothing reached the target; a pending value written by an earlier attempt stays
+            // until the next rotation replaces it.
+            Step::Create => end(
+                Outcome::Failed {
+                    reason: message.clone(),
+                },
+                &message,
+            ),
+            Step::Set | Step::Test => {
+                self.store
+                    .rotation_step(name, &self.owner, Step::Rollback, self.lease_until())
+                    .map_err(&serr)?;
+                tracing::warn!(job = name, step = %step, "rotation rolls back");
+                *rollback = Some(format!("{step} failed: {message}"));
+                Ok(Flow::Next)
             }
-            let step = run.step;
-            let t0 = Instant::now();
-            let mut in_plugin = Duration::ZERO;
-            let result = self
-                .step(
-                    job,
-                    plugin,
-                    &run,
-                    rollback_reason.as_deref(),
-                    &mut in_plugin,
+            Step::Finish => {
+                let reason = format!(
+                    "the new value is current, but the plugin's finish failed (older credentials may remain): {message}"
+                );
+                end(
+                    Outcome::Failed {
+                        reason: reason.clone(),
+                    },
+                    &reason,
                 )
-                .await;
-            let elapsed = t0.elapsed();
-            timings.push(StepTiming {
-                step,
-                total: elapsed,
-                plugin: in_plugin,
-            });
-            match result {
-                Ok(next) => {
-                    telemetry::step(name, step, "ok", elapsed);
-                    self.hook(step, false);
-                    match next {
-                        Next::Step(next) => {
-                            self.store
-                                .rotation_step(name, &self.owner, next, self.lease_until())
-                                .map_err(&serr)?;
-                            tracing::info!(job = name, step = %step, next = %next, elapsed_ms = elapsed.as_millis() as u64, "rotation step done");
-                        }
-                        Next::Rollback(reason) => {
-                            self.store
-                                .rotation_step(
-                                    name,
-                                    &self.owner,
-                                    Step::Rollback,
-                                    self.lease_until(),
-                                )
-                                .map_err(&serr)?;
-                            tracing::warn!(job = name, step = %step, reason = %reason, "rotation rolls back");
-                            rollback_reason = Some(reason);
-                        }
-                        Next::Done(outcome) => {
-                            let error = match &outcome {
-                                Outcome::RolledBack { reason } | Outcome::Failed { reason } => {
-                                    Some(reason.as_str())
-                                }
-                                _ => None,
-                            };
-                            self.store
-                                .rotation_end(
-                                    name,
-                                    &self.owner,
-                                    outcome.as_str(),
-                                    error,
-                                    Utc::now(),
-                                )
-                                .map_err(&serr)?;
-                            telemetry::finished(name, &outcome, started.elapsed());
-                            self.hook(step, true);
-                            return Ok(outcome);
-                        }
-                    }
-                    self.hook(step, true);
-                }
-                Err(e) => {
-                    telemetry::step(
-                        name,
-                        step,
-                        if e.is_retryable() {
-                            "retryable"
-                        } else {
-                            "error"
-                        },
-                        elapsed,
-                    );
-                    let message = e.to_string();
-                    let attempt = run.attempt + 1;
-                    let retry_at = Utc::now()
-                        + chrono::Duration::from_std(self.retry.delay(attempt))
-                            .unwrap_or(chrono::Duration::MAX);
-                    self.store
-                        .rotation_attempt_failed(name, &self.owner, &message, retry_at)
-                        .map_err(&serr)?;
-                    tracing::warn!(job = name, step = %step, attempt, error = %message, "rotation step failed");
-                    let exhausted = !e.is_retryable() || attempt >= self.retry.attempts;
-                    if exhausted {
-                        match step {
-                            Step::Create => {
-                                // Nothing reached the target; a pending value written by an
-                                // earlier attempt stays until the next rotation replaces it.
-                                let outcome = Outcome::Failed { reason: message };
-                                self.store
-                                    .rotation_end(
-                                        name,
-                                        &self.owner,
-                                        "failed",
-                                        Some(&e.to_string()),
-                                        Utc::now(),
-                                    )
-                                    .map_err(&serr)?;
-                                telemetry::finished(name, &outcome, started.elapsed());
-                                return Ok(outcome);
-                            }
-                            Step::Set | Step::Test => {
-                                self.store
-                                    .rotation_step(
-                                        name,
-                                        &self.owner,
-                                        Step::Rollback,
-                                        self.lease_until(),
-                                    )
-                                    .map_err(&serr)?;
-                                tracing::warn!(job = name, step = %step, "rotation rolls back");
-                                rollback_reason = Some(format!("{step} failed: {message}"));
-                            }
-                            Step::Finish => {
-                                let outcome = Outcome::Failed {
-                                    reason: format!(
-                                        "the new value is current, but the plugin's finish failed (older credentials may remain): {message}"
-                                    ),
-                                };
-                                if let Outcome::Failed { reason } = &outcome {
-                                    self.store
-                                        .rotation_end(
-                                            name,
-                                            &self.owner,
-                                            "failed",
-                                            Some(reason),
-                                            Utc::now(),
-                                        )
-                                        .map_err(&serr)?;
-                                }
-                                telemetry::finished(name, &outcome, started.elapsed());
-                                return Ok(outcome);
-                            }
-                            Step::Promote | Step::Rollback => {
-                                // Target and 1Password disagree until this step succeeds:
-                                // never give up, come back later.
-                                let outcome = Outcome::Stalled {
-                                    step,
-                                    reason: message,
-                                    retry_at,
-                                };
-                                telemetry::finished(name, &outcome, started.elapsed());
-                                return Ok(outcome);
-                            }
-                        }
-                    }
-                }
             }
-            run = self
-                .store
-                .rotation_job(name, Utc::now())
-                .map_err(&serr)?
-                .run
-                .ok_or_else(|| RotationError::Inconsistent {
-                    job: name.to_owned(),
-                    message: "the rotation in progress disappeared from the state database".into(),
-                })?;
+            // Target and 1Password disagree until this step succeeds: never give up, come back
+            // later.
+            Step::Promote | Step::Rollback => Ok(Flow::Finished(Outcome::Stalled {
+                step,
+                reason: message,
+                retry_at,
+            })),
         }
     }
 
@@ -728,5 +724,15 @@ fn step_name(step: RotationStep) -> &'static str {
         RotationStep::Set => "set",
         RotationStep::Test => "test",
         RotationStep::Finish => "finish",
+    }
+}
+
+/// Waits until a failed step's retry is due (no wait for a step never tried).
+async fn wait_until_due(run: &RunState) {
+    if let Some(at) = run.retry_at {
+        let wait = (at - Utc::now()).to_std().unwrap_or_default();
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
     }
 }
