@@ -121,13 +121,23 @@ async fn a_pin_mismatch_stops_once_and_check_config_unless_allowed() {
     let wrong = "0".repeat(64);
     let config = guest_config(&server, "ok", &wrong);
     let check_config = config.clone();
-    let (refused, allowed, checked) = tokio::task::spawn_blocking(move || {
+    let (refused, refused_run, allowed, checked) = tokio::task::spawn_blocking(move || {
         let (_dir, refused) = once(&config, &[]);
+        // The daemon refuses at start too, before it listens or polls.
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("config.toml"), &config).expect("write");
+        // Under `timeout`: a daemon that did start would otherwise run on.
+        let refused_run = std::process::Command::new("timeout")
+            .args(["30", BIN, "--config", "config.toml", "run"])
+            .current_dir(dir.path())
+            .env_clear()
+            .output()
+            .expect("timeout runs the binary");
         let (_dir, allowed) = once(&config, &["--allow-unusable-plugins"]);
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("config.toml"), &check_config).expect("write");
         let checked = opsync(dir.path(), &["--config", "config.toml", "check-config"]);
-        (refused, allowed, checked)
+        (refused, refused_run, allowed, checked)
     })
     .await
     .expect("join");
@@ -148,6 +158,10 @@ async fn a_pin_mismatch_stops_once_and_check_config_unless_allowed() {
         refused_text.contains("--allow-unusable-plugins"),
         "{refused_text}"
     );
+
+    let run_text = text(&refused_run);
+    assert!(!refused_run.status.success(), "{run_text}");
+    assert!(run_text.contains("sha256 mismatch"), "{run_text}");
 
     let allowed_text = text(&allowed);
     assert!(
