@@ -4,9 +4,9 @@
 
 mod diff;
 mod error;
+mod poll;
 
-use std::collections::{HashMap, HashSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures_util::{Stream, StreamExt, stream};
@@ -14,8 +14,8 @@ use futures_util::{Stream, StreamExt, stream};
 use crate::connect::client::ConnectClient;
 use crate::connect::model::{Item, Vault};
 use crate::plugin::ChangeKind;
-use crate::route::{OnDelete, Route, fingerprint};
-use crate::store::{Hold, KnownVault, LedgerEntry, Member, PollWrite, Store};
+use crate::route::Route;
+use crate::store::{KnownVault, LedgerEntry, Member, PollWrite, Store};
 
 pub use diff::Change;
 pub use error::DetectError;
@@ -189,227 +189,6 @@ impl Detector {
     /// A dry run of a full poll: the same report, nothing written.
     pub async fn plan(&self) -> Result<PollReport, DetectError> {
         self.run(true, false).await
-    }
-
-    async fn run(&self, full_reconcile: bool, write: bool) -> Result<PollReport, DetectError> {
-        let clock = Instant::now();
-        let now = Utc::now();
-        let mut report = PollReport {
-            started_at: Some(now),
-            ..PollReport::default()
-        };
-        report.requests += 1;
-        let vaults = self.client.list_vaults(None).await?;
-        let known_vaults = self.store.known_vaults()?;
-        let print = fingerprint(&self.routes);
-        let routes_changed = self.store.meta(META_FINGERPRINT)?.as_deref() != Some(&print);
-        let full = full_reconcile || routes_changed;
-        report.full = full;
-
-        let listed_ids: HashSet<&str> = vaults.iter().map(|v| v.id.as_str()).collect();
-        report.vaults_missing = known_vaults
-            .keys()
-            .filter(|id| !listed_ids.contains(id.as_str()))
-            .cloned()
-            .collect();
-        report.vaults_missing.sort();
-
-        let keep = self.options.keep_changes;
-        let mut write_set = PollWrite::default();
-        // Deletions per route, decided once every vault is diffed; and the vaults they are in.
-        let mut leaving: HashMap<String, Vec<Change>> = HashMap::new();
-        let mut renames: HashMap<String, Vec<diff::Rename>> = HashMap::new();
-        let mut advance: Vec<KnownVault> = Vec::new();
-
-        // The vaults to list, in order, with their route members.
-        let mut to_list = Vec::new();
-        for vault in &vaults {
-            let known = known_vaults.get(&vault.id);
-            let moved = known.is_none_or(|k| k.content_version != vault.content_version);
-            if !full && !moved {
-                report.vaults_unchanged += 1;
-                continue;
-            }
-            let members = self.store.members(&vault.id)?;
-            let taken = self.routes.iter().any(|r| r.selector.takes_vault(vault));
-            if !taken && members.is_empty() {
-                // No route wants it: remember its version so it is not looked at again.
-                advance.push(known_vault(vault, now));
-                report.vaults_unchanged += 1;
-                continue;
-            }
-            to_list.push((vault, members));
-        }
-        let mut listings =
-            self.listings(to_list.iter().map(|(vault, _)| vault.id.clone()).collect());
-
-        for (vault, members) in to_list {
-            report.requests += 1;
-            let listing = match listings.next().await {
-                Some(Ok(items)) => items,
-                Some(Err(reason)) => {
-                    report.incomplete.push(IncompleteVault {
-                        vault_id: vault.id.clone(),
-                        name: vault.name.clone(),
-                        reason,
-                    });
-                    continue;
-                }
-                None => break,
-            };
-            report.vaults_listed += 1;
-            // A listing shorter than the vault's own item count may be truncated: use what it
-            // shows, delete nothing, and list again next time.
-            let complete = listing.len() as u64 >= vault.items;
-            if !complete {
-                report.incomplete.push(IncompleteVault {
-                    vault_id: vault.id.clone(),
-                    name: vault.name.clone(),
-                    reason: format!(
-                        "the listing has {} items and the vault says {}",
-                        listing.len(),
-                        vault.items
-                    ),
-                });
-            }
-            let known_items = self.store.known_items(&vault.id)?;
-            let d = diff::diff_vault(
-                vault,
-                &listing,
-                complete,
-                &known_items,
-                &members,
-                &self.routes,
-            );
-            report.items_changed += d.changed_items;
-            write_set.items.extend(d.items);
-            write_set
-                .items_gone
-                .extend(d.items_gone.into_iter().map(|i| (vault.id.clone(), i)));
-            for (change, member) in d.upserts {
-                self.push_with_member(&mut write_set, &change, member, now);
-                report.record(change, keep);
-            }
-            for change in d.leaving {
-                leaving
-                    .entry(change.route.clone())
-                    .or_default()
-                    .push(change);
-            }
-            for rename in d.renames {
-                renames
-                    .entry(rename.delete.route.clone())
-                    .or_default()
-                    .push(rename);
-            }
-            if complete {
-                advance.push(known_vault(vault, now));
-            }
-        }
-
-        // Deletions: retained, held, or enqueued, per route.
-        let counts = self.store.member_counts()?;
-        let mut held_vaults: HashSet<String> = HashSet::new();
-        let mut held_routes: HashSet<String> = HashSet::new();
-        for route in &self.routes {
-            let gone = leaving.remove(&route.name).unwrap_or_default();
-            let renamed = renames.remove(&route.name).unwrap_or_default();
-            if gone.is_empty() && renamed.is_empty() {
-                continue;
-            }
-            match route.on_delete {
-                OnDelete::Retain => {
-                    for c in gone {
-                        write_set.members_gone.push((
-                            c.route.clone(),
-                            c.vault_id.clone(),
-                            c.item_id.clone(),
-                        ));
-                        report.retained.push(c);
-                    }
-                }
-                OnDelete::Delete => {
-                    let total = counts.get(&route.name).copied().unwrap_or(0);
-                    // A rename deletes the old key: it counts against max_delete_ratio too (a
-                    // new name_template renames every key of the route).
-                    let n = (gone.len() + renamed.len()) as u64;
-                    if self.options.allow_mass_delete || route.deletions_allowed(n, total) {
-                        // The old key's deletion is enqueued first, then the new key's write.
-                        for r in renamed {
-                            self.push_entries(&mut write_set.entries, &r.delete, now);
-                            self.push_with_member(&mut write_set, &r.upsert, r.member, now);
-                            report.record(r.delete, keep);
-                            report.record(r.upsert, keep);
-                        }
-                        for c in gone {
-                            write_set.members_gone.push((
-                                c.route.clone(),
-                                c.vault_id.clone(),
-                                c.item_id.clone(),
-                            ));
-                            self.push_entries(&mut write_set.entries, &c, now);
-                            report.record(c, keep);
-                        }
-                    } else {
-                        // A held rename still writes the new key (nothing is lost), but keeps the
-                        // old membership, so the next polls find the rename again and delete the
-                        // old key once deletions are allowed (the write is not enqueued twice:
-                        // the ledger ignores a row it already has).
-                        let mut gone = gone;
-                        for r in renamed {
-                            self.push_entries(&mut write_set.entries, &r.upsert, now);
-                            report.record(r.upsert, keep);
-                            gone.push(r.delete);
-                        }
-                        held_vaults.extend(gone.iter().map(|c| c.vault_id.clone()));
-                        held_routes.insert(route.name.clone());
-                        write_set.holds.push(Hold {
-                            route: route.name.clone(),
-                            deletions: n,
-                            total,
-                            max_ratio: route.max_delete_ratio,
-                            since: now,
-                        });
-                        report.held.push(HeldRoute {
-                            route: route.name.clone(),
-                            deletions: gone,
-                            total,
-                            max_ratio: route.max_delete_ratio,
-                        });
-                    }
-                }
-            }
-        }
-        if report.incomplete.is_empty() {
-            write_set.holds_cleared = self
-                .routes
-                .iter()
-                .filter(|r| !held_routes.contains(&r.name))
-                .map(|r| r.name.clone())
-                .collect();
-        }
-        // A vault with held deletions keeps its old contentVersion, so it is listed (and the
-        // hold re-decided) at every poll until the deletions are allowed.
-        write_set.vaults = advance
-            .into_iter()
-            .filter(|v| !held_vaults.contains(&v.vault_id))
-            .collect();
-        if full && report.incomplete.is_empty() {
-            write_set.meta.push((
-                META_LAST_FULL.to_owned(),
-                now.timestamp_millis().to_string(),
-            ));
-        }
-        write_set.meta.push((META_FINGERPRINT.to_owned(), print));
-        if routes_changed && !report.incomplete.is_empty() {
-            // Keep the old fingerprint so the next poll is full again.
-            write_set.meta.pop();
-        }
-        if write {
-            report.enqueued = self.store.commit_poll(&write_set)?;
-        }
-        report.duration = clock.elapsed();
-        Ok(report)
     }
 
     /// The item listings of `vault_ids`, in their order, fetched up to [`LISTINGS_IN_FLIGHT`]
