@@ -1,54 +1,43 @@
-//! What the built-in audit sinks share: the bindings of the `audit-sink` world (generated once,
-//! here), the record formats, config reading, timestamps, splitting batches by size and a small
-//! wasi:http client.
+//! What the built-in audit sinks share: the exports of the `audit-sink` world (its imports are
+//! `opsync-guest`'s bindings), the record formats, timestamps and splitting batches by size;
+//! config reading, the clock and the wasi:http client are `opsync-guest`'s, re-exported here.
 //!
 //! A sink crate implements [`Guest`] and exports it with
 //! `opsync_audit_kit::export_audit_sink!(MySink);`.
-//!
-//! `settings`, `http` and `clock` are compiled from `destination-kit`'s source files against this
-//! world's bindings: the code is the same, the generated `wasi:http` and `config` types are not
-//! (each world's bindings are their own Rust types), so the two kits share the source, not a crate.
 
-/// The generated bindings of the `audit-sink` world.
+/// The generated bindings of the `audit-sink` world: only its exports, the imports are
+/// `opsync_guest::bindings`.
 pub mod bindings {
     wit_bindgen::generate!({
         world: "audit-sink",
         path: "../../wit/0.1.0",
-        generate_all,
+        with: {
+            "opsync:plugin/secrets@0.1.0": opsync_guest::bindings::opsync::plugin::secrets,
+            "opsync:plugin/types@0.1.0": opsync_guest::bindings::opsync::plugin::types,
+            "opsync:plugin/log@0.1.0": opsync_guest::bindings::opsync::plugin::log,
+            "opsync:plugin/config@0.1.0": opsync_guest::bindings::opsync::plugin::config,
+            "wasi:http/types@0.2.12": opsync_guest::bindings::wasi::http::types,
+            "wasi:http/outgoing-handler@0.2.12": opsync_guest::bindings::wasi::http::outgoing_handler,
+            "wasi:io/error@0.2.12": opsync_guest::bindings::wasi::io::error,
+            "wasi:io/poll@0.2.12": opsync_guest::bindings::wasi::io::poll,
+            "wasi:io/streams@0.2.12": opsync_guest::bindings::wasi::io::streams,
+            "wasi:clocks/monotonic-clock@0.2.12": opsync_guest::bindings::wasi::clocks::monotonic_clock,
+        },
         pub_export_macro: true,
         export_macro_name: "export_audit_sink",
         default_bindings_module: "opsync_audit_kit::bindings",
     });
 }
 
-#[path = "../../destination-kit/src/clock.rs"]
-pub mod clock;
 pub mod format;
-#[path = "../../destination-kit/src/http.rs"]
-pub mod http;
-#[path = "../../destination-kit/src/settings.rs"]
-pub mod settings;
 pub mod split;
 pub mod timestamp;
 
-pub use bindings::opsync::plugin::config;
-pub use bindings::opsync::plugin::log;
-pub use bindings::opsync::plugin::secrets::Secret;
-pub use bindings::opsync::plugin::types::{AuditActor, AuditEvent, AuditResource};
-pub use bindings::{Guest, PluginError, export_audit_sink};
-
-/// Shorthand for the three failure kinds.
-pub fn misconfigured(msg: impl Into<String>) -> PluginError {
-    PluginError::Misconfigured(msg.into())
-}
-
-pub fn permanent(msg: impl Into<String>) -> PluginError {
-    PluginError::Permanent(msg.into())
-}
-
-pub fn retryable(msg: impl Into<String>) -> PluginError {
-    PluginError::Retryable(msg.into())
-}
+pub use bindings::{Guest, export_audit_sink};
+pub use opsync_guest::types::{AuditActor, AuditEvent, AuditResource};
+pub use opsync_guest::{
+    PluginError, Secret, clock, config, http, log, misconfigured, permanent, retryable, settings,
+};
 
 /// Sleeps `ms` milliseconds (a `wasi:clocks` poll: the plugin's CPU budget is not spent).
 pub fn sleep_ms(ms: u64) {

@@ -2,9 +2,8 @@
 //! UpdateAccessKey, DeleteAccessKey, and STS GetCallerIdentity; XML answers parsed with
 //! `roxmltree`. Errors name the service, action, URL, status and AWS error code.
 
-use opsync_aws_sigv4::{self as sigv4, Credentials, Scope};
-use opsync_rotator_kit::clock::Instant;
-use opsync_rotator_kit::http::{self, Endpoint, Request, encode};
+use opsync_aws_sigv4::{self as aws, Credentials};
+use opsync_rotator_kit::http::{self, Endpoint, encode};
 use opsync_rotator_kit::{PluginError, permanent, retryable};
 use roxmltree::{Document, Node};
 use time::OffsetDateTime;
@@ -47,10 +46,8 @@ impl Service {
 
 /// One service endpoint and the credentials to sign with.
 pub struct Client {
-    pub service: Service,
-    pub endpoint: Endpoint,
-    pub region: String,
-    pub credentials: Credentials,
+    service: Service,
+    aws: aws::Client,
 }
 
 /// An error answer from AWS.
@@ -77,6 +74,22 @@ pub struct NewKey {
 }
 
 impl Client {
+    /// `service` at `endpoint`, signed for `region` with `credentials`.
+    pub fn new(
+        service: Service,
+        endpoint: Endpoint,
+        region: String,
+        credentials: Credentials,
+    ) -> Self {
+        let aws = aws::Client {
+            endpoint,
+            region,
+            service: service.signing_name(),
+            credentials,
+        };
+        Self { service, aws }
+    }
+
     /// Calls `action`; `Ok(Err(..))` is an error answer from the service.
     fn call(
         &self,
@@ -84,33 +97,8 @@ impl Client {
         params: &[(&str, &str)],
     ) -> Result<Result<String, AwsError>, PluginError> {
         let payload = form(action, self.service.version(), params).into_bytes();
-        let now = Instant::now();
-        let timestamp = now.compact();
-        let date = now.date();
         let headers = vec![("content-type".to_string(), FORM.to_string())];
-        let path = format!("{}/", self.endpoint.base_path);
-        let scope = Scope {
-            date: &date,
-            timestamp: &timestamp,
-            region: &self.region,
-            service: self.service.signing_name(),
-        };
-        let headers = sigv4::sign(
-            &self.credentials,
-            &scope,
-            &self.endpoint.authority,
-            "POST",
-            &path,
-            headers,
-            &payload,
-        );
-        let response = http::send(Request {
-            method: "POST",
-            endpoint: &self.endpoint,
-            path: "/".to_string(),
-            headers,
-            body: Some(payload),
-        })?;
+        let response = self.aws.post(headers, payload)?;
         let body = String::from_utf8_lossy(&response.body).into_owned();
         if response.is_success() {
             Ok(Ok(body))
@@ -124,8 +112,8 @@ impl Client {
         format!(
             "{} {action} (POST {}{}/)",
             self.service.label(),
-            self.endpoint.origin(),
-            self.endpoint.base_path
+            self.aws.endpoint.origin(),
+            self.aws.endpoint.base_path
         )
     }
 

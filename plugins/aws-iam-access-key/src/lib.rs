@@ -18,7 +18,7 @@ mod api;
 mod plan;
 
 use api::{Client, KeyInfo, Service};
-use opsync_aws_sigv4::Credentials;
+use opsync_aws_sigv4::{self as aws, Credentials};
 use opsync_rotator_kit::clock::Instant;
 use opsync_rotator_kit::http::Endpoint;
 use opsync_rotator_kit::log::{Level, log};
@@ -55,17 +55,10 @@ struct Settings {
 }
 
 fn region(key: &str) -> Result<String, PluginError> {
-    let region = settings::plain(key)?.unwrap_or_else(|| "us-east-1".into());
-    if region.is_empty()
-        || !region
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-    {
-        return Err(misconfigured(format!(
-            "`{key}` `{region}` is not an AWS region"
-        )));
-    }
-    Ok(region)
+    aws::settings::region(
+        key,
+        settings::plain(key)?.unwrap_or_else(|| "us-east-1".into()),
+    )
 }
 
 fn field_name(key: &str, default: &str) -> Result<String, PluginError> {
@@ -90,9 +83,7 @@ impl Settings {
                 "`user-name` `{user}` is not an IAM user name (1-64 of A-Z a-z 0-9 +=,.@_-)"
             )));
         }
-        settings::secret("access-key-id")?;
-        settings::secret("secret-access-key")?;
-        settings::optional_secret("session-token")?;
+        aws::settings::check_credentials()?;
         let iam_region = region("iam-region")?;
         let sts_region = region("region")?;
         let custom = settings::plain("endpoint")?;
@@ -129,30 +120,26 @@ impl Settings {
 
     /// IAM, signed with the admin credential.
     fn admin(&self) -> Result<Client, PluginError> {
-        Ok(Client {
-            service: Service::Iam,
-            endpoint: self.iam.clone(),
-            region: self.iam_region.clone(),
-            credentials: Credentials {
-                access_key_id: settings::secret("access-key-id")?.reveal(),
-                secret_access_key: settings::secret("secret-access-key")?.reveal(),
-                session_token: settings::optional_secret("session-token")?.map(|s| s.reveal()),
-            },
-        })
+        Ok(Client::new(
+            Service::Iam,
+            self.iam.clone(),
+            self.iam_region.clone(),
+            aws::settings::credentials()?,
+        ))
     }
 
     /// STS, signed with the key under test.
     fn sts_as(&self, key: &PendingKey) -> Client {
-        Client {
-            service: Service::Sts,
-            endpoint: self.sts.clone(),
-            region: self.sts_region.clone(),
-            credentials: Credentials {
+        Client::new(
+            Service::Sts,
+            self.sts.clone(),
+            self.sts_region.clone(),
+            Credentials {
                 access_key_id: key.id.clone(),
                 secret_access_key: key.secret.clone().unwrap_or_default(),
                 session_token: None,
             },
-        }
+        )
     }
 
     /// The item's current key id, if the item has one.

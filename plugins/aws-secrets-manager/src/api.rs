@@ -1,21 +1,15 @@
 //! The Secrets Manager JSON API calls this plugin makes (DescribeSecret, CreateSecret,
 //! PutSecretValue, TagResource, RestoreSecret, DeleteSecret), each SigV4-signed.
 
-use opsync_destination_kit::clock::Instant;
-use opsync_destination_kit::http::{self, Endpoint, Request, Response};
+use opsync_aws_sigv4::{Client, Credentials};
+use opsync_destination_kit::http::{Endpoint, Response};
 use opsync_destination_kit::{PluginError, misconfigured, permanent, retryable};
 use serde_json::{Value, json};
-
-use crate::sigv4::{self, Credentials, Scope};
 
 const SERVICE: &str = "secretsmanager";
 
 /// One region's Secrets Manager endpoint and the credentials to call it.
-pub struct SecretsManager {
-    pub endpoint: Endpoint,
-    pub region: String,
-    pub credentials: Credentials,
-}
+pub struct SecretsManager(Client);
 
 /// An error answer: the exception name (without its namespace) and message.
 pub struct AwsError {
@@ -43,13 +37,20 @@ impl Description {
 }
 
 impl SecretsManager {
+    /// The endpoint of `region`, signed for with `credentials`.
+    pub fn new(endpoint: Endpoint, region: String, credentials: Credentials) -> Self {
+        Self(Client {
+            endpoint,
+            region,
+            service: SERVICE,
+            credentials,
+        })
+    }
+
     /// Calls `action` with `body`; `Ok(Err(..))` is an error answer from the service.
     fn call(&self, action: &str, body: &Value) -> Result<Result<Value, AwsError>, PluginError> {
         let payload =
             serde_json::to_vec(body).map_err(|e| permanent(format!("cannot render JSON: {e}")))?;
-        let now = Instant::now();
-        let timestamp = now.compact();
-        let date = now.date();
         let headers = vec![
             (
                 "content-type".to_string(),
@@ -60,33 +61,7 @@ impl SecretsManager {
                 format!("secretsmanager.{action}"),
             ),
         ];
-        let path = if self.endpoint.base_path.is_empty() {
-            "/".to_string()
-        } else {
-            format!("{}/", self.endpoint.base_path)
-        };
-        let scope = Scope {
-            date: &date,
-            timestamp: &timestamp,
-            region: &self.region,
-            service: SERVICE,
-        };
-        let headers = sigv4::sign(
-            &self.credentials,
-            &scope,
-            &self.endpoint.authority,
-            "POST",
-            &path,
-            headers,
-            &payload,
-        );
-        let response = http::send(Request {
-            method: "POST",
-            endpoint: &self.endpoint,
-            path: "/".to_string(),
-            headers,
-            body: Some(payload),
-        })?;
+        let response = self.0.post(headers, payload)?;
         Ok(parse(response))
     }
 

@@ -11,19 +11,17 @@
 
 mod api;
 
-use opsync_aws_sigv4 as sigv4;
-
 use api::{Description, SecretsManager};
+use opsync_aws_sigv4 as aws;
 use opsync_destination_kit::http::Endpoint;
 use opsync_destination_kit::log::{Level, log};
 use opsync_destination_kit::naming::Naming;
 use opsync_destination_kit::select::{Format, Selection};
 use opsync_destination_kit::settings::{self, check_keys, choice, flag, number, required};
 use opsync_destination_kit::{
-    ChangeKind, Guest, ItemEvent, PluginError, Receipt, misconfigured, permanent, receipt,
+    ChangeKind, Guest, ItemEvent, PluginError, Receipt, permanent, receipt,
 };
 use sha2::{Digest, Sha256};
-use sigv4::Credentials;
 
 const KNOWN_KEYS: &[&str] = &[
     "region",
@@ -69,22 +67,11 @@ struct Settings {
 impl Settings {
     fn load() -> Result<Self, PluginError> {
         check_keys(KNOWN_KEYS)?;
-        let region = required("region")?;
-        if region.is_empty()
-            || !region
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        {
-            return Err(misconfigured(format!(
-                "`region` `{region}` is not an AWS region"
-            )));
-        }
+        let region = aws::settings::region("region", required("region")?)?;
         let endpoint = settings::plain("endpoint")?
             .unwrap_or_else(|| format!("https://secretsmanager.{region}.amazonaws.com"));
         let endpoint = Endpoint::parse("endpoint", &endpoint)?;
-        settings::secret("access-key-id")?;
-        settings::secret("secret-access-key")?;
-        settings::optional_secret("session-token")?;
+        aws::settings::check_credentials()?;
         let name = Naming::load("name", "{{vault}}/{{title}}")?;
         let selection = Selection::load(&[Format::Json, Format::ItemJson, Format::Raw])?;
         let on_delete = match choice("on-delete", &["keep", "delete", "force-delete"], "keep")? {
@@ -105,15 +92,11 @@ impl Settings {
     }
 
     fn client(&self) -> Result<SecretsManager, PluginError> {
-        Ok(SecretsManager {
-            endpoint: self.endpoint.clone(),
-            region: self.region.clone(),
-            credentials: Credentials {
-                access_key_id: settings::secret("access-key-id")?.reveal(),
-                secret_access_key: settings::secret("secret-access-key")?.reveal(),
-                session_token: settings::optional_secret("session-token")?.map(|s| s.reveal()),
-            },
-        })
+        Ok(SecretsManager::new(
+            self.endpoint.clone(),
+            self.region.clone(),
+            aws::settings::credentials()?,
+        ))
     }
 }
 

@@ -1,8 +1,15 @@
 //! AWS Signature Version 4 for one request: canonical request, string to sign, signing key and
-//! the `Authorization` header, composed from the `hmac` and `sha2` crates.
+//! the `Authorization` header, composed from the `hmac` and `sha2` crates; and, on top of it, the
+//! one request path of every AWS plugin: [`Client::post`] signs a call and sends it, and
+//! [`settings`] reads the credential and region config the AWS plugins share.
+
+pub mod client;
+pub mod settings;
 
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
+
+pub use client::Client;
 
 /// Credentials; no `Debug`, so they cannot reach a log line.
 pub struct Credentials {

@@ -3,14 +3,9 @@
 //! the pending value from the job's `recipe`; `set` and `test` have no target to touch and
 //! succeed; `finish` has nothing older to retire. It takes no config keys.
 
-wit_bindgen::generate!({
-    world: "rotator",
-    path: "../../wit/0.1.0",
-    generate_all,
-});
-
-use opsync::plugin::config;
-use opsync::plugin::log::{Level, log};
+use opsync_rotator_kit::config;
+use opsync_rotator_kit::log::{Level, log};
+use opsync_rotator_kit::{Guest, NewValue, PluginError, Rotation, export_rotator};
 
 struct Password;
 
@@ -64,4 +59,4 @@ impl Guest for Password {
     }
 }
 
-export!(Password);
+export_rotator!(Password);

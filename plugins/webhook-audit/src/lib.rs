@@ -1,6 +1,6 @@
 //! The built-in `webhook-audit` sink: POSTs each audit batch as one JSON document to `url`,
 //! signed exactly like the `webhook` destination (Standard Webhooks: `webhook-id`,
-//! `webhook-timestamp`, `webhook-signature`; the signing code is the webhook crate's `sign.rs`).
+//! `webhook-timestamp`, `webhook-signature`; both sign with `opsync-webhook-sign`).
 //! A 2xx is the acknowledgement.
 //!
 //! Config: `url` (required; grant its host:port), `secret` (required, `whsec_<base64>`, usually an
@@ -11,18 +11,15 @@
 //! `webhook-id` is `audit_` + a hash of the batch's request ids, the same on every retry of the
 //! batch, so receivers drop replays.
 
-#[path = "../../webhook/src/sign.rs"]
-mod sign;
-
 use opsync_audit_kit::clock::Instant;
 use opsync_audit_kit::format::{Doc, Format};
 use opsync_audit_kit::http::{self, Endpoint, Request};
 use opsync_audit_kit::settings::{self, check_keys, required};
 use opsync_audit_kit::split;
-use opsync_audit_kit::{AuditEvent, Guest, PluginError, misconfigured, permanent};
+use opsync_audit_kit::{AuditEvent, Guest, PluginError, permanent};
+use opsync_webhook_sign::SigningKey;
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use sign::SigningKey;
 
 const KNOWN_KEYS: &[&str] = &["url", "secret", "format", "max-body-bytes"];
 
@@ -37,13 +34,9 @@ impl Settings {
     fn load() -> Result<Self, PluginError> {
         check_keys(KNOWN_KEYS)?;
         let url = Endpoint::parse("url", &required("url")?)?;
-        let secret = settings::secret("secret")?;
-        let key = SigningKey::from_secret(&secret.reveal()).map_err(|e| {
-            misconfigured(format!("`secret` is not a webhook signing secret: {}", e.0))
-        })?;
         Ok(Self {
             url,
-            key,
+            key: SigningKey::from_config("secret")?,
             format: Format::load(Format::Raw)?,
             max_body_bytes: settings::number("max-body-bytes", 4_096..=100_000_000, 900_000)?,
         })

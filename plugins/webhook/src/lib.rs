@@ -8,20 +8,17 @@
 //! `{"type": "item.<kind>", "timestamp", "data": {"name", "kind", "idempotency_key", "item",
 //! "values"}}`; `webhook-id` is the event's idempotency key, so receivers drop replays.
 
-mod sign;
-
 use opsync_destination_kit::clock::Instant;
 use opsync_destination_kit::http::{self, Endpoint, Request};
 use opsync_destination_kit::log::{Level, log};
 use opsync_destination_kit::naming::Naming;
 use opsync_destination_kit::select::{self, Format, Selection};
-use opsync_destination_kit::settings::{self, check_keys, choice, required};
+use opsync_destination_kit::settings::{check_keys, choice, required};
 use opsync_destination_kit::{
-    ChangeKind, Guest, ItemEvent, PluginError, Receipt, kind_name, misconfigured, permanent,
-    receipt,
+    ChangeKind, Guest, ItemEvent, PluginError, Receipt, kind_name, permanent, receipt,
 };
+use opsync_webhook_sign::SigningKey;
 use serde_json::{Value, json};
-use sign::SigningKey;
 
 const KNOWN_KEYS: &[&str] = &["url", "secret", "name", "format", "fields", "on-delete"];
 
@@ -42,18 +39,12 @@ impl Settings {
         let send_deletes = choice("on-delete", &["send", "skip"], "send")? == "send";
         Ok(Self {
             url,
-            key: signing_key()?,
+            key: SigningKey::from_config("secret")?,
             name,
             selection,
             send_deletes,
         })
     }
-}
-
-fn signing_key() -> Result<SigningKey, PluginError> {
-    let secret = settings::secret("secret")?;
-    SigningKey::from_secret(&secret.reveal())
-        .map_err(|e| misconfigured(format!("`secret` is not a webhook signing secret: {}", e.0)))
 }
 
 /// The Standard Webhooks payload: `type`, `timestamp` and `data`.

@@ -1,4 +1,4 @@
-//! The wall clock, as Unix seconds and in the text forms destinations want (RFC 3339, and the
+//! The wall clock, as Unix seconds and in the text forms plugins want (RFC 3339, and the
 //! compact `YYYYMMDDTHHMMSSZ` of AWS signatures).
 
 use time::OffsetDateTime;

@@ -1,9 +1,11 @@
 //! Standard Webhooks signing: `v1,` + base64 of HMAC-SHA256 over `{id}.{timestamp}.{body}`, keyed
-//! with the base64-decoded secret (written `whsec_...`).
+//! with the base64-decoded secret (written `whsec_...`). The one signer of the `webhook`
+//! destination and the `webhook-audit` sink.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
+use opsync_guest::{PluginError, misconfigured, settings};
 use sha2::Sha256;
 
 /// The decoded signing secret. No `Debug`: it must not reach a log line.
@@ -24,6 +26,13 @@ impl SigningKey {
             return Err(BadSecret("it must decode to at least 16 bytes"));
         }
         Ok(Self(key))
+    }
+
+    /// From the secret in config key `key`; a missing or unusable secret is `misconfigured`.
+    pub fn from_config(key: &str) -> Result<Self, PluginError> {
+        let secret = settings::secret(key)?;
+        Self::from_secret(&secret.reveal())
+            .map_err(|e| misconfigured(format!("`{key}` is not a webhook signing secret: {}", e.0)))
     }
 
     /// The `webhook-signature` header value for message `id` sent at `timestamp` (Unix seconds).
