@@ -28,11 +28,58 @@ const PLUGINS: &[(&str, &str)] = &[
 
 const TARGET: &str = "wasm32-wasip2";
 
+/// `opsync version`'s stamps: the commit the build came from and when it was built (empty when
+/// the build cannot tell). Named outside `OPSYNC_`: cargo sets `rustc-env` variables in the
+/// environment of test binaries too, and opsync reads every `OPSYNC_*` variable as config.
+fn stamp(manifest_dir: &Path) {
+    let output = |program: &str, args: &[&str]| -> String {
+        Command::new(program)
+            .args(args)
+            .current_dir(manifest_dir)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_default()
+    };
+    let commit = output("git", &["rev-parse", "--short=12", "HEAD"]);
+    // SOURCE_DATE_EPOCH makes the date reproducible (reproducible-builds.org convention).
+    let date = match env::var("SOURCE_DATE_EPOCH") {
+        Ok(epoch) => output(
+            "date",
+            &["-u", "-d", &format!("@{epoch}"), "+%Y-%m-%dT%H:%M:%SZ"],
+        ),
+        Err(_) => output("date", &["-u", "+%Y-%m-%dT%H:%M:%SZ"]),
+    };
+    println!("cargo:rustc-env=BUILD_GIT_COMMIT={commit}");
+    println!("cargo:rustc-env=BUILD_DATE={date}");
+    println!("cargo:rerun-if-env-changed=SOURCE_DATE_EPOCH");
+    // A new commit re-stamps the build: HEAD, and the branch it points at (a loose ref, or the
+    // packed ones). Only files that exist: cargo reruns a script every time for a missing one.
+    let git_dir = manifest_dir.join(".git");
+    let Ok(head) = fs::read_to_string(git_dir.join("HEAD")) else {
+        return;
+    };
+    let branch = head.trim().strip_prefix("ref: ").map(|b| git_dir.join(b));
+    for path in [
+        Some(git_dir.join("HEAD")),
+        branch,
+        Some(git_dir.join("packed-refs")),
+    ]
+    .into_iter()
+    .flatten()
+    .filter(|p| p.is_file())
+    {
+        println!("cargo:rerun-if-changed={}", path.display());
+    }
+}
+
 fn main() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("set by cargo")).join("plugins");
     fs::create_dir_all(&out_dir).expect("create OUT_DIR/plugins");
     write_table(&out_dir);
+    stamp(&manifest_dir);
     println!("cargo:rerun-if-env-changed=OPSYNC_PLUGINS_DIR");
 
     if let Some(prebuilt) = env::var_os("OPSYNC_PLUGINS_DIR") {

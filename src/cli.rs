@@ -122,7 +122,8 @@ pub enum Command {
                       could not be listed); 2 when nothing failed but a route's deletions are held \
                       by its max_delete_ratio (run again with --allow-mass-delete to apply them). \
                       A third-party plugin whose component does not match its pinned sha256 stops \
-                      the command before anything runs, unless --allow-unusable-plugins."
+                      the command before anything runs, unless --allow-unusable-plugins.",
+        after_help = "Examples:\n  opsync once\n  opsync once --allow-mass-delete   # apply deletions a route holds"
     )]
     Once(OnceArgs),
 
@@ -134,7 +135,8 @@ pub enum Command {
                       written anywhere (the state database is read from a private copy) and no \
                       plugin is called.\n\nExit status: 0 when there is nothing to do, 2 when \
                       there are changes or deletions held by a route's max_delete_ratio (as \
-                      `once`), 1 on error."
+                      `once`), 1 on error.",
+        after_help = "Examples:\n  opsync plan\n  opsync plan && echo nothing to do"
     )]
     Plan(PlanArgs),
 
@@ -142,12 +144,16 @@ pub enum Command {
     #[command(
         long_about = "Per route: last success, lag, pending deliveries, dead letters and held \
                       deletions. Reads only the state database: it needs [state] path (or \
-                      --state), not Connect's host or token."
+                      --state), not Connect's host or token.",
+        after_help = "Examples:\n  opsync status\n  opsync status --state /var/lib/opsync/state.db"
     )]
     Status(StateArgs),
 
     /// List dead letters, or queue them again
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  opsync deadletter list --route prod\n  opsync deadletter retry --all"
+    )]
     Deadletter(DeadletterCommand),
 
     /// Try opsync in one command: a demo Connect server and the daemon syncing into ./opsync-demo/
@@ -156,7 +162,8 @@ pub enum Command {
                       config into the demo directory, and runs the daemon, which delivers every \
                       item through the built-in file plugin into DIR/files/ as dotenv files. \
                       Prints OP_CONNECT_HOST and OP_CONNECT_TOKEN lines and a command that \
-                      changes an item, so you can watch the change arrive. Ctrl-C stops it."
+                      changes an item, so you can watch the change arrive. Ctrl-C stops it.",
+        after_help = "Examples:\n  opsync demo\n  opsync demo --dir /tmp/opsync-demo --admin-listen 127.0.0.1:9465"
     )]
     Demo(DemoArgs),
 
@@ -164,12 +171,16 @@ pub enum Command {
     #[command(
         long_about = "Tools for plugin authors and operators: `inspect` shows what a component \
                       file is, `check` loads and validates every configured plugin, `new` \
-                      scaffolds a Rust destination plugin crate."
+                      scaffolds a Rust destination plugin crate.",
+        after_help = "Examples:\n  opsync plugin inspect my-plugin.wasm\n  opsync plugin check\n  opsync plugin new my-destination"
     )]
     Plugin(crate::plugin_cmd::PluginArgs),
 
     /// Rotation jobs: run one now, or show where each stands
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  opsync rotate status\n  opsync rotate now billing-db"
+    )]
     Rotate(RotateCommand),
     /// The audit export: each sink's cursor, lag and last error; replay records from a time
     #[command(
@@ -180,12 +191,44 @@ pub enum Command {
                       the records waiting and how old the oldest is, what it shipped, what it \
                       refused, and its last error. `audit replay` moves sinks' cursors back so a \
                       running daemon ships the records again (sinks dedupe by request id where \
-                      the peer allows it). Both read only the state database."
+                      the peer allows it). Both read only the state database.",
+        after_help = "Examples:\n  opsync audit status\n  opsync audit replay --since 2h"
     )]
     Audit(AuditCommand),
 
-    /// Print the version, the git commit when known, and the target platform
+    /// Print the version, the commit and date it was built from, and the plugin ABI it loads
+    #[command(after_help = "Examples:\n  opsync version")]
     Version,
+
+    /// Print a shell completion script for bash, zsh, fish, elvish or powershell
+    #[command(after_help = "Examples:\n  \
+                  opsync completions bash > /usr/share/bash-completion/completions/opsync\n  \
+                  opsync completions zsh > /usr/local/share/zsh/site-functions/_opsync\n  \
+                  opsync completions fish > ~/.config/fish/completions/opsync.fish")]
+    Completions(CompletionsArgs),
+
+    /// Write the manual pages: opsync(1) and one page per command, in roff
+    #[command(after_help = "Examples:\n  \
+                  opsync man --out-dir /usr/local/share/man/man1 && mandb\n  \
+                  opsync man | man -l -")]
+    Man(ManArgs),
+}
+
+/// `opsync completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `opsync man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write opsync.1 and opsync-COMMAND.1 for every command into this directory, instead of
+    /// printing opsync.1 on stdout
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
 }
 
 /// `opsync rotate`.
@@ -198,13 +241,15 @@ pub enum RotateCommand {
                       a crash) is resumed instead of starting a new one. The job's lease keeps a \
                       running daemon from rotating it at the same time.\n\n\
                       Exit status: 0 when it succeeded; 1 when it failed, rolled back or stalled; \
-                      3 when another process is rotating the job."
+                      3 when another process is rotating the job.",
+        after_help = "Examples:\n  opsync rotate now billing-db"
     )]
     Now {
         /// The job's name (`name` in its [[rotation]])
         job: String,
     },
     /// Per job: schedule, next run, last result, step in progress
+    #[command(after_help = "Examples:\n  opsync rotate status")]
     Status,
 }
 
@@ -270,6 +315,9 @@ pub struct PlanArgs {
 #[derive(Debug, Subcommand)]
 pub enum DeadletterCommand {
     /// Show dead letters with their reason, newest first
+    #[command(
+        after_help = "Examples:\n  opsync deadletter list\n  opsync deadletter list --route prod"
+    )]
     List {
         /// Only this route's
         #[arg(long, value_name = "NAME")]
@@ -278,7 +326,10 @@ pub enum DeadletterCommand {
         state: StateArgs,
     },
     /// Queue dead letters again with a fresh retry budget (one by id, a route's, or all)
-    #[command(group = clap::ArgGroup::new("which").required(true).args(["id", "route", "all"]))]
+    #[command(
+        group = clap::ArgGroup::new("which").required(true).args(["id", "route", "all"]),
+        after_help = "Examples:\n  opsync deadletter retry --id 42\n  opsync deadletter retry --route prod\n  opsync deadletter retry --all"
+    )]
     Retry {
         /// The dead letter's id (as `deadletter list` shows it)
         #[arg(long, value_name = "N")]
@@ -316,6 +367,7 @@ impl StateArgs {
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
     /// Per sink: cursor, records pending, lag, shipped, dead letters and the last error
+    #[command(after_help = "Examples:\n  opsync audit status")]
     Status,
     /// Ship again every record (still kept) logged at or after a time
     #[command(after_help = "Examples:\n  opsync audit replay --since 2h\n  \
@@ -373,7 +425,9 @@ impl Cli {
             | Command::Demo(_)
             | Command::Plugin(_)
             | Command::Rotate(_)
-            | Command::Version => None,
+            | Command::Version
+            | Command::Completions(_)
+            | Command::Man(_) => None,
         };
         LoadOptions::new(
             self.config.clone(),
@@ -387,42 +441,33 @@ impl Cli {
     }
 }
 
-/// What `opsync version` prints.
-pub fn version_text() -> String {
-    let mut text = format!("opsync {}\n", env!("CARGO_PKG_VERSION"));
-    if let Some(commit) = option_env!("OPSYNC_GIT_COMMIT") {
-        text.push_str(&format!("commit: {commit}\n"));
-    }
-    text.push_str(&format!("target: {}\n", target()));
-    text
-}
-
-/// The platform this binary was built for, as `arch-os[-env]`.
-fn target() -> String {
-    let env = if cfg!(target_env = "gnu") {
-        "-gnu"
-    } else if cfg!(target_env = "musl") {
-        "-musl"
-    } else if cfg!(target_env = "msvc") {
-        "-msvc"
-    } else {
-        ""
-    };
-    format!("{}-{}{env}", std::env::consts::ARCH, std::env::consts::OS)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::CommandFactory;
 
     #[test]
-    fn command_line_is_consistent() {
-        Cli::command().debug_assert();
+    fn every_command_shows_an_example() {
+        fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for sub in command.get_subcommands() {
+                let name = format!("{path} {}", sub.get_name());
+                let help = sub.get_after_help().map(|h| h.to_string());
+                if !help.is_some_and(|h| h.contains("opsync ") && h.contains(sub.get_name())) {
+                    missing.push(name.clone());
+                }
+                walk(sub, &name, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "opsync", &mut missing);
+        assert!(
+            missing.is_empty(),
+            "no example in the --help of {missing:?}"
+        );
     }
 
     #[test]
-    fn version_names_the_crate_version() {
-        assert!(version_text().starts_with(concat!("opsync ", env!("CARGO_PKG_VERSION"))));
+    fn command_line_is_consistent() {
+        Cli::command().debug_assert();
     }
 }

@@ -8,6 +8,7 @@ pub mod connect;
 pub mod connect_dev;
 pub mod delivery;
 pub mod detect;
+pub mod domain;
 pub mod human_time;
 pub mod own_events;
 pub mod plugin;

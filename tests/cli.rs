@@ -35,7 +35,7 @@ async fn dev_server() -> DevServer {
 }
 
 #[tokio::test]
-async fn version_prints_crate_version_and_target() {
+async fn version_prints_crate_version_commit_date_target_and_abi() {
     let dir = tempfile::tempdir().expect("temp dir");
     // A broken config must not matter to `version`.
     std::fs::write(dir.path().join("config.toml"), "[nonsense").expect("writes");
@@ -54,6 +54,40 @@ async fn version_prints_crate_version_and_target() {
         )),
         "{stdout}"
     );
+    // The commit this checkout is at (the test runs from the source tree), the build date as
+    // RFC 3339 UTC, and the plugin ABI versions the host loads.
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("git runs");
+    let head = text(&head.stdout);
+    let field = |key: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .unwrap_or_else(|| panic!("no `{key}` line in:\n{stdout}"))
+            .to_owned()
+    };
+    let commit = field("commit: ");
+    assert_eq!(commit.len(), 12, "{stdout}");
+    assert!(
+        head.trim().starts_with(&commit),
+        "commit {commit} is not HEAD {head}"
+    );
+    let built = field("built: ");
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(&built).is_ok(),
+        "build date {built:?} is not RFC 3339"
+    );
+    let abi = field("plugin abi: ");
+    for version in opsync::plugin::VERSIONS {
+        assert!(
+            abi.contains(&format!("opsync:plugin@{version}")),
+            "{stdout}"
+        );
+    }
+    assert!(abi.contains("destination, rotator, audit-sink"), "{stdout}");
 }
 
 #[tokio::test]
@@ -74,6 +108,8 @@ async fn help_lists_only_real_commands() {
         "  demo ",
         "  rotate ",
         "  audit ",
+        "  completions ",
+        "  man ",
     ] {
         assert!(help.contains(command), "{help}");
     }
@@ -100,6 +136,7 @@ async fn check_config_redacts_and_lists_grants() {
     assert!(stdout.contains("expires     never"), "{stdout}");
     assert_eq!(stdout.matches("  rw").count(), 3, "{stdout}");
     assert!(stderr.is_empty(), "{stderr}");
+    assert!(stdout.ends_with("\nverdict: usable\n"), "{stdout}");
 
     let out = opsync(dir.path(), &["check-config", "--online"], &env).await;
     let stdout = text(&out.stdout);
@@ -163,6 +200,11 @@ async fn check_config_warns_on_a_short_lived_token_and_fails_on_an_expired_one()
         stderr.contains("error: the Connect token expired at "),
         "{stderr}"
     );
+    assert!(
+        text(&out.stdout).ends_with("\nverdict: NOT usable: 1 error (above)\n"),
+        "{}",
+        text(&out.stdout)
+    );
     server.shutdown().await;
 }
 
@@ -221,7 +263,7 @@ async fn config_errors_name_the_key_and_the_file() {
     .await;
     assert_eq!(
         text(&out.stderr),
-        "error: environment variable OPSYNC_CONNECT__MAX_IDLE_PER_HOST: expected a whole number, found string \"many\"\n"
+        "error: environment variable OPSYNC_CONNECT__MAX_IDLE_PER_HOST (connect.max_idle_per_host): expected a whole number, found string \"many\"\n"
     );
 }
 
@@ -270,4 +312,123 @@ async fn connect_dev_prints_host_and_token_then_serves() {
     assert!(text(&out.stdout).contains("  rw  Production\n"));
 
     child.kill().await.expect("stops");
+}
+
+#[tokio::test]
+async fn bash_completion_script_loads_and_completes_commands() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = opsync(dir.path(), &["completions", "bash"], &[]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let script = dir.path().join("opsync.bash");
+    std::fs::write(&script, &out.stdout).expect("write");
+    // Load it in a real bash and ask it to complete `opsync ro`.
+    let probe = format!(
+        "source {}; COMP_WORDS=(opsync ro); COMP_CWORD=1; COMP_LINE='opsync ro'; COMP_POINT=9; \
+         _opsync opsync ro opsync; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        script.display()
+    );
+    let completed = Command::new("bash")
+        .args(["--norc", "--noprofile", "-c", &probe])
+        .output()
+        .await
+        .expect("bash runs");
+    assert!(completed.status.success(), "{}", text(&completed.stderr));
+    let words = text(&completed.stdout);
+    assert_eq!(words.trim(), "rotate", "{words}");
+    for shell in ["zsh", "fish", "elvish", "powershell"] {
+        let out = opsync(dir.path(), &["completions", shell], &[]).await;
+        assert!(out.status.success(), "{shell}: {}", text(&out.stderr));
+        assert!(text(&out.stdout).contains("check-config"), "{shell}");
+    }
+    let out = opsync(dir.path(), &["completions", "tcsh"], &[]).await;
+    assert!(!out.status.success());
+}
+
+#[tokio::test]
+async fn man_pages_render_for_every_command() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pages = dir.path().join("man1");
+    let out = opsync(
+        dir.path(),
+        &["man", "--out-dir", pages.to_str().expect("utf-8")],
+        &[],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for page in [
+        "opsync.1",
+        "opsync-run.1",
+        "opsync-rotate-now.1",
+        "opsync-audit-replay.1",
+    ] {
+        let path = pages.join(page);
+        assert!(path.is_file(), "{page} missing");
+        let rendered = std::process::Command::new("man")
+            .args(["-l", "-P", "cat"])
+            .arg(&path)
+            .env("MANWIDTH", "100")
+            .output()
+            .expect("man runs (scripts/setup-system.sh installs man-db)");
+        let shown = text(&rendered.stdout);
+        assert!(
+            rendered.status.success(),
+            "{page}: {}",
+            text(&rendered.stderr)
+        );
+        assert!(
+            shown.contains("NAME") && shown.contains("SYNOPSIS"),
+            "{page}:\n{shown}"
+        );
+    }
+    // Without --out-dir, opsync(1) on stdout.
+    let out = opsync(dir.path(), &["man"], &[]).await;
+    assert!(out.status.success());
+    assert!(
+        text(&out.stdout).starts_with(".ie \\n(.g .ds Aq"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[tokio::test]
+async fn json_logs_carry_values_not_debug_text() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state = dir.path().join("connect-dev.json");
+    let mut child = Command::new(BIN)
+        .args([
+            "--log-format",
+            "json",
+            "connect-dev",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--state")
+        .arg(&state)
+        .current_dir(dir.path())
+        .env_clear()
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("starts");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let listening = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.expect("reads stderr") {
+            if line.contains("connect-dev listening") {
+                return line;
+            }
+        }
+        panic!("no `connect-dev listening` line");
+    })
+    .await
+    .expect("logs in time");
+    child.kill().await.expect("stops");
+    let record: serde_json::Value = serde_json::from_str(&listening).expect("a JSON log line");
+    assert!(!listening.contains("Some("), "{listening}");
+    assert_eq!(
+        record["fields"]["state"].as_str(),
+        state.to_str(),
+        "{listening}"
+    );
 }

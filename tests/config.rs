@@ -248,7 +248,7 @@ fn durations_take_units() {
     let msg = load_err(&file, &[("OPSYNC_CONNECT__TIMEOUT", "5")]);
     assert_eq!(
         msg,
-        "environment variable OPSYNC_CONNECT__TIMEOUT: expected a duration with a unit, \
+        "environment variable OPSYNC_CONNECT__TIMEOUT (connect.timeout): expected a duration with a unit, \
          like \"10s\" or \"500ms\", found unsigned int `5`"
     );
 
@@ -361,7 +361,7 @@ fn token_files_are_read_trimmed_and_relative_to_the_config() {
     );
     assert!(
         msg.starts_with(
-            "environment variable OPSYNC_CONNECT__TOKEN_FILE: cannot read /nonexistent/token: "
+            "environment variable OPSYNC_CONNECT__TOKEN_FILE (connect.token_file): cannot read /nonexistent/token: "
         ),
         "{msg}"
     );
@@ -669,5 +669,106 @@ fn plugin_config_keys_starting_with_opsync_are_reserved() {
     assert!(
         err.contains("plugins.files.config.opsync.key") && err.contains("reserved"),
         "{err}"
+    );
+}
+
+#[test]
+fn plugin_config_takes_numbers_and_booleans_as_text_and_refuses_tables() {
+    let fx = Fixture::new();
+    let file = fx.config(&format!(
+        "[connect]\nhost = \"http://localhost:8080\"\ntoken = \"{TOKEN}\"\n\
+         [plugins.files]\nbuiltin = \"file\"\n\
+         config = {{ format = \"dotenv\", fsync = true, recovery-window-days = 7, ratio = 0.5 }}\n"
+    ));
+    let settings = load(&file, &[], Overrides::default()).expect("scalars load");
+    let plugin = settings
+        .plugins
+        .iter()
+        .find(|p| p.name == "files")
+        .expect("the instance");
+    assert_eq!(plugin.config["format"], "dotenv");
+    assert_eq!(plugin.config["fsync"], "true");
+    assert_eq!(plugin.config["recovery-window-days"], "7");
+    assert_eq!(plugin.config["ratio"], "0.5");
+
+    let file = fx.config(&format!(
+        "[connect]\nhost = \"http://localhost:8080\"\ntoken = \"{TOKEN}\"\n\
+         [plugins.files]\nbuiltin = \"file\"\nconfig = {{ fields = [\"a\", \"b\"] }}\n"
+    ));
+    let err = load_err(&file, &[]);
+    assert!(
+        err.contains("plugins.files.config.fields") && err.contains("found an array"),
+        "{err}"
+    );
+}
+
+/// Every key of the effective settings (`check-config` prints them) of a config that uses every
+/// section, as the configuration reference must name it.
+fn documented_names(value: &toml::Value, path: &str, out: &mut Vec<String>) {
+    let toml::Value::Table(table) = value else {
+        out.push(path.to_owned());
+        return;
+    };
+    for (key, inner) in table {
+        let name = match path {
+            "" => key.clone(),
+            // A route's and a plugin instance's keys are listed bare in their tables.
+            p if p.starts_with("route[i]") || p.starts_with("plugins.NAME") => key.clone(),
+            p => format!("{p}.{key}"),
+        };
+        match inner {
+            toml::Value::Array(items) if items.iter().all(toml::Value::is_table) => {
+                for item in items {
+                    documented_names(item, &format!("{name}[i]"), out);
+                }
+            }
+            toml::Value::Table(_) if path.is_empty() && key == "plugins" => {
+                for instance in inner.as_table().into_iter().flat_map(|t| t.values()) {
+                    documented_names(instance, "plugins.NAME", out);
+                }
+            }
+            toml::Value::Table(_) if path.starts_with("plugins.NAME") => out.push(name),
+            _ => documented_names(inner, &name, out),
+        }
+    }
+}
+
+#[test]
+fn the_configuration_reference_names_every_key() {
+    let fx = Fixture::new();
+    std::fs::create_dir_all(fx.dir.path().join("out")).expect("dir");
+    let file = fx.config(&format!(
+        "[connect]\nhost = \"http://localhost:8080\"\ntoken = \"{TOKEN}\"\n\
+         [admin]\nlisten = \"127.0.0.1:9464\"\n\
+         [plugins.files]\nbuiltin = \"file\"\nconfig = {{ format = \"dotenv\" }}\n\
+         grants = {{ dirs = [{{ host = \"out\" }}] }}\n\
+         [plugins.pw]\nbuiltin = \"password\"\n\
+         [plugins.siem]\nbuiltin = \"syslog\"\nconfig = {{ address = \"127.0.0.1:514\" }}\n\
+         grants = {{ tcp = [\"127.0.0.1:514\"] }}\n\
+         [[route]]\nname = \"r\"\ndestinations = [\"files\"]\n\
+         [[rotation]]\nname = \"j\"\nitem = \"op://V/I\"\nplugin = \"pw\"\nschedule = \"@daily\"\n\
+         [[audit.sink]]\nplugin = \"siem\"\n"
+    ));
+    let settings = load(&file, &[], Overrides::default()).expect("loads");
+    let effective: toml::Value = settings
+        .to_redacted_toml()
+        .parse()
+        .expect("the effective settings are TOML");
+    let mut names = Vec::new();
+    documented_names(&effective, "", &mut names);
+    names.sort();
+    names.dedup();
+    let reference = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/configuration.md"),
+    )
+    .expect("docs/configuration.md");
+    let missing: Vec<&String> = names
+        .iter()
+        .filter(|name| !reference.contains(&format!("`{name}`")))
+        .collect();
+    assert!(names.len() > 40, "{names:?}");
+    assert!(
+        missing.is_empty(),
+        "docs/configuration.md does not name {missing:?}"
     );
 }

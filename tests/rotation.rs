@@ -766,14 +766,7 @@ schedule = "0 0 * * 9"
 "#,
     )
     .expect("config");
-    let out = Command::new(env!("CARGO_BIN_EXE_opsync"))
-        .arg("--config")
-        .arg(&config)
-        .args(["rotate", "status"])
-        .env_remove("OP_CONNECT_HOST")
-        .env_remove("OP_CONNECT_TOKEN")
-        .output()
-        .expect("run");
+    let out = rotate_status(&config);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(err.contains("rotation[0].schedule"), "{err}");
@@ -837,14 +830,7 @@ deadline = "1h"
         .expect("begin");
     drop(store);
 
-    let out = Command::new(env!("CARGO_BIN_EXE_opsync"))
-        .arg("--config")
-        .arg(&config)
-        .args(["rotate", "status"])
-        .env_remove("OP_CONNECT_HOST")
-        .env_remove("OP_CONNECT_TOKEN")
-        .output()
-        .expect("run");
+    let out = rotate_status(&config);
     assert!(out.status.success(), "{}", text(&out));
     let s = String::from_utf8_lossy(&out.stdout);
     let stamp = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M:%SZ").to_string();
@@ -864,4 +850,16 @@ deadline = "1h"
         "{s}"
     );
     assert!(!s.contains("in 0s") && !s.contains("days ago"), "{s}");
+}
+
+/// `opsync --config <config> rotate status`, without Connect in the environment.
+fn rotate_status(config: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_opsync"))
+        .arg("--config")
+        .arg(config)
+        .args(["rotate", "status"])
+        .env_remove("OP_CONNECT_HOST")
+        .env_remove("OP_CONNECT_TOKEN")
+        .output()
+        .expect("run")
 }

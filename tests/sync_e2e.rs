@@ -38,14 +38,6 @@ fields = ["password", "username"]
     )
 }
 
-fn once_options() -> OnceOptions {
-    OnceOptions {
-        allow_mass_delete: false,
-        allow_unusable_plugins: false,
-        progress: false,
-    }
-}
-
 /// Every file under `root`, relative path to content.
 fn tree(root: &Path) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
@@ -76,7 +68,7 @@ async fn created_updated_deleted_reach_each_route_under_its_policy() {
     let dir = tmp.path();
     let config = format!("{}{}", base_config(&server, "1s"), routes(dir));
 
-    let first = app::once(settings(dir, &config), once_options())
+    let first = app::once(settings(dir, &config), OnceOptions::default())
         .await
         .expect("first cycle");
     assert_eq!(first.exit_code(), 0, "{}", first.text());
@@ -169,7 +161,7 @@ async fn created_updated_deleted_reach_each_route_under_its_policy() {
         .await
         .expect("delete staging");
 
-    let second = app::once(settings(dir, &config), once_options())
+    let second = app::once(settings(dir, &config), OnceOptions::default())
         .await
         .expect("second cycle");
     assert_eq!(second.exit_code(), 0, "{}", second.text());
@@ -197,7 +189,7 @@ async fn created_updated_deleted_reach_each_route_under_its_policy() {
     );
 
     // A third cycle with nothing changed delivers nothing and costs one request.
-    let third = app::once(settings(dir, &config), once_options())
+    let third = app::once(settings(dir, &config), OnceOptions::default())
         .await
         .expect("idle cycle");
     assert_eq!(third.poll.requests, 1, "{}", third.text());
@@ -294,7 +286,7 @@ vaults = ["Shared"]
 destinations = ["broken-files"]
 "#
     );
-    let summary = app::once(settings(dir, &config), once_options())
+    let summary = app::once(settings(dir, &config), OnceOptions::default())
         .await
         .expect("cycle");
     assert_eq!(summary.exit_code(), 1, "{}", summary.text());
@@ -340,7 +332,7 @@ destinations = ["broken-files"]
         app::retry_dead_letters(&s, Some("broken"), None).expect("retry"),
         items.len()
     );
-    let again = app::once(settings(dir, &config), once_options())
+    let again = app::once(settings(dir, &config), OnceOptions::default())
         .await
         .expect("cycle");
     assert_eq!(
@@ -399,7 +391,7 @@ async fn plan_shows_keys_and_masked_values_and_writes_nothing() {
 
     // After a real cycle, the plan (read from a copy of the state) has nothing to do, and
     // the state database is byte-for-byte untouched.
-    app::once(settings(dir, &config), once_options())
+    app::once(settings(dir, &config), OnceOptions::default())
         .await
         .expect("cycle");
     let db = std::fs::read(dir.join("state.db")).expect("db");
@@ -555,6 +547,26 @@ async fn once_and_plan_exit_codes_from_the_binary() {
         retry.status.code(),
         Some(2),
         "retry needs --id, --route or --all"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_without_routes_or_sinks_says_so_and_creates_no_state() {
+    let server = connect(Seed::Demo).await;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    settings(dir, &base_config(&server, "1s"));
+    let once = opsync_in(dir, &["once"]);
+    let err = String::from_utf8_lossy(&once.stderr);
+    assert_eq!(once.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("nothing to do") && err.contains("[[route]]"),
+        "{err}"
+    );
+    assert!(
+        !dir.join("state.db").exists(),
+        "no state for a config with nothing to do"
     );
     server.shutdown().await;
 }

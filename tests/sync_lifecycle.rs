@@ -7,7 +7,6 @@
 
 mod sync_support;
 
-use std::path::Path;
 use std::time::Duration;
 
 use opsync::app::{self, OnceOptions};
@@ -17,14 +16,6 @@ use opsync::connect_dev::Seed;
 use opsync::store::Store;
 use serde_json::Value;
 use sync_support::*;
-
-fn once_options() -> OnceOptions {
-    OnceOptions {
-        allow_mass_delete: false,
-        allow_unusable_plugins: false,
-        progress: false,
-    }
-}
 
 async fn rename(client: &ConnectClient, vault: &str, item: &str, title: &str) -> Item {
     client
@@ -42,18 +33,6 @@ async fn rename(client: &ConnectClient, vault: &str, item: &str, title: &str) ->
 }
 
 /// A `file` plugin instance with `config` (inline TOML table body) writing into `dir/<sub>`.
-fn file_instance(dir: &Path, name: &str, sub: &str, config: &str) -> String {
-    std::fs::create_dir_all(dir.join(sub)).expect("destination dir");
-    format!(
-        r#"
-[plugins.{name}]
-builtin = "file"
-config = {{ {config} }}
-grants = {{ dirs = [{{ host = "{sub}" }}] }}
-"#
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rename_deletes_the_old_key_where_the_route_deletes() {
     let server = connect(Seed::Demo).await;
@@ -97,7 +76,7 @@ destinations = ["kept"]
 on_delete = "retain"
 "#
     );
-    let first = app::once(settings(dir, &config), once_options())
+    let first = app::once(settings(dir, &config), OnceOptions::default())
         .await
         .expect("first cycle");
     assert_eq!(first.exit_code(), 0, "{}", first.text());
@@ -123,11 +102,15 @@ on_delete = "retain"
         plan.text
     );
     assert!(
-        plan.text.contains("~ update Production/Payments API v2 "),
+        plan.text.contains(
+            "+ create Production/Payments API v2  (Payments API v2 in Production, version "
+        ) && plan
+            .text
+            .contains(", renamed from Production/Payments API)"),
         "{}",
         plan.text
     );
-    let second = app::once(settings(dir, &config), once_options())
+    let second = app::once(settings(dir, &config), OnceOptions::default())
         .await
         .expect("second cycle");
     assert_eq!(second.exit_code(), 0, "{}", second.text());
@@ -145,7 +128,7 @@ on_delete = "retain"
 
     // Renamed back: the second name goes, the first comes back.
     let back = rename(&client, &prod.id, &item.id, "Payments API").await;
-    let third = app::once(settings(dir, &config), once_options())
+    let third = app::once(settings(dir, &config), OnceOptions::default())
         .await
         .expect("third cycle");
     assert_eq!(third.exit_code(), 0, "{}", third.text());
@@ -160,7 +143,7 @@ on_delete = "retain"
         .expect("item");
     let a = rename(&client, &prod.id, &admin.id, "Admin Console 2").await;
     let b = rename(&client, &prod.id, &item.id, "Payments API 3").await;
-    let held = app::once(settings(dir, &config), once_options())
+    let held = app::once(settings(dir, &config), OnceOptions::default())
         .await
         .expect("held cycle");
     assert_eq!(held.exit_code(), 2, "{}", held.text());
@@ -217,7 +200,7 @@ destinations = ["by-category"]
 on_delete = "delete"
 "#
     );
-    let first = app::once(settings(dir, &config), once_options())
+    let first = app::once(settings(dir, &config), OnceOptions::default())
         .await
         .expect("first cycle");
     assert_eq!(first.exit_code(), 0, "{}", first.text());
@@ -239,7 +222,7 @@ on_delete = "delete"
         .delete_item(&staging.id, &token.id)
         .await
         .expect("delete");
-    let second = app::once(settings(dir, &config), once_options())
+    let second = app::once(settings(dir, &config), OnceOptions::default())
         .await
         .expect("second cycle");
     assert_eq!(second.exit_code(), 0, "{}", second.text());
@@ -283,7 +266,7 @@ vaults = ["Shared"]
 destinations = ["broken"]
 "#
     );
-    let first = app::once(settings(dir, &config), once_options())
+    let first = app::once(settings(dir, &config), OnceOptions::default())
         .await
         .expect("first cycle");
     assert_eq!(first.exit_code(), 1, "the broken route dead-letters");
@@ -300,7 +283,7 @@ destinations = ["broken"]
     // Past the retention, the next cycle prunes every delivered row but the route's latest.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     set_secret(&client, &shared.id, &items[0].id, "changed-for-pruning").await;
-    let second = app::once(settings(dir, &config), once_options())
+    let second = app::once(settings(dir, &config), OnceOptions::default())
         .await
         .expect("second cycle");
     assert_eq!(second.delivery.delivered, 1, "{}", second.text());

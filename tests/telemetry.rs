@@ -3,7 +3,9 @@
 
 use std::io::Write as _;
 use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 
+use metrics_exporter_prometheus::PrometheusHandle;
 use url::Url;
 
 use opsync::config::ConnectSettings;
@@ -11,10 +13,18 @@ use opsync::connect::client::ConnectClient;
 use opsync::connect_dev::{DevServer, DevServerOptions};
 use opsync::telemetry::{self, AdminServer, Readiness, names};
 
+/// The recorder of this test binary: installed by the first test that asks, shared by the rest.
+fn recorder() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| telemetry::install().expect("no other recorder in this test binary"))
+        .clone()
+}
+
 async fn admin(readiness: Readiness) -> AdminServer {
     AdminServer::start(
         "127.0.0.1:0".parse().expect("address"),
-        telemetry::install(),
+        recorder(),
         readiness,
     )
     .await
@@ -65,7 +75,7 @@ async fn metrics_pass_promtool_and_probes_answer() {
     let connect = DevServer::start(DevServerOptions::default())
         .await
         .expect("connect-dev starts");
-    telemetry::install();
+    recorder();
     let client = ConnectClient::new(&ConnectSettings::new(
         Url::parse(&connect.base_url()).expect("url"),
         connect.token(),

@@ -21,6 +21,8 @@ pub struct DemoOptions {
     pub listen: SocketAddr,
     /// Where the admin listener listens.
     pub admin_listen: SocketAddr,
+    /// What `/metrics` renders (see `RunOptions::metrics`).
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
 /// The demo config; `{host}` and `{admin}` are filled in.
@@ -92,6 +94,7 @@ pub async fn demo(options: DemoOptions, shutdown: Shutdown) -> Result<RunSummary
             on_admin: Some(|addr| {
                 println!("# metrics and health: http://{addr}/metrics /healthz /readyz")
             }),
+            metrics: options.metrics.clone(),
             ..RunOptions::default()
         },
         shutdown,

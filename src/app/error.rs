@@ -10,6 +10,12 @@ use crate::telemetry::TelemetryError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
+    /// `once` was asked to run a config with nothing for it to do.
+    #[error(
+        "nothing to do: the config has no [[route]] and no [[audit.sink]], so `once` would \
+         neither deliver nor ship anything (docs/configuration.md shows both)"
+    )]
+    NothingToDo,
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error("Connect: {0}")]

@@ -104,6 +104,10 @@ impl OnceSummary {
 
 /// One detect-and-deliver cycle.
 pub async fn once(settings: Settings, options: OnceOptions) -> Result<OnceSummary, AppError> {
+    if settings.routes.is_empty() && settings.audit.sinks.is_empty() {
+        // Before the state database is opened: an unusable config creates no state.
+        return Err(AppError::NothingToDo);
+    }
     refuse_pin_mismatches(&settings, options.allow_unusable_plugins)?;
     let store = Store::open(&settings.state.path)?;
     let cache = plugin_cache_dir(&settings.state.path);
@@ -179,7 +183,9 @@ pub async fn once(settings: Settings, options: OnceOptions) -> Result<OnceSummar
     if let Some(writer) = own_events {
         writer.stop();
     }
-    Pruner::new(engine.settings.state.ledger_retention).tick(&engine.store);
+    Pruner::new(engine.settings.state.ledger_retention)
+        .tick(&engine.store)
+        .await;
     let mut broken: Vec<_> = engine.broken.into_iter().collect();
     broken.sort();
     Ok(OnceSummary {

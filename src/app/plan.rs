@@ -11,7 +11,7 @@ use crate::app::error::AppError;
 use crate::config::Settings;
 use crate::connect::model::Item;
 use crate::detect::{Change, PollReport};
-use crate::plugin::ChangeKind;
+use crate::domain::ChangeKind;
 use crate::store::Store;
 
 /// Items whose fields are listed per route (each costs one Connect read); past it, key names only.
@@ -104,13 +104,14 @@ async fn render(engine: &Engine, report: &PollReport) -> (String, usize) {
                 ));
             }
             for c in &changes {
-                let (sign, verb) = match c.kind {
-                    ChangeKind::Created => ("+", "create"),
-                    ChangeKind::Updated | ChangeKind::Rotated => ("~", "update"),
-                    ChangeKind::Deleted => ("-", "delete"),
-                };
+                let (sign, verb) = sign_and_verb(c);
+                let renamed = c
+                    .previous_key
+                    .as_ref()
+                    .map(|old| format!(", renamed from {old}"))
+                    .unwrap_or_default();
                 out.push_str(&format!(
-                    "  {sign} {verb} {}  ({} in {}, version {})\n",
+                    "  {sign} {verb} {}  ({} in {}, version {}{renamed})\n",
                     c.key, c.title, c.vault_name, c.version
                 ));
                 if let Some(f) = fields.get(c.item_id.as_str()) {
@@ -143,10 +144,10 @@ async fn render(engine: &Engine, report: &PollReport) -> (String, usize) {
             held_deletes += h.deletions.len() * route.destinations.len();
         }
         for c in &changes {
-            match c.kind {
-                ChangeKind::Created => creates += route.destinations.len(),
-                ChangeKind::Updated | ChangeKind::Rotated => updates += route.destinations.len(),
-                ChangeKind::Deleted => deletes += route.destinations.len(),
+            match sign_and_verb(c).1 {
+                "create" => creates += route.destinations.len(),
+                "update" => updates += route.destinations.len(),
+                _ => deletes += route.destinations.len(),
             }
         }
     }
@@ -166,6 +167,16 @@ async fn render(engine: &Engine, report: &PollReport) -> (String, usize) {
     }
     out.push_str(". Nothing was written.\n");
     (out, held_deletes)
+}
+
+/// What a change does at the destination: an update under a new key (a rename) creates it.
+fn sign_and_verb(c: &Change) -> (&'static str, &'static str) {
+    match c.kind {
+        ChangeKind::Created => ("+", "create"),
+        ChangeKind::Updated | ChangeKind::Rotated if c.previous_key.is_some() => ("+", "create"),
+        ChangeKind::Updated | ChangeKind::Rotated => ("~", "update"),
+        ChangeKind::Deleted => ("-", "delete"),
+    }
 }
 
 /// `label = ********` for each field the route sends; empty values say so.

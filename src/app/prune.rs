@@ -31,14 +31,14 @@ impl Pruner {
 
     /// Prunes when the last prune is old enough (or none ran yet); returns the rows deleted.
     /// A failure is logged and tried again at the next tick: pruning never stops the daemon.
-    pub(crate) fn tick(&mut self, store: &Store) -> u64 {
+    pub(crate) async fn tick(&mut self, store: &Store) -> u64 {
         if self.last.is_some_and(|t| t.elapsed() < self.every) {
             return 0;
         }
         self.last = Some(Instant::now());
         let cutoff = Utc::now()
             - chrono::Duration::from_std(self.retention).unwrap_or(chrono::Duration::MAX);
-        match store.prune(cutoff) {
+        match store.blocking(move |store| store.prune(cutoff)).await {
             Ok(0) => 0,
             Ok(n) => {
                 tracing::info!(

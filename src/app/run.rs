@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use chrono::Utc;
+use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -32,6 +33,9 @@ pub struct RunOptions {
     pub admin_listen: Option<SocketAddr>,
     /// Called with the admin listener's bound address once it listens.
     pub on_admin: Option<fn(SocketAddr)>,
+    /// What `/metrics` renders: the handle of the recorder the caller installed
+    /// (`telemetry::install`). Without one, `/metrics` answers an empty exposition.
+    pub metrics: Option<PrometheusHandle>,
 }
 
 /// What a daemon run did, for its last log line.
@@ -57,7 +61,7 @@ pub async fn run(
     mut shutdown: Shutdown,
 ) -> Result<RunSummary, AppError> {
     refuse_pin_mismatches(&settings, options.allow_unusable_plugins)?;
-    let metrics = telemetry::install();
+    let metrics = options.metrics.clone().unwrap_or_else(telemetry::detached);
     let store = Store::open(&settings.state.path)?;
     let cache = plugin_cache_dir(&settings.state.path);
     let engine = Engine::start(settings, store, Some(cache)).await?;
@@ -124,7 +128,7 @@ pub async fn run(
         engine.settings.delivery.retry_policy(),
     );
     while polling.due(&mut shutdown).await {
-        pruner.tick(&engine.store);
+        pruner.tick(&engine.store).await;
         let polled = match poll_once(&mut detector, &engine).await {
             Ok(report) => {
                 summary.polls += 1;

@@ -308,18 +308,24 @@ fn observe(report: &TailReport) {
     metrics::counter!(names::AUDIT_RECORDS_READ_TOTAL).increment(report.added);
     if report.reset {
         metrics::counter!(names::AUDIT_LOG_ANOMALIES_TOTAL, "kind" => "reset").increment(1);
-        tracing::warn!(total = ?report.total, "Connect's activity log was reset (fewer records than before, none at the mark); reading it from the start");
+        tracing::warn!(
+            total = report.total,
+            "Connect's activity log was reset (fewer records than before, none at the mark); reading it from the start"
+        );
     }
     if report.gap {
         metrics::counter!(names::AUDIT_LOG_ANOMALIES_TOTAL, "kind" => "gap").increment(1);
-        tracing::error!(total = ?report.total, "records were pruned from Connect's activity log before opsync read them: poll more often (audit.poll_interval)");
+        tracing::error!(
+            total = report.total,
+            "records were pruned from Connect's activity log before opsync read them: poll more often (audit.poll_interval)"
+        );
     }
     if report.added > 0 || report.reset || report.gap {
         tracing::info!(
             added = report.added,
             read = report.read,
             requests = report.requests,
-            total = ?report.total,
+            total = report.total,
             order = report.order.as_str(),
             pruned = report.pruned,
             duration_ms = report.duration.as_millis() as u64,

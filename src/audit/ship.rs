@@ -91,217 +91,299 @@ impl Shipper {
         mut wake: watch::Receiver<u64>,
         mut shutdown: Shutdown,
     ) -> Result<ShipReport, AuditError> {
-        let sink = self.sink.as_str();
-        let opts = &self.options;
-        let mut report = ShipReport::default();
-        if opts.start == SinkStart::Now && self.store.audit_lag(sink, false)?.is_none() {
-            // "now" is after what Connect logged before this sink's first start: wait for the
-            // tail's first read, so its records are not taken for new ones.
-            while self.store.audit_mark()?.polled_at.is_none() {
-                if opts.until_caught_up {
-                    report.stopped_on = Some("the activity log has not been read yet".into());
-                    return Ok(report);
-                }
-                if !sleep(&mut shutdown, RECHECK / 4).await {
-                    return Ok(report);
-                }
-            }
+        let mut run = Window::new(self.options.batch_size);
+        if !self
+            .wait_for_first_read(&mut run.report, &mut shutdown)
+            .await?
+        {
+            return Ok(run.report);
         }
-        self.store.audit_sink(sink, opts.start)?;
-        let plugin = match &self.plugin {
-            Ok(p) => p.clone(),
-            Err(reason) => {
-                self.store.audit_sink_failed(sink, reason)?;
-                tracing::error!(sink, error = %reason, "audit sink not usable; its records wait");
-                if opts.until_caught_up {
-                    report.failures += 1;
-                    report.stopped_on = Some(reason.clone());
-                    return Ok(report);
-                }
-                shutdown.wait().await;
-                return Ok(report);
-            }
+        self.store.audit_sink(&self.sink, self.options.start)?;
+        let Some(plugin) = self.usable_plugin(&mut run.report, &mut shutdown).await? else {
+            return Ok(run.report);
         };
-        let mut limit = opts.batch_size;
-        let mut failures: u32 = 0;
-        let mut partial_since: Option<Instant> = None;
-        let mut cursor = 0;
-        // Batches sent and not yet acknowledged, oldest first; `next` is the seq after which
-        // the next batch starts (the cursor when nothing is in flight).
-        let mut flight: VecDeque<InFlight> = VecDeque::new();
-        let mut next = 0;
-        // Set at shutdown: past it, what is still in flight is cut off.
-        let mut cut_off: Option<tokio::time::Instant> = None;
-        'ship: loop {
-            if shutdown.is_triggered() && flight.is_empty() {
+        loop {
+            if shutdown.is_triggered() && run.flight.is_empty() {
                 break;
             }
-            if flight.is_empty() {
-                // Read the cursor again: a replay or a dead letter may have moved it.
-                cursor = self.store.audit_sink(sink, opts.start)?.acked_seq;
-                next = cursor;
-                metrics::gauge!(names::AUDIT_CURSOR, "sink" => sink.to_owned()).set(cursor as f64);
+            if run.flight.is_empty() {
+                self.reread_cursor(&mut run)?;
             }
-            // Fill the window. While a refused record is being isolated, one batch at a time.
-            let window = if limit == opts.batch_size {
-                opts.in_flight.max(1)
-            } else {
-                1
-            };
-            while flight.len() < window && !shutdown.is_triggered() {
-                wake.borrow_and_update();
-                let batch = self.batch(next, limit).await?;
-                if batch.is_empty() {
-                    partial_since = None;
-                    break;
-                }
-                if batch.len() < limit && limit == opts.batch_size && !opts.until_caught_up {
-                    if !flight.is_empty() {
-                        // The rest of it may still fill up: ship what is in flight first.
-                        break;
-                    }
-                    let since = *partial_since.get_or_insert_with(Instant::now);
-                    let left = opts.flush_interval.saturating_sub(since.elapsed());
-                    if !left.is_zero() {
-                        if !pause(&mut wake, &mut shutdown, left.min(RECHECK)).await {
-                            break 'ship;
-                        }
-                        continue 'ship;
-                    }
-                }
-                partial_since = None;
-                next = batch[batch.len() - 1].seq;
-                flight.push_back(InFlight::send(&plugin, batch));
+            match self
+                .fill(&mut run, &plugin, &mut wake, &mut shutdown)
+                .await?
+            {
+                Fill::Ready => {}
+                Fill::Again => continue,
+                Fill::Stop => break,
             }
-            let Some(oldest) = flight.pop_front() else {
-                if opts.until_caught_up || shutdown.is_triggered() {
-                    break;
-                }
-                if !pause(&mut wake, &mut shutdown, RECHECK).await {
+            let Some(oldest) = run.flight.pop_front() else {
+                if self.options.until_caught_up
+                    || shutdown.is_triggered()
+                    || !pause(&mut wake, &mut shutdown, RECHECK).await
+                {
                     break;
                 }
                 continue;
             };
-            let InFlight {
-                batch,
-                started,
-                mut task,
-            } = oldest;
-            let result = {
-                let mut stop = shutdown.clone();
-                let grace = opts.shutdown_grace;
-                tokio::select! {
-                    joined = &mut task => Some(joined.unwrap_or_else(|e| {
-                        Err(PluginError::Trap {
-                            plugin: self.plugin_name(),
-                            message: format!("the ingest task failed: {e}"),
-                        })
-                    })),
-                    () = async {
-                        stop.wait().await;
-                        let at = *cut_off.get_or_insert_with(|| tokio::time::Instant::now() + grace);
-                        tokio::time::sleep_until(at).await;
-                    } => None,
-                }
-            };
-            let (first, last) = (batch[0].seq, batch[batch.len() - 1].seq);
-            let Some(result) = result else {
-                task.abort();
-                abandon(&mut flight);
-                tracing::warn!(
-                    sink,
-                    first,
-                    last,
-                    "shutdown: a batch in flight was cut off; it is shipped again at the next start"
-                );
+            if !self.settle(&mut run, oldest, &mut shutdown).await? {
                 break;
-            };
-            metrics::histogram!(names::AUDIT_BATCH_DURATION_SECONDS, "sink" => sink.to_owned())
-                .record(started.elapsed().as_secs_f64());
-            match result {
-                Ok(()) => {
-                    let moved = self
-                        .store
-                        .audit_ack(sink, cursor, last, batch.len() as u64)?;
-                    failures = 0;
-                    limit = opts.batch_size;
-                    report.batches += 1;
-                    if moved {
-                        cursor = last;
-                        report.shipped += batch.len() as u64;
-                        metrics::counter!(names::AUDIT_SHIPPED_TOTAL, "sink" => sink.to_owned())
-                            .increment(batch.len() as u64);
-                        tracing::debug!(
-                            sink,
-                            records = batch.len(),
-                            first,
-                            last,
-                            "audit batch acknowledged"
-                        );
-                    } else {
-                        // The batches behind it started from the old cursor: let them go.
-                        abandon(&mut flight);
-                        tracing::info!(
-                            sink,
-                            "audit cursor moved by a replay meanwhile; the batch counts as shipped again"
-                        );
-                    }
-                }
-                Err(e) => {
-                    // The batches behind this one are not acknowledged either: the cursor
-                    // cannot pass this batch, so they are sent again after it.
-                    abandon(&mut flight);
-                    report.failures += 1;
-                    let error = e.to_string();
-                    metrics::counter!(names::AUDIT_FAILURES_TOTAL, "sink" => sink.to_owned(),
-                        "kind" => e.kind().as_str())
-                    .increment(1);
-                    self.store.audit_sink_failed(sink, &error)?;
-                    match e.kind() {
-                        FailureKind::Permanent if batch.len() > 1 => {
-                            // Find the record the sink refuses: ship halves until it is alone.
-                            limit = (batch.len() / 2).max(1);
-                            tracing::warn!(sink, records = batch.len(), error = %error,
-                                "audit sink refused a batch; retrying in halves to find the record");
-                        }
-                        FailureKind::Permanent => {
-                            self.dead_letter(cursor, &batch[0], &error)?;
-                            report.dead += 1;
-                        }
-                        kind => {
-                            failures = failures.saturating_add(1);
-                            let wait = if kind == FailureKind::Misconfigured {
-                                opts.retry.misconfigured_pause
-                            } else {
-                                opts.retry.delay(failures, None, &mut rand::thread_rng())
-                            };
-                            if opts.until_caught_up {
-                                tracing::warn!(sink, records = batch.len(), error = %error,
-                                    "audit batch not acknowledged; the cursor stays");
-                                report.stopped_on = Some(error);
-                                break;
-                            }
-                            tracing::warn!(sink, records = batch.len(), failures, error = %error,
-                                retry_in_ms = wait.as_millis() as u64,
-                                "audit batch not acknowledged; the cursor stays");
-                            if !sleep(&mut shutdown, wait).await {
-                                break;
-                            }
-                        }
-                    }
-                }
             }
         }
-        Ok(report)
+        Ok(run.report)
+    }
+
+    /// With `start = "now"` and no cursor yet, waits for the tail's first read: "now" is after
+    /// what Connect logged before this sink's first start, and those records are not new ones.
+    /// False when the loop should end instead (shutdown, or `once` before any read).
+    async fn wait_for_first_read(
+        &self,
+        report: &mut ShipReport,
+        shutdown: &mut Shutdown,
+    ) -> Result<bool, AuditError> {
+        if self.options.start != SinkStart::Now
+            || self.store.audit_lag(&self.sink, false)?.is_some()
+        {
+            return Ok(true);
+        }
+        while self.store.audit_mark()?.polled_at.is_none() {
+            if self.options.until_caught_up {
+                report.stopped_on = Some("the activity log has not been read yet".into());
+                return Ok(false);
+            }
+            if !sleep(shutdown, RECHECK / 4).await {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// The sink's plugin, or `None` after recording why it is not usable and waiting for
+    /// shutdown (its records are kept for when it is).
+    async fn usable_plugin(
+        &self,
+        report: &mut ShipReport,
+        shutdown: &mut Shutdown,
+    ) -> Result<Option<Plugin>, AuditError> {
+        let reason = match &self.plugin {
+            Ok(p) => return Ok(Some(p.clone())),
+            Err(reason) => reason,
+        };
+        let sink = self.sink.as_str();
+        self.store.audit_sink_failed(sink, reason)?;
+        tracing::error!(sink, error = %reason, "audit sink not usable; its records wait");
+        if self.options.until_caught_up {
+            report.failures += 1;
+            report.stopped_on = Some(reason.clone());
+        } else {
+            shutdown.wait().await;
+        }
+        Ok(None)
+    }
+
+    /// Reads the cursor again when nothing is in flight: a replay or a dead letter may have
+    /// moved it.
+    fn reread_cursor(&self, run: &mut Window) -> Result<(), AuditError> {
+        let sink = self.sink.as_str();
+        run.cursor = self.store.audit_sink(sink, self.options.start)?.acked_seq;
+        run.next = run.cursor;
+        metrics::gauge!(names::AUDIT_CURSOR, "sink" => sink.to_owned()).set(run.cursor as f64);
+        Ok(())
+    }
+
+    /// Sends batches until the window is full. While a refused record is being isolated, the
+    /// window is one batch. A partial batch waits up to the flush interval for more records.
+    async fn fill(
+        &self,
+        run: &mut Window,
+        plugin: &Plugin,
+        wake: &mut watch::Receiver<u64>,
+        shutdown: &mut Shutdown,
+    ) -> Result<Fill, AuditError> {
+        let opts = &self.options;
+        let full = run.limit == opts.batch_size;
+        let window = if full { opts.in_flight.max(1) } else { 1 };
+        while run.flight.len() < window && !shutdown.is_triggered() {
+            wake.borrow_and_update();
+            let batch = self.batch(run.next, run.limit).await?;
+            if batch.is_empty() {
+                run.partial_since = None;
+                break;
+            }
+            if batch.len() < run.limit && full && !opts.until_caught_up {
+                if !run.flight.is_empty() {
+                    // The rest of it may still fill up: ship what is in flight first.
+                    break;
+                }
+                let since = *run.partial_since.get_or_insert_with(Instant::now);
+                let left = opts.flush_interval.saturating_sub(since.elapsed());
+                if !left.is_zero() {
+                    if !pause(wake, shutdown, left.min(RECHECK)).await {
+                        return Ok(Fill::Stop);
+                    }
+                    return Ok(Fill::Again);
+                }
+            }
+            run.partial_since = None;
+            run.next = batch[batch.len() - 1].seq;
+            run.flight.push_back(InFlight::send(plugin, batch));
+        }
+        Ok(Fill::Ready)
+    }
+
+    /// Waits for the oldest batch in flight and acts on its answer; false when the loop ends
+    /// (shutdown cut it off, or `once` stopped on a failure that needs a wait).
+    async fn settle(
+        &self,
+        run: &mut Window,
+        oldest: InFlight,
+        shutdown: &mut Shutdown,
+    ) -> Result<bool, AuditError> {
+        let InFlight {
+            batch,
+            started,
+            mut task,
+        } = oldest;
+        let Some(result) = self.answer(&mut task, &mut run.cut_off, shutdown).await else {
+            task.abort();
+            abandon(&mut run.flight);
+            tracing::warn!(
+                sink = %self.sink,
+                first = batch[0].seq,
+                last = batch[batch.len() - 1].seq,
+                "shutdown: a batch in flight was cut off; it is shipped again at the next start"
+            );
+            return Ok(false);
+        };
+        metrics::histogram!(names::AUDIT_BATCH_DURATION_SECONDS, "sink" => self.sink.clone())
+            .record(started.elapsed().as_secs_f64());
+        match result {
+            Ok(()) => {
+                self.acknowledged(run, &batch)?;
+                Ok(true)
+            }
+            Err(e) => self.refused(run, &batch, &e, shutdown).await,
+        }
+    }
+
+    /// The ingest call's result, or `None` when shutdown's grace ran out first (one deadline
+    /// for every batch in flight).
+    async fn answer(
+        &self,
+        task: &mut tokio::task::JoinHandle<Result<(), PluginError>>,
+        cut_off: &mut Option<tokio::time::Instant>,
+        shutdown: &Shutdown,
+    ) -> Option<Result<(), PluginError>> {
+        let mut stop = shutdown.clone();
+        let grace = self.options.shutdown_grace;
+        tokio::select! {
+            joined = task => Some(joined.unwrap_or_else(|e| {
+                Err(PluginError::Trap {
+                    plugin: self.plugin_name(),
+                    message: format!("the ingest task failed: {e}"),
+                })
+            })),
+            () = async {
+                stop.wait().await;
+                let at = *cut_off.get_or_insert_with(|| tokio::time::Instant::now() + grace);
+                tokio::time::sleep_until(at).await;
+            } => None,
+        }
+    }
+
+    /// The sink took the batch: move the cursor over it, unless a replay moved it meanwhile.
+    fn acknowledged(&self, run: &mut Window, batch: &[OutboxRecord]) -> Result<(), AuditError> {
+        let sink = self.sink.as_str();
+        let (first, last) = (batch[0].seq, batch[batch.len() - 1].seq);
+        let moved = self
+            .store
+            .audit_ack(sink, run.cursor, last, batch.len() as u64)?;
+        run.failures = 0;
+        run.limit = self.options.batch_size;
+        run.report.batches += 1;
+        if moved {
+            run.cursor = last;
+            run.report.shipped += batch.len() as u64;
+            metrics::counter!(names::AUDIT_SHIPPED_TOTAL, "sink" => sink.to_owned())
+                .increment(batch.len() as u64);
+            tracing::debug!(
+                sink,
+                records = batch.len(),
+                first,
+                last,
+                "audit batch acknowledged"
+            );
+        } else {
+            // The batches behind it started from the old cursor: let them go.
+            abandon(&mut run.flight);
+            tracing::info!(
+                sink,
+                "audit cursor moved by a replay meanwhile; the batch counts as shipped again"
+            );
+        }
+        Ok(())
+    }
+
+    /// The sink did not take the batch. The batches behind it are not acknowledged either (the
+    /// cursor cannot pass this one), so they are sent again after it. A permanent refusal is
+    /// narrowed down by halves to the one record, which is dead-lettered; anything else waits.
+    /// False when the loop ends.
+    async fn refused(
+        &self,
+        run: &mut Window,
+        batch: &[OutboxRecord],
+        e: &PluginError,
+        shutdown: &mut Shutdown,
+    ) -> Result<bool, AuditError> {
+        let sink = self.sink.as_str();
+        abandon(&mut run.flight);
+        run.report.failures += 1;
+        let error = e.to_string();
+        metrics::counter!(names::AUDIT_FAILURES_TOTAL, "sink" => sink.to_owned(),
+            "kind" => e.kind().as_str())
+        .increment(1);
+        self.store.audit_sink_failed(sink, &error)?;
+        match e.kind() {
+            FailureKind::Permanent if batch.len() > 1 => {
+                run.limit = (batch.len() / 2).max(1);
+                tracing::warn!(sink, records = batch.len(), error = %error,
+                    "audit sink refused a batch; retrying in halves to find the record");
+                Ok(true)
+            }
+            FailureKind::Permanent => {
+                self.dead_letter(run.cursor, &batch[0], &error)?;
+                run.report.dead += 1;
+                Ok(true)
+            }
+            kind => {
+                run.failures = run.failures.saturating_add(1);
+                let wait = if kind == FailureKind::Misconfigured {
+                    self.options.retry.misconfigured_pause
+                } else {
+                    self.options
+                        .retry
+                        .delay(run.failures, None, &mut rand::thread_rng())
+                };
+                if self.options.until_caught_up {
+                    tracing::warn!(sink, records = batch.len(), error = %error,
+                        "audit batch not acknowledged; the cursor stays");
+                    run.report.stopped_on = Some(error);
+                    return Ok(false);
+                }
+                tracing::warn!(sink, records = batch.len(), failures = run.failures,
+                    error = %error, retry_in_ms = wait.as_millis() as u64,
+                    "audit batch not acknowledged; the cursor stays");
+                Ok(sleep(shutdown, wait).await)
+            }
+        }
     }
 
     async fn batch(&self, cursor: i64, limit: usize) -> Result<Vec<OutboxRecord>, AuditError> {
-        let store = self.store.clone();
         let own = self.options.include_own_events;
-        tokio::task::spawn_blocking(move || store.audit_batch(cursor, limit, own))
-            .await
-            .map_err(|e| AuditError::Task(e.to_string()))?
-            .map_err(AuditError::from)
+        Ok(self
+            .store
+            .blocking(move |store| store.audit_batch(cursor, limit, own))
+            .await?)
     }
 
     fn dead_letter(
@@ -333,6 +415,50 @@ impl Shipper {
             Err(_) => self.sink.clone(),
         }
     }
+}
+
+/// Where one shipping loop stands.
+struct Window {
+    report: ShipReport,
+    /// Records per batch: the sink's batch size, or less while a refused record is isolated.
+    limit: usize,
+    /// Failures in a row, for the backoff.
+    failures: u32,
+    /// When the partial batch waiting for more records was first seen.
+    partial_since: Option<Instant>,
+    /// The sink's acknowledged seq.
+    cursor: i64,
+    /// The seq after which the next batch starts (the cursor when nothing is in flight).
+    next: i64,
+    /// Batches sent and not yet acknowledged, oldest first.
+    flight: VecDeque<InFlight>,
+    /// Set at shutdown: past it, what is still in flight is cut off.
+    cut_off: Option<tokio::time::Instant>,
+}
+
+impl Window {
+    fn new(limit: usize) -> Self {
+        Self {
+            report: ShipReport::default(),
+            limit,
+            failures: 0,
+            partial_since: None,
+            cursor: 0,
+            next: 0,
+            flight: VecDeque::new(),
+            cut_off: None,
+        }
+    }
+}
+
+/// What filling the window left the loop to do.
+enum Fill {
+    /// Wait for the oldest batch in flight.
+    Ready,
+    /// Start the loop over (a partial batch waited and may have grown).
+    Again,
+    /// Shutdown came while waiting.
+    Stop,
 }
 
 /// One `ingest` call under way, on its own task (so a second batch is formatted while the

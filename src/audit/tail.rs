@@ -116,13 +116,12 @@ impl Tail {
         let shrunk = matches!((mark.total, pass.total), (Some(before), Some(now)) if now < before);
         let reset = mark.at.is_some() && !pass.reached_floor && !saw_mark && shrunk;
         let gap = mark.at.is_some() && !pass.reached_floor && !saw_mark && !reset;
-        let store = self.store.clone();
         let records = fresh;
         let saved = next.clone();
-        let added =
-            tokio::task::spawn_blocking(move || store.audit_append(&records, false, Some(&saved)))
-                .await
-                .map_err(|e| AuditError::Task(e.to_string()))??;
+        let added = self
+            .store
+            .blocking(move |store| store.audit_append(&records, false, Some(&saved)))
+            .await?;
         let pruned = match (mark.total, pass.total) {
             (Some(before), Some(now)) if !reset => (before + added).saturating_sub(now),
             _ => 0,

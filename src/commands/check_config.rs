@@ -1,5 +1,6 @@
-//! `opsync check-config`: the effective settings, redacted, and what the token grants; warnings
-//! and errors on stderr, exit 1 when the configuration will not work.
+//! `opsync check-config`: the effective settings, redacted, and what the token grants; then the
+//! warnings and errors (stderr), then a one-line verdict; exit 1 when the configuration will not
+//! work.
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -25,9 +26,25 @@ pub fn run(loader: &Loader, args: &CheckConfigArgs) -> anyhow::Result<ExitCode> 
     for error in &report.errors {
         eprintln!("error: {error}");
     }
+    writeln!(
+        stdout,
+        "{}",
+        verdict(report.errors.len(), report.warnings.len())
+    )?;
+    stdout.flush()?;
     Ok(if report.errors.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// The last line: usable or not, and how many errors and warnings are above it.
+fn verdict(errors: usize, warnings: usize) -> String {
+    let count = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+    match (errors, warnings) {
+        (0, 0) => "verdict: usable".to_owned(),
+        (0, w) => format!("verdict: usable, with {} (above)", count(w, "warning")),
+        (e, _) => format!("verdict: NOT usable: {} (above)", count(e, "error")),
+    }
 }

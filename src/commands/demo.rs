@@ -12,6 +12,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         dir: args.dir,
         listen: args.listen,
         admin_listen: args.admin_listen,
+        metrics: Some(opsync::telemetry::install()?),
     };
     runtime::new()?.block_on(async {
         let shutdown = runtime::on_signals();

@@ -3,10 +3,12 @@
 
 mod audit;
 mod check_config;
+mod completions;
 mod connect_dev;
 mod deadletter;
 mod demo;
 mod logging;
+mod man;
 mod once;
 mod plan;
 mod plugin;
@@ -14,22 +16,26 @@ mod rotate;
 mod run;
 mod runtime;
 mod status;
+mod version;
 
 use std::process::ExitCode;
 
-use opsync::cli::{Cli, Command, version_text};
+use opsync::cli::{Cli, Command};
 use opsync::config::Loader;
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    if let Command::Version = cli.command {
-        print!("{}", version_text());
-        return Ok(ExitCode::SUCCESS);
+    // What needs no configuration runs before it is loaded (a broken config must not matter).
+    match cli.command {
+        Command::Version => return Ok(version::run()),
+        Command::Completions(args) => return Ok(completions::run(&args)),
+        Command::Man(args) => return man::run(&args),
+        _ => {}
     }
     let loader = Loader::new(&cli.load_options())?;
     logging::init(&loader.log()?)?;
     match cli.command {
-        Command::Version => Ok(ExitCode::SUCCESS),
+        Command::Version | Command::Completions(_) | Command::Man(_) => Ok(ExitCode::SUCCESS),
         Command::CheckConfig(args) => check_config::run(&loader, &args),
         Command::ConnectDev(args) => connect_dev::run(*args),
         Command::Run(args) => run::run(&loader, &args),

@@ -15,6 +15,7 @@ pub fn run(loader: &Loader, args: &RunArgs) -> anyhow::Result<ExitCode> {
         allow_unusable_plugins: args.allow_unusable_plugins,
         admin_listen: args.admin_listen,
         on_admin: None,
+        metrics: Some(opsync::telemetry::install()?),
     };
     runtime::new()?.block_on(async {
         let shutdown = runtime::on_signals();

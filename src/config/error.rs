@@ -62,7 +62,8 @@ impl Origin {
         match self {
             Origin::File(path) if key.is_empty() => path.display().to_string(),
             Origin::File(path) => format!("{}: {key}", path.display()),
-            Origin::Env(var) => format!("environment variable {var}"),
+            Origin::Env(var) if key.is_empty() => format!("environment variable {var}"),
+            Origin::Env(var) => format!("environment variable {var} ({key})"),
             Origin::Flag(flag) => format!("command-line flag {flag}"),
             Origin::Default if key.is_empty() => "configuration".to_owned(),
             Origin::Default => key.to_owned(),

@@ -176,8 +176,9 @@ pub(crate) struct RawPlugin {
     path: Option<RelativePathBuf>,
     sha256: Option<String>,
     world: Option<String>,
+    /// Strings, numbers and booleans; handed to the plugin as text.
     #[serde(default)]
-    config: BTreeMap<String, String>,
+    config: BTreeMap<String, toml::Value>,
     #[serde(default)]
     limits: LimitSettings,
     #[serde(default)]
@@ -210,6 +211,27 @@ fn root() -> String {
 
 fn flush_by_default() -> bool {
     true
+}
+
+/// A plugin's config as the text the plugin reads: `8` is `"8"`, `true` is `"true"`. A table or an
+/// array is refused, naming the key and what was found.
+fn scalar_config(
+    raw: &BTreeMap<String, toml::Value>,
+) -> Result<BTreeMap<String, String>, (String, &'static str)> {
+    raw.iter()
+        .map(|(key, value)| {
+            let text = match value {
+                toml::Value::String(s) => s.clone(),
+                toml::Value::Integer(i) => i.to_string(),
+                toml::Value::Float(f) => f.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                toml::Value::Datetime(d) => d.to_string(),
+                toml::Value::Array(_) => return Err((key.clone(), "an array")),
+                toml::Value::Table(_) => return Err((key.clone(), "a table")),
+            };
+            Ok((key.clone(), text))
+        })
+        .collect()
 }
 
 /// Checks every `[plugins.NAME]`; all problems are reported together.
@@ -313,8 +335,17 @@ pub(crate) fn resolve(
             );
             continue;
         }
-        if let Some(k) = p
-            .config
+        let config = match scalar_config(&p.config) {
+            Ok(config) => config,
+            Err((key, found)) => {
+                bad(
+                    &format!("config.{key}"),
+                    format!("expected a string, number or boolean, found {found}"),
+                );
+                continue;
+            }
+        };
+        if let Some(k) = config
             .keys()
             .find(|k| k.starts_with(crate::plugin::RESERVED_CONFIG_PREFIX))
         {
@@ -341,7 +372,7 @@ pub(crate) fn resolve(
             name,
             source,
             world: p.world,
-            config: p.config,
+            config,
             limits: p.limits,
             grants: GrantSettings {
                 dirs: p

@@ -2,6 +2,14 @@
 //!
 //! Each layer is a figment provider whose metadata names it, so an error can say which file,
 //! variable or flag a bad value came from.
+//!
+//! The file is figment's own `Toml` provider. The two environment layers are not figment's `Env`,
+//! for one concrete reason: `Env` reads the process environment when the figment is extracted,
+//! and opsync loads config from a snapshot ([`EnvVars`]) handed in through [`LoadOptions`]. That
+//! keeps loading a pure function of its inputs: the library's callers and tests pass the
+//! variables they mean, instead of mutating a multi-threaded process's environment (`set_var` is
+//! `unsafe` for that reason). What the layers do beyond `Env` (the token kept a string, the SDK
+//! names, `OPSYNC_CONFIG` and test hooks left out) is small and tested below.
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -9,6 +9,14 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::domain::VaultRef;
+
+mod server;
+
+pub use server::{
+    ActivityActor, ActivityResource, ApiRequest, ErrorBody, ServerHealth, ServiceDependency,
+};
+
 /// Declares a string enumeration that round-trips unknown values through `Other`.
 macro_rules! open_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
@@ -255,6 +263,16 @@ pub struct Vault {
     pub updated_at: Option<DateTime<Utc>>,
 }
 
+impl Vault {
+    /// The vault by id and name, as routes select it and plugins see it.
+    pub fn reference(&self) -> VaultRef {
+        VaultRef {
+            id: self.id.clone(),
+            name: self.name.clone(),
+        }
+    }
+}
+
 /// `{"id": ...}`: how items, fields and files point at a vault or section.
 #[derive(Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct IdRef {
@@ -427,75 +445,6 @@ pub struct PatchOp {
     pub path: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<serde_json::Value>,
-}
-
-/// The actor of an activity record.
-#[derive(Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ActivityActor {
-    #[serde(default)]
-    pub id: String,
-    #[serde(default)]
-    pub account: String,
-    #[serde(default)]
-    pub jti: String,
-    #[serde(default)]
-    pub user_agent: String,
-    #[serde(default)]
-    pub request_ip: String,
-}
-
-/// The resource of an activity record.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ActivityResource {
-    #[serde(rename = "type")]
-    pub resource_type: ResourceType,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub vault: Option<IdRef>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub item: Option<IdRef>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub item_version: Option<u64>,
-}
-
-/// One record of `GET /v1/activity`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ApiRequest {
-    pub request_id: String,
-    pub timestamp: DateTime<Utc>,
-    pub action: ActivityAction,
-    pub result: ActivityResult,
-    #[serde(default)]
-    pub actor: ActivityActor,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resource: Option<ActivityResource>,
-}
-
-/// One dependency in `/health`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ServiceDependency {
-    pub service: String,
-    pub status: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
-}
-
-/// The body of `GET /health`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ServerHealth {
-    pub name: String,
-    pub version: String,
-    #[serde(default)]
-    pub dependencies: Vec<ServiceDependency>,
-}
-
-/// The body of every error response: `{"status": N, "message": "..."}`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ErrorBody {
-    pub status: u16,
-    pub message: String,
 }
 
 /// `true` when `s` has the shape of a Connect vault, item or file id: 26 of `[a-z0-9]`.

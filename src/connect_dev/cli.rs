@@ -62,6 +62,10 @@ pub struct ConnectDevArgs {
 #[derive(Debug, Subcommand)]
 pub enum ConnectDevCommand {
     /// Mint a token for a running or persisted connect-dev server; prints just the token
+    #[command(
+        after_help = "Examples:\n  opsync connect-dev token --host http://127.0.0.1:8080 --vault Production:r\n  \
+                      opsync connect-dev token --state connect-dev.json --vault '*:rw' --expires-in 1h"
+    )]
     Token(TokenArgs),
 }
 

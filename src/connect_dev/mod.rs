@@ -24,7 +24,7 @@ mod telemetry;
 mod totp;
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -222,7 +222,7 @@ impl DevServer {
             }
             _ => None,
         };
-        tracing::info!(%addr, state = ?opts.state, "connect-dev listening");
+        tracing::info!(%addr, state = opts.state.as_deref().and_then(Path::to_str), "connect-dev listening");
         Ok(DevServer {
             app,
             addr,

@@ -7,11 +7,12 @@ use chrono::{DateTime, Utc};
 use reqwest::StatusCode;
 
 use crate::connect::error::ConnectError;
-use crate::connect::model::{ApiRequest, Category, IdRef, Item, Vault};
+use crate::connect::model::{ApiRequest, Category, IdRef, Item};
 use crate::delivery::retry::Decision;
 use crate::delivery::{Deliverer, DeliveryError};
+use crate::domain::{ChangeKind, VaultRef};
 use crate::own_events::{self, AuditEvents, OwnAction};
-use crate::plugin::{ChangeKind, ItemEvent, PluginError, VaultRef};
+use crate::plugin::{ItemEvent, PluginError};
 use crate::route::Route;
 use crate::store::{Delivery, DeliveryId, LedgerEntry, RowUpdate};
 use crate::telemetry::names;
@@ -86,16 +87,9 @@ impl Deliverer {
             Err(e) if e.status() == Some(StatusCode::NOT_FOUND) => None,
             Err(e) => return self.connect_failure(attempt, &e),
         };
-        let vault = Vault {
+        let vault = VaultRef {
             id: entry.vault_id.clone(),
             name: entry.vault_name.clone(),
-            description: None,
-            attribute_version: 0,
-            content_version: 0,
-            items: 0,
-            vault_type: None,
-            created_at: None,
-            updated_at: None,
         };
         let mut renamed_to = None;
         let item = match (entry.kind, current) {
@@ -124,10 +118,7 @@ impl Deliverer {
         let event = ItemEvent {
             idempotency_key: entry.idempotency_key(),
             kind: entry.kind,
-            vault: VaultRef {
-                id: vault.id,
-                name: vault.name,
-            },
+            vault,
             item,
             destination_key: Some(entry.key.clone()),
             renamed_to,

@@ -148,155 +148,181 @@ impl RouteWorker {
         on_outcome: &(dyn Fn(&Outcome) + Send + Sync),
     ) -> Result<DrainReport, DeliveryError> {
         let draining = shutdown.is_none();
-        let concurrency = self.route.concurrency.max(1);
-        let store = self.deliverer.store().clone();
-        let mut set: JoinSet<Joined> = JoinSet::new();
-        let mut in_flight: HashSet<(String, String)> = HashSet::new();
-        let mut attempted: HashSet<DeliveryId> = HashSet::new();
-        let mut paused: HashMap<String, Instant> = HashMap::new();
-        let mut report = DrainReport::default();
-        let mut queue: VecDeque<Delivery> = VecDeque::new();
-        let mut stale = false;
-        let mut unrecorded: Vec<Joined> = Vec::new();
-        let mut recording: Option<JoinHandle<Recorded>> = None;
-        // While attempts are still in flight, a group smaller than this waits up to GROUP_WINDOW
-        // for more.
-        let group = concurrency.saturating_mul(2);
-        let mut gathering: Option<Instant> = None;
+        let mut p = Pump::default();
         loop {
             if shutdown.as_ref().is_some_and(Shutdown::is_triggered) {
                 break;
             }
             let now = Instant::now();
-            paused.retain(|_, until| *until > now);
-            if set.len() < concurrency {
-                // Due rows are read in batches, not after every delivery: a backlog of n rows
-                // costs n / batch reads of the ledger instead of n. The batch is read again when
-                // it runs out, when nothing in it can start, or when a poll enqueued rows (which
-                // may supersede rows in it).
-                if queue.is_empty() || stale {
-                    let limit = concurrency * 8 + set.len() + 64;
-                    queue = match store.due(&self.route.name, Utc::now(), limit) {
-                        Ok(rows) => rows.into(),
-                        Err(e) if draining => return Err(e.into()),
-                        Err(e) => {
-                            tracing::error!(route = %self.route.name, error = %e, "reading due deliveries");
-                            report.errors += 1;
-                            VecDeque::new()
-                        }
-                    };
-                }
-                let mut waiting = VecDeque::new();
-                while set.len() < concurrency {
-                    let Some(d) = queue.pop_front() else {
-                        break;
-                    };
-                    if draining && attempted.contains(&d.id) {
-                        continue;
-                    }
-                    let key = (d.entry.destination.clone(), d.entry.item_id.clone());
-                    if in_flight.contains(&key) || paused.contains_key(&d.entry.destination) {
-                        waiting.push_back(d);
-                        continue;
-                    }
-                    attempted.insert(d.id);
-                    in_flight.insert(key.clone());
-                    let deliverer = self.deliverer.clone();
-                    set.spawn(async move {
-                        let outcome = deliverer.try_deliver(&d).await;
-                        (d, key, outcome)
-                    });
-                }
-                // Rows that could not start yet stay first in line; if none could start and
-                // there is room, read the ledger again next time round.
-                stale = !waiting.is_empty() && queue.is_empty() && set.len() < concurrency;
-                waiting.append(&mut queue);
-                queue = waiting;
+            p.paused.retain(|_, until| *until > now);
+            if p.set.len() < self.concurrency() {
+                self.read_due(&mut p, draining)?;
+                self.start_due(&mut p, draining);
             }
-            // Finished attempts are recorded by one job at a time, off this task: those that
-            // finish while a job commits wait for the next one, so a busy route records them in
-            // groups. A row keeps its in-flight key until its outcome is recorded.
-            if recording.is_none() && !unrecorded.is_empty() {
-                let deadline = *gathering.get_or_insert_with(|| Instant::now() + GROUP_WINDOW);
-                if unrecorded.len() >= group || set.is_empty() || Instant::now() >= deadline {
-                    gathering = None;
-                    recording = Some(self.record(std::mem::take(&mut unrecorded)));
-                }
-            }
-            if set.is_empty() && recording.is_none() && draining {
+            self.start_recording(&mut p);
+            if p.set.is_empty() && p.recording.is_none() && draining {
                 break;
             }
-            let idle = if set.is_empty() && recording.is_none() {
-                self.idle_for(&paused, options.max_idle)
+            let idle = if p.set.is_empty() && p.recording.is_none() {
+                self.idle_for(&p.paused, options.max_idle)
             } else {
                 options.max_idle
             };
             tokio::select! {
-                Some(joined) = set.join_next(), if !set.is_empty() => {
-                    let mut done = vec![joined];
-                    while let Some(more) = set.try_join_next() {
-                        done.push(more);
-                    }
-                    for joined in done {
-                        if let Some(finished) = self.joined(joined, &mut in_flight, &mut report) {
-                            // A copy read while it was in flight must not be delivered again.
-                            queue.retain(|q| q.id != finished.0.id);
-                            unrecorded.push(finished);
-                        }
-                    }
+                Some(joined) = p.set.join_next(), if !p.set.is_empty() => {
+                    self.finished(&mut p, joined);
                 }
-                recorded = recorded(&mut recording) => {
-                    recording = None;
-                    if let Ok((finished, _)) = &recorded {
+                job = recorded(&mut p.recording) => {
+                    p.recording = None;
+                    if let Ok((finished, _)) = &job {
                         // Copies of these rows read before they were recorded are out of date.
-                        queue.retain(|q| !finished.iter().any(|(d, _, _)| d.id == q.id));
+                        p.queue.retain(|q| !finished.iter().any(|(d, _, _)| d.id == q.id));
                     }
-                    self.settle(recorded, &mut in_flight, &mut paused, &mut report, on_outcome);
+                    self.settle(&mut p, job, on_outcome);
                 }
-                () = tokio::time::sleep_until(gathering.unwrap_or_else(Instant::now)), if gathering.is_some() => {}
+                () = tokio::time::sleep_until(p.gathering.unwrap_or_else(Instant::now)), if p.gathering.is_some() => {}
                 () = changed(&mut wake) => {
                     // A poll wrote rows, and may have superseded some in the batch.
-                    queue.clear();
+                    p.queue.clear();
                 }
                 () = tokio::time::sleep(idle), if !draining => {}
                 () = stopped(&mut shutdown) => {}
             }
         }
-        // Shutdown: take nothing new; let what is in flight finish within the grace period.
-        let deadline = Instant::now() + options.shutdown_grace;
-        while !set.is_empty() {
-            match tokio::time::timeout_at(deadline, set.join_next()).await {
+        self.wind_down(&mut p, options.shutdown_grace, on_outcome)
+            .await;
+        Ok(p.report)
+    }
+
+    fn concurrency(&self) -> usize {
+        self.route.concurrency.max(1)
+    }
+
+    /// Due rows are read in batches, not after every delivery: a backlog of n rows costs
+    /// n / batch reads of the ledger instead of n. The batch is read again when it runs out,
+    /// when nothing in it can start, or when a poll enqueued rows (which may supersede rows in
+    /// it). A store error ends a drain; a running worker counts it and tries again later.
+    fn read_due(&self, p: &mut Pump, draining: bool) -> Result<(), DeliveryError> {
+        if !p.queue.is_empty() && !p.stale {
+            return Ok(());
+        }
+        let limit = self.concurrency() * 8 + p.set.len() + 64;
+        p.queue = match self
+            .deliverer
+            .store()
+            .due(&self.route.name, Utc::now(), limit)
+        {
+            Ok(rows) => rows.into(),
+            Err(e) if draining => return Err(e.into()),
+            Err(e) => {
+                tracing::error!(route = %self.route.name, error = %e, "reading due deliveries");
+                p.report.errors += 1;
+                VecDeque::new()
+            }
+        };
+        Ok(())
+    }
+
+    /// Starts due rows up to the route's concurrency, one at a time per (destination, item) and
+    /// none for a paused destination. Rows that cannot start yet stay first in line; if none
+    /// could start and there is room, the ledger is read again next time round.
+    fn start_due(&self, p: &mut Pump, draining: bool) {
+        let concurrency = self.concurrency();
+        let mut waiting = VecDeque::new();
+        while p.set.len() < concurrency {
+            let Some(d) = p.queue.pop_front() else {
+                break;
+            };
+            if draining && p.attempted.contains(&d.id) {
+                continue;
+            }
+            let key = (d.entry.destination.clone(), d.entry.item_id.clone());
+            if p.in_flight.contains(&key) || p.paused.contains_key(&d.entry.destination) {
+                waiting.push_back(d);
+                continue;
+            }
+            p.attempted.insert(d.id);
+            p.in_flight.insert(key.clone());
+            let deliverer = self.deliverer.clone();
+            p.set.spawn(async move {
+                let outcome = deliverer.try_deliver(&d).await;
+                (d, key, outcome)
+            });
+        }
+        p.stale = !waiting.is_empty() && p.queue.is_empty() && p.set.len() < concurrency;
+        waiting.append(&mut p.queue);
+        p.queue = waiting;
+    }
+
+    /// Finished attempts are recorded by one job at a time, off this task: those that finish
+    /// while a job commits wait for the next one, so a busy route records them in groups. While
+    /// attempts are still in flight, a group smaller than twice the concurrency waits up to
+    /// `GROUP_WINDOW` for more. A row keeps its in-flight key until its outcome is recorded.
+    fn start_recording(&self, p: &mut Pump) {
+        if p.recording.is_some() || p.unrecorded.is_empty() {
+            return;
+        }
+        let group = self.concurrency().saturating_mul(2);
+        let deadline = *p
+            .gathering
+            .get_or_insert_with(|| Instant::now() + GROUP_WINDOW);
+        if p.unrecorded.len() >= group || p.set.is_empty() || Instant::now() >= deadline {
+            p.gathering = None;
+            p.recording = Some(self.record(std::mem::take(&mut p.unrecorded)));
+        }
+    }
+
+    /// Takes the attempt that finished and any others already done, for the next recording.
+    fn finished(&self, p: &mut Pump, first: Result<Joined, tokio::task::JoinError>) {
+        let mut done = vec![first];
+        while let Some(more) = p.set.try_join_next() {
+            done.push(more);
+        }
+        for joined in done {
+            if let Some(finished) = self.joined(p, joined) {
+                // A copy read while it was in flight must not be delivered again.
+                p.queue.retain(|q| q.id != finished.0.id);
+                p.unrecorded.push(finished);
+            }
+        }
+    }
+
+    /// Shutdown: takes nothing new; lets what is in flight finish within the grace period, cuts
+    /// off the rest (it stays pending), and records whatever finished: the work is done.
+    async fn wind_down(
+        &self,
+        p: &mut Pump,
+        grace: Duration,
+        on_outcome: &(dyn Fn(&Outcome) + Send + Sync),
+    ) {
+        let deadline = Instant::now() + grace;
+        while !p.set.is_empty() {
+            match tokio::time::timeout_at(deadline, p.set.join_next()).await {
                 Ok(Some(joined)) => {
-                    if let Some(finished) = self.joined(joined, &mut in_flight, &mut report) {
-                        unrecorded.push(finished);
+                    if let Some(finished) = self.joined(p, joined) {
+                        p.unrecorded.push(finished);
                     }
                 }
                 Ok(None) => break,
                 Err(_) => {
-                    report.cut_off += set.len() as u64;
+                    p.report.cut_off += p.set.len() as u64;
                     tracing::warn!(
                         route = %self.route.name,
-                        cut_off = set.len(),
+                        cut_off = p.set.len(),
                         "shutdown grace period over: cutting off deliveries (they stay pending)"
                     );
-                    set.abort_all();
-                    while set.join_next().await.is_some() {}
+                    p.set.abort_all();
+                    while p.set.join_next().await.is_some() {}
                     break;
                 }
             }
         }
-        // What finished is recorded whatever the deadline: the work is done.
+        let unrecorded = std::mem::take(&mut p.unrecorded);
         let last = (!unrecorded.is_empty()).then(|| self.record(unrecorded));
-        for job in [recording.take(), last].into_iter().flatten() {
-            self.settle(
-                job.await,
-                &mut in_flight,
-                &mut paused,
-                &mut report,
-                on_outcome,
-            );
+        for job in [p.recording.take(), last].into_iter().flatten() {
+            let job = job.await;
+            self.settle(p, job, on_outcome);
         }
-        Ok(report)
     }
 
     /// How long to sleep with nothing in flight: until the next row is due, within bounds.
@@ -321,16 +347,15 @@ impl RouteWorker {
     /// so all are cleared and the next fill re-checks the ledger.
     fn joined(
         &self,
+        p: &mut Pump,
         joined: Result<Joined, tokio::task::JoinError>,
-        in_flight: &mut HashSet<(String, String)>,
-        report: &mut DrainReport,
     ) -> Option<Joined> {
         match joined {
             Ok(finished) => Some(finished),
             Err(e) => {
                 tracing::error!(route = %self.route.name, error = %e, "a delivery task failed");
-                in_flight.clear();
-                report.errors += 1;
+                p.in_flight.clear();
+                p.report.errors += 1;
                 None
             }
         }
@@ -358,10 +383,8 @@ impl RouteWorker {
     /// Counts what a recording job recorded and frees the rows' in-flight keys.
     fn settle(
         &self,
+        p: &mut Pump,
         job: Result<Recorded, tokio::task::JoinError>,
-        in_flight: &mut HashSet<(String, String)>,
-        paused: &mut HashMap<String, Instant>,
-        report: &mut DrainReport,
         on_outcome: &(dyn Fn(&Outcome) + Send + Sync),
     ) {
         let (finished, recorded) = match job {
@@ -369,8 +392,8 @@ impl RouteWorker {
             Err(e) => {
                 // Nothing is known of that group: its rows stay pending.
                 tracing::error!(route = %self.route.name, error = %e, "recording delivery outcomes failed");
-                in_flight.clear();
-                report.errors += 1;
+                p.in_flight.clear();
+                p.report.errors += 1;
                 return;
             }
         };
@@ -379,31 +402,55 @@ impl RouteWorker {
             Err(e) => {
                 tracing::error!(route = %self.route.name, deliveries = finished.len(), error = %e,
                     "recording delivery outcomes (the rows stay pending)");
-                report.errors += finished.len() as u64;
+                p.report.errors += finished.len() as u64;
                 for (_, key, _) in &finished {
-                    in_flight.remove(key);
+                    p.in_flight.remove(key);
                 }
                 return;
             }
         };
         for ((d, key, outcome), recorded) in finished.iter().zip(recorded) {
-            in_flight.remove(key);
+            p.in_flight.remove(key);
             match recorded {
                 Ok(()) => {
                     if let Outcome::Paused { pause, .. } = outcome {
-                        paused.insert(d.entry.destination.clone(), Instant::now() + *pause);
+                        p.paused
+                            .insert(d.entry.destination.clone(), Instant::now() + *pause);
                     }
-                    report.count(outcome);
+                    p.report.count(outcome);
                     on_outcome(outcome);
                 }
                 Err(e) => {
                     tracing::error!(route = %self.route.name, delivery = d.id, error = %e,
                         "recording a delivery outcome");
-                    report.errors += 1;
+                    p.report.errors += 1;
                 }
             }
         }
     }
+}
+
+/// Where one worker loop stands.
+#[derive(Default)]
+struct Pump {
+    /// Attempts under way.
+    set: JoinSet<Joined>,
+    /// (destination, item) of every row started and not yet recorded.
+    in_flight: HashSet<(String, String)>,
+    /// Rows a drain already attempted (each at most once).
+    attempted: HashSet<DeliveryId>,
+    /// Destinations paused while misconfigured, until when.
+    paused: HashMap<String, Instant>,
+    report: DrainReport,
+    /// Due rows read from the ledger and not started yet.
+    queue: VecDeque<Delivery>,
+    /// Nothing in `queue` could start: read the ledger again.
+    stale: bool,
+    /// Finished attempts waiting for a recording job.
+    unrecorded: Vec<Joined>,
+    recording: Option<JoinHandle<Recorded>>,
+    /// Until when the current group waits for more finished attempts.
+    gathering: Option<Instant>,
 }
 
 /// Resolves with the recording job's result; never, when none runs.

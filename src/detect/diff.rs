@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use sha2::{Digest, Sha256};
 
 use crate::connect::model::{Item, ItemState, Vault};
-use crate::plugin::ChangeKind;
+use crate::domain::ChangeKind;
 use crate::route::{OnDelete, Route};
 use crate::store::{KnownItem, Member};
 
@@ -25,6 +25,9 @@ pub struct Change {
     pub tags: Vec<String>,
     pub version: u64,
     pub kind: ChangeKind,
+    /// For an update that moved the item to another key (a rename under a `{title}` template):
+    /// the key it had. At the destination the new key is a creation.
+    pub previous_key: Option<String>,
 }
 
 /// What one vault's listing changes.
@@ -95,6 +98,7 @@ pub(crate) fn diff_vault(
     routes: &[Route],
 ) -> VaultDiff {
     let mut out = VaultDiff::default();
+    let reference = vault.reference();
     let member: HashMap<(&str, &str), &Member> = members
         .iter()
         .map(|m| ((m.route.as_str(), m.item_id.as_str()), m))
@@ -117,8 +121,8 @@ pub(crate) fn diff_vault(
         }
         for route in routes {
             let was = member.get(&(route.name.as_str(), item.id.as_str()));
-            if route.selects(vault, item) {
-                let key = route.key(vault, item);
+            if route.selects(&reference, item) {
+                let key = route.key(&reference, item);
                 let kind = match was {
                     None => ChangeKind::Created,
                     Some(m) if m.version != item.version || m.key != key => ChangeKind::Updated,
@@ -138,6 +142,7 @@ pub(crate) fn diff_vault(
                     tags: item.tags.clone(),
                     version: item.version,
                     kind,
+                    previous_key: was.filter(|m| m.key != key).map(|m| m.key.clone()),
                 };
                 let member = Member {
                     route: route.name.clone(),
@@ -201,6 +206,7 @@ fn leaving(vault: &Vault, m: &Member) -> Change {
         tags: m.tags.clone(),
         version: m.version,
         kind: ChangeKind::Deleted,
+        previous_key: None,
     }
 }
 

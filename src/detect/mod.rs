@@ -13,7 +13,7 @@ use futures_util::{Stream, StreamExt, stream};
 
 use crate::connect::client::ConnectClient;
 use crate::connect::model::{Item, Vault};
-use crate::plugin::ChangeKind;
+use crate::domain::ChangeKind;
 use crate::route::Route;
 use crate::store::{KnownVault, LedgerEntry, Member, PollWrite, Store};
 

@@ -53,7 +53,11 @@ impl Detector {
         self.decide_deletions(&mut pass)?;
         let mut pass = self.settle(pass, full, routes_changed, print);
         if write {
-            pass.report.enqueued = self.store.commit_poll(&pass.write)?;
+            let write = std::mem::take(&mut pass.write);
+            pass.report.enqueued = self
+                .store
+                .blocking(move |store| store.commit_poll(&write))
+                .await?;
         }
         pass.report.duration = clock.elapsed();
         Ok(pass.report)
@@ -84,7 +88,11 @@ impl Detector {
                 continue;
             }
             let members = self.store.members(&vault.id)?;
-            let taken = self.routes.iter().any(|r| r.selector.takes_vault(vault));
+            let reference = vault.reference();
+            let taken = self
+                .routes
+                .iter()
+                .any(|r| r.selector.takes_vault(&reference));
             if !taken && members.is_empty() {
                 // No route wants it: remember its version so it is not looked at again.
                 pass.advance.push(known_vault(vault, pass.now));
@@ -126,7 +134,11 @@ impl Detector {
                 );
                 pass.report.incomplete.push(incomplete(vault, reason));
             }
-            let known_items = self.store.known_items(&vault.id)?;
+            let vault_id = vault.id.clone();
+            let known_items = self
+                .store
+                .blocking(move |store| store.known_items(&vault_id))
+                .await?;
             let d = diff::diff_vault(
                 vault,
                 &listing,

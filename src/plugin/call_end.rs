@@ -41,9 +41,20 @@ pub(crate) fn settle<T>(
     }
 }
 
-/// A successful outcome with every string the plugin supplied made safe to store and print:
-/// a receipt's text reaches the ledger, `status` and `deadletter list`.
-pub(crate) fn sanitize_outcome(secrets: &Secrets, outcome: Outcome) -> Outcome {
+/// Ends a call that answers with an outcome: [`settle`], then every string the plugin supplied
+/// in it made safe to store and print (a receipt's text reaches the ledger, `status` and
+/// `deadletter list`).
+pub(crate) fn settle_outcome(
+    plugin: &str,
+    limits: &Limits,
+    store: &mut Store<HostState>,
+    result: Result<wasmtime::Result<Result<Outcome, Failure>>, tokio::time::error::Elapsed>,
+) -> Result<Outcome, PluginError> {
+    let outcome = settle(plugin, limits, store, result)?;
+    Ok(sanitize_outcome(&store.data().secrets, outcome))
+}
+
+fn sanitize_outcome(secrets: &Secrets, outcome: Outcome) -> Outcome {
     match outcome {
         Outcome::Receipt(receipt) => Outcome::Receipt(Receipt {
             location: sanitize(secrets, &receipt.location, RECEIPT_TEXT_MAX),
@@ -104,7 +115,8 @@ fn classify(
         _ => {
             // The root cause says what happened ("out of bounds memory access"); the whole chain
             // with its wasm backtrace goes to the debug log.
-            let full = state.secrets.redact(&format!("{err:?}"));
+            let chain = format!("{err:?}");
+            let full = state.secrets.redact(&chain);
             tracing::debug!(plugin = %plugin, trap = %full, "plugin trapped");
             let message = err.root_cause().to_string();
             let message = sanitize(&state.secrets, &message, ERROR_MESSAGE_MAX);

@@ -2,33 +2,7 @@
 //! receipts, rotations. Items and audit records are the Connect model's own types.
 
 use crate::connect::model::{Item, SecretString};
-
-/// What happened to an item.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ChangeKind {
-    Created,
-    Updated,
-    /// The item left the route; its fields are not sent.
-    Deleted,
-    Rotated,
-}
-
-impl ChangeKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Created => "created",
-            Self::Updated => "updated",
-            Self::Deleted => "deleted",
-            Self::Rotated => "rotated",
-        }
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct VaultRef {
-    pub id: String,
-    pub name: String,
-}
+pub use crate::domain::{ChangeKind, VaultRef};
 
 /// One change of one item, for a destination plugin.
 #[derive(Clone, Debug)]
@@ -63,13 +37,6 @@ impl ItemEvent {
             out.push((RENAMED_TO_CONFIG, key.clone()));
         }
         out
-    }
-}
-
-impl ItemEvent {
-    /// The idempotency key of (route, item, version, kind): the same on every retry and replay.
-    pub fn key_for(route: &str, item_id: &str, version: u64, kind: ChangeKind) -> String {
-        format!("{route}:{item_id}:{version}:{}", kind.as_str())
     }
 }
 

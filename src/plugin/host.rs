@@ -12,7 +12,7 @@ use wasmtime::{Store, UpdateDeadline};
 use crate::connect::model::ApiRequest;
 use crate::plugin::abi::{self, Call, Outcome, OwnedCall, Target, World, v0_1_0};
 use crate::plugin::cache::{CacheOutcome, ComponentCache};
-use crate::plugin::call_end::{record, sanitize_outcome, settle};
+use crate::plugin::call_end::{record, settle, settle_outcome};
 use crate::plugin::config::PluginConfig;
 use crate::plugin::engine::{EngineOptions, PluginEngine};
 use crate::plugin::error::PluginError;
@@ -319,8 +319,7 @@ impl Plugin {
         let limits = &inner.store.limits;
         let result =
             tokio::time::timeout(limits.wall_clock, inner.pre.call(&mut store, call)).await;
-        let outcome = settle(&plugin, limits, &mut store, result)
-            .map(|outcome| sanitize_outcome(&store.data().secrets, outcome));
+        let outcome = settle_outcome(&plugin, limits, &mut store, result);
         drop(store);
         record(self.name(), call.name(), started, &outcome);
         outcome
@@ -416,8 +415,7 @@ impl WarmInstance {
             v0_1_0::deliver(&self.instance, &mut self.store, event),
         )
         .await;
-        let outcome = settle(self.plugin.name(), limits, &mut self.store, result)
-            .map(|outcome| sanitize_outcome(&self.store.data().secrets, outcome));
+        let outcome = settle_outcome(self.plugin.name(), limits, &mut self.store, result);
         record(self.plugin.name(), "deliver", started, &outcome);
         match outcome? {
             Outcome::Receipt(receipt) => Ok(receipt),

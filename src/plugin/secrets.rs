@@ -2,6 +2,7 @@
 //! revealed one by one (each reveal counted per plugin and field, and logged without the value),
 //! and the redactor that keeps revealed values out of the plugin's log output and errors.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::connect::model::SecretString;
@@ -169,11 +170,11 @@ impl Secrets {
     }
 
     /// `text` with every value the plugin has seen replaced by [`REDACTED`].
-    pub fn redact(&self, text: &str) -> String {
-        let mut out = text.to_string();
+    pub fn redact<'t>(&self, text: &'t str) -> Cow<'t, str> {
+        let mut out = Cow::Borrowed(text);
         for value in &self.revealed {
             if out.contains(value.as_str()) {
-                out = out.replace(value.as_str(), REDACTED);
+                out = Cow::Owned(out.replace(value.as_str(), REDACTED));
             }
         }
         out

@@ -84,16 +84,13 @@ pub struct HostState {
 }
 
 /// Files a plugin creates in a granted directory must be private to the daemon's user (0600),
-/// and WASI has no chmod: the process umask is the one place to decide it. Set to 077 the first
-/// time a plugin is granted a directory (and never loosened).
+/// and WASI has no chmod: the process umask is the one place to decide it. Set to 077 whenever a
+/// host with a granted directory is built; it is never loosened, so setting it again is a no-op.
 pub fn private_files() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        // SAFETY: umask only swaps the process's file-mode creation mask; it cannot fail.
-        unsafe {
-            libc::umask(0o077);
-        }
-    });
+    // SAFETY: umask only swaps the process's file-mode creation mask; it cannot fail.
+    unsafe {
+        libc::umask(0o077);
+    }
 }
 
 impl HostState {

@@ -2,6 +2,7 @@
 //! print: every value the plugin has seen redacted first, control characters escaped, then cut to
 //! a length without splitting a character or a redaction marker.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use crate::plugin::secrets::{REDACTED, Secrets};
@@ -12,16 +13,22 @@ use crate::plugin::secrets::{REDACTED, Secrets};
 /// whole text is redacted before anything is cut away.
 pub fn sanitize(secrets: &Secrets, text: &str, max: usize) -> String {
     let redacted = secrets.redact(text);
-    let escaped = escape_control(&redacted);
-    cut_whole(&escaped, max).to_string()
+    let escaped = match escape_control(&redacted) {
+        Cow::Owned(escaped) => Some(escaped),
+        Cow::Borrowed(_) => None,
+    };
+    let mut out = escaped.unwrap_or_else(|| redacted.into_owned());
+    let end = cut_whole(&out, max).len();
+    out.truncate(end);
+    out
 }
 
 /// `text` with every control character (newlines, carriage returns, escape sequences, Unicode
 /// line and paragraph separators) written as a visible escape (`\n`, `\u{1b}`), so no text can
 /// start a line of its own in a log or a table.
-pub fn escape_control(text: &str) -> String {
+pub fn escape_control(text: &str) -> Cow<'_, str> {
     if !text.chars().any(needs_escape) {
-        return text.to_string();
+        return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
@@ -32,7 +39,7 @@ pub fn escape_control(text: &str) -> String {
             out.push(c);
         }
     }
-    out
+    Cow::Owned(out)
 }
 
 fn needs_escape(c: char) -> bool {

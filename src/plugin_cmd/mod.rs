@@ -45,7 +45,8 @@ pub enum PluginCommand {
                       Connect, loads the component (a file's pinned sha256 is checked), and calls \
                       the plugin's validate. Prints one line per plugin: its name, source, world, \
                       sha256, allowed HTTP hosts, and OK or the error.\n\nExit status: 0 when every \
-                      plugin is usable, 1 when any is not."
+                      plugin is usable, 1 when any is not.",
+        after_help = "Example:\n  opsync --config /etc/opsync/config.toml plugin check"
     )]
     Check,
 

@@ -9,17 +9,19 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 
 use crate::connect::client::ConnectClient;
-use crate::connect::model::{Item, is_connect_id};
+use crate::connect::model::Item;
+use crate::domain::Step;
 use crate::own_events::AuditEvents;
-use crate::plugin::{NewValue, Plugin, Rotation, RotationStep, VaultRef};
+use crate::plugin::{Plugin, VaultRef};
 use crate::rotation::RotationJob;
 use crate::rotation::error::RotationError;
-use crate::rotation::item::{self, Holds, PendingMeta, Target};
 use crate::rotation::lease::{Holder, pid_exists};
 use crate::rotation::telemetry;
-use crate::store::{RunState, Step, Store, StoreError};
+use crate::store::{RunState, Store, StoreError};
 
-/// Environment variable of the crash-test hook (see the README's testing section).
+mod steps;
+
+/// Environment variable of the crash-test hook (see docs/testing.md).
 pub const KILL_HOOK_ENV: &str = "OPSYNC_TEST_KILL_AFTER_STEP";
 
 /// How long a lease lasts unless renewed; a running rotation renews it every third of this, so
@@ -502,228 +504,6 @@ impl Rotator {
                 libc::kill(libc::getpid(), libc::SIGKILL);
             }
         }
-    }
-
-    async fn locate(&self, job: &RotationJob) -> Result<Located, RotationError> {
-        let cerr = |source| RotationError::Connect {
-            job: job.name.clone(),
-            source: Box::new(source),
-        };
-        let vault = if is_connect_id(&job.vault) {
-            self.client.get_vault(&job.vault).await.map_err(cerr)?
-        } else {
-            self.client
-                .find_vault_by_name(&job.vault)
-                .await
-                .map_err(cerr)?
-        };
-        let item = if is_connect_id(&job.item) {
-            self.client.get_item(&vault.id, &job.item).await
-        } else {
-            self.client.find_item_by_title(&vault.id, &job.item).await
-        }
-        .map_err(cerr)?;
-        Ok(Located {
-            vault: VaultRef {
-                id: vault.id,
-                name: vault.name,
-            },
-            item,
-        })
-    }
-
-    async fn patch(
-        &self,
-        job: &RotationJob,
-        at: &Located,
-        ops: &[crate::connect::model::PatchOp],
-    ) -> Result<(), RotationError> {
-        if ops.is_empty() {
-            return Ok(());
-        }
-        self.client
-            .patch_item(&at.vault.id, &at.item.id, ops)
-            .await
-            .map(drop)
-            .map_err(|source| RotationError::Connect {
-                job: job.name.clone(),
-                source: Box::new(source),
-            })
-    }
-
-    async fn call(
-        &self,
-        job: &RotationJob,
-        plugin: &Plugin,
-        step: RotationStep,
-        rotation: &Rotation,
-        in_plugin: &mut Duration,
-    ) -> Result<Vec<NewValue>, RotationError> {
-        let t0 = Instant::now();
-        let result = plugin.rotate(step, rotation).await;
-        *in_plugin += t0.elapsed();
-        result.map_err(|source| RotationError::Plugin {
-            job: job.name.clone(),
-            step: step_name(step),
-            source: Box::new(source),
-        })
-    }
-
-    async fn step(
-        &self,
-        job: &RotationJob,
-        plugin: &Plugin,
-        run: &RunState,
-        rollback_reason: Option<&str>,
-        in_plugin: &mut Duration,
-    ) -> Result<Next, RotationError> {
-        let (key, slot, started, step) = (run.key.as_str(), run.slot, run.started_at, run.step);
-        let at = self.locate(job).await?;
-        let targets = item::targets(&at.item, &job.fields, &job.name)?;
-        let rotation = |key: &str, pending: Vec<NewValue>| Rotation {
-            idempotency_key: key.to_owned(),
-            vault: at.vault.clone(),
-            item: item::for_plugin(&at.item),
-            pending,
-        };
-        let holds = item::holds(&at.item, key, &targets);
-        match step {
-            Step::Create => {
-                if holds == Holds::Pending {
-                    tracing::info!(job = %job.name, "the item already holds this rotation's pending value; create is not called again");
-                    return Ok(Next::Step(Step::Set));
-                }
-                if holds == Holds::Promoted {
-                    return Ok(Next::Step(Step::Finish));
-                }
-                let given = self
-                    .call(job, plugin, RotationStep::Create, &rotation(key, Vec::new()), in_plugin)
-                    .await?;
-                let given = self.match_targets(job, plugin, &targets, given)?;
-                let ops = item::write_pending(
-                    &at.item,
-                    &targets,
-                    &given,
-                    job.recipe.as_ref(),
-                    &PendingMeta {
-                        key,
-                        job: &job.name,
-                        slot,
-                        started,
-                    },
-                );
-                self.patch(job, &at, &ops).await?;
-                Ok(Next::Step(Step::Set))
-            }
-            Step::Set | Step::Test => {
-                match holds {
-                    Holds::Pending => {}
-                    Holds::Promoted => return Ok(Next::Step(Step::Finish)),
-                    Holds::Nothing => {
-                        return Ok(Next::Rollback(
-                            "the item no longer holds this rotation's pending value (edited by someone else?)".into(),
-                        ));
-                    }
-                }
-                let which = if step == Step::Set {
-                    RotationStep::Set
-                } else {
-                    RotationStep::Test
-                };
-                let r = rotation(key, item::pending(&at.item, &targets));
-                match self.call(job, plugin, which, &r, in_plugin).await {
-                    Ok(_) => Ok(Next::Step(if step == Step::Set {
-                        Step::Test
-                    } else {
-                        Step::Promote
-                    })),
-                    Err(e) if step == Step::Test && !e.is_retryable() => {
-                        Ok(Next::Rollback(format!("test failed: {e}")))
-                    }
-                    Err(e) => Err(e),
-                }
-            }
-            Step::Promote => match holds {
-                Holds::Pending => {
-                    let ops = item::promote(&at.item, &targets, key, Utc::now());
-                    self.patch(job, &at, &ops).await?;
-                    Ok(Next::Step(Step::Finish))
-                }
-                Holds::Promoted => Ok(Next::Step(Step::Finish)),
-                Holds::Nothing => Err(RotationError::Inconsistent {
-                    job: job.name.clone(),
-                    message: "promote: the item holds neither this rotation's pending value nor its promotion".into(),
-                }),
-            },
-            Step::Finish => {
-                // The values just promoted are the item's current ones now.
-                let r = rotation(key, item::current(&at.item, &targets));
-                self.call(job, plugin, RotationStep::Finish, &r, in_plugin).await?;
-                // For the audit export's own events: which item version the rotation made current.
-                self.events.rotated(
-                    plugin.name(),
-                    &at.vault.id,
-                    &at.item.id,
-                    at.item.version,
-                );
-                Ok(Next::Done(Outcome::Succeeded))
-            }
-            Step::Rollback => {
-                if holds == Holds::Promoted {
-                    // Promoted before the decision to roll back was recorded: keep it.
-                    return Ok(Next::Step(Step::Finish));
-                }
-                let back_key = format!("{key}:rollback");
-                let r = rotation(&back_key, item::current(&at.item, &targets));
-                self.call(job, plugin, RotationStep::Set, &r, in_plugin).await?;
-                let ops = item::clear_pending(&at.item, &targets, key);
-                self.patch(job, &at, &ops).await?;
-                Ok(Next::Done(Outcome::RolledBack {
-                    reason: rollback_reason.unwrap_or("rolled back").to_owned(),
-                }))
-            }
-        }
-    }
-
-    /// The plugin's values keyed by target field id; a value for a field the job does not
-    /// rotate is an error naming the plugin.
-    fn match_targets(
-        &self,
-        job: &RotationJob,
-        plugin: &Plugin,
-        targets: &[Target],
-        given: Vec<NewValue>,
-    ) -> Result<Vec<NewValue>, RotationError> {
-        given
-            .into_iter()
-            .map(|v| {
-                let t = targets
-                    .iter()
-                    .find(|t| t.id == v.field || t.label.eq_ignore_ascii_case(&v.field))
-                    .ok_or_else(|| RotationError::BadOutput {
-                        job: job.name.clone(),
-                        plugin: plugin.name().to_owned(),
-                        message: format!(
-                            "create returned a value for field {:?}, which the job does not rotate (it rotates {})",
-                            v.field,
-                            targets.iter().map(|t| t.label.as_str()).collect::<Vec<_>>().join(", ")
-                        ),
-                    })?;
-                Ok(NewValue {
-                    field: t.id.clone(),
-                    value: v.value,
-                })
-            })
-            .collect()
-    }
-}
-
-fn step_name(step: RotationStep) -> &'static str {
-    match step {
-        RotationStep::Create => "create",
-        RotationStep::Set => "set",
-        RotationStep::Test => "test",
-        RotationStep::Finish => "finish",
     }
 }
 

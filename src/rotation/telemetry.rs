@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use crate::domain::Step;
 use crate::rotation::runner::Outcome;
-use crate::store::Step;
 
 /// Counter: rotation steps by `job`, `step` and `result` (`ok`, `retryable`, `error`).
 pub const STEPS_TOTAL: &str = "opsync_rotation_steps_total";

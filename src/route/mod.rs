@@ -7,7 +7,8 @@ mod template;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::connect::model::{Item, ItemState, Vault};
+use crate::connect::model::{Item, ItemState};
+use crate::domain::VaultRef;
 
 pub use glob::{Glob, GlobError};
 pub use template::{DEFAULT_TEMPLATE, NameTemplate, PLACEHOLDERS, TemplateError};
@@ -52,7 +53,7 @@ pub struct Selector {
 
 impl Selector {
     /// Whether the vault can hold items this selector takes (no listing needed otherwise).
-    pub fn takes_vault(&self, vault: &Vault) -> bool {
+    pub fn takes_vault(&self, vault: &VaultRef) -> bool {
         self.vaults.is_empty()
             || self
                 .vaults
@@ -62,7 +63,7 @@ impl Selector {
 
     /// Whether `item` (a summary from a listing is enough) in `vault` is taken. Archived and
     /// deleted items never are.
-    pub fn matches(&self, vault: &Vault, item: &Item) -> bool {
+    pub fn matches(&self, vault: &VaultRef, item: &Item) -> bool {
         if matches!(item.state, Some(ItemState::Archived | ItemState::Deleted)) {
             return false;
         }
@@ -130,7 +131,7 @@ pub enum OnDelete {
 
 impl Route {
     /// Whether the route takes `item` from `vault`.
-    pub fn selects(&self, vault: &Vault, item: &Item) -> bool {
+    pub fn selects(&self, vault: &VaultRef, item: &Item) -> bool {
         self.selector.matches(vault, item)
     }
 
@@ -142,7 +143,7 @@ impl Route {
     }
 
     /// The destination key of `item`.
-    pub fn key(&self, vault: &Vault, item: &Item) -> String {
+    pub fn key(&self, vault: &VaultRef, item: &Item) -> String {
         self.name_template.render(&vault.name, item)
     }
 
@@ -169,8 +170,11 @@ mod tests {
     use super::*;
     use crate::connect::model::{Category, Field, IdRef};
 
-    fn vault(id: &str, name: &str) -> Vault {
-        serde_json::from_value(serde_json::json!({"id": id, "name": name})).expect("vault")
+    fn vault(id: &str, name: &str) -> VaultRef {
+        VaultRef {
+            id: id.into(),
+            name: name.into(),
+        }
     }
 
     fn item(title: &str, tags: &[&str], category: Category) -> Item {

@@ -129,24 +129,12 @@ fn unix_weekdays(text: &str, field: &str) -> Result<String, ScheduleError> {
 
 #[cfg(test)]
 mod tests {
-    use chrono::{DateTime, Datelike as _, Utc, Weekday};
+    use chrono::{Datelike as _, Weekday};
     use chrono_tz::Tz;
 
     use super::*;
     use crate::schedule::Schedule;
-
-    fn utc(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s)
-            .expect("test time")
-            .with_timezone(&Utc)
-    }
-
-    fn next(expr: &str, after: &str) -> DateTime<Utc> {
-        Schedule::parse(expr, Tz::UTC)
-            .expect("parses")
-            .next_after(utc(after))
-            .expect("fires")
-    }
+    use crate::schedule::tests::{next, utc};
 
     #[test]
     fn five_field_unix_form_is_converted() {

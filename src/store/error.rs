@@ -33,6 +33,9 @@ pub enum StoreError {
     /// Another process took over this rotation job (its lease was not ours any more).
     #[error("state database: rotation job {0} is not held by this process any more")]
     LeaseLost(String),
+    /// A blocking-pool job holding the connection panicked or was cancelled.
+    #[error("state database: a blocking job failed: {0}")]
+    Task(String),
     /// No audit sink cursor has this name (the sink has not run yet).
     #[error("state database: no audit sink named {0:?} (it has not run yet)")]
     NoSuchAuditSink(String),

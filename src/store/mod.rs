@@ -1,13 +1,24 @@
 //! The state database (SQLite, WAL): what opsync last saw in Connect, which items each route
 //! sends, the delivery ledger, and the audit outbox with its cursors. It holds references and
 //! non-secret metadata, never a value.
+//!
+//! **The store rule.** Every `Store` method is blocking and holds the one connection for the
+//! length of its statement or transaction. Async code calls a method inline only when its work is
+//! bounded by an index to a few rows (a cursor, a meta key, the next due time, one row's state):
+//! that holds the connection for microseconds, less than a hand-off to another thread costs. Work
+//! that grows with its input (a poll's commit, a vault's known items, an outbox batch, a group of
+//! recorded outcomes, pruning) runs on the blocking pool: through [`Store::blocking`], or inside
+//! a `spawn_blocking` job that does more with it (the delivery recorder also flushes files, audit
+//! maintenance prunes and counts in one job).
 
 mod audit;
 mod error;
 mod known;
 mod ledger;
 mod rotation;
+mod routes;
 mod schema;
+mod sinks;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -15,16 +26,15 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::Connection;
 
-pub use audit::{
-    AuditDeadLetter, LogOrder, OutboxRecord, SinkCursor, SinkLag, SinkStart, TailMark,
-};
+pub use audit::{LogOrder, OutboxRecord, TailMark};
 pub use error::StoreError;
 pub use known::{KnownItem, KnownVault, Member, PollWrite};
 pub use ledger::RowUpdate;
-pub use rotation::{JobState, Lease, RunState, Step};
+pub use rotation::{JobState, Lease, RunState};
 pub use schema::SCHEMA_VERSION;
+pub use sinks::{AuditDeadLetter, SinkCursor, SinkLag, SinkStart};
 
-use crate::plugin::ChangeKind;
+use crate::domain::ChangeKind;
 
 /// A ledger row's id.
 pub type DeliveryId = i64;
@@ -58,7 +68,7 @@ pub struct LedgerEntry {
 impl LedgerEntry {
     /// The idempotency key handed to the plugin: route + item + version + kind.
     pub fn idempotency_key(&self) -> String {
-        crate::plugin::ItemEvent::key_for(&self.route, &self.item_id, self.version, self.kind)
+        crate::domain::idempotency_key(&self.route, &self.item_id, self.version, self.kind)
     }
 }
 
@@ -152,6 +162,18 @@ impl Store {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Runs `work` on the blocking pool, off the async workers (see the store rule above).
+    pub async fn blocking<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || work(&store))
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+
     /// Checks that the database can be written (for `/readyz`).
     pub fn check_writable(&self) -> Result<(), StoreError> {
         use error::SqlContext;
@@ -177,17 +199,7 @@ pub(crate) fn from_millis(ms: i64) -> DateTime<Utc> {
 }
 
 pub(crate) fn kind_from_str(s: &str) -> Result<ChangeKind, StoreError> {
-    Ok(match s {
-        "created" => ChangeKind::Created,
-        "updated" => ChangeKind::Updated,
-        "deleted" => ChangeKind::Deleted,
-        "rotated" => ChangeKind::Rotated,
-        other => {
-            return Err(StoreError::Corrupt(format!(
-                "unknown change kind {other:?}"
-            )));
-        }
-    })
+    ChangeKind::parse(s).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 /// Tags as stored: a JSON list.

@@ -1,4 +1,4 @@
-//! Observability: the metric catalogue, the process-wide Prometheus recorder, and the admin
+//! Observability: the metric catalogue, the Prometheus recorder, and the admin
 //! listener that serves `/metrics`, `/healthz` and `/readyz`.
 
 mod admin;
@@ -6,4 +6,4 @@ pub mod names;
 mod recorder;
 
 pub use admin::{AdminServer, CheckFuture, Readiness, TelemetryError};
-pub use recorder::{install, render};
+pub use recorder::{RecorderTaken, detached, install};

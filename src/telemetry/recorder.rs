@@ -1,47 +1,43 @@
-//! The process-wide Prometheus recorder: installed once, shared by every admin listener.
-
-use std::sync::OnceLock;
+//! The Prometheus recorder: installed once by the binary, its handle passed to the admin listener.
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::telemetry::names;
 
-static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+/// Another metrics recorder was installed before opsync's (the `metrics` facade takes one per
+/// process).
+#[derive(Debug, thiserror::Error)]
+#[error("a metrics recorder is already installed in this process: {0}")]
+pub struct RecorderTaken(String);
 
-/// Installs the global Prometheus recorder on first call and returns its handle; later calls
-/// return the same handle. When another recorder was installed first (a library user's own),
-/// opsync's metrics go there and the handle renders an empty exposition.
-pub fn install() -> PrometheusHandle {
-    HANDLE
-        .get_or_init(|| {
-            let builder = PrometheusBuilder::new();
-            let builder = [
-                names::POLL_DURATION_SECONDS,
-                names::DELIVERY_LATENCY_SECONDS,
-                names::CONNECT_REQUEST_DURATION_SECONDS,
-                names::PLUGIN_CALL_DURATION_SECONDS,
-            ]
-            .into_iter()
-            .fold(builder, |b, name| {
-                b.set_buckets_for_metric(Matcher::Full(name.to_owned()), names::LATENCY_BUCKETS)
-                    .expect("the bucket list is a non-empty constant")
-            });
-            let recorder = builder.build_recorder();
-            let handle = recorder.handle();
-            match metrics::set_global_recorder(recorder) {
-                Ok(()) => {
-                    names::describe();
-                    metrics::gauge!(names::BUILD_INFO, "version" => env!("CARGO_PKG_VERSION"))
-                        .set(1.0);
-                }
-                Err(e) => tracing::warn!(error = %e, "a metrics recorder was already installed"),
-            }
-            handle
-        })
-        .clone()
+/// Installs opsync's Prometheus recorder as the process's `metrics` recorder and returns the
+/// handle that renders it. Call once, at the edge (the binary's `main` or a test's set-up), and
+/// pass the handle down.
+pub fn install() -> Result<PrometheusHandle, RecorderTaken> {
+    let recorder = builder().build_recorder();
+    let handle = recorder.handle();
+    metrics::set_global_recorder(recorder).map_err(|e| RecorderTaken(e.to_string()))?;
+    names::describe();
+    metrics::gauge!(names::BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    Ok(handle)
 }
 
-/// The Prometheus text exposition of every metric recorded so far.
-pub fn render() -> String {
-    install().render()
+/// A handle to a recorder that nothing records into: its exposition is empty. For library users
+/// who run the daemon without a metrics endpoint of their own.
+pub fn detached() -> PrometheusHandle {
+    builder().build_recorder().handle()
+}
+
+fn builder() -> PrometheusBuilder {
+    [
+        names::POLL_DURATION_SECONDS,
+        names::DELIVERY_LATENCY_SECONDS,
+        names::CONNECT_REQUEST_DURATION_SECONDS,
+        names::PLUGIN_CALL_DURATION_SECONDS,
+    ]
+    .into_iter()
+    .fold(PrometheusBuilder::new(), |b, name| {
+        b.set_buckets_for_metric(Matcher::Full(name.to_owned()), names::LATENCY_BUCKETS)
+            .expect("the bucket list is a non-empty constant")
+    })
 }

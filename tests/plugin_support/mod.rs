@@ -162,7 +162,7 @@ pub fn item(title: &str) -> Item {
 
 pub fn event(item: Item, kind: ChangeKind) -> ItemEvent {
     ItemEvent {
-        idempotency_key: ItemEvent::key_for("route-a", &item.id, item.version, kind),
+        idempotency_key: opsync::domain::idempotency_key("route-a", &item.id, item.version, kind),
         kind,
         vault: VaultRef {
             id: item.vault.id.clone(),

@@ -60,12 +60,25 @@ shutdown_grace = "5s"
 /// A `file` plugin instance writing whole items as JSON (`{{id}}.json` by default) into
 /// `dir/<sub>`, which is created.
 pub fn file_plugin(dir: &Path, name: &str, sub: &str, extra: &str) -> String {
+    file_instance(
+        dir,
+        name,
+        sub,
+        &format!(
+            r#"format = "item-json", name = "{{{{vault}}}}/{{{{id}}}}.json", on-delete = "delete"{extra}"#
+        ),
+    )
+}
+
+/// A `file` plugin instance with `config` (the inside of its inline table) writing into
+/// `dir/<sub>`, which is created.
+pub fn file_instance(dir: &Path, name: &str, sub: &str, config: &str) -> String {
     std::fs::create_dir_all(dir.join(sub)).expect("destination dir");
     format!(
         r#"
 [plugins.{name}]
 builtin = "file"
-config = {{ format = "item-json", name = "{{{{vault}}}}/{{{{id}}}}.json", on-delete = "delete"{extra} }}
+config = {{ {config} }}
 grants = {{ dirs = [{{ host = "{sub}" }}] }}
 "#
     )
