@@ -37,3 +37,21 @@ if [[ ! -x /usr/sbin/rsyslogd ]] || ! dpkg -s rsyslog-gnutls >/dev/null 2>&1 \
 fi
 [[ -x /usr/sbin/rsyslogd ]] || command -v rsyslogd >/dev/null 2>&1 || { echo "setup-system: rsyslogd is still missing" >&2; exit 1; }
 echo "setup-system: $(/usr/sbin/rsyslogd -v 2>&1 | head -n1)"
+
+# systemd-analyze: tests/deploy.rs runs `systemd-analyze verify` and `security --offline` on
+# deploy/systemd/opsync.service (no running systemd is needed for either).
+if ! command -v systemd-analyze >/dev/null 2>&1; then
+  echo "==> installing systemd-analyze (Debian package systemd)"
+  need_root apt-get update -qq
+  need_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends systemd
+fi
+command -v systemd-analyze >/dev/null 2>&1 || { echo "setup-system: systemd-analyze is still missing" >&2; exit 1; }
+echo "setup-system: $(systemd-analyze --version | head -n1)"
+
+# man (man-db, with groff): tests/cli.rs renders the pages `opsync man` writes.
+if ! command -v man >/dev/null 2>&1 || ! command -v groff >/dev/null 2>&1; then
+  echo "==> installing man-db and groff-base (Debian packages)"
+  need_root apt-get update -qq
+  need_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends man-db groff-base
+fi
+command -v man >/dev/null 2>&1 || { echo "setup-system: man is still missing" >&2; exit 1; }

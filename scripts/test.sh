@@ -42,8 +42,14 @@ cargo test --locked --manifest-path plugins/Cargo.toml --workspace 2>&1 | tee -a
 step "official SDKs against opsync connect-dev"
 bash scripts/sdk-tests.sh 2>&1 | tee -a "$log"
 
+# The container image: built from the Containerfile (or, with no container runtime, the same image
+# assembled with umoci from a static binary made by `cargo install`), then run.
+step "container image and install path"
+bash scripts/image-test.sh 2>&1 | tee -a "$log"
+
 # One closing line over every runner: cargo test ("test result: ok. N passed; M failed"),
-# pytest ("N passed", "M failed") and node --test ("# pass N", "# fail M").
+# pytest ("N passed", "M failed"), node --test ("# pass N", "# fail M") and the image test
+# ("image: N passed, M failed").
 passed=$(grep -Eo '(test result: [a-zA-Z]+\. )?[0-9]+ passed|^# pass [0-9]+' "$log" | grep -Eo '[0-9]+' | awk '{s+=$1} END {print s+0}')
 failed=$(grep -Eo '[0-9]+ failed|^# fail [0-9]+' "$log" | grep -Eo '[0-9]+' | awk '{s+=$1} END {print s+0}')
 echo
