@@ -4,7 +4,6 @@
 //! without a gap, backoff on failure, and a record the sink refuses isolated by halving the
 //! batch and dead-lettered for this sink alone.
 
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
@@ -57,6 +56,10 @@ pub struct Shipper {
     /// Where a record this sink refused is reported as an own audit event.
     events: AuditEvents,
 }
+
+mod window;
+
+use window::{Fill, InFlight, Window, abandon};
 
 /// Longest sleep without looking at the cursor again (a replay may have moved it).
 const RECHECK: Duration = Duration::from_secs(1);
@@ -414,78 +417,6 @@ impl Shipper {
             Ok(p) => p.name().to_owned(),
             Err(_) => self.sink.clone(),
         }
-    }
-}
-
-/// Where one shipping loop stands.
-struct Window {
-    report: ShipReport,
-    /// Records per batch: the sink's batch size, or less while a refused record is isolated.
-    limit: usize,
-    /// Failures in a row, for the backoff.
-    failures: u32,
-    /// When the partial batch waiting for more records was first seen.
-    partial_since: Option<Instant>,
-    /// The sink's acknowledged seq.
-    cursor: i64,
-    /// The seq after which the next batch starts (the cursor when nothing is in flight).
-    next: i64,
-    /// Batches sent and not yet acknowledged, oldest first.
-    flight: VecDeque<InFlight>,
-    /// Set at shutdown: past it, what is still in flight is cut off.
-    cut_off: Option<tokio::time::Instant>,
-}
-
-impl Window {
-    fn new(limit: usize) -> Self {
-        Self {
-            report: ShipReport::default(),
-            limit,
-            failures: 0,
-            partial_since: None,
-            cursor: 0,
-            next: 0,
-            flight: VecDeque::new(),
-            cut_off: None,
-        }
-    }
-}
-
-/// What filling the window left the loop to do.
-enum Fill {
-    /// Wait for the oldest batch in flight.
-    Ready,
-    /// Start the loop over (a partial batch waited and may have grown).
-    Again,
-    /// Shutdown came while waiting.
-    Stop,
-}
-
-/// One `ingest` call under way, on its own task (so a second batch is formatted while the
-/// first waits for the sink).
-struct InFlight {
-    batch: Vec<OutboxRecord>,
-    started: Instant,
-    task: tokio::task::JoinHandle<Result<(), PluginError>>,
-}
-
-impl InFlight {
-    fn send(plugin: &Plugin, batch: Vec<OutboxRecord>) -> Self {
-        let records: Vec<_> = batch.iter().map(|r| r.record.clone()).collect();
-        let plugin = plugin.clone();
-        Self {
-            batch,
-            started: Instant::now(),
-            task: tokio::spawn(async move { plugin.ingest(&records).await }),
-        }
-    }
-}
-
-/// Drops the batches in flight: their calls are cancelled, and whatever they delivered counts
-/// for nothing until the cursor reaches them again (at least once, as after a crash).
-fn abandon(flight: &mut VecDeque<InFlight>) {
-    for f in flight.drain(..) {
-        f.task.abort();
     }
 }
 

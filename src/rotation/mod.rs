@@ -5,6 +5,7 @@ mod error;
 mod item;
 mod job;
 mod lease;
+mod outcome;
 mod runner;
 mod scheduler;
 mod telemetry;
@@ -16,7 +17,8 @@ pub use item::{
 };
 pub use job::RotationJob;
 pub use lease::{Holder, Place};
-pub use runner::{KILL_HOOK_ENV, LEASE_TTL, Outcome, Rotator, Start, StepRetry, StepTiming};
+pub use outcome::{Outcome, Start, StepRetry, StepTiming};
+pub use runner::{KILL_HOOK_ENV, LEASE_TTL, Rotator};
 pub use scheduler::{RECHECK, spawn};
 pub use telemetry::{
     LAST_SUCCESS_TIMESTAMP_SECONDS, NEXT_RUN_TIMESTAMP_SECONDS, ROTATION_DURATION_SECONDS,

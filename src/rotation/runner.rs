@@ -21,6 +21,8 @@ use crate::store::{RunState, Store, StoreError};
 
 mod steps;
 
+use crate::rotation::outcome::{Outcome, Start, StepRetry, StepTiming};
+
 /// Environment variable of the crash-test hook (see docs/testing.md).
 pub const KILL_HOOK_ENV: &str = "OPSYNC_TEST_KILL_AFTER_STEP";
 
@@ -30,84 +32,6 @@ pub const LEASE_TTL: Duration = Duration::from_secs(60);
 
 /// The shortest time between two renewals of a lease (for very short test TTLs).
 const MIN_RENEW_EVERY: Duration = Duration::from_millis(10);
-
-/// How a rotation ended (or why it did not run).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    /// The new value is current in 1Password and on the target.
-    Succeeded,
-    /// The target was put back on the current value; the pending value was dropped.
-    RolledBack { reason: String },
-    /// It stopped: before anything reached the target (create failed), or after the promotion
-    /// (finish failed: the new value is current, an older credential may remain).
-    Failed { reason: String },
-    /// A step keeps failing; it stays recorded and is tried again from `retry_at`.
-    Stalled {
-        step: Step,
-        reason: String,
-        retry_at: DateTime<Utc>,
-    },
-    /// Another process holds the job.
-    Busy,
-    /// Nothing to do (no rotation in progress and none asked for).
-    Idle,
-}
-
-impl Outcome {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Outcome::Succeeded => "succeeded",
-            Outcome::RolledBack { .. } => "rolled_back",
-            Outcome::Failed { .. } => "failed",
-            Outcome::Stalled { .. } => "stalled",
-            Outcome::Busy => "busy",
-            Outcome::Idle => "idle",
-        }
-    }
-}
-
-/// How long one step took, and how much of it was the plugin's call (its own work and its
-/// requests to the target); the rest is the host's: Connect requests, the state database.
-#[derive(Clone, Copy, Debug)]
-pub struct StepTiming {
-    pub step: Step,
-    pub total: Duration,
-    pub plugin: Duration,
-}
-
-/// What starts a rotation when none is in progress.
-#[derive(Clone, Copy, Debug)]
-pub struct Start {
-    /// The nominal slot, or the request time of a manual run.
-    pub slot: DateTime<Utc>,
-    pub manual: bool,
-}
-
-/// Retries of a failing step within one run.
-#[derive(Clone, Copy, Debug)]
-pub struct StepRetry {
-    /// Attempts per step before giving up on it (rolling back, or stalling).
-    pub attempts: u32,
-    pub base: Duration,
-    pub max: Duration,
-}
-
-impl Default for StepRetry {
-    fn default() -> Self {
-        Self {
-            attempts: 3,
-            base: Duration::from_secs(1),
-            max: Duration::from_secs(60),
-        }
-    }
-}
-
-impl StepRetry {
-    fn delay(&self, attempt: u32) -> Duration {
-        let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(16));
-        self.base.saturating_mul(factor).min(self.max)
-    }
-}
 
 /// Runs rotations for one process: its Connect client and store, and its lease identity.
 #[derive(Clone)]

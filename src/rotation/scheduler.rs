@@ -10,7 +10,8 @@ use tokio::task::JoinSet;
 
 use crate::plugin::Plugin;
 use crate::rotation::RotationJob;
-use crate::rotation::runner::{Outcome, Rotator, Start};
+use crate::rotation::outcome::{Outcome, Start};
+use crate::rotation::runner::Rotator;
 use crate::rotation::telemetry;
 use crate::schedule::{Due, due};
 use crate::shutdown::Shutdown;

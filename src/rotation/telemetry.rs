@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::domain::Step;
-use crate::rotation::runner::Outcome;
+use crate::rotation::outcome::Outcome;
 
 /// Counter: rotation steps by `job`, `step` and `result` (`ok`, `retryable`, `error`).
 pub const STEPS_TOTAL: &str = "opsync_rotation_steps_total";

@@ -11,7 +11,8 @@ use crate::plugin::{NewValue, Plugin, Rotation, RotationStep};
 use crate::rotation::RotationJob;
 use crate::rotation::error::RotationError;
 use crate::rotation::item::{self, Holds, PendingMeta, Target};
-use crate::rotation::runner::{Located, Next, Outcome, Rotator};
+use crate::rotation::outcome::Outcome;
+use crate::rotation::runner::{Located, Next, Rotator};
 use crate::store::RunState;
 
 /// What every step of one run works on.
