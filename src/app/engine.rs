@@ -14,6 +14,7 @@ use crate::own_events::AuditEvents;
 use crate::plugin::{HostOptions, Loader, OnDenied, Plugin, PluginHost};
 use crate::rotation::Rotator;
 use crate::store::Store;
+use crate::telemetry::names;
 
 /// Everything a sync command works with.
 pub struct Engine {
@@ -101,10 +102,12 @@ impl Engine {
         for p in used {
             match loader.load(&p.name, p.config.clone(), |c| p.spec(c)).await {
                 Ok(plugin) => {
+                    metrics::gauge!(names::PLUGIN_USABLE, "plugin" => p.name.clone()).set(1.0);
                     plugins.insert(p.name.clone(), plugin);
                 }
                 Err(e) => {
                     tracing::error!(plugin = %p.name, error = %e, "plugin not usable; its deliveries wait");
+                    metrics::gauge!(names::PLUGIN_USABLE, "plugin" => p.name.clone()).set(0.0);
                     broken.insert(p.name.clone(), e.to_string());
                 }
             }

@@ -227,6 +227,10 @@ pub(crate) async fn poll_once(
     if let Ok(statuses) = engine.store.route_status() {
         for s in statuses {
             metrics::gauge!(names::PENDING, "route" => s.route.clone()).set(s.pending as f64);
+            let lag = s.oldest_pending.map_or(0.0, |t| {
+                (Utc::now() - t).num_milliseconds().max(0) as f64 / 1e3
+            });
+            metrics::gauge!(names::ROUTE_LAG_SECONDS, "route" => s.route.clone()).set(lag);
             metrics::gauge!(names::DEAD_LETTERS, "route" => s.route).set(s.dead as f64);
         }
     }

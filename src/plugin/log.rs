@@ -91,7 +91,7 @@ impl LogBudget {
             return;
         }
         metrics::counter!(
-            "opsync_plugin_output_dropped_bytes_total",
+            crate::telemetry::names::PLUGIN_OUTPUT_DROPPED_BYTES_TOTAL,
             "plugin" => self.plugin.to_string(),
             "stream" => stream,
         )

@@ -1,5 +1,5 @@
-//! Rotation metrics and their names: per step and outcome, per job. Labels are job names from
-//! config, step names and small enums; never an item title or a value.
+//! Rotation metrics, per step and outcome, per job (their names live in telemetry::names). Labels
+//! are job names from config, step names and small enums; never an item title or a value.
 
 use std::time::Duration;
 
@@ -8,19 +8,13 @@ use chrono::{DateTime, Utc};
 use crate::domain::Step;
 use crate::rotation::outcome::Outcome;
 
-/// Counter: rotation steps by `job`, `step` and `result` (`ok`, `retryable`, `error`).
-pub const STEPS_TOTAL: &str = "opsync_rotation_steps_total";
-/// Histogram: rotation step duration by `job` and `step` (Connect requests and plugin call).
-pub const STEP_DURATION_SECONDS: &str = "opsync_rotation_step_duration_seconds";
-/// Counter: rotations ended, by `job` and `outcome` (`succeeded`, `rolled_back`, `failed`,
-/// `stalled`, `skipped`).
-pub const ROTATIONS_TOTAL: &str = "opsync_rotations_total";
-/// Histogram: wall time of a whole rotation run, by `job`.
-pub const ROTATION_DURATION_SECONDS: &str = "opsync_rotation_duration_seconds";
-/// Gauge: when the job next runs (Unix seconds), by `job`.
-pub const NEXT_RUN_TIMESTAMP_SECONDS: &str = "opsync_rotation_next_run_timestamp_seconds";
-/// Gauge: when the job last succeeded (Unix seconds), by `job`.
-pub const LAST_SUCCESS_TIMESTAMP_SECONDS: &str = "opsync_rotation_last_success_timestamp_seconds";
+pub use crate::telemetry::names::{
+    ROTATION_DURATION_SECONDS,
+    ROTATION_LAST_SUCCESS_TIMESTAMP_SECONDS as LAST_SUCCESS_TIMESTAMP_SECONDS,
+    ROTATION_NEXT_RUN_TIMESTAMP_SECONDS as NEXT_RUN_TIMESTAMP_SECONDS,
+    ROTATION_STEP_DURATION_SECONDS as STEP_DURATION_SECONDS, ROTATION_STEPS_TOTAL as STEPS_TOTAL,
+    ROTATIONS_TOTAL,
+};
 
 /// Registers the help texts.
 pub fn describe() {

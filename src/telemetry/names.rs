@@ -14,6 +14,9 @@ pub const POLLS_TOTAL: &str = "opsync_polls_total";
 pub const CHANGES_DETECTED_TOTAL: &str = "opsync_changes_detected_total";
 /// Gauge: routes held back by the mass-deletion guard (`route`).
 pub const ROUTE_HELD: &str = "opsync_route_held";
+/// Gauge: seconds since the oldest change still pending for a route was detected, by `route`
+/// (0 when nothing is pending).
+pub const ROUTE_LAG_SECONDS: &str = "opsync_route_lag_seconds";
 
 // Delivery.
 /// Counter: delivery attempts by `route`, `plugin` and `outcome` (`delivered`, `unchanged`,
@@ -53,6 +56,9 @@ pub const PLUGIN_HTTP_DENIED_TOTAL: &str = "opsync_plugin_http_denied_total";
 pub const PLUGIN_SECRET_REVEALS_TOTAL: &str = "opsync_plugin_secret_reveals_total";
 /// Counter: plugin log lines dropped over budget, by `plugin`.
 pub const PLUGIN_LOG_DROPPED_TOTAL: &str = "opsync_plugin_log_dropped_total";
+/// Counter: bytes a plugin wrote to stdout or stderr past the kept 16 KiB, by `plugin` and
+/// `stream`.
+pub const PLUGIN_OUTPUT_DROPPED_BYTES_TOTAL: &str = "opsync_plugin_output_dropped_bytes_total";
 /// Counter: flushes of plugins' granted directories before recording, by plugin and result.
 pub const PLUGIN_DIR_FLUSHES_TOTAL: &str = "opsync_plugin_dir_flushes_total";
 /// Histogram: duration of those flushes, by plugin.
@@ -84,9 +90,76 @@ pub const OWN_EVENTS_DROPPED_TOTAL: &str = "opsync_audit_own_events_dropped_tota
 /// Counter: own events recorded, by `action`.
 pub const OWN_EVENTS_TOTAL: &str = "opsync_audit_own_events_total";
 
+// Plugins, as loaded at start.
+/// Gauge: 1 when the configured plugin instance loaded, 0 when it is unusable, by `plugin`.
+pub const PLUGIN_USABLE: &str = "opsync_plugin_usable";
+
+// Rotation (help texts in rotation/telemetry.rs).
+/// Counter: rotation steps by `job`, `step` and `result` (`ok`, `retryable`, `error`).
+pub const ROTATION_STEPS_TOTAL: &str = "opsync_rotation_steps_total";
+/// Histogram: rotation step duration by `job` and `step` (Connect requests and plugin call).
+pub const ROTATION_STEP_DURATION_SECONDS: &str = "opsync_rotation_step_duration_seconds";
+/// Counter: rotations ended, by `job` and `outcome` (`succeeded`, `rolled_back`, `failed`,
+/// `stalled`, `skipped`).
+pub const ROTATIONS_TOTAL: &str = "opsync_rotations_total";
+/// Histogram: wall time of a whole rotation run, by `job`.
+pub const ROTATION_DURATION_SECONDS: &str = "opsync_rotation_duration_seconds";
+/// Gauge: when the job next runs (Unix seconds), by `job`.
+pub const ROTATION_NEXT_RUN_TIMESTAMP_SECONDS: &str = "opsync_rotation_next_run_timestamp_seconds";
+/// Gauge: when the job last succeeded (Unix seconds), by `job`.
+pub const ROTATION_LAST_SUCCESS_TIMESTAMP_SECONDS: &str =
+    "opsync_rotation_last_success_timestamp_seconds";
+
 // The process.
 /// Gauge: 1, labelled with the opsync `version`.
 pub const BUILD_INFO: &str = "opsync_build_info";
+
+/// Every metric name above: what dashboards and alert rules may query.
+pub const ALL: &[&str] = &[
+    POLL_DURATION_SECONDS,
+    POLLS_TOTAL,
+    CHANGES_DETECTED_TOTAL,
+    ROUTE_HELD,
+    ROUTE_LAG_SECONDS,
+    DELIVERIES_TOTAL,
+    DELIVERY_LATENCY_SECONDS,
+    RETRIES_TOTAL,
+    DEAD_LETTERS_TOTAL,
+    PENDING,
+    DEAD_LETTERS,
+    CONNECT_REQUESTS_TOTAL,
+    CONNECT_REQUEST_DURATION_SECONDS,
+    CONNECT_TOKEN_EXPIRY_SECONDS,
+    PLUGIN_CALLS_TOTAL,
+    PLUGIN_CALL_DURATION_SECONDS,
+    PLUGIN_HTTP_REQUESTS_TOTAL,
+    PLUGIN_HTTP_DENIED_TOTAL,
+    PLUGIN_SECRET_REVEALS_TOTAL,
+    PLUGIN_LOG_DROPPED_TOTAL,
+    PLUGIN_OUTPUT_DROPPED_BYTES_TOTAL,
+    PLUGIN_DIR_FLUSHES_TOTAL,
+    PLUGIN_DIR_FLUSH_DURATION_SECONDS,
+    PLUGIN_USABLE,
+    AUDIT_POLLS_TOTAL,
+    AUDIT_RECORDS_READ_TOTAL,
+    AUDIT_LOG_ANOMALIES_TOTAL,
+    AUDIT_SHIPPED_TOTAL,
+    AUDIT_FAILURES_TOTAL,
+    AUDIT_DEAD_TOTAL,
+    AUDIT_BATCH_DURATION_SECONDS,
+    AUDIT_CURSOR,
+    AUDIT_PENDING,
+    AUDIT_LAG_SECONDS,
+    OWN_EVENTS_DROPPED_TOTAL,
+    OWN_EVENTS_TOTAL,
+    ROTATION_STEPS_TOTAL,
+    ROTATION_STEP_DURATION_SECONDS,
+    ROTATIONS_TOTAL,
+    ROTATION_DURATION_SECONDS,
+    ROTATION_NEXT_RUN_TIMESTAMP_SECONDS,
+    ROTATION_LAST_SUCCESS_TIMESTAMP_SECONDS,
+    BUILD_INFO,
+];
 
 /// Buckets for latency histograms, in seconds: 5 ms to 5 minutes.
 pub const LATENCY_BUCKETS: &[f64] = &[
@@ -169,6 +242,20 @@ pub fn describe() {
         "Plugin log lines dropped over the per-call budget, by plugin"
     );
     describe_counter!(
+        PLUGIN_OUTPUT_DROPPED_BYTES_TOTAL,
+        Unit::Bytes,
+        "Bytes a plugin wrote to stdout or stderr past the kept 16 KiB, by plugin and stream"
+    );
+    describe_gauge!(
+        PLUGIN_USABLE,
+        "1 when the configured plugin instance loaded at start, 0 when it is unusable"
+    );
+    describe_gauge!(
+        ROUTE_LAG_SECONDS,
+        Unit::Seconds,
+        "Seconds since the oldest change still pending for the route was detected (0: none)"
+    );
+    describe_counter!(
         PLUGIN_DIR_FLUSHES_TOTAL,
         "Flushes of plugins' granted directories to disk before deliveries are recorded, by plugin and result"
     );
@@ -225,4 +312,28 @@ pub fn describe() {
         "opsync's own audit events that could not be written to the state database, by action"
     );
     describe_gauge!(BUILD_INFO, "Always 1, labelled with the opsync version");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ALL;
+
+    #[test]
+    fn all_lists_every_name_defined_here_once() {
+        let source = include_str!("names.rs");
+        // Every string literal that starts with the prefix and holds a full name.
+        let mut defined: Vec<&str> = source
+            .match_indices("\"opsync_")
+            .filter_map(|(at, _)| source[at + 1..].split('"').next())
+            .filter(|name| name.len() > "opsync_".len())
+            .collect();
+        defined.sort_unstable();
+        defined.dedup();
+        let mut listed = ALL.to_vec();
+        listed.sort_unstable();
+        let before = listed.len();
+        listed.dedup();
+        assert_eq!(before, listed.len(), "a name is listed twice");
+        assert_eq!(defined, listed);
+    }
 }
