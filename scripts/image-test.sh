@@ -7,21 +7,9 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-passed=0
-failed=0
-check() { # check NAME COMMAND...
-  local name=$1
-  shift
-  if "$@"; then
-    echo "ok: $name"
-    passed=$((passed + 1))
-  else
-    echo "FAILED: $name"
-    failed=$((failed + 1))
-  fi
-}
-summary() { echo "image: $passed passed, $failed failed"; }
-trap summary EXIT
+# shellcheck source=scripts/lib/check.sh
+source scripts/lib/check.sh
+trap 'summary image' EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
@@ -60,7 +48,7 @@ bundle=$(mktemp -d)
 cleanup() {
   [[ -n ${pid:-} ]] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
   rm -rf "$bundle"
-  summary
+  summary image
 }
 trap cleanup EXIT
 umoci unpack --image "$layout:$version" "$bundle/b" >/dev/null

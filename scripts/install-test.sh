@@ -6,21 +6,10 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-passed=0
-failed=0
-check() { # check NAME COMMAND...
-  local name=$1
-  shift
-  if "$@"; then
-    echo "ok: $name"
-    passed=$((passed + 1))
-  else
-    echo "FAILED: $name"
-    failed=$((failed + 1))
-  fi
-}
+# shellcheck source=scripts/lib/check.sh
+source scripts/lib/check.sh
 root=$(mktemp -d)
-trap 'rm -rf "$root"; echo "install: $passed passed, $failed failed"' EXIT
+trap 'rm -rf "$root"; summary install' EXIT
 
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n1)
 check "cargo install --locked --path . installs opsync" \

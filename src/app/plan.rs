@@ -104,15 +104,20 @@ async fn render(engine: &Engine, report: &PollReport) -> (String, usize) {
                 ));
             }
             for c in &changes {
-                let (sign, verb) = sign_and_verb(c);
+                let action = Action::of(c);
                 let renamed = c
                     .previous_key
                     .as_ref()
                     .map(|old| format!(", renamed from {old}"))
                     .unwrap_or_default();
                 out.push_str(&format!(
-                    "  {sign} {verb} {}  ({} in {}, version {}{renamed})\n",
-                    c.key, c.title, c.vault_name, c.version
+                    "  {} {} {}  ({} in {}, version {}{renamed})\n",
+                    action.sign(),
+                    action.verb(),
+                    c.key,
+                    c.title,
+                    c.vault_name,
+                    c.version
                 ));
                 if let Some(f) = fields.get(c.item_id.as_str()) {
                     for line in f {
@@ -144,10 +149,10 @@ async fn render(engine: &Engine, report: &PollReport) -> (String, usize) {
             held_deletes += h.deletions.len() * route.destinations.len();
         }
         for c in &changes {
-            match sign_and_verb(c).1 {
-                "create" => creates += route.destinations.len(),
-                "update" => updates += route.destinations.len(),
-                _ => deletes += route.destinations.len(),
+            match Action::of(c) {
+                Action::Create => creates += route.destinations.len(),
+                Action::Update => updates += route.destinations.len(),
+                Action::Delete => deletes += route.destinations.len(),
             }
         }
     }
@@ -169,13 +174,39 @@ async fn render(engine: &Engine, report: &PollReport) -> (String, usize) {
     (out, held_deletes)
 }
 
-/// What a change does at the destination: an update under a new key (a rename) creates it.
-fn sign_and_verb(c: &Change) -> (&'static str, &'static str) {
-    match c.kind {
-        ChangeKind::Created => ("+", "create"),
-        ChangeKind::Updated | ChangeKind::Rotated if c.previous_key.is_some() => ("+", "create"),
-        ChangeKind::Updated | ChangeKind::Rotated => ("~", "update"),
-        ChangeKind::Deleted => ("-", "delete"),
+/// What a change does at the destination.
+#[derive(Clone, Copy)]
+enum Action {
+    Create,
+    Update,
+    Delete,
+}
+
+impl Action {
+    /// An update under a new key (a rename) creates that key.
+    fn of(c: &Change) -> Self {
+        match c.kind {
+            ChangeKind::Created => Self::Create,
+            ChangeKind::Updated | ChangeKind::Rotated if c.previous_key.is_some() => Self::Create,
+            ChangeKind::Updated | ChangeKind::Rotated => Self::Update,
+            ChangeKind::Deleted => Self::Delete,
+        }
+    }
+
+    fn sign(self) -> &'static str {
+        match self {
+            Self::Create => "+",
+            Self::Update => "~",
+            Self::Delete => "-",
+        }
+    }
+
+    fn verb(self) -> &'static str {
+        match self {
+            Self::Create => "create",
+            Self::Update => "update",
+            Self::Delete => "delete",
+        }
     }
 }
 

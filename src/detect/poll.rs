@@ -48,7 +48,7 @@ impl Detector {
         let routes_changed = self.store.meta(META_FINGERPRINT)?.as_deref() != Some(&print);
         let full = full_reconcile || routes_changed;
         pass.report.full = full;
-        let to_list = self.vaults_to_list(&vaults, full, &mut pass)?;
+        let to_list = self.vaults_to_list(&vaults, full, &mut pass).await?;
         self.diff_listings(to_list, &mut pass).await?;
         self.decide_deletions(&mut pass)?;
         let mut pass = self.settle(pass, full, routes_changed, print);
@@ -65,7 +65,7 @@ impl Detector {
 
     /// The vaults whose contentVersion moved (all of them in a full poll) and that a route
     /// takes or took, with their route members; the others are counted as unchanged.
-    fn vaults_to_list<'v>(
+    async fn vaults_to_list<'v>(
         &self,
         vaults: &'v [Vault],
         full: bool,
@@ -87,7 +87,11 @@ impl Detector {
                 pass.report.vaults_unchanged += 1;
                 continue;
             }
-            let members = self.store.members(&vault.id)?;
+            let vault_id = vault.id.clone();
+            let members = self
+                .store
+                .blocking(move |store| store.members(&vault_id))
+                .await?;
             let reference = vault.reference();
             let taken = self
                 .routes

@@ -6,10 +6,10 @@
 //! length of its statement or transaction. Async code calls a method inline only when its work is
 //! bounded by an index to a few rows (a cursor, a meta key, the next due time, one row's state):
 //! that holds the connection for microseconds, less than a hand-off to another thread costs. Work
-//! that grows with its input (a poll's commit, a vault's known items, an outbox batch, a group of
-//! recorded outcomes, pruning) runs on the blocking pool: through [`Store::blocking`], or inside
-//! a `spawn_blocking` job that does more with it (the delivery recorder also flushes files, audit
-//! maintenance prunes and counts in one job).
+//! that grows with its input (a poll's commit, a vault's known items and route members, an outbox
+//! batch, a group of recorded outcomes, pruning) runs on the blocking pool: through
+//! [`Store::blocking`], or inside a `spawn_blocking` job that does more with it (the delivery
+//! recorder also flushes files, audit maintenance prunes and counts in one job).
 
 mod audit;
 mod error;
