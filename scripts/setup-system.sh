@@ -55,3 +55,14 @@ if ! command -v man >/dev/null 2>&1 || ! command -v groff >/dev/null 2>&1; then
   need_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends man-db groff-base
 fi
 command -v man >/dev/null 2>&1 || { echo "setup-system: man is still missing" >&2; exit 1; }
+
+# chromium (headless): renders pages for browser tests (`--dump-dom`, `--screenshot`);
+# fonts-dejavu-core so that text shows up in screenshots. Debian's package only.
+if ! command -v chromium >/dev/null 2>&1 || ! dpkg -s fonts-dejavu-core >/dev/null 2>&1; then
+  echo "==> installing chromium and fonts-dejavu-core (Debian packages)"
+  need_root apt-get update -qq
+  need_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    chromium fonts-dejavu-core
+fi
+command -v chromium >/dev/null 2>&1 || { echo "setup-system: chromium is still missing" >&2; exit 1; }
+echo "setup-system: $(chromium --version 2>/dev/null | head -n1)"

@@ -144,10 +144,14 @@ pub enum Command {
     #[command(
         long_about = "Per route: last success, lag, pending deliveries, dead letters and held \
                       deletions. Reads only the state database: it needs [state] path (or \
-                      --state), not Connect's host or token.",
-        after_help = "Examples:\n  opsync status\n  opsync status --state /var/lib/opsync/state.db"
+                      --state), not Connect's host or token. With --json, the whole status \
+                      document the admin listener serves on /status (schema opsync.status/v1: \
+                      Connect health, routes and destinations, rotations, audit sinks, dead \
+                      letters); it reads the whole config, Connect's token excepted.",
+        after_help = "Examples:\n  opsync status\n  opsync status --state /var/lib/opsync/state.db\n  \
+                      opsync status --json | jq '.routes[] | {name, lag_seconds}'"
     )]
-    Status(StateArgs),
+    Status(StatusArgs),
 
     /// List dead letters, or queue them again
     #[command(
@@ -343,6 +347,16 @@ pub enum DeadletterCommand {
         #[command(flatten)]
         state: StateArgs,
     },
+}
+
+/// `opsync status` flags.
+#[derive(Debug, Default, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// Print the status document (JSON, schema opsync.status/v1) instead of the table
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// For commands that read only the state database (`status`, `deadletter`).

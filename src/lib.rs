@@ -18,5 +18,6 @@ pub mod rotation;
 pub mod route;
 pub mod schedule;
 pub mod shutdown;
+pub mod status;
 pub mod store;
 pub mod telemetry;

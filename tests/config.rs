@@ -416,6 +416,53 @@ fn effective_config_redacts_the_token() {
     assert_eq!(back["connect"]["host"].as_str(), Some("http://x/"));
 }
 
+#[test]
+fn the_admin_token_is_checked_read_from_its_file_and_redacted() {
+    let fx = Fixture::new();
+    let base = format!("[connect]\nhost = \"http://x\"\ntoken = \"{TOKEN}\"\n[admin]\n");
+    let short = fx.config(&format!("{base}token = \"short\"\n"));
+    let err = load_err(&short, &[]);
+    assert!(
+        err.contains("admin.token") && err.contains("at least 16"),
+        "{err}"
+    );
+    assert!(!err.contains("\"short\""), "the token is not echoed: {err}");
+
+    fx.file("admin.token", "  the-admin-token-0123456789\n");
+    let both = fx.config(&format!(
+        "{base}token = \"the-admin-token-0123456789\"\ntoken_file = \"admin.token\"\n"
+    ));
+    let err = load_err(&both, &[]);
+    assert!(
+        err.contains("admin.token_file") && err.contains("only one"),
+        "{err}"
+    );
+
+    let from_file = fx.config(&format!(
+        "{base}token_file = \"admin.token\"\nopen_metrics = true\n"
+    ));
+    let s = load(&from_file, &[], Overrides::default()).expect("loads");
+    let token = s.admin.token.as_ref().expect("token read");
+    assert_eq!(token.expose(), "the-admin-token-0123456789");
+    assert!(s.admin.open_metrics);
+    let text = s.to_redacted_toml();
+    assert!(!text.contains("the-admin-token-0123456789"), "{text}");
+    assert!(!format!("{s:?}").contains("the-admin-token-0123456789"));
+
+    // From the environment, as a Kubernetes Secret would give it.
+    let plain = fx.config(&base);
+    let s = load(
+        &plain,
+        &[("OPSYNC_ADMIN__TOKEN", "env-admin-token-0123456789")],
+        Overrides::default(),
+    )
+    .expect("loads");
+    assert_eq!(
+        s.admin.token.as_ref().map(|t| t.expose()),
+        Some("env-admin-token-0123456789")
+    );
+}
+
 /// An unsigned token with these claims (check-config never verifies signatures).
 fn token_with(exp: Option<i64>, grants: &[(&str, u32)]) -> String {
     let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -737,9 +784,10 @@ fn documented_names(value: &toml::Value, path: &str, out: &mut Vec<String>) {
 fn the_configuration_reference_names_every_key() {
     let fx = Fixture::new();
     std::fs::create_dir_all(fx.dir.path().join("out")).expect("dir");
+    fx.file("admin.token", "an-admin-token-long-enough\n");
     let file = fx.config(&format!(
         "[connect]\nhost = \"http://localhost:8080\"\ntoken = \"{TOKEN}\"\n\
-         [admin]\nlisten = \"127.0.0.1:9464\"\n\
+         [admin]\nlisten = \"127.0.0.1:9464\"\ntoken_file = \"admin.token\"\n\
          [plugins.files]\nbuiltin = \"file\"\nconfig = {{ format = \"dotenv\" }}\n\
          grants = {{ dirs = [{{ host = \"out\" }}] }}\n\
          [plugins.pw]\nbuiltin = \"password\"\n\

@@ -2,10 +2,13 @@
 //! and their unit tests (`promtool test rules`, recorded series); the rules and the Grafana
 //! dashboard query only metric names opsync defines, so a rename cannot break them silently.
 
+mod dashboard_support;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use dashboard_support::metric_names;
 use opsync::telemetry::names;
 
 fn deploy(path: &str) -> PathBuf {
@@ -28,32 +31,6 @@ fn text(out: &Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
-}
-
-/// The `opsync_*` metric names a query text uses, histogram series folded to their metric.
-fn metric_names(query: &str) -> BTreeSet<String> {
-    let mut found = BTreeSet::new();
-    let bytes = query.as_bytes();
-    let mut i = 0;
-    while let Some(at) = query[i..].find("opsync_") {
-        let start = i + at;
-        let before = start.checked_sub(1).map(|b| bytes[b]);
-        let mut end = start;
-        while end < bytes.len() && (bytes[end].is_ascii_alphanumeric() || bytes[end] == b'_') {
-            end += 1;
-        }
-        // A metric name starts a word (not `foo_opsync_x`).
-        if !before.is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_') {
-            let name = &query[start..end];
-            let name = ["_bucket", "_sum", "_count"]
-                .iter()
-                .find_map(|suffix| name.strip_suffix(suffix))
-                .unwrap_or(name);
-            found.insert(name.to_owned());
-        }
-        i = end;
-    }
-    found
 }
 
 fn unknown(used: &BTreeSet<String>) -> Vec<&String> {

@@ -1,17 +1,20 @@
 //! The admin listener on port 0: `/metrics` passes `promtool check metrics` after real Connect
-//! requests and deliveries were recorded, `/healthz` answers, and `/readyz` reports each check.
+//! requests and deliveries were recorded, `/healthz` answers, `/readyz` reports each check, and a
+//! configured token guards the pages and `/metrics` (unless opened) but never the health checks.
+//! (The refusal beyond loopback without a token is unit-tested: test servers bind loopback only.)
 
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
+use base64::Engine as _;
 use metrics_exporter_prometheus::PrometheusHandle;
 use url::Url;
 
 use opsync::config::ConnectSettings;
 use opsync::connect::client::ConnectClient;
 use opsync::connect_dev::{DevServer, DevServerOptions};
-use opsync::telemetry::{self, AdminServer, Readiness, names};
+use opsync::telemetry::{self, AdminOptions, AdminServer, Readiness, names};
 
 /// The recorder of this test binary: installed by the first test that asks, shared by the rest.
 fn recorder() -> PrometheusHandle {
@@ -24,8 +27,7 @@ fn recorder() -> PrometheusHandle {
 async fn admin(readiness: Readiness) -> AdminServer {
     AdminServer::start(
         "127.0.0.1:0".parse().expect("address"),
-        recorder(),
-        readiness,
+        AdminOptions::new(recorder()).readiness(readiness),
     )
     .await
     .expect("admin listener starts on port 0")
@@ -168,4 +170,79 @@ async fn promtool_rejects_a_broken_exposition() {
         "# HELP a_counter x\n# TYPE a_counter counter\na_counter 1\n# TYPE a_counter counter\n",
     );
     assert!(!ok, "promtool accepted a broken exposition: {report}");
+}
+
+const TOKEN: &str = "admin-token-for-this-test-0123";
+
+/// A listener with a token and one page (`/page`), `/metrics` open or not.
+async fn guarded(open_metrics: bool) -> AdminServer {
+    let pages = axum::Router::new().route("/page", axum::routing::get(|| async { "the page" }));
+    AdminServer::start(
+        "127.0.0.1:0".parse().expect("address"),
+        AdminOptions::new(recorder())
+            .pages(pages)
+            .token(Some(TOKEN))
+            .open_metrics(open_metrics),
+    )
+    .await
+    .expect("admin listener starts on port 0")
+}
+
+async fn get_with(server: &AdminServer, path: &str, auth: Option<&str>) -> reqwest::Response {
+    let mut req = reqwest::Client::new().get(format!("http://{}{path}", server.addr()));
+    if let Some(auth) = auth {
+        req = req.header("authorization", auth);
+    }
+    req.send().await.expect("admin listener answers")
+}
+
+#[tokio::test]
+async fn a_configured_token_guards_pages_and_metrics_but_not_health() {
+    let server = guarded(false).await;
+    for open in ["/healthz", "/readyz"] {
+        assert_eq!(get_with(&server, open, None).await.status(), 200, "{open}");
+    }
+    for path in ["/page", "/metrics"] {
+        let refused = get_with(&server, path, None).await;
+        assert_eq!(refused.status(), 401, "{path}");
+        let challenges: Vec<_> = refused
+            .headers()
+            .get_all("www-authenticate")
+            .iter()
+            .map(|v| v.to_str().expect("ascii").to_owned())
+            .collect();
+        assert!(
+            challenges.iter().any(|c| c.starts_with("Bearer ")),
+            "{challenges:?}"
+        );
+        assert!(
+            challenges.iter().any(|c| c.starts_with("Basic ")),
+            "{challenges:?}"
+        );
+        let body = refused.text().await.expect("body");
+        assert!(!body.contains(TOKEN), "{body}");
+        let wrong = get_with(&server, path, Some("Bearer admin-token-for-this-test-0124")).await;
+        assert_eq!(wrong.status(), 401, "{path}");
+        let ok = get_with(&server, path, Some(&format!("Bearer {TOKEN}"))).await;
+        assert_eq!(ok.status(), 200, "{path}");
+    }
+    // A browser's prompt sends Basic: any user name, the token as password.
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("ops:{TOKEN}"));
+    let ok = get_with(&server, "/page", Some(&format!("Basic {basic}"))).await;
+    assert_eq!(ok.status(), 200);
+    let headers = ok.headers().clone();
+    assert_eq!(ok.text().await.expect("body"), "the page");
+    assert_eq!(headers["cache-control"], "no-store");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    let csp = headers["content-security-policy"].to_str().expect("ascii");
+    assert!(csp.starts_with("default-src 'none'"), "{csp}");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn open_metrics_serves_metrics_without_the_token_and_still_guards_pages() {
+    let server = guarded(true).await;
+    assert_eq!(get_with(&server, "/metrics", None).await.status(), 200);
+    assert_eq!(get_with(&server, "/page", None).await.status(), 401);
+    server.shutdown().await;
 }

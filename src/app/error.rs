@@ -40,6 +40,8 @@ pub enum AppError {
     PinMismatch(String),
     #[error("{0}")]
     Rotation(String),
+    #[error("status document: {0}")]
+    Status(String),
     #[error(transparent)]
     Audit(#[from] crate::audit::AuditError),
     #[error("{what}: {source}")]

@@ -10,6 +10,7 @@ mod plan;
 mod prune;
 mod rotate;
 mod run;
+mod series;
 mod status;
 
 pub use crate::connect::reference::ConnectResolver;
@@ -21,4 +22,4 @@ pub use pins::pin_mismatches;
 pub use plan::{FIELDS_SHOWN_PER_ROUTE, MASK, Plan, plan};
 pub use rotate::{outcome_text, rotate_now, rotate_status};
 pub use run::{RunOptions, RunSummary, plugin_cache_dir, run};
-pub use status::{dead_letters, retry_dead_letters, status};
+pub use status::{dead_letters, retry_dead_letters, status, status_json};

@@ -11,7 +11,7 @@ use crate::app::run::plugin_cache_dir;
 use crate::config::Settings;
 use crate::human_time::span;
 use crate::rotation::{Outcome, Start};
-use crate::schedule::{Due, due};
+use crate::schedule::Due;
 use crate::store::Store;
 
 /// Runs `job` now (or resumes its rotation in progress) and waits for the outcome.
@@ -142,17 +142,7 @@ pub fn rotate_status(settings: &Settings, now: DateTime<Utc>) -> Result<String, 
             },
             format_args!(", deadline {}", humantime::format_duration(job.deadline))
         );
-        let since = state
-            .map(|s| s.last_slot.unwrap_or(s.first_seen))
-            .unwrap_or(now);
-        let next = match due(
-            &job.name,
-            &job.schedule,
-            job.jitter,
-            job.deadline,
-            since,
-            now,
-        ) {
+        let next = match job.due(state, now) {
             Due::Run { slot } if now - slot >= TimeDelta::milliseconds(500) => format!(
                 "due now (slot {}, overdue by {})",
                 stamp(slot),

@@ -20,7 +20,8 @@ use crate::detect::{Detector, PollReport};
 use crate::poll_loop::{PollFailure, PollLoop};
 use crate::shutdown::Shutdown;
 use crate::store::Store;
-use crate::telemetry::{self, AdminServer, Readiness, names};
+use crate::store::UnusablePlugin;
+use crate::telemetry::{self, AdminOptions, AdminServer, Readiness, names};
 
 /// `opsync run` flags.
 #[derive(Clone, Debug, Default)]
@@ -65,10 +66,22 @@ pub async fn run(
     let store = Store::open(&settings.state.path)?;
     let cache = plugin_cache_dir(&settings.state.path);
     let engine = Engine::start(settings, store, Some(cache)).await?;
+    note_unusable_plugins(&engine);
+    crate::app::series::initialize(&engine.settings, &engine.store);
     let admin_addr = options.admin_listen.or(engine.settings.admin.listen);
     let admin = match admin_addr {
         Some(addr) => {
-            let server = AdminServer::start(addr, metrics, readiness(&engine)).await?;
+            let admin = &engine.settings.admin;
+            let pages = crate::status::router(
+                std::sync::Arc::new(engine.settings.clone()),
+                engine.store.clone(),
+            );
+            let admin_options = AdminOptions::new(metrics)
+                .readiness(readiness(&engine))
+                .pages(pages)
+                .token(admin.token.as_ref().map(|t| t.expose()))
+                .open_metrics(admin.open_metrics);
+            let server = AdminServer::start(addr, admin_options).await?;
             if let Some(report) = options.on_admin {
                 report(server.addr());
             }
@@ -176,6 +189,34 @@ pub async fn run(
     Ok(summary)
 }
 
+/// Records which plugins this start could not load, for the status page.
+fn note_unusable_plugins(engine: &Engine) {
+    let mut unusable: Vec<UnusablePlugin> = engine
+        .broken
+        .iter()
+        .map(|(name, reason)| UnusablePlugin {
+            name: name.clone(),
+            reason: reason.clone(),
+        })
+        .collect();
+    unusable.sort_by(|a, b| a.name.cmp(&b.name));
+    if let Err(e) = engine.store.note_unusable_plugins(&unusable) {
+        tracing::warn!(error = %e, "cannot record the unusable plugins for the status page");
+    }
+}
+
+/// Records a poll's outcome for the status page (a failure to record is only logged).
+fn note_poll(engine: &Engine, result: Result<(), &AppError>) {
+    let now = Utc::now();
+    let noted = match result {
+        Ok(()) => engine.store.note_poll_ok(now),
+        Err(e) => engine.store.note_poll_error(now, &e.to_string()),
+    };
+    if let Err(e) = noted {
+        tracing::warn!(error = %e, "cannot record the poll's outcome for the status page");
+    }
+}
+
 /// One poll, with its metrics and log lines.
 pub(crate) async fn poll_once(
     detector: &mut Detector,
@@ -188,9 +229,12 @@ pub(crate) async fn poll_once(
         Ok(r) => r,
         Err(e) => {
             metrics::counter!(names::POLLS_TOTAL, "result" => "error").increment(1);
-            return Err(e.into());
+            let e = AppError::from(e);
+            note_poll(engine, Err(&e));
+            return Err(e);
         }
     };
+    note_poll(engine, Ok(()));
     metrics::counter!(names::POLLS_TOTAL, "result" => "ok").increment(1);
     metrics::histogram!(names::POLL_DURATION_SECONDS, "full" => if report.full { "true" } else { "false" })
         .record(report.duration.as_secs_f64());

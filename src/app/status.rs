@@ -1,12 +1,13 @@
-//! `opsync status` (per route: last success, lag, pending, dead letters, held deletions) and
-//! `opsync deadletter list|retry`. Both read the state database; neither talks to Connect.
+//! `opsync status` (per route: last success, lag, pending, dead letters, held deletions; or the
+//! status document as JSON) and `opsync deadletter list|retry`. They read the state database;
+//! none talks to Connect.
 
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
 
 use crate::app::error::AppError;
-use crate::config::LocalSettings;
+use crate::config::{LocalSettings, Settings};
 use crate::plugin::escape_control;
 use crate::store::{DeliveryId, Store};
 
@@ -79,6 +80,18 @@ pub fn status(settings: &LocalSettings, now: DateTime<Utc>) -> Result<String, Ap
         ));
     }
     Ok(out)
+}
+
+/// `status --json`: the status document the admin listener serves on `/status`.
+pub fn status_json(settings: &Settings, now: DateTime<Utc>) -> Result<String, AppError> {
+    let store = existing(&settings.state.path)?;
+    let doc = crate::status::collect(settings, store.as_ref(), now)?;
+    serde_json::to_string_pretty(&doc)
+        .map(|mut text| {
+            text.push('\n');
+            text
+        })
+        .map_err(|e| AppError::Status(e.to_string()))
 }
 
 /// `deadletter list`.

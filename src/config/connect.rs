@@ -139,10 +139,13 @@ impl RawConnect {
     ///
     /// `connect.token` and `connect.token_file` are two ways to give one value: when both
     /// are set, the one from the higher layer wins; set in the same layer, they conflict.
+    /// Without `token_required`, a missing token is left empty (for commands that never talk
+    /// to Connect).
     pub(crate) fn resolve(
         self,
         figment: &Figment,
         file_name: &str,
+        token_required: bool,
     ) -> Result<ConnectSettings, ConfigError> {
         let host = self.host.ok_or_else(|| ConfigError::Missing {
             key: "connect.host".to_owned(),
@@ -161,12 +164,18 @@ impl RawConnect {
         let token = self.token.filter(|t| !t.expose().trim().is_empty());
         let (token, token_file) = match (token, self.token_file) {
             (Some(token), None) => (trimmed(token), None),
-            (None, Some(file)) => (read_token_file(figment, &file)?, Some(file.relative())),
+            (None, Some(file)) => (
+                read_token_file(figment, "connect.token_file", &file)?,
+                Some(file.relative()),
+            ),
             (Some(token), Some(file)) => {
                 let from_token = Origin::of_key(figment, "connect.token");
                 let from_file = Origin::of_key(figment, "connect.token_file");
                 if from_file.rank() > from_token.rank() {
-                    (read_token_file(figment, &file)?, Some(file.relative()))
+                    (
+                        read_token_file(figment, "connect.token_file", &file)?,
+                        Some(file.relative()),
+                    )
                 } else if from_file.rank() < from_token.rank() {
                     (trimmed(token), None)
                 } else {
@@ -177,6 +186,7 @@ impl RawConnect {
                     ));
                 }
             }
+            (None, None) if !token_required => (SecretString::default(), None),
             (None, None) => {
                 return Err(ConfigError::Missing {
                     key: "connect.token".to_owned(),
@@ -204,21 +214,22 @@ fn trimmed(token: SecretString) -> SecretString {
     SecretString::new(token.expose().trim())
 }
 
-/// Reads a token file: the whole file, surrounding whitespace trimmed, must not be empty.
-fn read_token_file(figment: &Figment, file: &RelativePathBuf) -> Result<SecretString, ConfigError> {
+/// Reads the token file set at `key`: the whole file, surrounding whitespace trimmed, must not be
+/// empty.
+pub(crate) fn read_token_file(
+    figment: &Figment,
+    key: &str,
+    file: &RelativePathBuf,
+) -> Result<SecretString, ConfigError> {
     let path = file.relative();
     let text = std::fs::read_to_string(&path).map_err(|e| {
-        ConfigError::invalid(
-            figment,
-            "connect.token_file",
-            format!("cannot read {}: {e}", path.display()),
-        )
+        ConfigError::invalid(figment, key, format!("cannot read {}: {e}", path.display()))
     })?;
     let token = text.trim();
     if token.is_empty() {
         return Err(ConfigError::invalid(
             figment,
-            "connect.token_file",
+            key,
             format!("{} is empty", path.display()),
         ));
     }

@@ -1,7 +1,6 @@
-//! The `[delivery]` and `[admin]` sections: how failed deliveries are retried, how long shutdown
-//! waits for in-flight ones, and where the admin listener (metrics, health) listens.
+//! The `[delivery]` section: how failed deliveries are retried and how long shutdown waits for
+//! in-flight ones.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -57,14 +56,4 @@ impl DeliverySettings {
             ..WorkerOptions::default()
         }
     }
-}
-
-/// `[admin]` settings.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AdminSettings {
-    /// Where `opsync run` serves `/metrics`, `/healthz` and `/readyz` (e.g. "127.0.0.1:9464");
-    /// unset, there is no admin listener.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub listen: Option<SocketAddr>,
 }

@@ -9,6 +9,7 @@
 //! Everything is parsed and checked at load: unknown keys, wrong types and missing required
 //! values are errors naming the key path and the file, variable or flag it came from.
 
+mod admin;
 mod audit;
 mod connect;
 mod delivery;
@@ -28,6 +29,7 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 
 pub use crate::rotation::RotationJob;
+pub use admin::{AdminSettings, MIN_TOKEN_LEN};
 pub use audit::{
     AuditSettings, AuditSinkSettings, DEFAULT_AUDIT_POLL_INTERVAL, DEFAULT_BATCH_SIZE,
     DEFAULT_FLUSH_INTERVAL, DEFAULT_PAGE_SIZE, FORMATS, MAX_BATCH_SIZE, StartSetting,
@@ -36,7 +38,7 @@ pub use connect::{
     ConnectSettings, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_IDLE_PER_HOST, DEFAULT_POOL_IDLE_TIMEOUT,
     DEFAULT_TIMEOUT, DEFAULT_USER_AGENT,
 };
-pub use delivery::{AdminSettings, DeliverySettings};
+pub use delivery::DeliverySettings;
 pub use error::{ConfigError, Origin};
 pub use log::{LogFormat, LogLevel, LogSettings};
 pub use plugins::{DirSetting, GrantSettings, LimitSettings, PluginSettings, SourceSetting};
@@ -124,7 +126,7 @@ struct RawSettings {
     plugins: std::collections::BTreeMap<String, plugins::RawPlugin>,
     route: Vec<routes::RawRoute>,
     delivery: DeliverySettings,
-    admin: AdminSettings,
+    admin: admin::RawAdmin,
     rotation: Vec<rotation::RawRotation>,
     audit: audit::RawAudit,
 }
@@ -151,6 +153,16 @@ impl Loader {
 
     /// Every setting, checked; the host and token are required.
     pub fn settings(&self) -> Result<Settings, ConfigError> {
+        self.checked(true)
+    }
+
+    /// Every setting, checked, except that Connect's token may be missing (left empty): for
+    /// commands that read the state database and never talk to Connect.
+    pub fn offline_settings(&self) -> Result<Settings, ConfigError> {
+        self.checked(false)
+    }
+
+    fn checked(&self, token_required: bool) -> Result<Settings, ConfigError> {
         let raw: RawSettings = self
             .figment
             .extract()
@@ -160,7 +172,9 @@ impl Loader {
             .as_ref()
             .map(|p| p.display().to_string())
             .unwrap_or_else(|| DEFAULT_CONFIG_FILE.to_owned());
-        let connect = raw.connect.resolve(&self.figment, &file_name)?;
+        let connect = raw
+            .connect
+            .resolve(&self.figment, &file_name, token_required)?;
         let (plugins, routes) = self.sync_sections(raw.plugins, raw.route)?;
         let rotations = rotation::resolve(raw.rotation, &plugins, &self.figment)?;
         let audit = audit::resolve(raw.audit, &plugins, &self.figment)?;
@@ -188,7 +202,7 @@ impl Loader {
             plugins,
             routes,
             delivery: raw.delivery,
-            admin: raw.admin,
+            admin: raw.admin.resolve(&self.figment)?,
             rotations,
             audit,
         })

@@ -170,7 +170,7 @@ impl HttpHooks {
 
     fn deny(&mut self, target: &str, reason: &str) -> HttpError {
         self.denied += 1;
-        metrics::counter!("opsync_plugin_http_denied_total", "plugin" => self.plugin.to_string())
+        metrics::counter!(crate::telemetry::names::PLUGIN_HTTP_DENIED_TOTAL, "plugin" => self.plugin.to_string())
             .increment(1);
         tracing::warn!(plugin = %self.plugin, target, reason, "plugin HTTP request denied");
         if let Some(OnDenied(report)) = &self.on_denied {

@@ -2,10 +2,12 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::connect::model::GeneratorRecipe;
-use crate::schedule::Schedule;
+use crate::schedule::{Due, Schedule, due};
+use crate::store::JobState;
 
 /// One rotation job, as checked at load.
 #[derive(Clone, Debug, Serialize)]
@@ -32,6 +34,22 @@ pub struct RotationJob {
         skip_serializing_if = "Option::is_none"
     )]
     pub recipe: Option<GeneratorRecipe>,
+}
+
+impl RotationJob {
+    /// What is due for this job at `now`, given its persisted state (none: a job first seen
+    /// now): slots before its last one started, or before it was first seen, are not caught up.
+    pub fn due(&self, state: Option<&JobState>, now: DateTime<Utc>) -> Due {
+        let since = state.map_or(now, |s| s.last_slot.unwrap_or(s.first_seen));
+        due(
+            &self.name,
+            &self.schedule,
+            self.jitter,
+            self.deadline,
+            since,
+            now,
+        )
+    }
 }
 
 /// The recipe with the config's key names (`character_sets`), not Connect's (`characterSets`).

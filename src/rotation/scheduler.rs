@@ -13,7 +13,7 @@ use crate::rotation::RotationJob;
 use crate::rotation::outcome::{Outcome, Start};
 use crate::rotation::runner::Rotator;
 use crate::rotation::telemetry;
-use crate::schedule::{Due, due};
+use crate::schedule::Due;
 use crate::shutdown::Shutdown;
 
 /// The longest a job's task sleeps before looking at the state database again (a rotation
@@ -65,40 +65,37 @@ async fn job_loop(rotator: &Rotator, job: &RotationJob, plugin: &Plugin) {
                     None => act(rotator, job, plugin, None).await,
                 }
             }
-            Ok(state) => {
-                let since = state.last_slot.unwrap_or(state.first_seen);
-                match due(name, &job.schedule, job.jitter, job.deadline, since, now) {
-                    Due::Run { slot } => {
-                        act(
-                            rotator,
-                            job,
-                            plugin,
-                            Some(Start {
-                                slot,
-                                manual: false,
-                            }),
-                        )
-                        .await
-                    }
-                    Due::Skip { slot, late_by } => {
-                        let reason = format!(
-                            "slot {slot} missed by {} (deadline {})",
-                            humantime::format_duration(Duration::from_secs(late_by.as_secs())),
-                            humantime::format_duration(job.deadline)
-                        );
-                        if let Err(e) = rotator.store().rotation_skip(name, slot, &reason, now) {
-                            tracing::error!(job = name, error = %e, "cannot record a skipped slot");
-                        }
-                        telemetry::skipped(name, slot, late_by);
-                        Duration::ZERO
-                    }
-                    Due::Wait { at, .. } => {
-                        telemetry::next_run(name, at);
-                        (at - now).to_std().unwrap_or_default().min(RECHECK)
-                    }
-                    Due::Never => Duration::from_secs(60),
+            Ok(state) => match job.due(Some(&state), now) {
+                Due::Run { slot } => {
+                    act(
+                        rotator,
+                        job,
+                        plugin,
+                        Some(Start {
+                            slot,
+                            manual: false,
+                        }),
+                    )
+                    .await
                 }
-            }
+                Due::Skip { slot, late_by } => {
+                    let reason = format!(
+                        "slot {slot} missed by {} (deadline {})",
+                        humantime::format_duration(Duration::from_secs(late_by.as_secs())),
+                        humantime::format_duration(job.deadline)
+                    );
+                    if let Err(e) = rotator.store().rotation_skip(name, slot, &reason, now) {
+                        tracing::error!(job = name, error = %e, "cannot record a skipped slot");
+                    }
+                    telemetry::skipped(name, slot, late_by);
+                    Duration::ZERO
+                }
+                Due::Wait { at, .. } => {
+                    telemetry::next_run(name, at);
+                    (at - now).to_std().unwrap_or_default().min(RECHECK)
+                }
+                Due::Never => Duration::from_secs(60),
+            },
         };
         tokio::time::sleep(wait).await;
     }

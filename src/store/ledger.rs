@@ -241,15 +241,29 @@ impl Store {
 
     /// Dead letters, newest first, of one route or all.
     pub fn dead_letters(&self, route: Option<&str>) -> Result<Vec<DeadLetter>, StoreError> {
+        self.dead_letters_matching(route, None)
+    }
+
+    /// The dead letter `id`, if there is one.
+    pub fn find_dead_letter(&self, id: DeliveryId) -> Result<Option<DeadLetter>, StoreError> {
+        Ok(self.dead_letters_matching(None, Some(id))?.pop())
+    }
+
+    fn dead_letters_matching(
+        &self,
+        route: Option<&str>,
+        id: Option<DeliveryId>,
+    ) -> Result<Vec<DeadLetter>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn
             .prepare_cached(&format!(
                 "SELECT {ENTRY_COLUMNS} FROM ledger \
-                 WHERE status = 'dead' AND (?1 IS NULL OR route = ?1) ORDER BY dead_at DESC, id DESC"
+                 WHERE status = 'dead' AND (?1 IS NULL OR route = ?1) AND (?2 IS NULL OR id = ?2) \
+                 ORDER BY dead_at DESC, id DESC"
             ))
             .op("prepare dead letters")?;
         let rows = stmt
-            .query_map([route], |r| {
+            .query_map(params![route, id], |r| {
                 let dead_at: Option<i64> = r.get(14)?;
                 delivery_of(r).map(|d| (d, dead_at))
             })

@@ -13,6 +13,7 @@
 
 mod audit;
 mod error;
+mod health;
 mod known;
 mod ledger;
 mod rotation;
@@ -28,6 +29,7 @@ use rusqlite::Connection;
 
 pub use audit::{LogOrder, OutboxRecord, TailMark};
 pub use error::StoreError;
+pub use health::{Noted, PollHealth, UnusablePlugin};
 pub use known::{KnownItem, KnownVault, Member, PollWrite};
 pub use ledger::RowUpdate;
 pub use rotation::{JobState, Lease, RunState};
@@ -116,6 +118,22 @@ pub struct RouteStatus {
     pub oldest_pending: Option<DateTime<Utc>>,
     pub delivered: u64,
     pub hold: Option<Hold>,
+}
+
+/// Where one destination of one route stands, read from the ledger.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DestinationStatus {
+    pub route: String,
+    pub destination: String,
+    /// Changes not delivered yet (retrying ones included).
+    pub pending: u64,
+    /// Pending changes that failed at least once.
+    pub retrying: u64,
+    pub dead: u64,
+    pub oldest_pending: Option<DateTime<Utc>>,
+    pub last_delivered: Option<DateTime<Utc>>,
+    /// The newest error of a pending or dead row.
+    pub last_error: Option<String>,
 }
 
 /// The state database. Cheap to clone; clones share one connection.

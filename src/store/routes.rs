@@ -2,7 +2,7 @@
 //! oldest pending change, held deletions, and the ledger's totals.
 
 use crate::store::error::{SqlContext, StoreError};
-use crate::store::{Hold, RouteStatus, Store, from_millis};
+use crate::store::{DestinationStatus, Hold, RouteStatus, Store, from_millis};
 
 impl Store {
     /// Per route: last success, pending and dead counts, oldest pending, and a hold if any.
@@ -59,6 +59,48 @@ impl Store {
             }
         }
         out.sort_by(|a, b| a.route.cmp(&b.route));
+        Ok(out)
+    }
+
+    /// Per route and destination: pending, retrying and dead counts, the oldest pending change,
+    /// the last delivery and the newest error. Pairs appear once they have a ledger row.
+    pub fn destination_status(&self) -> Result<Vec<DestinationStatus>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT route, destination, \
+                   SUM(status = 'pending'), \
+                   SUM(status = 'pending' AND attempts > 0), \
+                   SUM(status = 'dead'), \
+                   MIN(CASE WHEN status = 'pending' THEN created_at END), \
+                   MAX(delivered_at), \
+                   (SELECT e.last_error FROM ledger e \
+                      WHERE e.route = l.route AND e.destination = l.destination \
+                        AND e.status IN ('pending', 'dead') AND e.last_error IS NOT NULL \
+                      ORDER BY MAX(COALESCE(e.dead_at, 0), e.next_attempt_at) DESC, e.id DESC \
+                      LIMIT 1) \
+                 FROM ledger l GROUP BY route, destination ORDER BY route, destination",
+            )
+            .op("prepare destination status")?;
+        let rows = stmt
+            .query_map([], |r| {
+                let count = |i: usize| r.get::<_, i64>(i).map(|n| n.max(0) as u64);
+                Ok(DestinationStatus {
+                    route: r.get(0)?,
+                    destination: r.get(1)?,
+                    pending: count(2)?,
+                    retrying: count(3)?,
+                    dead: count(4)?,
+                    oldest_pending: r.get::<_, Option<i64>>(5)?.map(from_millis),
+                    last_delivered: r.get::<_, Option<i64>>(6)?.map(from_millis),
+                    last_error: r.get(7)?,
+                })
+            })
+            .op("read destination status")?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(row.op("read destination status row")?);
+        }
         Ok(out)
     }
 

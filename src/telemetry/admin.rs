@@ -1,5 +1,6 @@
-//! The admin listener: `/metrics` (Prometheus text), `/healthz` (the process is alive) and
-//! `/readyz` (every readiness check passes: Connect reachable, state writable).
+//! The admin listener: `/healthz` (the process is alive), `/readyz` (every readiness check
+//! passes: Connect reachable, state writable), `/metrics` (Prometheus text) and the pages the
+//! caller adds (the status page), the last two behind [`Access`].
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -9,12 +10,15 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+
+use crate::telemetry::access::{Access, guard};
 
 /// How long one readiness check may take before it counts as failed.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
@@ -86,6 +90,61 @@ pub enum TelemetryError {
     },
 }
 
+/// What an admin listener serves, and who may read it.
+pub struct AdminOptions {
+    metrics: PrometheusHandle,
+    readiness: Readiness,
+    pages: Router,
+    token: Option<String>,
+    open_metrics: bool,
+}
+
+impl std::fmt::Debug for AdminOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminOptions")
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("open_metrics", &self.open_metrics)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AdminOptions {
+    /// `/metrics` renders `metrics`; no readiness check, no pages, no token.
+    pub fn new(metrics: PrometheusHandle) -> Self {
+        Self {
+            metrics,
+            readiness: Readiness::new(),
+            pages: Router::new(),
+            token: None,
+            open_metrics: false,
+        }
+    }
+
+    /// The checks `/readyz` runs.
+    pub fn readiness(mut self, readiness: Readiness) -> Self {
+        self.readiness = readiness;
+        self
+    }
+
+    /// More routes (the status page), served behind the token like `/metrics`.
+    pub fn pages(mut self, pages: Router) -> Self {
+        self.pages = pages;
+        self
+    }
+
+    /// The bearer token the guarded routes require.
+    pub fn token(mut self, token: Option<&str>) -> Self {
+        self.token = token.map(str::to_owned);
+        self
+    }
+
+    /// Serve `/metrics` without the token.
+    pub fn open_metrics(mut self, open: bool) -> Self {
+        self.open_metrics = open;
+        self
+    }
+}
+
 #[derive(Clone)]
 struct AdminState {
     metrics: PrometheusHandle,
@@ -102,17 +161,20 @@ pub struct AdminServer {
 
 impl AdminServer {
     /// Binds `addr` (port 0 picks one) and serves in the background.
-    pub async fn start(
-        addr: SocketAddr,
-        metrics: PrometheusHandle,
-        readiness: Readiness,
-    ) -> Result<Self, TelemetryError> {
+    pub async fn start(addr: SocketAddr, options: AdminOptions) -> Result<Self, TelemetryError> {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|source| TelemetryError::Bind { addr, source })?;
         let addr = listener
             .local_addr()
             .map_err(|source| TelemetryError::Bind { addr, source })?;
+        let AdminOptions {
+            metrics,
+            readiness,
+            pages,
+            token,
+            open_metrics,
+        } = options;
         let upkeep = {
             let metrics = metrics.clone();
             tokio::spawn(async move {
@@ -123,11 +185,23 @@ impl AdminServer {
                 }
             })
         };
-        let app = Router::new()
+        let access = Access::new(addr, token.as_deref());
+        let state = AdminState { metrics, readiness };
+        let metrics_route = Router::new()
             .route("/metrics", get(metrics_handler))
+            .with_state(state.clone());
+        let metrics_route = if open_metrics {
+            metrics_route
+        } else {
+            metrics_route.layer(middleware::from_fn_with_state(access.clone(), guard))
+        };
+        let app = Router::new()
             .route("/healthz", get(healthz))
             .route("/readyz", get(readyz))
-            .with_state(AdminState { metrics, readiness });
+            .with_state(state)
+            .merge(metrics_route)
+            .merge(pages.layer(middleware::from_fn_with_state(access, guard)))
+            .layer(middleware::map_response(hardened));
         let (stop, stopped) = oneshot::channel::<()>();
         let serve = tokio::spawn(async move {
             let result = axum::serve(listener, app)
@@ -139,7 +213,12 @@ impl AdminServer {
                 tracing::error!(error = %e, "admin listener stopped");
             }
         });
-        tracing::info!(%addr, "admin listener: /metrics /healthz /readyz");
+        tracing::info!(
+            %addr,
+            token = token_state(&token, addr),
+            open_metrics,
+            "admin listener: / /status /metrics /healthz /readyz"
+        );
         Ok(Self {
             addr,
             stop: Some(stop),
@@ -173,6 +252,34 @@ impl Drop for AdminServer {
     fn drop(&mut self) {
         self.stop_now();
     }
+}
+
+/// How the token stands, for the start line: never the token itself.
+fn token_state(token: &Option<String>, addr: SocketAddr) -> &'static str {
+    match (token, addr.ip().is_loopback()) {
+        (Some(_), _) => "required",
+        (None, true) => "none (loopback)",
+        (None, false) => "none: the status page is refused beyond loopback",
+    }
+}
+
+/// Headers on every answer: nothing is cached, sniffed, framed or fetched from elsewhere.
+async fn hardened(mut resp: Response) -> Response {
+    let headers = resp.headers_mut();
+    for (name, value) in [
+        (header::CACHE_CONTROL, "no-store"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'unsafe-inline'; img-src data:; \
+             base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+        ),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    resp
 }
 
 async fn metrics_handler(State(state): State<AdminState>) -> Response {
