@@ -445,6 +445,7 @@ async fn demo_command_syncs_the_demo_data_and_answers_health_checks() {
     assert!(token.len() > "OP_CONNECT_TOKEN=".len() + 100, "{token}");
     let curl = line_starting(&mut lines, "#   curl -s -X PATCH");
     assert!(curl.contains("$OP_CONNECT_HOST/v1/vaults/"), "{curl}");
+    let page = line_starting(&mut lines, "# status page: http://");
     let metrics = line_starting(&mut lines, "# metrics and health: http://");
     let admin = metrics
         .trim_start_matches("# metrics and health: http://")
@@ -462,6 +463,13 @@ async fn demo_command_syncs_the_demo_data_and_answers_health_checks() {
             .sum::<usize>()
     };
     eventually(30, "the demo items in opsync-demo/files", || count() >= 10).await;
+    assert!(page.contains(&format!("http://{admin}/ ")), "{page}");
+    let status = reqwest::get(format!("http://{admin}/status"))
+        .await
+        .expect("status");
+    assert_eq!(status.status().as_u16(), 200);
+    let doc: serde_json::Value = status.json().await.expect("JSON");
+    assert_eq!(doc["routes"][0]["name"], "demo");
     let ready = reqwest::get(format!("http://{admin}/readyz"))
         .await
         .expect("readyz");

@@ -92,6 +92,7 @@ pub async fn demo(options: DemoOptions, shutdown: Shutdown) -> Result<RunSummary
         settings,
         RunOptions {
             on_admin: Some(|addr| {
+                println!("# status page: http://{addr}/ (JSON: /status)");
                 println!("# metrics and health: http://{addr}/metrics /healthz /readyz")
             }),
             metrics: options.metrics.clone(),
