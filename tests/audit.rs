@@ -155,6 +155,7 @@ fn policy() -> RetryPolicy {
         max_delay: Duration::from_millis(100),
         max_attempts: 3,
         misconfigured_pause: Duration::from_millis(200),
+        hint_max: Duration::from_millis(500),
     }
 }
 

@@ -40,6 +40,7 @@ fn route(name: &str, selector: Selector, on_delete: OnDelete) -> Route {
         fields: FieldSelection::All,
         on_delete,
         concurrency: 2,
+        batch_size: 32,
         max_delete_ratio: 0.2,
     }
 }

@@ -91,7 +91,7 @@ async fn a_scaffolded_plugin_builds_passes_its_test_and_runs_in_the_host() {
     // inspect: a destination of the ABI this host speaks.
     let report = inspect(&plugin_support::host(), &wasm).expect("inspect");
     assert_eq!(report.world, Some(World::Destination), "{report}");
-    assert_eq!(report.abi_version.as_deref(), Some("0.1.0"));
+    assert_eq!(report.abi_version.as_deref(), Some("0.2.0"));
     assert_eq!(report.problem, None);
     assert_eq!(report.sha256, sha256);
     assert_eq!(report.size, bytes.len() as u64);
@@ -113,6 +113,33 @@ async fn a_scaffolded_plugin_builds_passes_its_test_and_runs_in_the_host() {
     assert_eq!(receipt.location, "team/app/Prod/db_primary");
     assert_eq!(receipt.destination_version.as_deref(), Some("3"));
     assert!(!receipt.unchanged);
+    // A batch is one call with a result per event; it cannot read its destination back.
+    let other = plugin_support::event(plugin_support::item("cache"), ChangeKind::Updated);
+    let results = plugin
+        .deliver_batch(&[event.clone(), other])
+        .await
+        .expect("one call");
+    let locations: Vec<String> = results
+        .into_iter()
+        .map(|r| r.expect("delivered").location)
+        .collect();
+    assert_eq!(
+        locations,
+        ["team/app/Prod/db_primary", "team/app/Prod/cache"]
+    );
+    let item = opsync::plugin::ItemRef {
+        key: "Prod/db".into(),
+        vault: event.vault.clone(),
+        id: event.item.id.clone(),
+        title: event.item.title.clone(),
+        category: "LOGIN".into(),
+        tags: Vec::new(),
+        version: 3,
+    };
+    assert_eq!(
+        plugin.read_back(&item).await.expect("answers"),
+        opsync::plugin::Found::Unsupported
+    );
 
     // Its own config checks run in the host: a typo is misconfigured, naming the plugin.
     spec.config = plugin_support::config(&[("prefx", "team")]);
@@ -140,7 +167,7 @@ async fn a_scaffolded_plugin_builds_passes_its_test_and_runs_in_the_host() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
     assert!(
-        stdout.contains("world:   destination (opsync:plugin@0.1.0)"),
+        stdout.contains("world:   destination (opsync:plugin@0.2.0)"),
         "{stdout}"
     );
     assert!(stdout.contains(&sha256), "{stdout}");

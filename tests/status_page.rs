@@ -11,37 +11,22 @@ mod dashboard_support;
 mod sync_support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use opsync::connect::model::FieldType;
 use opsync::connect::token::Access;
 use opsync::connect_dev::Seed;
 use serde_json::Value;
-use sync_support::{base_config, client, connect, file_instance, file_plugin, text};
+use sync_support::{
+    Daemon, base_config, client, connect, file_instance, file_plugin, free_port, opsync_in, text,
+};
 
 /// The audit sink's signing secret: a config secret that must not show either.
 const SINK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 /// Where a screenshot of the page is also copied, when set (docs/status-page.png is made so).
 const SCREENSHOT_TO: &str = "STATUS_SCREENSHOT_TO";
-
-fn opsync(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_opsync"))
-        .current_dir(dir)
-        .args(args)
-        .env("OPSYNC_LOG__LEVEL", "warn")
-        .output()
-        .expect("opsync runs")
-}
-
-/// A free loopback port (bound, read and released).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
 
 /// Runs Debian's Chromium headless on `url` with `args` (a fresh profile each time) and returns
 /// what it printed on stdout.
@@ -84,17 +69,6 @@ fn chromium(args: &[&str], url: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// The daemon, stopped (SIGTERM) when dropped.
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        // SAFETY: our own child, not yet reaped.
-        unsafe { libc::kill(self.0.id() as libc::pid_t, libc::SIGTERM) };
-        let _ = self.0.wait();
-    }
 }
 
 async fn status_json(admin: &str) -> Option<Value> {
@@ -244,9 +218,9 @@ async fn the_page_shows_held_dead_unusable_and_rotated_in_a_real_browser() {
     std::fs::write(dir.join("config.toml"), config).expect("config");
 
     // A first cycle: prod's keys are written, every Shared item dead-letters.
-    let once = opsync(dir, &["once", "--allow-unusable-plugins"]);
+    let once = opsync_in(dir, &["once", "--allow-unusable-plugins"]);
     assert_eq!(once.status.code(), Some(1), "{}", text(&once));
-    let rotated = opsync(dir, &["rotate", "now", "ci-token"]);
+    let rotated = opsync_in(dir, &["rotate", "now", "ci-token"]);
     assert!(rotated.status.success(), "{}", text(&rotated));
     // Two of Production's keys go: more than the route's max_delete_ratio (0.2) allows.
     let prod = client
@@ -254,7 +228,14 @@ async fn the_page_shows_held_dead_unusable_and_rotated_in_a_real_browser() {
         .await
         .expect("vault");
     let items = client.list_items(&prod.id, None).await.expect("items");
-    for doomed in &items[..2] {
+    // Admin Console stays (it has a concealed field to change); two others go.
+    let kept = items
+        .iter()
+        .find(|i| i.title == "Admin Console")
+        .expect("Admin Console")
+        .clone();
+    let doomed: Vec<_> = items.iter().filter(|i| i.id != kept.id).take(2).collect();
+    for doomed in doomed {
         client
             .delete_item(&prod.id, &doomed.id)
             .await
@@ -276,7 +257,6 @@ async fn the_page_shows_held_dead_unusable_and_rotated_in_a_real_browser() {
     );
     let daemon_log = || std::fs::read_to_string(dir.join("daemon.log")).unwrap_or_default();
     // A change the daemon delivers itself (updates still go while deletions are held).
-    let kept = &items[2];
     sync_support::set_secret(&client, &prod.id, &kept.id, "rotated-by-hand-0001").await;
     let deadline = Instant::now() + Duration::from_secs(60);
     let doc = loop {
@@ -397,7 +377,7 @@ async fn the_page_shows_held_dead_unusable_and_rotated_in_a_real_browser() {
     // `opsync status --json` prints the same document (read at the same moment).
     let mut same = false;
     for _ in 0..20 {
-        let cli = opsync(dir, &["status", "--json"]);
+        let cli = opsync_in(dir, &["status", "--json"]);
         assert!(cli.status.success(), "{}", text(&cli));
         let printed: Value = serde_json::from_slice(&cli.stdout).expect("JSON");
         let served = status_json(&admin).await.expect("/status");
@@ -471,7 +451,7 @@ schedule = "@daily"
     )
     .expect("config");
     // No Connect token is needed: status never talks to Connect.
-    let out = opsync(tmp.path(), &["status", "--json"]);
+    let out = opsync_in(tmp.path(), &["status", "--json"]);
     assert!(out.status.success(), "{}", text(&out));
     let doc: Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(doc["schema"], "opsync.status/v1");

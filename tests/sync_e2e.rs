@@ -580,16 +580,6 @@ async fn once_without_routes_or_sinks_says_so_and_creates_no_state() {
 }
 
 /// `opsync ARGS` with `dir/config.toml`, without the process's Connect variables.
-fn opsync_in(dir: &Path, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_opsync"))
-        .current_dir(dir)
-        .args(["--config", "config.toml"])
-        .args(args)
-        .env_remove("OP_CONNECT_HOST")
-        .env_remove("OP_CONNECT_TOKEN")
-        .output()
-        .expect("opsync runs")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plan_counts_held_deletions_and_exits_2_like_once() {

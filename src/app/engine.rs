@@ -2,7 +2,7 @@
 //! validated destination plugins, and from them a detector and a deliverer.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::app::error::AppError;
 use crate::config::{PluginSettings, Settings};
@@ -11,10 +11,19 @@ use crate::connect::reference::ConnectResolver;
 use crate::delivery::Deliverer;
 use crate::detect::{DetectOptions, Detector};
 use crate::own_events::AuditEvents;
-use crate::plugin::{HostOptions, Loader, OnDenied, Plugin, PluginHost};
+use crate::plugin::{FingerprintKey, HostOptions, Loader, OnDenied, Plugin, PluginHost};
 use crate::rotation::Rotator;
 use crate::store::Store;
 use crate::telemetry::names;
+
+/// Where the key of destination fingerprints is kept: beside the state database, outside it, so
+/// the database alone never allows testing a guessed value against a fingerprint.
+pub fn fingerprint_key_path(state: &Path) -> PathBuf {
+    let parent = state.parent().filter(|p| !p.as_os_str().is_empty());
+    parent
+        .unwrap_or_else(|| Path::new("."))
+        .join("opsync-fingerprint.key")
+}
 
 /// Everything a sync command works with.
 pub struct Engine {
@@ -79,8 +88,20 @@ impl Engine {
     ) -> Result<Self, AppError> {
         let mut engine = Self::without_plugins(settings, store)?;
         let events = engine.events.clone();
+        // Commands that keep state keep the fingerprint key beside it (see `fingerprint_key_path`).
+        let fingerprint_key = match &cache_dir {
+            Some(_) => {
+                let path = fingerprint_key_path(&engine.settings.state.path);
+                Some(
+                    FingerprintKey::load_or_create(&path)
+                        .map_err(|e| AppError::Plugins(e.to_string()))?,
+                )
+            }
+            None => None,
+        };
         let host = PluginHost::new(HostOptions {
             cache_dir,
+            fingerprint_key,
             on_denied: Some(OnDenied::new(move |plugin, target| {
                 events.denied(plugin, target)
             })),

@@ -15,7 +15,7 @@ mod status;
 
 pub use crate::connect::reference::ConnectResolver;
 pub use demo::{DemoOptions, demo};
-pub use engine::Engine;
+pub use engine::{Engine, fingerprint_key_path};
 pub use error::AppError;
 pub use once::{OnceOptions, OnceSummary, once};
 pub use pins::pin_mismatches;

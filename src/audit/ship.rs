@@ -363,9 +363,11 @@ impl Shipper {
                 let wait = if kind == FailureKind::Misconfigured {
                     self.options.retry.misconfigured_pause
                 } else {
-                    self.options
-                        .retry
-                        .delay(run.failures, None, &mut rand::thread_rng())
+                    self.options.retry.plugin_delay(
+                        run.failures,
+                        e.retry_hint(),
+                        &mut rand::thread_rng(),
+                    )
                 };
                 if self.options.until_caught_up {
                     tracing::warn!(sink, records = batch.len(), error = %error,

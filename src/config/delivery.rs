@@ -22,6 +22,9 @@ pub struct DeliverySettings {
     /// How long a destination reporting `misconfigured` is left alone.
     #[serde(with = "crate::human_time::written")]
     pub misconfigured_pause: Duration,
+    /// The longest wait a plugin's retry hint (a `Retry-After` it passed on) is honoured for.
+    #[serde(with = "crate::human_time::written")]
+    pub retry_hint_max: Duration,
     /// After SIGTERM/SIGINT, how long in-flight deliveries may take to finish.
     #[serde(with = "crate::human_time::written")]
     pub shutdown_grace: Duration,
@@ -35,6 +38,7 @@ impl Default for DeliverySettings {
             retry_max_delay: policy.max_delay,
             max_attempts: policy.max_attempts,
             misconfigured_pause: policy.misconfigured_pause,
+            retry_hint_max: policy.hint_max,
             shutdown_grace: WorkerOptions::default().shutdown_grace,
         }
     }
@@ -47,6 +51,7 @@ impl DeliverySettings {
             max_delay: self.retry_max_delay.max(self.retry_base),
             max_attempts: self.max_attempts.max(1),
             misconfigured_pause: self.misconfigured_pause,
+            hint_max: self.retry_hint_max,
         }
     }
 

@@ -9,12 +9,14 @@ use serde::Deserialize;
 use crate::config::error::{ConfigError, Problems};
 use crate::config::plugins::{PluginSettings, find_for};
 use crate::route::{
-    DEFAULT_CONCURRENCY, DEFAULT_MAX_DELETE_RATIO, FieldSelection, Glob, NameTemplate, OnDelete,
-    Route, Selector,
+    DEFAULT_BATCH_SIZE, DEFAULT_CONCURRENCY, DEFAULT_MAX_DELETE_RATIO, FieldSelection, Glob,
+    NameTemplate, OnDelete, Route, Selector,
 };
 
 /// Most concurrent deliveries a route may ask for.
 pub const MAX_CONCURRENCY: usize = 256;
+/// Most changes a route may hand a destination in one call.
+pub const MAX_BATCH_SIZE: usize = 512;
 
 /// One `[[route]]` as written.
 #[derive(Deserialize)]
@@ -35,6 +37,7 @@ pub(crate) struct RawRoute {
     #[serde(default)]
     on_delete: RawOnDelete,
     concurrency: Option<usize>,
+    batch_size: Option<usize>,
     max_delete_ratio: Option<f64>,
 }
 
@@ -118,6 +121,14 @@ pub(crate) fn resolve(
             );
             ok = false;
         }
+        let batch_size = r.batch_size.unwrap_or(DEFAULT_BATCH_SIZE);
+        if batch_size == 0 || batch_size > MAX_BATCH_SIZE {
+            bad(
+                "batch_size",
+                format!("must be between 1 and {MAX_BATCH_SIZE}"),
+            );
+            ok = false;
+        }
         let max_delete_ratio = r.max_delete_ratio.unwrap_or(DEFAULT_MAX_DELETE_RATIO);
         if !(0.0..=1.0).contains(&max_delete_ratio) {
             bad("max_delete_ratio", "must be between 0 and 1".into());
@@ -152,6 +163,7 @@ pub(crate) fn resolve(
                     RawOnDelete::Delete => OnDelete::Delete,
                 },
                 concurrency,
+                batch_size,
                 max_delete_ratio,
             });
         }

@@ -17,6 +17,11 @@ use crate::route::Route;
 use crate::store::{Delivery, DeliveryId, LedgerEntry, RowUpdate};
 use crate::telemetry::names;
 
+/// The number of the attempt about to be made at `d`.
+pub(crate) fn attempt_of(d: &Delivery) -> u32 {
+    d.attempts.saturating_add(1)
+}
+
 /// What one attempt came to ([`Deliverer::record`] writes it to the ledger).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -60,22 +65,41 @@ impl Deliverer {
     /// Makes one attempt at `d` without recording it: [`Deliverer::record`] does that, for a
     /// group of finished attempts at once.
     pub(crate) async fn try_deliver(&self, d: &Delivery) -> Outcome {
+        let plugin = match self.plugin(&d.entry.destination) {
+            Ok(plugin) => plugin,
+            Err(error) => return self.unusable(error),
+        };
+        let event = match self.prepare(d).await {
+            Ok(event) => event,
+            Err(outcome) => return outcome,
+        };
+        match plugin.deliver(&event).await {
+            Ok(receipt) => Outcome::Delivered {
+                location: receipt.location,
+                unchanged: receipt.unchanged,
+            },
+            Err(e) => self.failed_attempt(attempt_of(d), &e),
+        }
+    }
+
+    /// The outcome of a row whose destination plugin is not loaded: its deliveries wait.
+    pub(crate) fn unusable(&self, error: String) -> Outcome {
+        Outcome::Paused {
+            pause: self.policy().misconfigured_pause,
+            error,
+        }
+    }
+
+    /// The plugin's event for `d`, built from the item as Connect has it now (the route's field
+    /// selection applied); or the row's outcome when there is nothing to deliver (the item left
+    /// the route, is gone, or is back) or Connect failed.
+    pub(crate) async fn prepare(&self, d: &Delivery) -> Result<ItemEvent, Outcome> {
         let entry = &d.entry;
-        let attempt = d.attempts.saturating_add(1);
         let Some(route) = self.route(&entry.route) else {
-            return Outcome::DeadLetter(format!(
+            return Err(Outcome::DeadLetter(format!(
                 "route `{}` is no longer in the config",
                 entry.route
-            ));
-        };
-        let plugin = match self.plugin(&entry.destination) {
-            Ok(plugin) => plugin,
-            Err(error) => {
-                return Outcome::Paused {
-                    pause: self.policy().misconfigured_pause,
-                    error,
-                };
-            }
+            )));
         };
         let current = match self
             .inner
@@ -85,7 +109,7 @@ impl Deliverer {
         {
             Ok(item) => Some(item),
             Err(e) if e.status() == Some(StatusCode::NOT_FOUND) => None,
-            Err(e) => return self.connect_failure(attempt, &e),
+            Err(e) => return Err(self.connect_failure(attempt_of(d), &e)),
         };
         let vault = VaultRef {
             id: entry.vault_id.clone(),
@@ -98,38 +122,37 @@ impl Deliverer {
                 // the deletion of a renamed item's old key.
                 let key = route.key(&vault, &item);
                 if key == entry.key {
-                    return Outcome::Skipped("not deleted: the item is back in the route".into());
+                    return Err(Outcome::Skipped(
+                        "not deleted: the item is back in the route".into(),
+                    ));
                 }
                 renamed_to = Some(key);
                 tombstone(entry, Some(item))
             }
             (ChangeKind::Deleted, current) => tombstone(entry, current),
             (_, None) => {
-                return Outcome::Skipped("skipped: the item is no longer in Connect".into());
+                return Err(Outcome::Skipped(
+                    "skipped: the item is no longer in Connect".into(),
+                ));
             }
             (_, Some(item)) if !route.selects(&vault, &item) => {
-                return Outcome::Skipped("skipped: the item has left the route".into());
+                return Err(Outcome::Skipped(
+                    "skipped: the item has left the route".into(),
+                ));
             }
             (_, Some(mut item)) => {
                 route.shape(&mut item);
                 item
             }
         };
-        let event = ItemEvent {
+        Ok(ItemEvent {
             idempotency_key: entry.idempotency_key(),
             kind: entry.kind,
             vault,
             item,
             destination_key: Some(entry.key.clone()),
             renamed_to,
-        };
-        match plugin.deliver(&event).await {
-            Ok(receipt) => Outcome::Delivered {
-                location: receipt.location,
-                unchanged: receipt.unchanged,
-            },
-            Err(e) => self.failed_attempt(attempt, &e),
-        }
+        })
     }
 
     /// What attempt number `attempt` comes to when its plugin failed with `e`: a retry, a pause
@@ -138,7 +161,7 @@ impl Deliverer {
         let error = e.to_string();
         match self
             .policy()
-            .decide(attempt, e.kind(), None, &mut rand::thread_rng())
+            .decide(attempt, e.kind(), e.retry_hint(), &mut rand::thread_rng())
         {
             Decision::Retry(delay) => Outcome::Retry { delay, error },
             Decision::Pause(pause) => Outcome::Paused { pause, error },

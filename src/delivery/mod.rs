@@ -3,6 +3,7 @@
 //! outcome: delivered, retry later (full-jitter backoff), paused destination, or dead letter.
 
 mod attempt;
+mod batch;
 mod durable;
 mod error;
 mod retry;

@@ -1,5 +1,6 @@
 //! When to try a failed delivery again: exponential backoff with full jitter, a retry budget, and
-//! the plugin's error kind (retryable, permanent, misconfigured) and any `Retry-After` honoured.
+//! the plugin's error kind (retryable, permanent, misconfigured), its retry hint and any
+//! `Retry-After` honoured.
 
 use std::time::Duration;
 
@@ -21,6 +22,8 @@ pub struct RetryPolicy {
     pub max_attempts: u32,
     /// How long a misconfigured destination is left alone before its deliveries are tried again.
     pub misconfigured_pause: Duration,
+    /// The longest wait a plugin's retry hint (ABI 0.2.0 `retry.after-ms`) can ask for.
+    pub hint_max: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -30,6 +33,7 @@ impl Default for RetryPolicy {
             max_delay: Duration::from_secs(300),
             max_attempts: 10,
             misconfigured_pause: Duration::from_secs(300),
+            hint_max: Duration::from_secs(900),
         }
     }
 }
@@ -72,12 +76,27 @@ impl RetryPolicy {
         }
     }
 
-    /// Decides what follows a failed attempt.
+    /// How long to wait after a retryable plugin failure: the plugin's hint (bounded by
+    /// `hint_max`) instead of the backoff when it gave one.
+    pub fn plugin_delay(
+        &self,
+        attempt: u32,
+        hint: Option<Duration>,
+        rng: &mut impl Rng,
+    ) -> Duration {
+        match hint {
+            Some(hint) => hint.min(self.hint_max),
+            None => self.delay(attempt, None, rng),
+        }
+    }
+
+    /// Decides what follows a failed attempt of a plugin; `hint` is the plugin's own "retry
+    /// after" (ABI 0.2.0), honoured instead of the backoff.
     pub fn decide(
         &self,
         attempt: u32,
         kind: FailureKind,
-        retry_after: Option<Duration>,
+        hint: Option<Duration>,
         rng: &mut impl Rng,
     ) -> Decision {
         match kind {
@@ -88,7 +107,7 @@ impl RetryPolicy {
             FailureKind::Retryable if attempt >= self.max_attempts => Decision::DeadLetter(
                 format!("gave up after {attempt} attempts (the retry budget)"),
             ),
-            FailureKind::Retryable => Decision::Retry(self.delay(attempt, retry_after, rng)),
+            FailureKind::Retryable => Decision::Retry(self.plugin_delay(attempt, hint, rng)),
         }
     }
 }
@@ -105,7 +124,40 @@ mod tests {
             max_delay: Duration::from_secs(10),
             max_attempts: 5,
             misconfigured_pause: Duration::from_secs(60),
+            hint_max: Duration::from_secs(120),
         }
+    }
+
+    #[test]
+    fn a_plugin_hint_replaces_the_backoff_within_its_bound() {
+        let p = policy();
+        let mut rng = StdRng::seed_from_u64(1);
+        let hinted = p.decide(
+            1,
+            FailureKind::Retryable,
+            Some(Duration::from_secs(30)),
+            &mut rng,
+        );
+        assert_eq!(hinted, Decision::Retry(Duration::from_secs(30)));
+        let huge = p.decide(
+            1,
+            FailureKind::Retryable,
+            Some(Duration::from_secs(86_400)),
+            &mut rng,
+        );
+        assert_eq!(huge, Decision::Retry(p.hint_max));
+        let tiny = p.decide(2, FailureKind::Retryable, Some(Duration::ZERO), &mut rng);
+        assert_eq!(tiny, Decision::Retry(Duration::ZERO));
+        // The budget still holds.
+        assert!(matches!(
+            p.decide(
+                5,
+                FailureKind::Retryable,
+                Some(Duration::from_secs(1)),
+                &mut rng
+            ),
+            Decision::DeadLetter(_)
+        ));
     }
 
     #[test]

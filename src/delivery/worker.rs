@@ -206,7 +206,8 @@ impl RouteWorker {
         if !p.queue.is_empty() && !p.stale {
             return Ok(());
         }
-        let limit = self.concurrency() * 8 + p.set.len() + 64;
+        // Enough for every call slot to take a full batch twice over.
+        let limit = self.concurrency() * self.route.batch_size.max(8) * 2 + p.set.len() + 64;
         p.queue = match self
             .deliverer
             .store()
@@ -224,15 +225,21 @@ impl RouteWorker {
     }
 
     /// Starts due rows up to the route's concurrency, one at a time per (destination, item) and
-    /// none for a paused destination. Rows that cannot start yet stay first in line; if none
-    /// could start and there is room, the ledger is read again next time round.
+    /// none for a paused destination. Rows of one destination go together, up to the route's
+    /// batch size, to a plugin that takes batches; a row being retried goes alone. Rows that
+    /// cannot start yet stay first in line; if none could start and there is room, the ledger
+    /// is read again next time round.
     fn start_due(&self, p: &mut Pump, draining: bool) {
         let concurrency = self.concurrency();
         let mut waiting = VecDeque::new();
-        while p.set.len() < concurrency {
-            let Some(d) = p.queue.pop_front() else {
+        let mut forming: HashMap<String, Vec<Delivery>> = HashMap::new();
+        while let Some(d) = p.queue.pop_front() {
+            // A row joins a batch being formed freely; anything else needs a free call slot.
+            let joins = d.attempts == 0 && forming.contains_key(&d.entry.destination);
+            if !joins && p.set.len() + forming.len() >= concurrency {
+                p.queue.push_front(d);
                 break;
-            };
+            }
             if draining && p.attempted.contains(&d.id) {
                 continue;
             }
@@ -242,16 +249,53 @@ impl RouteWorker {
                 continue;
             }
             p.attempted.insert(d.id);
-            p.in_flight.insert(key.clone());
-            let deliverer = self.deliverer.clone();
-            p.set.spawn(async move {
-                let outcome = deliverer.try_deliver(&d).await;
-                (d, key, outcome)
-            });
+            p.in_flight.insert(key);
+            let size = self.batch_size(&d);
+            if size <= 1 {
+                self.spawn(p, vec![d]);
+                continue;
+            }
+            let batch = forming.entry(d.entry.destination.clone()).or_default();
+            batch.push(d);
+            if batch.len() >= size {
+                let full = std::mem::take(batch);
+                forming.retain(|_, b| !b.is_empty());
+                self.spawn(p, full);
+            }
+        }
+        for (_, batch) in forming {
+            self.spawn(p, batch);
         }
         p.stale = !waiting.is_empty() && p.queue.is_empty() && p.set.len() < concurrency;
         waiting.append(&mut p.queue);
         p.queue = waiting;
+    }
+
+    /// How many of `d`'s destination's rows go in one call: the route's batch size for a plugin
+    /// that takes batches, one for a retry (isolated from the rest) or another plugin.
+    fn batch_size(&self, d: &Delivery) -> usize {
+        if d.attempts > 0 {
+            return 1;
+        }
+        match self.deliverer.plugin(&d.entry.destination) {
+            Ok(plugin) if plugin.batches() => self.route.batch_size.max(1),
+            _ => 1,
+        }
+    }
+
+    fn spawn(&self, p: &mut Pump, rows: Vec<Delivery>) {
+        let deliverer = self.deliverer.clone();
+        p.set.spawn(async move {
+            deliverer
+                .try_deliver_batch(rows)
+                .await
+                .into_iter()
+                .map(|(d, outcome)| {
+                    let key = (d.entry.destination.clone(), d.entry.item_id.clone());
+                    (d, key, outcome)
+                })
+                .collect()
+        });
     }
 
     /// Finished attempts are recorded by one job at a time, off this task: those that finish
@@ -272,14 +316,14 @@ impl RouteWorker {
         }
     }
 
-    /// Takes the attempt that finished and any others already done, for the next recording.
-    fn finished(&self, p: &mut Pump, first: Result<Joined, tokio::task::JoinError>) {
+    /// Takes the attempts that finished and any others already done, for the next recording.
+    fn finished(&self, p: &mut Pump, first: Result<Vec<Joined>, tokio::task::JoinError>) {
         let mut done = vec![first];
         while let Some(more) = p.set.try_join_next() {
             done.push(more);
         }
         for joined in done {
-            if let Some(finished) = self.joined(p, joined) {
+            for finished in self.joined(p, joined) {
                 // A copy read while it was in flight must not be delivered again.
                 p.queue.retain(|q| q.id != finished.0.id);
                 p.unrecorded.push(finished);
@@ -299,9 +343,8 @@ impl RouteWorker {
         while !p.set.is_empty() {
             match tokio::time::timeout_at(deadline, p.set.join_next()).await {
                 Ok(Some(joined)) => {
-                    if let Some(finished) = self.joined(p, joined) {
-                        p.unrecorded.push(finished);
-                    }
+                    let finished = self.joined(p, joined);
+                    p.unrecorded.extend(finished);
                 }
                 Ok(None) => break,
                 Err(_) => {
@@ -342,21 +385,21 @@ impl RouteWorker {
         }
     }
 
-    /// A joined attempt task: the finished attempt, or `None` (counted as an error) when the task
-    /// panicked or was aborted. Its row then stays pending; its in-flight key is unknown here,
-    /// so all are cleared and the next fill re-checks the ledger.
+    /// A joined attempt task: its finished attempts, or none (counted as an error) when the
+    /// task panicked or was aborted. Its rows then stay pending; their in-flight keys are
+    /// unknown here, so all are cleared and the next fill re-checks the ledger.
     fn joined(
         &self,
         p: &mut Pump,
-        joined: Result<Joined, tokio::task::JoinError>,
-    ) -> Option<Joined> {
+        joined: Result<Vec<Joined>, tokio::task::JoinError>,
+    ) -> Vec<Joined> {
         match joined {
-            Ok(finished) => Some(finished),
+            Ok(finished) => finished,
             Err(e) => {
                 tracing::error!(route = %self.route.name, error = %e, "a delivery task failed");
                 p.in_flight.clear();
                 p.report.errors += 1;
-                None
+                Vec::new()
             }
         }
     }
@@ -433,8 +476,8 @@ impl RouteWorker {
 /// Where one worker loop stands.
 #[derive(Default)]
 struct Pump {
-    /// Attempts under way.
-    set: JoinSet<Joined>,
+    /// Attempts under way: a task per batch (or single row).
+    set: JoinSet<Vec<Joined>>,
     /// (destination, item) of every row started and not yet recorded.
     in_flight: HashSet<(String, String)>,
     /// Rows a drain already attempted (each at most once).

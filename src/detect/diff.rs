@@ -251,6 +251,7 @@ mod tests {
             fields: FieldSelection::All,
             on_delete: OnDelete::Delete,
             concurrency: 1,
+            batch_size: 32,
             max_delete_ratio: 0.2,
         }]
     }

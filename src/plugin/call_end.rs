@@ -32,10 +32,7 @@ pub(crate) fn settle<T>(
         Ok(Err(trap)) => Err(classify(&plugin, limits, state, &trap)),
         Ok(Ok(Err(failure))) => Err(PluginError::Failed {
             plugin,
-            failure: Failure::new(
-                failure.kind,
-                sanitize(&state.secrets, &failure.message, ERROR_MESSAGE_MAX),
-            ),
+            failure: sanitize_failure(&state.secrets, failure),
         }),
         Ok(Ok(Ok(outcome))) => Ok(outcome),
     }
@@ -51,19 +48,44 @@ pub(crate) fn settle_outcome(
     result: Result<wasmtime::Result<Result<Outcome, Failure>>, tokio::time::error::Elapsed>,
 ) -> Result<Outcome, PluginError> {
     let outcome = settle(plugin, limits, store, result)?;
-    Ok(sanitize_outcome(&store.data().secrets, outcome))
+    Ok(sanitize_outcome(store.data(), outcome))
 }
 
-fn sanitize_outcome(secrets: &Secrets, outcome: Outcome) -> Outcome {
+fn sanitize_outcome(state: &HostState, outcome: Outcome) -> Outcome {
+    let secrets = &state.secrets;
     match outcome {
-        Outcome::Receipt(receipt) => Outcome::Receipt(Receipt {
-            location: sanitize(secrets, &receipt.location, RECEIPT_TEXT_MAX),
-            destination_version: receipt
-                .destination_version
-                .map(|v| sanitize(secrets, &v, RECEIPT_TEXT_MAX)),
-            unchanged: receipt.unchanged,
-        }),
+        Outcome::Receipt(receipt) => Outcome::Receipt(sanitize_receipt(state, receipt)),
+        Outcome::Receipts(results) => Outcome::Receipts(
+            results
+                .into_iter()
+                .map(|r| {
+                    r.map(|receipt| sanitize_receipt(state, receipt))
+                        .map_err(|f| sanitize_failure(secrets, f))
+                })
+                .collect(),
+        ),
         other => other,
+    }
+}
+
+/// A receipt's text made safe; a fingerprint the host did not compute in this call is dropped
+/// (only keyed digests may reach the state database).
+fn sanitize_receipt(state: &HostState, receipt: Receipt) -> Receipt {
+    let secrets = &state.secrets;
+    Receipt {
+        location: sanitize(secrets, &receipt.location, RECEIPT_TEXT_MAX),
+        destination_version: receipt
+            .destination_version
+            .map(|v| sanitize(secrets, &v, RECEIPT_TEXT_MAX)),
+        unchanged: receipt.unchanged,
+        fingerprint: receipt.fingerprint.filter(|f| state.issued_digest(f)),
+    }
+}
+
+fn sanitize_failure(secrets: &Secrets, failure: Failure) -> Failure {
+    Failure {
+        message: sanitize(secrets, &failure.message, ERROR_MESSAGE_MAX),
+        ..failure
     }
 }
 

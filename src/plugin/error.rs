@@ -30,6 +30,9 @@ impl FailureKind {
 pub struct Failure {
     pub kind: FailureKind,
     pub message: String,
+    /// For a retryable failure: when the plugin says to try again (ABI 0.2.0's `retry.after-ms`,
+    /// from a `Retry-After` header or a throttling error), before the host bounds it.
+    pub retry_after: Option<Duration>,
 }
 
 impl Failure {
@@ -37,6 +40,15 @@ impl Failure {
         Self {
             kind,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// A retryable failure with the plugin's hint of when to try again.
+    pub fn retry_after(message: impl Into<String>, after: Option<Duration>) -> Self {
+        Self {
+            retry_after: after,
+            ..Self::new(FailureKind::Retryable, message)
         }
     }
 }
@@ -132,6 +144,16 @@ pub enum PluginError {
 
 impl PluginError {
     /// How the delivery layer should treat this error.
+    /// The plugin's own hint of when to retry, for a retryable failure it reported.
+    pub fn retry_hint(&self) -> Option<Duration> {
+        match self {
+            Self::Failed { failure, .. } if failure.kind == FailureKind::Retryable => {
+                failure.retry_after
+            }
+            _ => None,
+        }
+    }
+
     pub fn kind(&self) -> FailureKind {
         match self {
             Self::Failed { failure, .. } => failure.kind,

@@ -41,12 +41,36 @@ impl ItemEvent {
 }
 
 /// What a destination did with an event.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Receipt {
     pub location: String,
     pub destination_version: Option<String>,
     /// The destination already held this version; nothing was written.
     pub unchanged: bool,
+    /// The keyed fingerprint of what is now at the key (ABI 0.2.0 plugins with read-back).
+    pub fingerprint: Option<String>,
+}
+
+/// An item as `read-back` sees it: which item, at which key, which version; no value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ItemRef {
+    pub key: String,
+    pub vault: VaultRef,
+    pub id: String,
+    pub title: String,
+    pub category: String,
+    pub tags: Vec<String>,
+    pub version: u64,
+}
+
+/// What `read-back` found at a key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Found {
+    /// The plugin cannot read its destination back (every ABI 0.1.0 plugin).
+    Unsupported,
+    Absent,
+    /// Something is there, with this keyed fingerprint.
+    Present(String),
 }
 
 /// A new value for one field of an item being rotated.

@@ -10,13 +10,14 @@ use wasmtime::component::Component;
 use wasmtime::{Store, UpdateDeadline};
 
 use crate::connect::model::ApiRequest;
-use crate::plugin::abi::{self, Call, Outcome, OwnedCall, Target, World, v0_1_0};
+use crate::plugin::abi::{self, Call, Outcome, OwnedCall, Pre, Target, World, v0_1_0};
 use crate::plugin::cache::{CacheOutcome, ComponentCache};
 use crate::plugin::call_end::{record, settle, settle_outcome};
 use crate::plugin::config::PluginConfig;
 use crate::plugin::engine::{EngineOptions, PluginEngine};
 use crate::plugin::error::PluginError;
-use crate::plugin::event::{ItemEvent, NewValue, Receipt, Rotation, RotationStep};
+use crate::plugin::event::{Found, ItemEvent, ItemRef, NewValue, Receipt, Rotation, RotationStep};
+use crate::plugin::fingerprint::FingerprintKey;
 use crate::plugin::http::OnDenied;
 use crate::plugin::limits::Limits;
 use crate::plugin::source;
@@ -52,6 +53,8 @@ pub struct HostOptions {
     pub engine: EngineOptions,
     /// Told of every outgoing request a plugin's grants refused.
     pub on_denied: Option<OnDenied>,
+    /// The key of plugins' fingerprints (drift detection); `None` draws one for this process.
+    pub fingerprint_key: Option<FingerprintKey>,
 }
 
 /// The plugin host: one engine, one linker, one cache, any number of plugins.
@@ -60,6 +63,7 @@ pub struct PluginHost {
     engine: Arc<PluginEngine>,
     cache: ComponentCache,
     on_denied: Option<OnDenied>,
+    fingerprint: Arc<FingerprintKey>,
 }
 
 impl PluginHost {
@@ -70,6 +74,11 @@ impl PluginHost {
             engine: Arc::new(engine),
             cache,
             on_denied: options.on_denied,
+            fingerprint: Arc::new(
+                options
+                    .fingerprint_key
+                    .unwrap_or_else(FingerprintKey::random),
+            ),
         })
     }
 
@@ -124,6 +133,7 @@ impl PluginHost {
                     config: Arc::new(spec.config),
                     cpu_ticks,
                     on_denied: self.on_denied.clone(),
+                    fingerprint: self.fingerprint.clone(),
                 },
             }),
         })
@@ -147,7 +157,7 @@ impl PluginHost {
         name: &str,
         component: &Component,
         expected: Option<World>,
-    ) -> Result<(Target, v0_1_0::Pre), PluginError> {
+    ) -> Result<(Target, Pre), PluginError> {
         let invalid = |reason: String| PluginError::Invalid {
             plugin: name.to_string(),
             reason,
@@ -167,7 +177,7 @@ impl PluginHost {
             .linker
             .instantiate_pre(component)
             .map_err(|e| invalid(format!("imports something opsync does not grant: {e:#}")))?;
-        let pre = v0_1_0::Pre::new(target.world, pre)
+        let pre = Pre::new(&target, pre)
             .map_err(|e| invalid(format!("exports do not match its world: {e:#}")))?;
         Ok((target, pre))
     }
@@ -185,7 +195,7 @@ struct Inner {
     abi_version: String,
     sha256: String,
     cache: CacheOutcome,
-    pre: v0_1_0::Pre,
+    pre: Pre,
     store: StoreSpec,
 }
 
@@ -210,6 +220,11 @@ impl Plugin {
 
     pub fn abi_version(&self) -> &str {
         &self.inner.abi_version
+    }
+
+    /// Whether a batch is one call (ABI 0.2.0 and later) rather than one call per event.
+    pub fn batches(&self) -> bool {
+        self.inner.pre.batches()
     }
 
     pub fn sha256(&self) -> &str {
@@ -240,6 +255,49 @@ impl Plugin {
     pub async fn deliver(&self, event: &ItemEvent) -> Result<Receipt, PluginError> {
         match self.call(Call::Deliver(event)).await? {
             Outcome::Receipt(receipt) => Ok(receipt),
+            other => Err(self.unexpected(&other)),
+        }
+    }
+
+    /// Hands a batch of changes (one route's) to a destination plugin: one call for an ABI 0.2.0
+    /// plugin, one call per event for an ABI 0.1.0 plugin. One result per event, in order; the
+    /// outer error is a failure of the whole call (a trap, a limit), which every event shares.
+    pub async fn deliver_batch(
+        &self,
+        events: &[ItemEvent],
+    ) -> Result<Vec<Result<Receipt, PluginError>>, PluginError> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        if !self.inner.pre.batches() {
+            let mut out = Vec::with_capacity(events.len());
+            for event in events {
+                out.push(self.deliver(event).await);
+            }
+            return Ok(out);
+        }
+        match self.call(Call::DeliverBatch(events)).await? {
+            Outcome::Receipts(results) => Ok(results
+                .into_iter()
+                .map(|r| {
+                    r.map_err(|failure| PluginError::Failed {
+                        plugin: self.name().to_string(),
+                        failure,
+                    })
+                })
+                .collect()),
+            other => Err(self.unexpected(&other)),
+        }
+    }
+
+    /// What is at `item`'s key at the destination, as a keyed fingerprint; `Unsupported` for a
+    /// plugin that cannot tell (every ABI 0.1.0 plugin, without a call).
+    pub async fn read_back(&self, item: &ItemRef) -> Result<Found, PluginError> {
+        if !self.inner.pre.batches() {
+            return Ok(Found::Unsupported);
+        }
+        match self.call(Call::ReadBack(item)).await? {
+            Outcome::Found(found) => Ok(found),
             other => Err(self.unexpected(&other)),
         }
     }
@@ -315,8 +373,16 @@ impl Plugin {
             .await
             .map_err(|e| PluginError::Engine(e.to_string()))?;
         let started = Instant::now();
-        let mut store = self.new_store()?;
-        let limits = &inner.store.limits;
+        // A batch may use what its events could have used one call each.
+        let batch_spec = match call {
+            Call::DeliverBatch(events) if events.len() > 1 => {
+                Some(inner.store.for_batch(events.len()))
+            }
+            _ => None,
+        };
+        let spec = batch_spec.as_ref().unwrap_or(&inner.store);
+        let mut store = self.new_store(spec)?;
+        let limits = &spec.limits;
         let result =
             tokio::time::timeout(limits.wall_clock, inner.pre.call(&mut store, call)).await;
         let outcome = settle_outcome(&plugin, limits, &mut store, result);
@@ -326,15 +392,15 @@ impl Plugin {
     }
 
     /// A store for one call, under the plugin's limits and CPU budget.
-    fn new_store(&self) -> Result<Store<HostState>, PluginError> {
+    fn new_store(&self, spec: &StoreSpec) -> Result<Store<HostState>, PluginError> {
         let inner = &*self.inner;
-        let state = HostState::new(&inner.store).map_err(|e| PluginError::Config {
+        let state = HostState::new(spec).map_err(|e| PluginError::Config {
             plugin: self.name().to_string(),
             reason: format!("cannot open a granted directory: {e}"),
         })?;
         let mut store = Store::new(&inner.engine.engine, state);
         store.limiter(|s| &mut s.limiter);
-        store.set_hostcall_fuel(inner.store.limits.hostcall_fuel);
+        store.set_hostcall_fuel(spec.limits.hostcall_fuel);
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(|mut ctx| {
             let state = ctx.data_mut();
@@ -369,14 +435,17 @@ impl Plugin {
             .acquire_owned()
             .await
             .map_err(|e| PluginError::Engine(e.to_string()))?;
-        let mut store = self.new_store()?;
+        let mut store = self.new_store(&inner.store)?;
         let limits = &inner.store.limits;
-        let instantiated = tokio::time::timeout(
-            limits.wall_clock,
-            inner.pre.instantiate_destination(&mut store),
-        )
-        .await
-        .map(|r| r.map(Ok));
+        let Pre::V0_1(pre) = &inner.pre else {
+            return Err(PluginError::Engine(
+                "a warm instance is made of an ABI 0.1.0 destination only".into(),
+            ));
+        };
+        let instantiated =
+            tokio::time::timeout(limits.wall_clock, pre.instantiate_destination(&mut store))
+                .await
+                .map(|r| r.map(Ok));
         let instance = settle(self.name(), limits, &mut store, instantiated)?.ok_or_else(|| {
             PluginError::Engine("a destination instantiated as another world".into())
         })?;

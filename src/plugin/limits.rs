@@ -47,6 +47,9 @@ pub struct Limits {
 /// this many times its byte or line budget.
 pub const LOG_FLOOD_FACTOR: usize = 4;
 
+/// A batch call gets at most this many times one call's CPU and wall clock.
+pub const BATCH_TIME_FACTOR: usize = 4;
+
 /// Longest log message kept; the rest is cut.
 pub const LOG_MESSAGE_MAX: usize = 4096;
 
@@ -116,6 +119,30 @@ impl Limits {
     }
 
     /// The CPU budget in epoch ticks of `tick` each (at least one).
+    /// The limits of one call that delivers `events` changes: what the events could have used
+    /// one call each, summed (requests, log, writes, handles, made secrets, host-call fuel), and
+    /// at most [`BATCH_TIME_FACTOR`] times the CPU and wall clock, so a stuck batch is still
+    /// stopped soon. One event: the limits as they are.
+    pub fn for_batch(&self, events: usize) -> Limits {
+        let n = events.max(1);
+        let time = u32::try_from(n.min(BATCH_TIME_FACTOR)).unwrap_or(1);
+        let n32 = u32::try_from(n).unwrap_or(u32::MAX);
+        let n64 = n as u64;
+        Limits {
+            cpu: self.cpu.saturating_mul(time),
+            wall_clock: self.wall_clock.saturating_mul(time),
+            hostcall_fuel: self.hostcall_fuel.saturating_mul(n),
+            resource_table: self.resource_table.saturating_mul(n),
+            log_bytes_per_call: self.log_bytes_per_call.saturating_mul(n),
+            log_lines_per_call: self.log_lines_per_call.saturating_mul(n),
+            http_requests_per_call: self.http_requests_per_call.saturating_mul(n32),
+            secret_bytes_per_call: self.secret_bytes_per_call.saturating_mul(n),
+            secrets_per_call: self.secrets_per_call.saturating_mul(n),
+            dir_write_bytes_per_call: self.dir_write_bytes_per_call.saturating_mul(n64),
+            ..self.clone()
+        }
+    }
+
     pub fn cpu_ticks(&self, tick: Duration) -> u64 {
         let ticks = self.cpu.as_nanos() / tick.as_nanos().max(1);
         u64::try_from(ticks).unwrap_or(u64::MAX).max(1)
@@ -198,6 +225,28 @@ impl ResourceLimiter for Limiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_batch_sums_its_events_budgets_and_caps_its_time() {
+        let one = Limits::default();
+        assert_eq!(one.for_batch(1), one);
+        assert_eq!(one.for_batch(0), one);
+        let batch = one.for_batch(32);
+        assert_eq!(
+            batch.http_requests_per_call,
+            one.http_requests_per_call * 32
+        );
+        assert_eq!(batch.log_bytes_per_call, one.log_bytes_per_call * 32);
+        assert_eq!(
+            batch.dir_write_bytes_per_call,
+            one.dir_write_bytes_per_call * 32
+        );
+        assert_eq!(batch.resource_table, one.resource_table * 32);
+        assert_eq!(batch.wall_clock, one.wall_clock * BATCH_TIME_FACTOR as u32);
+        assert_eq!(batch.cpu, one.cpu * BATCH_TIME_FACTOR as u32);
+        assert_eq!(batch.memory_bytes, one.memory_bytes, "memory is not scaled");
+        assert_eq!(one.for_batch(2).wall_clock, one.wall_clock * 2);
+    }
 
     #[test]
     fn defaults_are_valid_for_a_pool_that_fits_them() {

@@ -11,6 +11,7 @@ mod dispatch;
 mod engine;
 mod error;
 mod event;
+mod fingerprint;
 mod flush;
 mod host;
 mod http;
@@ -34,9 +35,10 @@ pub use config::{
 pub use engine::EngineOptions;
 pub use error::{Failure, FailureKind, PluginError};
 pub use event::{
-    ChangeKind, ItemEvent, KEY_CONFIG, NewValue, RENAMED_TO_CONFIG, RESERVED_CONFIG_PREFIX,
-    Receipt, Rotation, RotationStep, VaultRef,
+    ChangeKind, Found, ItemEvent, ItemRef, KEY_CONFIG, NewValue, RENAMED_TO_CONFIG,
+    RESERVED_CONFIG_PREFIX, Receipt, Rotation, RotationStep, VaultRef,
 };
+pub use fingerprint::{FingerprintKey, KeyFileError};
 pub use flush::flush_dirs;
 pub use host::{HostOptions, Plugin, PluginHost, PluginSource, PluginSpec, WarmInstance};
 pub use http::{HostRule, HostRuleError, HttpPolicy, OnDenied};

@@ -12,8 +12,9 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::plugin::config::PluginConfig;
 use crate::plugin::dir_guard::WriteQuota;
+use crate::plugin::fingerprint::{FingerprintKey, MAX_DIGESTS_PER_CALL};
 use crate::plugin::http::{HttpHooks, HttpPolicy, OnDenied};
-use crate::plugin::limits::{Limiter, Limits};
+use crate::plugin::limits::{BATCH_TIME_FACTOR, Limiter, Limits};
 use crate::plugin::log::{Level, LogBudget};
 use crate::plugin::secrets::Secrets;
 use crate::plugin::stdio::CappedOutput;
@@ -50,6 +51,7 @@ pub struct Grants {
 }
 
 /// Everything a store needs from its plugin, shared by all of that plugin's calls.
+#[derive(Clone)]
 pub struct StoreSpec {
     pub plugin: Arc<str>,
     pub limits: Limits,
@@ -59,7 +61,26 @@ pub struct StoreSpec {
     pub config: Arc<PluginConfig>,
     pub cpu_ticks: u64,
     pub on_denied: Option<OnDenied>,
+    /// The key of `fingerprint.digest` (ABI 0.2.0).
+    pub fingerprint: Arc<FingerprintKey>,
 }
+
+impl StoreSpec {
+    /// The spec of a call that delivers `events` changes (see [`Limits::for_batch`]).
+    pub fn for_batch(&self, events: usize) -> StoreSpec {
+        let time = events.clamp(1, BATCH_TIME_FACTOR) as u64;
+        StoreSpec {
+            limits: self.limits.for_batch(events),
+            cpu_ticks: self.cpu_ticks.saturating_mul(time),
+            ..self.clone()
+        }
+    }
+}
+
+/// A call asked for more than [`MAX_DIGESTS_PER_CALL`] fingerprints; the call is stopped.
+#[derive(Debug, thiserror::Error)]
+#[error("the plugin asked for more than {MAX_DIGESTS_PER_CALL} fingerprints in one call")]
+pub struct DigestLimit;
 
 /// The `T` of `Store<T>` for plugins.
 pub struct HostState {
@@ -79,6 +100,10 @@ pub struct HostState {
     pub cpu_exhausted: bool,
     /// Bytes the plugin may still write into its granted directories.
     pub dir_quota: Arc<WriteQuota>,
+    fingerprint: Arc<FingerprintKey>,
+    /// The fingerprints this call's `digest` made: only these may come back in a receipt or a
+    /// read-back, so nothing but a keyed digest reaches the state database.
+    issued: Vec<String>,
     stdout: CappedOutput,
     stderr: CappedOutput,
 }
@@ -151,9 +176,26 @@ impl HostState {
             cpu_ticks_left: spec.cpu_ticks,
             cpu_exhausted: false,
             dir_quota: WriteQuota::new(spec.limits.dir_write_bytes_per_call),
+            fingerprint: spec.fingerprint.clone(),
+            issued: Vec::new(),
             stdout,
             stderr,
         })
+    }
+
+    /// `fingerprint.digest`: the keyed fingerprint of `data`, remembered as issued by this call.
+    pub fn digest(&mut self, data: &[u8]) -> Result<String, DigestLimit> {
+        if self.issued.len() >= MAX_DIGESTS_PER_CALL {
+            return Err(DigestLimit);
+        }
+        let digest = self.fingerprint.digest(data);
+        self.issued.push(digest.clone());
+        Ok(digest)
+    }
+
+    /// Whether this call's `digest` made `fingerprint`.
+    pub fn issued_digest(&self, fingerprint: &str) -> bool {
+        self.issued.iter().any(|d| d == fingerprint)
     }
 
     /// Forwards what the plugin printed to stdout/stderr as log lines (budgeted, redacted), and

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::plugin::VERSIONS;
 
 /// The ABI version the scaffold targets (its WIT is embedded below).
-const ABI_VERSION: &str = "0.1.0";
+const ABI_VERSION: &str = "0.2.0";
 
 /// The crate's files, relative to its folder, with `{{name}}`-style placeholders.
 const TEMPLATES: &[(&str, &str)] = &[
@@ -16,36 +16,36 @@ const TEMPLATES: &[(&str, &str)] = &[
     (".gitignore", include_str!("template/gitignore.tmpl")),
 ];
 
-/// The WIT of ABI 0.1.0 and the WASI packages it uses, as in `wit/0.1.0/`.
+/// The WIT of ABI 0.2.0 and the WASI packages it uses, as in `wit/0.2.0/`.
 const WIT: &[(&str, &str)] = &[
-    ("wit/opsync.wit", include_str!("../../wit/0.1.0/opsync.wit")),
+    ("wit/opsync.wit", include_str!("../../wit/0.2.0/opsync.wit")),
     (
         "wit/deps/cli/package.wit",
-        include_str!("../../wit/0.1.0/deps/cli/package.wit"),
+        include_str!("../../wit/0.2.0/deps/cli/package.wit"),
     ),
     (
         "wit/deps/clocks/package.wit",
-        include_str!("../../wit/0.1.0/deps/clocks/package.wit"),
+        include_str!("../../wit/0.2.0/deps/clocks/package.wit"),
     ),
     (
         "wit/deps/filesystem/package.wit",
-        include_str!("../../wit/0.1.0/deps/filesystem/package.wit"),
+        include_str!("../../wit/0.2.0/deps/filesystem/package.wit"),
     ),
     (
         "wit/deps/http/package.wit",
-        include_str!("../../wit/0.1.0/deps/http/package.wit"),
+        include_str!("../../wit/0.2.0/deps/http/package.wit"),
     ),
     (
         "wit/deps/io/package.wit",
-        include_str!("../../wit/0.1.0/deps/io/package.wit"),
+        include_str!("../../wit/0.2.0/deps/io/package.wit"),
     ),
     (
         "wit/deps/random/package.wit",
-        include_str!("../../wit/0.1.0/deps/random/package.wit"),
+        include_str!("../../wit/0.2.0/deps/random/package.wit"),
     ),
     (
         "wit/deps/sockets/package.wit",
-        include_str!("../../wit/0.1.0/deps/sockets/package.wit"),
+        include_str!("../../wit/0.2.0/deps/sockets/package.wit"),
     ),
 ];
 
@@ -161,7 +161,7 @@ mod tests {
         let readme = std::fs::read_to_string(s.dir.join("README.md")).expect("README");
         assert!(!readme.contains("{{"), "{readme}");
         let wit = std::fs::read_to_string(s.dir.join("wit/opsync.wit")).expect("wit");
-        assert!(wit.contains("package opsync:plugin@0.1.0;"));
+        assert!(wit.contains("package opsync:plugin@0.2.0;"));
         assert!(s.dir.join("wit/deps/http/package.wit").is_file());
     }
 

@@ -17,6 +17,8 @@ pub use template::{DEFAULT_TEMPLATE, NameTemplate, PLACEHOLDERS, TemplateError};
 pub const DEFAULT_MAX_DELETE_RATIO: f64 = 0.2;
 /// Default concurrent deliveries per route.
 pub const DEFAULT_CONCURRENCY: usize = 4;
+/// Default changes handed to a batching destination (ABI 0.2.0) in one call.
+pub const DEFAULT_BATCH_SIZE: usize = 32;
 
 /// One `[[route]]`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -30,7 +32,10 @@ pub struct Route {
     #[serde(skip_serializing_if = "FieldSelection::is_all")]
     pub fields: FieldSelection,
     pub on_delete: OnDelete,
+    /// Concurrent calls of its destinations (each a batch, or one change).
     pub concurrency: usize,
+    /// Changes of one destination handed over in one call, for plugins that take batches.
+    pub batch_size: usize,
     pub max_delete_ratio: f64,
 }
 
@@ -194,6 +199,7 @@ mod tests {
             fields: FieldSelection::All,
             on_delete: OnDelete::Retain,
             concurrency: 1,
+            batch_size: 32,
             max_delete_ratio: DEFAULT_MAX_DELETE_RATIO,
         }
     }

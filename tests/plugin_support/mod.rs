@@ -75,6 +75,7 @@ pub fn host_with_cache(cache_dir: Option<PathBuf>) -> PluginHost {
             max_wasm_stack: 512 << 10,
         },
         on_denied: None,
+        fingerprint_key: None,
     })
     .expect("plugin host starts")
 }

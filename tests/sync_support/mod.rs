@@ -173,6 +173,39 @@ pub fn value(item: &Item, id_or_label: &str) -> Option<String> {
         .map(|v| v.expose().to_owned())
 }
 
+/// Runs the `opsync` binary in `dir` on its `config.toml` (logging warnings only, the SDK's
+/// Connect variables of the environment left out) and waits for it.
+pub fn opsync_in(dir: &Path, args: &[&str]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_opsync"))
+        .current_dir(dir)
+        .args(["--config", "config.toml"])
+        .args(args)
+        .env("OPSYNC_LOG__LEVEL", "warn")
+        .env_remove("OP_CONNECT_HOST")
+        .env_remove("OP_CONNECT_TOKEN")
+        .output()
+        .expect("opsync runs")
+}
+
+/// A free loopback port (bound, read and released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// A running `opsync` process, stopped with SIGTERM (and reaped) when dropped.
+pub struct Daemon(pub std::process::Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        // SAFETY: our own child, not yet reaped.
+        unsafe { libc::kill(self.0.id() as libc::pid_t, libc::SIGTERM) };
+        let _ = self.0.wait();
+    }
+}
+
 /// A finished command's status and output, for assertion messages.
 pub fn text(out: &Output) -> String {
     format!(

@@ -10,12 +10,12 @@
 pub mod bindings {
     wit_bindgen::generate!({
         world: "audit-sink",
-        path: "../../wit/0.1.0",
+        path: "../../wit/0.2.0",
         with: {
-            "opsync:plugin/secrets@0.1.0": opsync_guest::bindings::opsync::plugin::secrets,
-            "opsync:plugin/types@0.1.0": opsync_guest::bindings::opsync::plugin::types,
-            "opsync:plugin/log@0.1.0": opsync_guest::bindings::opsync::plugin::log,
-            "opsync:plugin/config@0.1.0": opsync_guest::bindings::opsync::plugin::config,
+            "opsync:plugin/secrets@0.2.0": opsync_guest::bindings::opsync::plugin::secrets,
+            "opsync:plugin/types@0.2.0": opsync_guest::bindings::opsync::plugin::types,
+            "opsync:plugin/log@0.2.0": opsync_guest::bindings::opsync::plugin::log,
+            "opsync:plugin/config@0.2.0": opsync_guest::bindings::opsync::plugin::config,
             "wasi:http/types@0.2.12": opsync_guest::bindings::wasi::http::types,
             "wasi:http/outgoing-handler@0.2.12": opsync_guest::bindings::wasi::http::outgoing_handler,
             "wasi:io/error@0.2.12": opsync_guest::bindings::wasi::io::error,
@@ -34,9 +34,11 @@ pub mod split;
 pub mod timestamp;
 
 pub use bindings::{Guest, export_audit_sink};
+pub use opsync_guest::types::Retry;
 pub use opsync_guest::types::{AuditActor, AuditEvent, AuditResource};
 pub use opsync_guest::{
-    PluginError, Secret, clock, config, http, log, misconfigured, permanent, retryable, settings,
+    PluginError, Secret, clock, config, http, log, message, misconfigured, permanent, retryable,
+    retryable_after, settings, with_retry_hint,
 };
 
 /// Sleeps `ms` milliseconds (a `wasi:clocks` poll: the plugin's CPU budget is not spent).

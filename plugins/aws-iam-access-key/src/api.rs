@@ -2,9 +2,11 @@
 //! UpdateAccessKey, DeleteAccessKey, and STS GetCallerIdentity; XML answers parsed with
 //! `roxmltree`. Errors name the service, action, URL, status and AWS error code.
 
+use std::time::Duration;
+
 use opsync_aws_sigv4::{self as aws, Credentials};
 use opsync_rotator_kit::http::{self, Endpoint, encode};
-use opsync_rotator_kit::{PluginError, permanent, retryable};
+use opsync_rotator_kit::{PluginError, permanent, retryable, with_retry_hint};
 use roxmltree::{Document, Node};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -56,6 +58,8 @@ pub struct AwsError {
     pub status: u16,
     pub code: String,
     pub message: String,
+    /// The answer's `Retry-After`, if any: the hint of a retryable error.
+    pub retry_after: Option<Duration>,
 }
 
 /// What ListAccessKeys says about one key (never its secret).
@@ -103,7 +107,9 @@ impl Client {
         if response.is_success() {
             Ok(Ok(body))
         } else {
-            Ok(Err(parse_error(response.status, &body)))
+            let mut error = parse_error(response.status, &body);
+            error.retry_after = response.retry_after();
+            Ok(Err(error))
         }
     }
 
@@ -192,8 +198,13 @@ pub fn form(action: &str, version: &str, params: &[(&str, &str)]) -> String {
 
 /// The plugin error for an AWS error answer: throttling is `retryable` whatever its status;
 /// otherwise 401/403 (bad credentials, no permission) are `misconfigured`, 5xx `retryable`, the
-/// rest `permanent`.
+/// rest `permanent`. A retryable error carries the answer's `Retry-After` as its hint.
 pub fn failure(what: &str, e: AwsError) -> PluginError {
+    let hint = e.retry_after;
+    with_retry_hint(classify(what, e), hint)
+}
+
+fn classify(what: &str, e: AwsError) -> PluginError {
     let detail = match (e.code.is_empty(), e.message.is_empty()) {
         (true, _) => e.message.clone(),
         (false, true) => e.code.clone(),
@@ -242,6 +253,7 @@ pub fn parse_error(status: u16, body: &str) -> AwsError {
         status,
         code,
         message,
+        retry_after: None,
     }
 }
 
@@ -379,10 +391,19 @@ mod tests {
             status: 400,
             code: "Throttling".into(),
             message: "Rate exceeded".into(),
+            retry_after: Some(Duration::from_secs(2)),
         };
-        assert!(matches!(failure("x", throttled), PluginError::Retryable(_)));
+        assert!(matches!(
+            failure("x", throttled),
+            PluginError::Retryable(opsync_rotator_kit::Retry {
+                after_ms: Some(2000),
+                ..
+            })
+        ));
         let garbage = parse_error(502, "<html>bad gateway");
         assert_eq!(garbage.code, "");
-        assert!(matches!(failure("x", garbage), PluginError::Retryable(m) if m == "x: status 502"));
+        assert!(
+            matches!(failure("x", garbage), PluginError::Retryable(r) if r.message == "x: status 502" && r.after_ms.is_none())
+        );
     }
 }

@@ -1,9 +1,11 @@
 //! The Secrets Manager JSON API calls this plugin makes (DescribeSecret, CreateSecret,
-//! PutSecretValue, TagResource, RestoreSecret, DeleteSecret), each SigV4-signed.
+//! PutSecretValue, GetSecretValue, TagResource, RestoreSecret, DeleteSecret), each SigV4-signed.
+
+use std::time::Duration;
 
 use opsync_aws_sigv4::{Client, Credentials};
 use opsync_destination_kit::http::{Endpoint, Response};
-use opsync_destination_kit::{PluginError, misconfigured, permanent, retryable};
+use opsync_destination_kit::{PluginError, misconfigured, permanent, retryable, with_retry_hint};
 use serde_json::{Value, json};
 
 const SERVICE: &str = "secretsmanager";
@@ -16,6 +18,8 @@ pub struct AwsError {
     pub status: u16,
     pub kind: String,
     pub message: String,
+    /// The answer's `Retry-After`, if any: the hint of a retryable error.
+    pub retry_after: Option<Duration>,
 }
 
 /// What DescribeSecret tells about a secret.
@@ -123,6 +127,20 @@ impl SecretsManager {
         }
     }
 
+    /// The current value (`AWSCURRENT`) of the secret `name` as stored: its `SecretString`, else
+    /// its `SecretBinary` (as the base64 text AWS answers). None when there is no such secret,
+    /// no current value, or the secret is scheduled for deletion.
+    pub fn current_value(&self, name: &str) -> Result<Option<Vec<u8>>, PluginError> {
+        match self.call("GetSecretValue", &json!({ "SecretId": name }))? {
+            Ok(v) => Ok(v["SecretString"]
+                .as_str()
+                .or_else(|| v["SecretBinary"].as_str())
+                .map(|value| value.as_bytes().to_vec())),
+            Err(e) if is_absent(&e) => Ok(None),
+            Err(e) => Err(failure("read the value of", name, e)),
+        }
+    }
+
     /// Puts a new version; a replay with the same token and value is a no-op at AWS.
     pub fn put(&self, arn: &str, value: &str, token: &str) -> Result<String, PluginError> {
         let body = json!({ "SecretId": arn, "SecretString": value, "ClientRequestToken": token });
@@ -159,6 +177,14 @@ impl SecretsManager {
     }
 }
 
+/// Whether an error answer to GetSecretValue means there is no value to read: no such secret
+/// (or no current version), or a secret scheduled for deletion (`InvalidRequestException`:
+/// "... because it was marked for deletion").
+pub fn is_absent(e: &AwsError) -> bool {
+    e.kind == "ResourceNotFoundException"
+        || (e.kind == "InvalidRequestException" && e.message.to_lowercase().contains("delet"))
+}
+
 fn tag_list(tags: &[(String, String)]) -> Value {
     Value::Array(
         tags.iter()
@@ -179,6 +205,7 @@ fn parse(response: Response) -> Result<Value, AwsError> {
     if response.is_success() {
         return Ok(json.unwrap_or(Value::Null));
     }
+    let retry_after = response.retry_after();
     let json = json.unwrap_or(Value::Null);
     let kind = json["__type"]
         .as_str()
@@ -196,6 +223,7 @@ fn parse(response: Response) -> Result<Value, AwsError> {
         status: response.status,
         kind,
         message,
+        retry_after,
     })
 }
 
@@ -208,8 +236,14 @@ fn xml_code(body: &[u8]) -> Option<String> {
 }
 
 /// Maps an error answer to a plugin error: credential and permission problems are
-/// `misconfigured`, throttling and service faults `retryable`, the rest `permanent`.
+/// `misconfigured`, throttling and service faults `retryable` (after the answer's `Retry-After`
+/// when it has one), the rest `permanent`.
 fn failure(action: &str, name: &str, e: AwsError) -> PluginError {
+    let hint = e.retry_after;
+    with_retry_hint(classify(action, name, e), hint)
+}
+
+fn classify(action: &str, name: &str, e: AwsError) -> PluginError {
     let msg: String = format!(
         "cannot {action} {name}: {} {}: {}",
         e.status, e.kind, e.message
@@ -236,5 +270,77 @@ fn failure(action: &str, name: &str, e: AwsError) -> PluginError {
         _ if e.status >= 500 || e.status == 429 => retryable(msg),
         _ if e.status == 401 || e.status == 403 => misconfigured(msg),
         _ => permanent(msg),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16, body: &str, retry_after: Option<&str>) -> AwsError {
+        let headers = retry_after
+            .map(|v| vec![("retry-after".to_string(), v.as_bytes().to_vec())])
+            .unwrap_or_default();
+        match parse(Response {
+            status,
+            headers,
+            body: body.as_bytes().to_vec(),
+        }) {
+            Err(e) => e,
+            Ok(_) => panic!("an error answer"),
+        }
+    }
+
+    #[test]
+    fn missing_and_deleted_secrets_read_as_absent() {
+        let missing = answer(
+            400,
+            r#"{"__type":"ResourceNotFoundException","Message":"Secrets Manager can't find the specified secret."}"#,
+            None,
+        );
+        assert!(is_absent(&missing));
+        let deleted = answer(
+            400,
+            r#"{"__type":"com.amazonaws.secretsmanager#InvalidRequestException","Message":"You can't perform this operation on the secret because it was marked for deletion."}"#,
+            None,
+        );
+        assert!(is_absent(&deleted));
+        let moto = answer(
+            400,
+            r#"{"__type":"InvalidRequestException","message":"An error occurred (InvalidRequestException) when calling the GetSecretValue operation: You tried to perform the operation on a secret that's currently marked deleted."}"#,
+            None,
+        );
+        assert!(is_absent(&moto));
+        let other = answer(
+            400,
+            r#"{"__type":"InvalidRequestException","Message":"The parameter is not valid."}"#,
+            None,
+        );
+        assert!(!is_absent(&other));
+        assert!(matches!(
+            failure("read the value of", "x", other),
+            PluginError::Permanent(_)
+        ));
+    }
+
+    #[test]
+    fn throttling_passes_on_retry_after() {
+        let throttled = answer(
+            400,
+            r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#,
+            Some("3"),
+        );
+        assert!(matches!(
+            failure("put a value into", "x", throttled),
+            PluginError::Retryable(opsync_destination_kit::Retry {
+                after_ms: Some(3000),
+                ..
+            })
+        ));
+        let unavailable = answer(503, "", None);
+        assert!(matches!(
+            failure("describe", "x", unavailable),
+            PluginError::Retryable(opsync_destination_kit::Retry { after_ms: None, .. })
+        ));
     }
 }

@@ -1,13 +1,15 @@
 //! The built-in `aws-secrets-manager` destination: writes items to AWS Secrets Manager with
 //! SigV4-signed calls, tags the secrets it manages, and makes replays no-ops through
-//! `ClientRequestToken`.
+//! `ClientRequestToken`. Its fingerprint (receipts, `read-back`) is over the `SecretString`: as
+//! written, and as GetSecretValue answers it.
 //!
 //! Config: `region` (required), `endpoint` (default `https://secretsmanager.<region>.amazonaws.com`;
 //! grant its host:port), `access-key-id`, `secret-access-key` (required, usually `op://`
-//! references), `session-token`, `name` (template; unset: the route's key, `opsync.key`), `format`
-//! (`json`, `item-json`, or `raw` with `field`), `fields`, `kms-key-id`, `overwrite-unmanaged`
-//! (`false`: a secret without the `managed-by=opsync` tag is never overwritten), `on-delete`
-//! (`keep`, `delete` after `recovery-window-days` (7-30, default 30), `force-delete`).
+//! references), `session-token`, `name` (template; unset: the route's key, which comes with the
+//! event), `format` (`json`, `item-json`, or `raw` with `field`), `fields`, `kms-key-id`,
+//! `overwrite-unmanaged` (`false`: a secret without the `managed-by=opsync` tag is never
+//! overwritten), `on-delete` (`keep`, `delete` after `recovery-window-days` (7-30, default 30),
+//! `force-delete`).
 
 mod api;
 
@@ -19,7 +21,8 @@ use opsync_destination_kit::naming::Naming;
 use opsync_destination_kit::select::{Format, Selection};
 use opsync_destination_kit::settings::{self, check_keys, choice, flag, number, required};
 use opsync_destination_kit::{
-    ChangeKind, Guest, ItemEvent, PluginError, Receipt, permanent, receipt,
+    ChangeKind, Destination, Found, ItemEvent, ItemRef, PluginError, Receipt, deliver_each,
+    fingerprint, permanent, receipt, receipt_with_fingerprint,
 };
 use sha2::{Digest, Sha256};
 
@@ -137,6 +140,12 @@ fn check_owner(name: &str, secret: &Description, event: &ItemEvent) -> Result<()
     }
 }
 
+/// The receipt of a write of `value` (the `SecretString`), with its fingerprint.
+fn written(arn: String, version: String, unchanged: bool, value: &str) -> Receipt {
+    let print = fingerprint::digest(value.as_bytes());
+    receipt_with_fingerprint(arn, Some(version), unchanged, print)
+}
+
 fn write(
     settings: &Settings,
     sm: &SecretsManager,
@@ -155,7 +164,7 @@ fn write(
             settings.kms_key_id.as_deref(),
             &description,
         )?;
-        return Ok(receipt(arn, Some(version), false));
+        return Ok(written(arn, version, false, &value));
     };
     let managed = is_managed(&secret);
     if !managed && !settings.overwrite_unmanaged {
@@ -166,7 +175,10 @@ fn write(
     }
     check_owner(name, &secret, event)?;
     if secret.version_ids.contains(&token) && !secret.deleted {
-        return Ok(receipt(secret.arn, Some(token), true));
+        // The fingerprint of what this version wrote, so that a change made at the destination
+        // since then still shows as drift on the next read-back.
+        let value = settings.selection.render(event)?;
+        return Ok(written(secret.arn, token, true, &value));
     }
     if secret.deleted {
         log(
@@ -184,7 +196,7 @@ fn write(
     }
     let value = settings.selection.render(event)?;
     let version = sm.put(&secret.arn, &value, &token)?;
-    Ok(receipt(secret.arn, Some(version), false))
+    Ok(written(secret.arn, version, false, &value))
 }
 
 fn delete(
@@ -230,25 +242,58 @@ fn unchanged_by_rename(event: &ItemEvent) -> Receipt {
     receipt(String::new(), None, true)
 }
 
+fn deliver(
+    settings: &Settings,
+    sm: &SecretsManager,
+    event: ItemEvent,
+) -> Result<Receipt, PluginError> {
+    let Some(name) = settings.name.name(&event)? else {
+        return Ok(unchanged_by_rename(&event));
+    };
+    match event.kind {
+        ChangeKind::Deleted => delete(settings, sm, &name, &event),
+        ChangeKind::Created | ChangeKind::Updated | ChangeKind::Rotated => {
+            write(settings, sm, &name, &event)
+        }
+    }
+}
+
+/// The config and the client (its credentials revealed once per call).
+fn setup() -> Result<(Settings, SecretsManager), PluginError> {
+    let settings = Settings::load()?;
+    let sm = settings.client()?;
+    Ok((settings, sm))
+}
+
 struct AwsSecretsManager;
 
-impl Guest for AwsSecretsManager {
+impl Destination for AwsSecretsManager {
     fn validate() -> Result<(), PluginError> {
         Settings::load().map(|_| ())
     }
 
     fn deliver(event: ItemEvent) -> Result<Receipt, PluginError> {
-        let settings = Settings::load()?;
-        let Some(name) = settings.name.name(&event)? else {
-            return Ok(unchanged_by_rename(&event));
+        let (settings, sm) = setup()?;
+        deliver(&settings, &sm, event)
+    }
+
+    fn deliver_batch(events: Vec<ItemEvent>) -> Vec<Result<Receipt, PluginError>> {
+        deliver_each(events, setup, |(settings, sm), event| {
+            deliver(settings, sm, event)
+        })
+    }
+
+    /// The fingerprint of the secret's current value at the item's name; absent when there is
+    /// no such secret or it is scheduled for deletion.
+    fn read_back(item: ItemRef) -> Result<Found, PluginError> {
+        let (settings, sm) = setup()?;
+        let Some(name) = settings.name.name(&item)? else {
+            return Ok(Found::Absent);
         };
-        let sm = settings.client()?;
-        match event.kind {
-            ChangeKind::Deleted => delete(&settings, &sm, &name, &event),
-            ChangeKind::Created | ChangeKind::Updated | ChangeKind::Rotated => {
-                write(&settings, &sm, &name, &event)
-            }
-        }
+        Ok(match sm.current_value(&name)? {
+            Some(value) => Found::Present(fingerprint::digest(&value)),
+            None => Found::Absent,
+        })
     }
 }
 

@@ -1,29 +1,24 @@
 //! Destination key naming: the plugin's own name template when the operator set one, else the
-//! key the route rendered from its `name_template`, which the host hands over per call as the
-//! reserved config key `opsync.key` (so `opsync plan` shows the very key that is written).
+//! key the route rendered from its `name_template`, which comes with the event (`item-event.key`;
+//! `item-ref.key` for `read-back`), so `opsync plan` shows the very key that is written.
 
 use crate::settings::plain;
-use crate::template::Template;
-use crate::{ChangeKind, ItemEvent, PluginError, config, permanent};
-
-/// Reserved config key: the route-rendered destination key of this call's item.
-pub const KEY: &str = "opsync.key";
-/// Reserved config key, set only on the deletion of a renamed item's old key: its new key.
-pub const RENAMED_TO: &str = "opsync.renamed-to";
+use crate::template::{Named, Template};
+use crate::{PluginError, permanent};
 
 /// How a plugin names its keys.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Naming {
     /// The operator set the plugin's own template (config key `name`, `path`...).
     Own(Template),
-    /// The route's key, from `opsync.key`, with `suffix` appended (a file extension, say);
-    /// `fallback` only for a host that does not send it.
+    /// The route's key, from the event, with `suffix` appended (a file extension, say);
+    /// `fallback` only for an event without a key (a host that sends none).
     Route { fallback: Template, suffix: String },
 }
 
 impl Naming {
     /// Reads the template in config key `key`; unset means the route's key, with `fallback` (a
-    /// template) for hosts that do not send `opsync.key`.
+    /// template) for events that come without one.
     pub fn load(key: &str, fallback: &str) -> Result<Self, PluginError> {
         Self::load_with_suffix(key, fallback, "")
     }
@@ -40,19 +35,20 @@ impl Naming {
         }
     }
 
-    /// The destination key of `event`. `None` for the deletion of a renamed item's old key when
-    /// the plugin's own template does not use the title: its name did not change, so nothing
-    /// must be deleted (deleting would remove the item's current copy).
-    pub fn name(&self, event: &ItemEvent) -> Result<Option<String>, PluginError> {
-        let rename = event.kind == ChangeKind::Deleted && config::get(RENAMED_TO).is_some();
+    /// The destination key of `item` (a change, or a `read-back` reference). `None` for the
+    /// deletion of a renamed item's old key when the plugin's own template does not use the
+    /// title: its name did not change, so nothing must be deleted (deleting would remove the
+    /// item's current copy).
+    pub fn name(&self, item: &impl Named) -> Result<Option<String>, PluginError> {
+        let rename = item.renamed_to().is_some();
         match self {
             Self::Own(template) if rename && !template.uses_title() => Ok(None),
             // The host sends the old title with the deletion of an old key.
-            Self::Own(template) => Ok(Some(template.render(event))),
-            Self::Route { fallback, suffix } => match config::get(KEY) {
-                Some(key) => check_route_key(&format!("{key}{suffix}")).map(Some),
-                None if rename => Ok(None),
-                None => Ok(Some(fallback.render(event))),
+            Self::Own(template) => Ok(Some(template.render(item))),
+            Self::Route { fallback, suffix } => match item.key() {
+                "" if rename => Ok(None),
+                "" => Ok(Some(fallback.render(item))),
+                key => check_route_key(&format!("{key}{suffix}")).map(Some),
             },
         }
     }
@@ -80,6 +76,19 @@ pub fn check_route_key(key: &str) -> Result<String, PluginError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ChangeKind;
+    use crate::template::tests::{event, item_ref};
+
+    fn own(text: &str) -> Naming {
+        Naming::Own(Template::parse("name", text).expect("valid"))
+    }
+
+    fn route(suffix: &str) -> Naming {
+        Naming::Route {
+            fallback: Template::parse("name", "{{title}}.fallback").expect("valid"),
+            suffix: suffix.to_string(),
+        }
+    }
 
     #[test]
     fn route_keys_are_used_as_they_are_unless_they_climb() {
@@ -92,6 +101,83 @@ mod tests {
             assert!(
                 matches!(check_route_key(&bad), Err(PluginError::Permanent(_))),
                 "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_own_template_wins_else_the_events_key_with_the_suffix() {
+        let e = event("My DB");
+        assert_eq!(
+            own("x/{{title}}").name(&e).expect("named"),
+            Some("x/My_DB".into())
+        );
+        assert_eq!(
+            route(".env").name(&e).expect("named"),
+            Some("Prod Vault/My DB.env".into())
+        );
+        assert_eq!(
+            route("").name(&e).expect("named"),
+            Some("Prod Vault/My DB".into())
+        );
+        // No key from the host: the fallback template.
+        let mut keyless = event("My DB");
+        keyless.key.clear();
+        assert_eq!(
+            route(".env").name(&keyless).expect("named"),
+            Some("My_DB.fallback".into())
+        );
+        // A route key that climbs is refused.
+        let mut climbing = event("x");
+        climbing.key = "../etc/passwd".into();
+        assert!(matches!(
+            route("").name(&climbing),
+            Err(PluginError::Permanent(_))
+        ));
+    }
+
+    #[test]
+    fn deleting_a_renamed_items_old_key() {
+        let old_key = || {
+            let mut old = event("Old title");
+            old.kind = ChangeKind::Deleted;
+            old.renamed_to = Some("Prod Vault/New title".into());
+            old
+        };
+        let old = old_key();
+        // The route's old key is deleted; so is the old name of an own template by title.
+        assert_eq!(
+            route(".env").name(&old).expect("named"),
+            Some("Prod Vault/Old title.env".into())
+        );
+        assert_eq!(
+            own("{{vault}}/{{title}}").name(&old).expect("named"),
+            Some("Prod_Vault/Old_title".into())
+        );
+        // An own template without the title names the item's current copy: nothing to delete.
+        assert_eq!(own("{{vault}}/{{id}}").name(&old).expect("named"), None);
+        let mut keyless = old_key();
+        keyless.key.clear();
+        assert_eq!(route("").name(&keyless).expect("named"), None);
+        // `renamed-to` counts on a deletion only.
+        let mut update = event("x");
+        update.renamed_to = Some("elsewhere".into());
+        assert_eq!(
+            own("{{id}}").name(&update).expect("named"),
+            Some("itm1".into())
+        );
+    }
+
+    #[test]
+    fn read_back_names_the_item_the_way_its_delivery_did() {
+        for naming in [
+            route(".json"),
+            route(""),
+            own("a/{{vault}}/{{title}}-{{version}}"),
+        ] {
+            assert_eq!(
+                naming.name(&item_ref("My DB")).expect("named"),
+                naming.name(&event("My DB")).expect("named")
             );
         }
     }

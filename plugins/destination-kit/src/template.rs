@@ -1,7 +1,81 @@
 //! Name templates such as `prod/{{vault}}/{{title}}`: parsed and checked once, rendered per item
-//! with every value sanitized so it can never add path components.
+//! with every value sanitized so it can never add path components. An item is named the same way
+//! from a change ([`ItemEvent`]) and from `read-back`'s [`ItemRef`]: both are [`Named`].
 
-use crate::{ItemEvent, PluginError, misconfigured};
+use crate::{ChangeKind, ItemEvent, ItemRef, PluginError, VaultRef, misconfigured};
+
+/// What an item's destination name is made of, which a change and a `read-back` reference both
+/// carry: the vault, the item's id, title, category, tags and version, and the route's key.
+pub trait Named {
+    fn vault(&self) -> &VaultRef;
+    fn item_id(&self) -> &str;
+    fn title(&self) -> &str;
+    /// The Connect category, verbatim.
+    fn category(&self) -> &str;
+    fn tags(&self) -> &[String];
+    fn version(&self) -> u64;
+    /// The route's destination key (its `name_template` rendered); empty when the host sent none.
+    fn key(&self) -> &str;
+    /// For the deletion of a renamed item's old key: the item's new key. None otherwise.
+    fn renamed_to(&self) -> Option<&str> {
+        None
+    }
+}
+
+impl Named for ItemEvent {
+    fn vault(&self) -> &VaultRef {
+        &self.vault
+    }
+    fn item_id(&self) -> &str {
+        &self.item.id
+    }
+    fn title(&self) -> &str {
+        &self.item.title
+    }
+    fn category(&self) -> &str {
+        &self.item.category
+    }
+    fn tags(&self) -> &[String] {
+        &self.item.tags
+    }
+    fn version(&self) -> u64 {
+        self.item.version
+    }
+    fn key(&self) -> &str {
+        &self.key
+    }
+    /// Only a deletion deletes an old key.
+    fn renamed_to(&self) -> Option<&str> {
+        match self.kind {
+            ChangeKind::Deleted => self.renamed_to.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+impl Named for ItemRef {
+    fn vault(&self) -> &VaultRef {
+        &self.vault
+    }
+    fn item_id(&self) -> &str {
+        &self.id
+    }
+    fn title(&self) -> &str {
+        &self.title
+    }
+    fn category(&self) -> &str {
+        &self.category
+    }
+    fn tags(&self) -> &[String] {
+        &self.tags
+    }
+    fn version(&self) -> u64 {
+        self.version
+    }
+    fn key(&self) -> &str {
+        &self.key
+    }
+}
 
 /// The placeholders a template may use.
 pub const PLACEHOLDERS: &[&str] = &["vault", "vault_id", "title", "id", "category", "version"];
@@ -97,13 +171,13 @@ impl Template {
             .any(|p| matches!(p, Part::Value(Placeholder::Title)))
     }
 
-    /// The name for `event`.
-    pub fn render(&self, event: &ItemEvent) -> String {
+    /// The name for `item` (a change, or a `read-back` reference).
+    pub fn render(&self, item: &impl Named) -> String {
         let mut out = String::new();
         for part in &self.parts {
             match part {
                 Part::Literal(l) => out.push_str(l),
-                Part::Value(p) => out.push_str(&sanitize(&value_of(*p, event))),
+                Part::Value(p) => out.push_str(&sanitize(&value_of(*p, item))),
             }
         }
         out
@@ -114,14 +188,14 @@ fn literal_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '_' | '-' | '+' | '=' | '@')
 }
 
-fn value_of(placeholder: Placeholder, event: &ItemEvent) -> String {
+fn value_of(placeholder: Placeholder, item: &impl Named) -> String {
     match placeholder {
-        Placeholder::Vault => event.vault.name.clone(),
-        Placeholder::VaultId => event.vault.id.clone(),
-        Placeholder::Title => event.item.title.clone(),
-        Placeholder::Id => event.item.id.clone(),
-        Placeholder::Category => event.item.category.to_lowercase(),
-        Placeholder::Version => event.item.version.to_string(),
+        Placeholder::Vault => item.vault().name.clone(),
+        Placeholder::VaultId => item.vault().id.clone(),
+        Placeholder::Title => item.title().to_string(),
+        Placeholder::Id => item.item_id().to_string(),
+        Placeholder::Category => item.category().to_lowercase(),
+        Placeholder::Version => item.version().to_string(),
     }
 }
 
@@ -146,11 +220,11 @@ pub fn sanitize(value: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-    use crate::{ChangeKind, Item, VaultRef};
+    use crate::Item;
 
-    fn event(title: &str) -> ItemEvent {
+    pub(crate) fn event(title: &str) -> ItemEvent {
         ItemEvent {
             idempotency_key: "route:itm:3:updated".into(),
             kind: ChangeKind::Updated,
@@ -168,6 +242,22 @@ mod tests {
                 updated_at: None,
                 fields: vec![],
             },
+            key: format!("Prod Vault/{title}"),
+            renamed_to: None,
+        }
+    }
+
+    /// `event(title)` as `read-back` sees it.
+    pub(crate) fn item_ref(title: &str) -> ItemRef {
+        let event = event(title);
+        ItemRef {
+            key: event.key,
+            vault: event.vault,
+            id: event.item.id,
+            title: event.item.title,
+            category: event.item.category,
+            tags: event.item.tags,
+            version: event.item.version,
         }
     }
 
@@ -181,6 +271,17 @@ mod tests {
         assert_eq!(t.render(&event("My DB")), "prod/Prod_Vault/My_DB-v3");
         let t = parse("{{category}}/{{vault_id}}/{{id}}").expect("valid");
         assert_eq!(t.render(&event("x")), "api_credential/vlt1/itm1");
+    }
+
+    #[test]
+    fn a_change_and_its_read_back_reference_render_the_same_name() {
+        for text in [
+            "prod/{{vault}}/{{ title }}-v{{version}}",
+            "{{category}}/{{vault_id}}/{{id}}",
+        ] {
+            let t = parse(text).expect("valid");
+            assert_eq!(t.render(&event("My DB")), t.render(&item_ref("My DB")));
+        }
     }
 
     #[test]

@@ -17,7 +17,9 @@ use opsync_audit_kit::format::Format;
 use opsync_audit_kit::http::{self, Endpoint, Request};
 use opsync_audit_kit::settings::{check_keys, number, optional_secret, plain, required};
 use opsync_audit_kit::split;
-use opsync_audit_kit::{AuditEvent, Guest, PluginError, Secret, permanent, retryable, sleep_ms};
+use opsync_audit_kit::{
+    AuditEvent, Guest, PluginError, Secret, permanent, retryable, sleep_ms, with_retry_hint,
+};
 
 use bulk::{ItemOutcome, outcomes};
 
@@ -113,6 +115,8 @@ fn ship(settings: &Settings, batch: &[AuditEvent]) -> Result<(), PluginError> {
     let mut rejected: Vec<String> = Vec::new();
     let mut pause = u64::from(settings.backoff_ms);
     let mut last_error = String::new();
+    // The `Retry-After` of the last refused request, passed on when the batch is given up.
+    let mut last_hint = None;
     for attempt in 0..=settings.max_retries {
         if attempt > 0 {
             sleep_ms(pause);
@@ -129,8 +133,9 @@ fn ship(settings: &Settings, batch: &[AuditEvent]) -> Result<(), PluginError> {
             let response = settings.post(body)?;
             if !response.is_success() {
                 match http::status_error(&what, response.status, &reason(&response)) {
-                    PluginError::Retryable(msg) => {
-                        last_error = msg;
+                    PluginError::Retryable(retry) => {
+                        last_error = retry.message;
+                        last_hint = response.retry_after();
                         again.extend_from_slice(chunk);
                         continue;
                     }
@@ -151,6 +156,7 @@ fn ship(settings: &Settings, batch: &[AuditEvent]) -> Result<(), PluginError> {
                             "{what}: record {} answered status {status}",
                             batch[index].request_id
                         );
+                        last_hint = None;
                         again.push(index);
                     }
                     ItemOutcome::Rejected(status, why) => rejected.push(format!(
@@ -166,12 +172,13 @@ fn ship(settings: &Settings, batch: &[AuditEvent]) -> Result<(), PluginError> {
         }
     }
     if !pending.is_empty() {
-        return Err(retryable(format!(
+        let error = retryable(format!(
             "{} of {} records not acknowledged after {} attempts; last: {last_error}",
             pending.len(),
             batch.len(),
             settings.max_retries + 1
-        )));
+        ));
+        return Err(with_retry_hint(error, last_hint));
     }
     if !rejected.is_empty() {
         let shown: Vec<String> = rejected.iter().take(3).cloned().collect();

@@ -5,7 +5,7 @@
 //! resolving of the directory path twice more for the rename, and the hand-off of the write to
 //! another host thread (a stream write is asynchronous in the host; `descriptor.write` is not).
 
-use opsync_destination_kit::PluginError;
+use opsync_destination_kit::{PluginError, retryable};
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use wasip2::filesystem::preopens::get_directories;
@@ -32,7 +32,7 @@ fn error(action: &str, path: &str, code: ErrorCode) -> PluginError {
         | ErrorCode::NoEntry
         | ErrorCode::ReadOnly
         | ErrorCode::NotDirectory => PluginError::Misconfigured(msg),
-        _ => PluginError::Retryable(msg),
+        _ => retryable(msg),
     }
 }
 
@@ -73,7 +73,7 @@ impl Parent {
     /// Opens the directory of `path`, made (with its parents) when missing.
     pub fn open(path: &str) -> Result<Self, PluginError> {
         Self::locate(path, true)?
-            .ok_or_else(|| PluginError::Retryable(format!("cannot create the directory of {path}")))
+            .ok_or_else(|| retryable(format!("cannot create the directory of {path}")))
     }
 
     /// Opens the directory of `path`; `None` when it does not exist.
@@ -179,7 +179,7 @@ impl Parent {
                     .write(&content[written..], written as u64)
                     .map_err(|e| error("write", &temp_path, e))?;
                 if n == 0 {
-                    return Err(PluginError::Retryable(format!(
+                    return Err(retryable(format!(
                         "cannot write {temp_path}: nothing was written"
                     )));
                 }

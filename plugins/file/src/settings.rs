@@ -4,7 +4,7 @@ use opsync_destination_kit::naming::Naming;
 use opsync_destination_kit::select::{self, Selection};
 use opsync_destination_kit::settings::{check_keys, choice, flag, list, plain};
 use opsync_destination_kit::template::{Template, sanitize};
-use opsync_destination_kit::{ItemEvent, PluginError, misconfigured};
+use opsync_destination_kit::{Named, PluginError, misconfigured};
 
 const KNOWN_KEYS: &[&str] = &[
     "dir",
@@ -124,11 +124,12 @@ impl Settings {
         })
     }
 
-    /// The file name for this event: the item's name for per-item files (none for the deletion
-    /// of a renamed item's old name that did not change), the fixed name for the combined file.
-    pub fn file_name(&self, event: &ItemEvent) -> Result<Option<String>, PluginError> {
+    /// The file name for this item (a change, or a `read-back` reference): the item's name for
+    /// per-item files (none for the deletion of a renamed item's old name that did not change),
+    /// the fixed name for the combined file.
+    pub fn file_name(&self, item: &impl Named) -> Result<Option<String>, PluginError> {
         match self.layout {
-            Layout::PerItem => self.naming.name(event),
+            Layout::PerItem => self.naming.name(item),
             Layout::Combined => Ok(Some(self.combined.clone())),
         }
     }
@@ -137,8 +138,8 @@ impl Settings {
         format!("{}/{name}", self.dir.trim_end_matches('/'))
     }
 
-    /// The name of an item's entry inside a combined file.
-    pub fn entry_name(&self, event: &ItemEvent) -> String {
-        sanitize(&event.item.title)
+    /// The name of an item's entry inside a combined JSON file.
+    pub fn entry_name(&self, item: &impl Named) -> String {
+        sanitize(item.title())
     }
 }

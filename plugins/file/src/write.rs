@@ -4,7 +4,7 @@
 use crate::dir::Parent;
 use crate::render::Entry;
 use crate::settings::{Format, Settings};
-use opsync_destination_kit::{ItemEvent, PluginError};
+use opsync_destination_kit::{ItemEvent, PluginError, canonical};
 use serde_json::{Map, Value};
 
 const MARKER: &str = "# opsync item ";
@@ -38,19 +38,19 @@ pub fn remove(path: &str) -> Result<bool, PluginError> {
 }
 
 /// Puts the item's entry into the combined file at `path` (or takes it out when `entry` is none);
-/// returns whether the file changed.
+/// returns whether the file changed, and its content now (empty when there is no file).
 pub fn update_combined(
     settings: &Settings,
     path: &str,
     event: &ItemEvent,
     entry: Option<Entry>,
-) -> Result<bool, PluginError> {
+) -> Result<(bool, String), PluginError> {
     // Taking an entry out of a file that is not there changes nothing, and makes no directory.
     let parent = match entry {
         Some(_) => Parent::open(path)?,
         None => match Parent::existing(path)? {
             Some(parent) => parent,
-            None => return Ok(false),
+            None => return Ok((false, String::new())),
         },
     };
     let existing = parent.read()?.unwrap_or_default();
@@ -79,12 +79,56 @@ pub fn update_combined(
         }
     };
     if updated == existing {
-        return Ok(false);
+        return Ok((false, updated));
     }
     if updated.is_empty() {
-        return parent.remove();
+        return Ok((parent.remove()?, updated));
     }
-    write_in(&parent, updated.as_bytes(), settings.fsync)
+    let changed = write_in(&parent, updated.as_bytes(), settings.fsync)?;
+    Ok((changed, updated))
+}
+
+/// What an item's fingerprint covers in the combined file at `path` whose content is `content`:
+/// its dotenv block (from its `# opsync item <id>` line to the next block), or its JSON entry
+/// (`name`) serialized canonically. `None` when the item has no entry there. Used alike on the
+/// content a delivery wrote and on what `read-back` finds.
+pub fn combined_entry(
+    settings: &Settings,
+    path: &str,
+    content: &[u8],
+    item_id: &str,
+    name: &str,
+) -> Result<Option<Vec<u8>>, PluginError> {
+    let text = std::str::from_utf8(content)
+        .map_err(|_| PluginError::Permanent(format!("{path} is not UTF-8")))?;
+    match settings.format {
+        Format::Dotenv => Ok(dotenv_block(text, item_id).map(String::into_bytes)),
+        Format::Json | Format::ItemJson => {
+            if text.trim().is_empty() {
+                return Ok(None);
+            }
+            let map: Map<String, Value> = serde_json::from_str(text).map_err(|e| {
+                PluginError::Permanent(format!("{path} is not a JSON object ({e})"))
+            })?;
+            Ok(map.get(name).map(canonical::json))
+        }
+        Format::Raw => Err(PluginError::Misconfigured(
+            "format raw cannot use the combined layout".into(),
+        )),
+    }
+}
+
+/// The first block of `item_id` in a combined dotenv file, as [`combined_dotenv`] delimits it:
+/// its marker line and every line up to the next marker, each ending in a newline.
+fn dotenv_block(existing: &str, item_id: &str) -> Option<String> {
+    let marker = format!("{MARKER}{item_id}");
+    let mut lines = existing.lines().skip_while(|line| *line != marker);
+    let mut block = format!("{}\n", lines.next()?);
+    for line in lines.take_while(|line| !line.starts_with(MARKER)) {
+        block.push_str(line);
+        block.push('\n');
+    }
+    Some(block)
 }
 
 /// Replaces the block that starts with `# opsync item <id>`; other blocks and any header stay.
@@ -148,4 +192,38 @@ fn combined_json(
         .map_err(|e| PluginError::Permanent(format!("cannot render JSON: {e}")))?;
     text.push('\n');
     Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dotenv_block_reads_back_as_it_was_written() {
+        let existing = "# header\nX=1\n# opsync item a\nA_K=\"1\"\n# opsync item b\nB_K=\"2\"\n";
+        let lines = "A_K=\"9\"\nA_L=\"8\"\n";
+        let updated = combined_dotenv(existing, "a", Some(lines));
+        assert_eq!(
+            updated,
+            "# header\nX=1\n# opsync item a\nA_K=\"9\"\nA_L=\"8\"\n# opsync item b\nB_K=\"2\"\n"
+        );
+        assert_eq!(
+            dotenv_block(&updated, "a").as_deref(),
+            Some("# opsync item a\nA_K=\"9\"\nA_L=\"8\"\n")
+        );
+        assert_eq!(
+            dotenv_block(&updated, "b").as_deref(),
+            Some("# opsync item b\nB_K=\"2\"\n")
+        );
+        // Another item's entry does not change this one's block; a missing item has none.
+        let other = combined_dotenv(&updated, "b", Some("B_K=\"3\"\n"));
+        assert_eq!(dotenv_block(&other, "a"), dotenv_block(&updated, "a"));
+        assert_eq!(dotenv_block(&updated, "c"), None);
+        assert_eq!(
+            dotenv_block(&combined_dotenv(&updated, "a", None), "a"),
+            None
+        );
+        // A prefix of another id is not that item.
+        assert_eq!(dotenv_block("# opsync item ab\nX=1\n", "a"), None);
+    }
 }

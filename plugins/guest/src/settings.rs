@@ -5,9 +5,6 @@ use std::sync::OnceLock;
 
 use crate::{PluginError, Secret, config, misconfigured};
 
-/// Config keys the host answers per call (`opsync.key`, ...); they are never in `config::keys`.
-const RESERVED_PREFIX: &str = "opsync.";
-
 /// Refuses any config key not in `known`.
 pub fn check_keys(known: &[&str]) -> Result<(), PluginError> {
     for key in keys() {
@@ -81,17 +78,15 @@ pub fn number(
 pub fn plain(key: &str) -> Result<Option<String>, PluginError> {
     // A key the config does not have is not asked for: a plugin reads a dozen optional keys on
     // every call, and most are unset.
-    let reserved = key.starts_with(RESERVED_PREFIX);
-    if !reserved && !is_set(key) {
+    if !is_set(key) {
         return Ok(None);
     }
     match config::get(key) {
         Some(value) => Ok(Some(value)),
         // Set, yet no plain value: a secret reference.
-        None if !reserved => Err(misconfigured(format!(
+        None => Err(misconfigured(format!(
             "`{key}` must be a plain value, not a secret reference"
         ))),
-        None => Ok(None),
     }
 }
 

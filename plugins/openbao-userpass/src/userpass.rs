@@ -2,7 +2,7 @@
 //! the token that login made; each error names the method, URL and status.
 
 use opsync_rotator_kit::http::{self, Endpoint, Request, Response, encode, encode_path};
-use opsync_rotator_kit::{PluginError, Secret, permanent, retryable};
+use opsync_rotator_kit::{PluginError, Secret, permanent, with_retry_hint};
 use serde_json::{Value, json};
 
 /// One userpass auth mount and the admin token that manages it.
@@ -62,14 +62,15 @@ impl Userpass {
         let path = self.login_path(user);
         let response = self.call("POST", &path, Some(password_body(password)), false)?;
         if !response.is_success() {
-            return Err(login_error(
+            let error = login_error(
                 &format!(
                     "logging in as `{user}` with the pending password failed: POST {}{path}",
                     self.address.origin()
                 ),
                 response.status,
                 &detail(&response),
-            ));
+            );
+            return Err(with_retry_hint(error, response.retry_after()));
         }
         let token = response
             .json()
@@ -136,9 +137,8 @@ impl Userpass {
         if response.is_success() {
             return Ok(());
         }
-        Err(http::status_error(
+        Err(response.error(
             &format!("{method} {}{path}", self.address.origin()),
-            response.status,
             &detail(response),
         ))
     }
@@ -153,7 +153,6 @@ fn password_body(password: &str) -> Value {
 pub fn login_error(what: &str, status: u16, detail: &str) -> PluginError {
     match http::status_error(what, status, detail) {
         PluginError::Misconfigured(msg) => permanent(msg),
-        PluginError::Retryable(msg) => retryable(msg),
         other => other,
     }
 }

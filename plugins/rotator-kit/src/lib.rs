@@ -11,12 +11,12 @@
 pub mod bindings {
     wit_bindgen::generate!({
         world: "rotator",
-        path: "../../wit/0.1.0",
+        path: "../../wit/0.2.0",
         with: {
-            "opsync:plugin/secrets@0.1.0": opsync_guest::bindings::opsync::plugin::secrets,
-            "opsync:plugin/types@0.1.0": opsync_guest::bindings::opsync::plugin::types,
-            "opsync:plugin/log@0.1.0": opsync_guest::bindings::opsync::plugin::log,
-            "opsync:plugin/config@0.1.0": opsync_guest::bindings::opsync::plugin::config,
+            "opsync:plugin/secrets@0.2.0": opsync_guest::bindings::opsync::plugin::secrets,
+            "opsync:plugin/types@0.2.0": opsync_guest::bindings::opsync::plugin::types,
+            "opsync:plugin/log@0.2.0": opsync_guest::bindings::opsync::plugin::log,
+            "opsync:plugin/config@0.2.0": opsync_guest::bindings::opsync::plugin::config,
             "wasi:http/types@0.2.12": opsync_guest::bindings::wasi::http::types,
             "wasi:http/outgoing-handler@0.2.12": opsync_guest::bindings::wasi::http::outgoing_handler,
             "wasi:io/error@0.2.12": opsync_guest::bindings::wasi::io::error,
@@ -33,9 +33,11 @@ pub mod bindings {
 pub mod fields;
 
 pub use bindings::{Guest, export_rotator};
+pub use opsync_guest::types::Retry;
 pub use opsync_guest::types::{Field, Item, NewValue, Rotation};
 pub use opsync_guest::{
-    PluginError, Secret, clock, config, http, log, misconfigured, permanent, retryable, settings,
+    PluginError, Secret, clock, config, http, log, message, misconfigured, permanent, retryable,
+    retryable_after, settings, with_retry_hint,
 };
 
 /// The suffix of the idempotency key of a rollback: the host's `set` that restores the item's

@@ -246,7 +246,7 @@ mod tests {
             panic!("busy is a failure")
         };
         assert!(
-            matches!(error(kind, "w", 503, &detail), PluginError::Retryable(m) if m == "w: status 503: Server is busy (code 9)")
+            matches!(error(kind, "w", 503, &detail), PluginError::Retryable(r) if r.message == "w: status 503: Server is busy (code 9)")
         );
         assert!(matches!(
             error(Kind::Status, "w", 403, "Invalid token (code 4)"),

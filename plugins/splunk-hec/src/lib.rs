@@ -19,7 +19,7 @@ use opsync_audit_kit::http::{self, Endpoint, Request};
 use opsync_audit_kit::settings::{check_keys, flag, number, plain, required, secret};
 use opsync_audit_kit::split;
 use opsync_audit_kit::{
-    AuditEvent, Guest, PluginError, Secret, misconfigured, retryable, sleep_ms,
+    AuditEvent, Guest, PluginError, Secret, misconfigured, retryable, sleep_ms, with_retry_hint,
 };
 
 use hec::{Envelope, EventAnswer, channel};
@@ -140,7 +140,8 @@ fn send(settings: &Settings, channel: &str, batch: &[AuditEvent]) -> Result<Vec<
                     },
                     None => detail,
                 };
-                return Err(hec::error(kind, &what, response.status, &detail));
+                let error = hec::error(kind, &what, response.status, &detail);
+                return Err(with_retry_hint(error, response.retry_after()));
             }
         }
     }
@@ -169,7 +170,10 @@ fn confirm(settings: &Settings, channel: &str, mut pending: Vec<u64>) -> Result<
         let response = settings.post(path.clone(), channel, body)?;
         match hec::ack_answer(response.status, &response.body) {
             Ok(confirmed) => pending.retain(|id| !confirmed.contains(id)),
-            Err((kind, detail)) => return Err(hec::error(kind, &what, response.status, &detail)),
+            Err((kind, detail)) => {
+                let error = hec::error(kind, &what, response.status, &detail);
+                return Err(with_retry_hint(error, response.retry_after()));
+            }
         }
         if pending.is_empty() {
             return Ok(());

@@ -49,14 +49,16 @@ impl Kv {
         }))
     }
 
-    /// The current version's data.
+    /// The current version's data; none when the path holds no secret, or its current version
+    /// is deleted or destroyed.
     pub fn read(&self, path: &str) -> Result<Option<Value>, PluginError> {
         let response = self.call("GET", "data", path, None)?;
+        // Also what KV v2 answers for a deleted or destroyed current version.
         if response.status == 404 {
             return Ok(None);
         }
         let body = self.ok("read", path, response)?;
-        Ok(Some(body["data"]["data"].clone()))
+        Ok(current_data(&body))
     }
 
     /// Writes a new version, only if the secret's current version is still `cas` (0: only if it
@@ -147,9 +149,8 @@ impl Kv {
     /// The JSON body of a successful response (`null` for 204), or the error for its status.
     fn ok(&self, action: &str, path: &str, response: Response) -> Result<Value, PluginError> {
         if !response.is_success() {
-            return Err(http::status_error(
+            return Err(response.error(
                 &format!("cannot {action} {}", self.location(path)),
-                response.status,
                 &detail(&response),
             ));
         }
@@ -159,6 +160,22 @@ impl Kv {
         response
             .json()
             .ok_or_else(|| permanent(format!("{}: the answer is not JSON", self.location(path))))
+    }
+}
+
+/// The data of a KV v2 read (`{"data": {"data": ..., "metadata": ...}}`); none when the version
+/// read is deleted or destroyed (its data is then `null`).
+pub fn current_data(body: &Value) -> Option<Value> {
+    let version = &body["data"];
+    let metadata = &version["metadata"];
+    let gone = metadata["destroyed"].as_bool().unwrap_or(false)
+        || metadata["deletion_time"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty());
+    match &version["data"] {
+        Value::Null => None,
+        _ if gone => None,
+        data => Some(data.clone()),
     }
 }
 
@@ -176,4 +193,29 @@ fn detail(response: &Response) -> String {
             })
         })
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deleted_or_destroyed_current_version_has_no_data() {
+        let live = json!({"data": {
+            "data": {"password": "x"},
+            "metadata": {"version": 3, "deletion_time": "", "destroyed": false},
+        }});
+        assert_eq!(current_data(&live), Some(json!({"password": "x"})));
+        let deleted = json!({"data": {
+            "data": null,
+            "metadata": {"version": 3, "deletion_time": "2024-05-01T12:00:00Z", "destroyed": false},
+        }});
+        assert_eq!(current_data(&deleted), None);
+        let destroyed = json!({"data": {
+            "data": null,
+            "metadata": {"version": 3, "deletion_time": "", "destroyed": true},
+        }});
+        assert_eq!(current_data(&destroyed), None);
+        assert_eq!(current_data(&json!({})), None);
+    }
 }

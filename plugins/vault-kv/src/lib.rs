@@ -1,11 +1,14 @@
 //! The built-in `vault-kv` destination: writes items to a HashiCorp Vault / OpenBao KV v2 mount,
 //! marks what it manages in the secret's custom metadata, and skips versions already written.
+//! Its fingerprint (receipts, `read-back`) is over the secret's `data` map as canonical JSON
+//! (keys sorted): what it sends on a write, what a KV v2 read answers on `read-back`.
 //!
 //! Config: `address` (required; grant its host:port), `token` (required, usually an `op://`
-//! reference), `namespace`, `mount` (default `secret`), `path` (template; unset:
-//! the route's key, `opsync.key`), `format` (`json` or `item-json`), `fields`, `on-delete` (`keep`,
-//! `delete`: soft-delete the current version, `destroy`: every version and the metadata),
-//! `adopt-unmanaged` (`false`: a secret without opsync's metadata is never overwritten).
+//! reference), `namespace`, `mount` (default `secret`), `path` (template; unset: the route's
+//! key, which comes with the event), `format` (`json` or `item-json`), `fields`, `on-delete`
+//! (`keep`, `delete`: soft-delete the current version, `destroy`: every version and the
+//! metadata), `adopt-unmanaged` (`false`: a secret without opsync's metadata is never
+//! overwritten).
 
 mod kv;
 
@@ -16,7 +19,8 @@ use opsync_destination_kit::naming::Naming;
 use opsync_destination_kit::select::{Format, Selection};
 use opsync_destination_kit::settings::{self, check_keys, choice, flag, required};
 use opsync_destination_kit::{
-    ChangeKind, Guest, ItemEvent, PluginError, Receipt, misconfigured, permanent, receipt,
+    ChangeKind, Destination, Found, ItemEvent, ItemRef, PluginError, Receipt, canonical,
+    deliver_each, fingerprint, misconfigured, permanent, receipt, receipt_with_fingerprint,
 };
 use serde_json::{Map, Value};
 
@@ -141,6 +145,11 @@ fn custom_metadata(existing: &Map<String, Value>, event: &ItemEvent) -> Map<Stri
     custom
 }
 
+/// The fingerprint of a secret's `data`, on write and on read-back alike.
+fn fingerprint_of(data: &Value) -> String {
+    fingerprint::digest(&canonical::json(data))
+}
+
 fn write(
     settings: &Settings,
     kv: &Kv,
@@ -156,10 +165,14 @@ fn write(
             && !meta.current_gone
             && held == Some(event.item.version.to_string().as_str())
         {
-            return Ok(receipt(
+            // The fingerprint of what this version wrote, so that a change made at the
+            // destination since then still shows as drift on the next read-back.
+            let data = settings.selection.document(event)?;
+            return Ok(receipt_with_fingerprint(
                 location,
                 Some(meta.current_version.to_string()),
                 true,
+                fingerprint_of(&data),
             ));
         }
     }
@@ -180,7 +193,12 @@ fn write(
         kv.write(path, &data, cas)?
     };
     kv.set_custom_metadata(path, &custom_metadata(&existing, event))?;
-    Ok(receipt(location, Some(version.to_string()), same))
+    Ok(receipt_with_fingerprint(
+        location,
+        Some(version.to_string()),
+        same,
+        fingerprint_of(&data),
+    ))
 }
 
 fn delete(
@@ -221,32 +239,61 @@ fn delete(
     ))
 }
 
+fn deliver(settings: &Settings, kv: &Kv, event: ItemEvent) -> Result<Receipt, PluginError> {
+    let Some(path) = settings.path.name(&event)? else {
+        log(
+            Level::Info,
+            &format!(
+                "not deleting anything for item {}: its path does not follow its title",
+                event.item.id
+            ),
+        );
+        return Ok(receipt(String::new(), None, true));
+    };
+    match event.kind {
+        ChangeKind::Deleted => delete(settings, kv, &path, &event),
+        ChangeKind::Created | ChangeKind::Updated | ChangeKind::Rotated => {
+            write(settings, kv, &path, &event)
+        }
+    }
+}
+
+/// The config and the KV client (its token revealed once per call).
+fn setup() -> Result<(Settings, Kv), PluginError> {
+    let settings = Settings::load()?;
+    let kv = settings.kv()?;
+    Ok((settings, kv))
+}
+
 struct VaultKv;
 
-impl Guest for VaultKv {
+impl Destination for VaultKv {
     fn validate() -> Result<(), PluginError> {
         Settings::load().map(|_| ())
     }
 
     fn deliver(event: ItemEvent) -> Result<Receipt, PluginError> {
-        let settings = Settings::load()?;
-        let Some(path) = settings.path.name(&event)? else {
-            log(
-                Level::Info,
-                &format!(
-                    "not deleting anything for item {}: its path does not follow its title",
-                    event.item.id
-                ),
-            );
-            return Ok(receipt(String::new(), None, true));
+        let (settings, kv) = setup()?;
+        deliver(&settings, &kv, event)
+    }
+
+    fn deliver_batch(events: Vec<ItemEvent>) -> Vec<Result<Receipt, PluginError>> {
+        deliver_each(events, setup, |(settings, kv), event| {
+            deliver(settings, kv, event)
+        })
+    }
+
+    /// The fingerprint of the current version's data at the item's path; absent when there is no
+    /// secret there or its current version is deleted or destroyed.
+    fn read_back(item: ItemRef) -> Result<Found, PluginError> {
+        let (settings, kv) = setup()?;
+        let Some(path) = settings.path.name(&item)? else {
+            return Ok(Found::Absent);
         };
-        let kv = settings.kv()?;
-        match event.kind {
-            ChangeKind::Deleted => delete(&settings, &kv, &path, &event),
-            ChangeKind::Created | ChangeKind::Updated | ChangeKind::Rotated => {
-                write(&settings, &kv, &path, &event)
-            }
-        }
+        Ok(match kv.read(&path)? {
+            Some(data) => Found::Present(fingerprint_of(&data)),
+            None => Found::Absent,
+        })
     }
 }
 

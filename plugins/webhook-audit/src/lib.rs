@@ -114,13 +114,12 @@ fn post(settings: &Settings, batch: &[AuditEvent], events: &[Doc<'_>]) -> Result
         body: Some(body),
     })?;
     if !response.is_success() {
-        return Err(http::status_error(
+        return Err(response.error(
             &format!(
                 "webhook-audit POST {}{}",
                 settings.url.origin(),
                 settings.url.base_path
             ),
-            response.status,
             "",
         ));
     }

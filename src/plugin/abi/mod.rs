@@ -1,24 +1,28 @@
 //! The plugin ABI versions the host speaks (one module per frozen `wit/<version>/` folder), and
 //! the version-independent calls the rest of the host makes through them.
 
+mod shared;
 pub mod v0_1_0;
+pub mod v0_2_0;
 
 use std::fmt;
 use std::str::FromStr;
 
 use wasmtime::Engine;
+use wasmtime::Store;
 use wasmtime::component::types::ComponentItem;
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::{Component, InstancePre, Linker};
 
 use crate::connect::model::ApiRequest;
-use crate::plugin::event::{ItemEvent, NewValue, Receipt, Rotation, RotationStep};
+use crate::plugin::error::Failure;
+use crate::plugin::event::{Found, ItemEvent, ItemRef, NewValue, Receipt, Rotation, RotationStep};
 use crate::plugin::state::HostState;
 
 /// The WIT package every ABI version belongs to.
 pub const PACKAGE: &str = "opsync:plugin";
 
 /// ABI versions this host can run, newest first.
-pub const VERSIONS: &[&str] = &["0.1.0"];
+pub const VERSIONS: &[&str] = &["0.2.0", "0.1.0"];
 
 /// What kind of plugin a component is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -129,7 +133,43 @@ pub fn target(engine: &Engine, component: &Component) -> Result<Target, String> 
 
 /// Adds every ABI version's interfaces to the linker.
 pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
-    v0_1_0::add_to_linker(linker)
+    v0_1_0::add_to_linker(linker)?;
+    v0_2_0::add_to_linker(linker)
+}
+
+/// A plugin's pre-instantiated component, typed by its ABI version and world.
+pub enum Pre {
+    V0_1(v0_1_0::Pre),
+    V0_2(v0_2_0::Pre),
+}
+
+impl Pre {
+    /// Type-checks the component's exports against `target`'s world in its ABI version.
+    pub fn new(target: &Target, pre: InstancePre<HostState>) -> wasmtime::Result<Self> {
+        match target.version.as_str() {
+            "0.1.0" => Ok(Self::V0_1(v0_1_0::Pre::new(target.world, pre)?)),
+            "0.2.0" => Ok(Self::V0_2(v0_2_0::Pre::new(target.world, pre)?)),
+            other => Err(wasmtime::Error::msg(format!("no binding for ABI {other}"))),
+        }
+    }
+
+    /// Whether the component takes a batch in one call and can read its destination back (ABI
+    /// 0.2.0 and later); for 0.1.0 the host delivers a batch one call per event.
+    pub fn batches(&self) -> bool {
+        matches!(self, Self::V0_2(_))
+    }
+
+    /// Instantiates into `store` and makes one call.
+    pub async fn call(
+        &self,
+        store: &mut Store<HostState>,
+        call: Call<'_>,
+    ) -> wasmtime::Result<Result<Outcome, Failure>> {
+        match self {
+            Self::V0_1(pre) => pre.call(store, call).await,
+            Self::V0_2(pre) => pre.call(store, call).await,
+        }
+    }
 }
 
 /// One call into a plugin.
@@ -137,6 +177,8 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
 pub enum Call<'a> {
     Validate,
     Deliver(&'a ItemEvent),
+    DeliverBatch(&'a [ItemEvent]),
+    ReadBack(&'a ItemRef),
     Rotate(RotationStep, &'a Rotation),
     Ingest(&'a [ApiRequest]),
 }
@@ -146,6 +188,8 @@ impl Call<'_> {
         match self {
             Self::Validate => "validate",
             Self::Deliver(_) => "deliver",
+            Self::DeliverBatch(_) => "deliver-batch",
+            Self::ReadBack(_) => "read-back",
             Self::Rotate(RotationStep::Create, _) => "create",
             Self::Rotate(RotationStep::Set, _) => "set",
             Self::Rotate(RotationStep::Test, _) => "test",
@@ -158,7 +202,9 @@ impl Call<'_> {
     pub fn world(&self) -> Option<World> {
         match self {
             Self::Validate => None,
-            Self::Deliver(_) => Some(World::Destination),
+            Self::Deliver(_) | Self::DeliverBatch(_) | Self::ReadBack(_) => {
+                Some(World::Destination)
+            }
             Self::Rotate(..) => Some(World::Rotator),
             Self::Ingest(_) => Some(World::AuditSink),
         }
@@ -170,6 +216,8 @@ impl Call<'_> {
 pub enum OwnedCall {
     Validate,
     Deliver(ItemEvent),
+    DeliverBatch(Vec<ItemEvent>),
+    ReadBack(ItemRef),
     Rotate(RotationStep, Rotation),
     Ingest(Vec<ApiRequest>),
 }
@@ -179,6 +227,8 @@ impl OwnedCall {
         match self {
             Self::Validate => Call::Validate,
             Self::Deliver(event) => Call::Deliver(event),
+            Self::DeliverBatch(events) => Call::DeliverBatch(events),
+            Self::ReadBack(item) => Call::ReadBack(item),
             Self::Rotate(step, rotation) => Call::Rotate(*step, rotation),
             Self::Ingest(batch) => Call::Ingest(batch),
         }
@@ -190,6 +240,8 @@ impl From<Call<'_>> for OwnedCall {
         match call {
             Call::Validate => Self::Validate,
             Call::Deliver(event) => Self::Deliver(event.clone()),
+            Call::DeliverBatch(events) => Self::DeliverBatch(events.to_vec()),
+            Call::ReadBack(item) => Self::ReadBack(item.clone()),
             Call::Rotate(step, rotation) => Self::Rotate(step, rotation.clone()),
             Call::Ingest(batch) => Self::Ingest(batch.to_vec()),
         }
@@ -201,5 +253,8 @@ impl From<Call<'_>> for OwnedCall {
 pub enum Outcome {
     Done,
     Receipt(Receipt),
+    /// A batch's results, one per event, in order.
+    Receipts(Vec<Result<Receipt, Failure>>),
     NewValues(Vec<NewValue>),
+    Found(Found),
 }

@@ -1,0 +1,213 @@
+//! ABI `opsync:plugin@0.2.0` (`wit/0.2.0/`): the bindings of its three worlds, the host side of
+//! its interfaces (the shared ones through [`host_side!`], and `fingerprint`), and the
+//! conversions between the host's types and its own: batches, read-back and retry hints.
+
+use std::time::Duration;
+
+use wasmtime::Store;
+use wasmtime::component::{HasSelf, InstancePre, Linker, Resource};
+
+use crate::connect::model::{ApiRequest, Field, Item, SecretString};
+use crate::plugin::abi::shared::{host_side, worlds};
+use crate::plugin::abi::{Call, Outcome, World};
+use crate::plugin::error::{Failure, FailureKind};
+use crate::plugin::event::{
+    ChangeKind, Found, ItemEvent, ItemRef, NewValue, Receipt, Rotation, RotationStep,
+};
+use crate::plugin::limits::SECRET_NAME_MAX;
+use crate::plugin::log::Level;
+use crate::plugin::secrets::SecretValue;
+use crate::plugin::state::HostState;
+use crate::plugin::text::sanitize;
+
+worlds!("wit/0.2.0");
+
+use destination::opsync::plugin::{config, fingerprint, log, secrets, types};
+
+/// Adds this version's interfaces to the linker (WASI and wasi:http are added by the engine).
+pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    secrets::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
+    log::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
+    config::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
+    fingerprint::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
+    Ok(())
+}
+
+host_side!();
+
+impl fingerprint::Host for HostState {
+    fn digest(&mut self, data: Vec<u8>) -> wasmtime::Result<String> {
+        HostState::digest(self, &data).map_err(wasmtime::Error::new)
+    }
+}
+
+/// A plugin's pre-instantiated component, typed by its world.
+pub enum Pre {
+    Destination(destination::DestinationPre<HostState>),
+    Rotator(rotator::RotatorPre<HostState>),
+    AuditSink(audit_sink::AuditSinkPre<HostState>),
+}
+
+impl Pre {
+    /// Type-checks the component's exports against `world`.
+    pub fn new(world: World, pre: InstancePre<HostState>) -> wasmtime::Result<Self> {
+        Ok(match world {
+            World::Destination => Self::Destination(destination::DestinationPre::new(pre)?),
+            World::Rotator => Self::Rotator(rotator::RotatorPre::new(pre)?),
+            World::AuditSink => Self::AuditSink(audit_sink::AuditSinkPre::new(pre)?),
+        })
+    }
+
+    /// Instantiates into `store` and makes one call. The outer error is a trap or host failure,
+    /// the inner one the plugin's own `plugin-error`.
+    pub async fn call(
+        &self,
+        store: &mut Store<HostState>,
+        call: Call<'_>,
+    ) -> wasmtime::Result<Result<Outcome, Failure>> {
+        match (self, call) {
+            (Self::Destination(pre), call) => {
+                let plugin = pre.instantiate_async(&mut *store).await?;
+                destination_call(&plugin, store, call).await
+            }
+            (Self::Rotator(pre), Call::Validate) => {
+                let plugin = pre.instantiate_async(&mut *store).await?;
+                let result = plugin.call_validate(&mut *store).await?;
+                Ok(result.map(|()| Outcome::Done).map_err(failure))
+            }
+            (Self::Rotator(pre), Call::Rotate(step, rotation)) => {
+                let plugin = pre.instantiate_async(&mut *store).await?;
+                let arg = rotation_arg(store.data_mut(), rotation)?;
+                let result = match step {
+                    RotationStep::Create => match plugin.call_create(&mut *store, &arg).await? {
+                        Ok(values) => {
+                            let values = take_new_values(store.data_mut(), values)?;
+                            return Ok(Ok(Outcome::NewValues(values)));
+                        }
+                        Err(e) => Err(e),
+                    },
+                    RotationStep::Set => plugin.call_set(&mut *store, &arg).await?,
+                    RotationStep::Test => plugin.call_test(&mut *store, &arg).await?,
+                    RotationStep::Finish => plugin.call_finish(&mut *store, &arg).await?,
+                };
+                Ok(result.map(|()| Outcome::Done).map_err(failure))
+            }
+            (Self::AuditSink(pre), Call::Validate) => {
+                let plugin = pre.instantiate_async(&mut *store).await?;
+                let result = plugin.call_validate(&mut *store).await?;
+                Ok(result.map(|()| Outcome::Done).map_err(failure))
+            }
+            (Self::AuditSink(pre), Call::Ingest(batch)) => {
+                let plugin = pre.instantiate_async(&mut *store).await?;
+                let batch: Vec<types::AuditEvent> = batch.iter().map(audit_event).collect();
+                let result = plugin.call_ingest(&mut *store, &batch).await?;
+                Ok(result.map(|()| Outcome::Done).map_err(failure))
+            }
+            (_, call) => Err(not_exported(call)),
+        }
+    }
+}
+
+fn not_exported(call: Call<'_>) -> wasmtime::Error {
+    wasmtime::Error::msg(format!(
+        "`{}` is not an export of this plugin's world",
+        call.name()
+    ))
+}
+
+/// One call of a destination instance living in `store`.
+async fn destination_call(
+    plugin: &destination::Destination,
+    store: &mut Store<HostState>,
+    call: Call<'_>,
+) -> wasmtime::Result<Result<Outcome, Failure>> {
+    match call {
+        Call::Validate => {
+            let result = plugin.call_validate(&mut *store).await?;
+            Ok(result.map(|()| Outcome::Done).map_err(failure))
+        }
+        Call::Deliver(event) => {
+            let event = item_event(store.data_mut(), event)?;
+            let result = plugin.call_deliver(&mut *store, &event).await?;
+            Ok(result
+                .map(|r| Outcome::Receipt(receipt(r)))
+                .map_err(failure))
+        }
+        Call::DeliverBatch(events) => {
+            let mut args = Vec::with_capacity(events.len());
+            for event in events {
+                args.push(item_event(store.data_mut(), event)?);
+            }
+            let results = plugin.call_deliver_batch(&mut *store, &args).await?;
+            if results.len() != events.len() {
+                return Err(wasmtime::Error::msg(format!(
+                    "deliver-batch answered {} results for {} events",
+                    results.len(),
+                    events.len()
+                )));
+            }
+            Ok(Ok(Outcome::Receipts(
+                results
+                    .into_iter()
+                    .map(|r| r.map(receipt).map_err(failure))
+                    .collect(),
+            )))
+        }
+        Call::ReadBack(item) => {
+            let result = plugin.call_read_back(&mut *store, &item_ref(item)).await?;
+            Ok(result.map(|f| Outcome::Found(found(f))).map_err(failure))
+        }
+        other => Err(not_exported(other)),
+    }
+}
+
+fn receipt(r: types::Receipt) -> Receipt {
+    Receipt {
+        location: r.location,
+        destination_version: r.destination_version,
+        unchanged: r.unchanged,
+        fingerprint: r.fingerprint,
+    }
+}
+
+fn found(f: types::Found) -> Found {
+    match f {
+        types::Found::Unsupported => Found::Unsupported,
+        types::Found::Absent => Found::Absent,
+        types::Found::Present(fingerprint) => Found::Present(fingerprint),
+    }
+}
+
+fn failure(e: types::PluginError) -> Failure {
+    match e {
+        types::PluginError::Retryable(r) => {
+            Failure::retry_after(r.message, r.after_ms.map(Duration::from_millis))
+        }
+        types::PluginError::Permanent(m) => Failure::new(FailureKind::Permanent, m),
+        types::PluginError::Misconfigured(m) => Failure::new(FailureKind::Misconfigured, m),
+    }
+}
+
+fn item_event(state: &mut HostState, event: &ItemEvent) -> wasmtime::Result<types::ItemEvent> {
+    let with_values = event.kind != ChangeKind::Deleted;
+    Ok(types::ItemEvent {
+        idempotency_key: event.idempotency_key.clone(),
+        kind: change_kind(event.kind),
+        vault: vault_ref(&event.vault),
+        item: item(state, &event.vault.id, &event.item, with_values)?,
+        key: event.destination_key.clone().unwrap_or_default(),
+        renamed_to: event.renamed_to.clone(),
+    })
+}
+
+fn item_ref(item: &ItemRef) -> types::ItemRef {
+    types::ItemRef {
+        key: item.key.clone(),
+        vault: vault_ref(&item.vault),
+        id: item.id.clone(),
+        title: item.title.clone(),
+        category: item.category.clone(),
+        tags: item.tags.clone(),
+        version: item.version,
+    }
+}
