@@ -7,7 +7,6 @@
 mod sync_support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -17,25 +16,12 @@ use opsync::connect_dev::Seed;
 use opsync::plugin::sha256_hex;
 use opsync::store::Store;
 use sync_support::{
-    Daemon, base_config, client, connect, file_instance, free_port, opsync_in, text,
+    base_config, client, connect, file_instance, files_under, free_port, opsync_in, run_daemon,
+    text,
 };
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/file-abi-0.1.0.wasm")
-}
-
-/// Files under `dir`, recursively.
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            out.extend(files(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -76,7 +62,7 @@ destinations = ["old-files"]
         .await
         .expect("vault");
     let items = client.list_items(&prod.id, None).await.expect("items");
-    let written = files(&dir.join("old"));
+    let written = files_under(&dir.join("old"));
     assert_eq!(written.len(), items.len(), "{written:?}");
     for item in &items {
         let path = dir.join("old/Production").join(format!("{}.json", item.id));
@@ -144,16 +130,7 @@ batch_size = 50
     );
     std::fs::write(dir.join("config.toml"), &config).expect("config");
     let admin = format!("127.0.0.1:{}", free_port());
-    let _daemon = Daemon(
-        Command::new(env!("CARGO_BIN_EXE_opsync"))
-            .current_dir(dir)
-            .args(["run", "--admin-listen", &admin])
-            .env("OPSYNC_LOG__LEVEL", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("opsync run starts"),
-    );
+    let _daemon = run_daemon(dir, &admin);
     let deadline = Instant::now() + Duration::from_secs(60);
     let metrics = loop {
         let text = match reqwest::get(format!("http://{admin}/metrics")).await {
@@ -179,8 +156,8 @@ batch_size = 50
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    assert_eq!(files(&dir.join("all")).len(), 200);
-    assert!(files(&dir.join("some")).is_empty());
+    assert_eq!(files_under(&dir.join("all")).len(), 200);
+    assert!(files_under(&dir.join("some")).is_empty());
     let batch_calls = counter(
         &metrics,
         "opsync_plugin_calls_total",

@@ -42,6 +42,7 @@ fn route(name: &str, selector: Selector, on_delete: OnDelete) -> Route {
         concurrency: 2,
         batch_size: 32,
         max_delete_ratio: 0.2,
+        drift: None,
     }
 }
 

@@ -180,6 +180,7 @@ fn a_group_of_outcomes_is_recorded_together_and_a_missing_row_fails_alone() {
                 RowUpdate::Delivered {
                     location: "/a.env",
                     at: now,
+                    fingerprint: None,
                     own_event: None,
                 },
             ),

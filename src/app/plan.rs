@@ -187,8 +187,12 @@ impl Action {
     fn of(c: &Change) -> Self {
         match c.kind {
             ChangeKind::Created => Self::Create,
-            ChangeKind::Updated | ChangeKind::Rotated if c.previous_key.is_some() => Self::Create,
-            ChangeKind::Updated | ChangeKind::Rotated => Self::Update,
+            ChangeKind::Updated | ChangeKind::Rotated | ChangeKind::Repaired
+                if c.previous_key.is_some() =>
+            {
+                Self::Create
+            }
+            ChangeKind::Updated | ChangeKind::Rotated | ChangeKind::Repaired => Self::Update,
             ChangeKind::Deleted => Self::Delete,
         }
     }

@@ -15,7 +15,7 @@ use crate::app::error::AppError;
 use crate::app::pins::refuse_pin_mismatches;
 use crate::app::prune::Pruner;
 use crate::config::Settings;
-use crate::delivery::{DrainReport, RouteWorker};
+use crate::delivery::{DrainReport, DriftChecker, RouteWorker};
 use crate::detect::{Detector, PollReport};
 use crate::poll_loop::{PollFailure, PollLoop};
 use crate::shutdown::Shutdown;
@@ -106,11 +106,15 @@ pub async fn run(
     let deliverer = engine.deliverer();
     let (wake, woken) = watch::channel(0u64);
     let mut workers = JoinSet::new();
+    let mut drift_checks = JoinSet::new();
     for route in &engine.settings.routes {
         let worker = RouteWorker::new(deliverer.clone(), &route.name)?;
         let (woken, stop) = (woken.clone(), shutdown.clone());
         let worker_options = engine.settings.delivery.worker_options();
         workers.spawn(async move { worker.run(woken, stop, worker_options).await });
+        if let Some(checker) = DriftChecker::new(deliverer.clone(), &route.name)? {
+            drift_checks.spawn(checker.run(shutdown.clone()));
+        }
     }
     let mut rotations = JoinSet::new();
     crate::rotation::spawn(
@@ -165,6 +169,7 @@ pub async fn run(
     // Rotation tasks stop at their next await; every step is persisted, so a rotation cut off
     // here resumes at its step after the next start.
     while rotations.join_next().await.is_some() {}
+    while drift_checks.join_next().await.is_some() {}
     while let Some(joined) = workers.join_next().await {
         match joined {
             Ok(Ok(report)) => summary.delivery.add(&report),

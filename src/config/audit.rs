@@ -148,7 +148,7 @@ struct RawSink {
     format: Option<String>,
     batch_size: Option<usize>,
     in_flight: Option<usize>,
-    #[serde(default, with = "opt_duration")]
+    #[serde(default, with = "crate::human_time::written::option")]
     flush_interval: Option<Duration>,
     #[serde(default)]
     start: StartSetting,
@@ -275,17 +275,4 @@ pub(crate) fn resolve(
         retention: raw.retention,
         sinks,
     })
-}
-
-/// Optional humantime durations.
-mod opt_duration {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer};
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-        #[derive(Deserialize)]
-        struct W(#[serde(with = "crate::human_time::written")] Duration);
-        Option::<W>::deserialize(d).map(|o| o.map(|w| w.0))
-    }
 }

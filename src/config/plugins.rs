@@ -49,9 +49,15 @@ pub enum SourceSetting {
 pub struct LimitSettings {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub memory_bytes: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none", with = "opt_duration")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        with = "crate::human_time::written::option"
+    )]
     pub cpu: Option<Duration>,
-    #[serde(skip_serializing_if = "Option::is_none", with = "opt_duration")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        with = "crate::human_time::written::option"
+    )]
     pub wall_clock: Option<Duration>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http_requests_per_call: Option<u32>,
@@ -427,24 +433,4 @@ fn redacted_map<S: serde::Serializer>(
         }
     }
     m.end()
-}
-
-/// Optional humantime durations.
-mod opt_duration {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-        #[derive(Deserialize)]
-        struct W(#[serde(with = "crate::human_time::written")] Duration);
-        Option::<W>::deserialize(d).map(|o| o.map(|w| w.0))
-    }
-
-    pub fn serialize<S: Serializer>(v: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-        match v {
-            Some(d) => crate::human_time::written::serialize(d, s),
-            None => s.serialize_none(),
-        }
-    }
 }

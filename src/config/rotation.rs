@@ -26,9 +26,9 @@ pub(crate) struct RawRotation {
     plugin: Option<String>,
     schedule: Option<String>,
     timezone: Option<String>,
-    #[serde(default, with = "opt_duration")]
+    #[serde(default, with = "crate::human_time::written::option")]
     jitter: Option<Duration>,
-    #[serde(default, with = "opt_duration")]
+    #[serde(default, with = "crate::human_time::written::option")]
     deadline: Option<Duration>,
     fields: Option<Vec<String>>,
     recipe: Option<RawRecipe>,
@@ -40,18 +40,6 @@ struct RawRecipe {
     length: Option<u32>,
     character_sets: Option<Vec<String>>,
     exclude_characters: Option<String>,
-}
-
-mod opt_duration {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer};
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-        #[derive(Deserialize)]
-        struct Wrap(#[serde(with = "crate::human_time::written")] Duration);
-        Option::<Wrap>::deserialize(d).map(|o| o.map(|w| w.0))
-    }
 }
 
 /// Checks every job against the plugin instances; all problems are reported together.

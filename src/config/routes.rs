@@ -9,8 +9,8 @@ use serde::Deserialize;
 use crate::config::error::{ConfigError, Problems};
 use crate::config::plugins::{PluginSettings, find_for};
 use crate::route::{
-    DEFAULT_BATCH_SIZE, DEFAULT_CONCURRENCY, DEFAULT_MAX_DELETE_RATIO, FieldSelection, Glob,
-    NameTemplate, OnDelete, Route, Selector,
+    DEFAULT_BATCH_SIZE, DEFAULT_CONCURRENCY, DEFAULT_DRIFT_RATE, DEFAULT_MAX_DELETE_RATIO,
+    DriftCheck, FieldSelection, Glob, NameTemplate, OnDelete, OnDrift, Route, Selector,
 };
 
 /// Most concurrent deliveries a route may ask for.
@@ -39,6 +39,18 @@ pub(crate) struct RawRoute {
     concurrency: Option<usize>,
     batch_size: Option<usize>,
     max_delete_ratio: Option<f64>,
+    #[serde(default, with = "crate::human_time::written::option")]
+    drift_check: Option<std::time::Duration>,
+    on_drift: Option<RawOnDrift>,
+    drift_rate: Option<u32>,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum RawOnDrift {
+    Repair,
+    Report,
+    Ignore,
 }
 
 #[derive(Deserialize, Default)]
@@ -47,6 +59,47 @@ enum RawOnDelete {
     #[default]
     Retain,
     Delete,
+}
+
+/// Most read-backs per second a route's drift check may make.
+pub const MAX_DRIFT_RATE: u32 = 1000;
+
+/// A route's drift check from its keys: none without `drift_check` or with `on_drift =
+/// "ignore"`; the error names the key.
+fn drift_check(
+    every: Option<std::time::Duration>,
+    on_drift: Option<RawOnDrift>,
+    rate: Option<u32>,
+) -> Result<Option<DriftCheck>, (&'static str, String)> {
+    let on_drift = match on_drift {
+        Some(RawOnDrift::Ignore) => return Ok(None),
+        Some(RawOnDrift::Repair) => OnDrift::Repair,
+        Some(RawOnDrift::Report) | None => OnDrift::Report,
+    };
+    let Some(every) = every else {
+        if rate.is_some() {
+            return Err((
+                "drift_rate",
+                "drift_rate needs drift_check (how often to read back)".into(),
+            ));
+        }
+        return Ok(None);
+    };
+    if every < std::time::Duration::from_secs(1) {
+        return Err(("drift_check", "must be at least 1s".into()));
+    }
+    let rate = rate.unwrap_or(DEFAULT_DRIFT_RATE);
+    if rate == 0 || rate > MAX_DRIFT_RATE {
+        return Err((
+            "drift_rate",
+            format!("must be between 1 and {MAX_DRIFT_RATE} read-backs per second"),
+        ));
+    }
+    Ok(Some(DriftCheck {
+        every,
+        on_drift,
+        rate,
+    }))
 }
 
 /// Checks every route against the plugin instances; all problems are reported together.
@@ -129,6 +182,14 @@ pub(crate) fn resolve(
             );
             ok = false;
         }
+        let drift = match drift_check(r.drift_check, r.on_drift, r.drift_rate) {
+            Ok(drift) => drift,
+            Err((key, message)) => {
+                bad(key, message);
+                ok = false;
+                None
+            }
+        };
         let max_delete_ratio = r.max_delete_ratio.unwrap_or(DEFAULT_MAX_DELETE_RATIO);
         if !(0.0..=1.0).contains(&max_delete_ratio) {
             bad("max_delete_ratio", "must be between 0 and 1".into());
@@ -165,6 +226,7 @@ pub(crate) fn resolve(
                 concurrency,
                 batch_size,
                 max_delete_ratio,
+                drift,
             });
         }
     }

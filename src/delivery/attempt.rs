@@ -25,8 +25,13 @@ pub(crate) fn attempt_of(d: &Delivery) -> u32 {
 /// What one attempt came to ([`Deliverer::record`] writes it to the ledger).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    /// The destination took it (`unchanged`: it already held this content).
-    Delivered { location: String, unchanged: bool },
+    /// The destination took it (`unchanged`: it already held this content; `fingerprint`: what
+    /// it now holds, from a plugin that reads back).
+    Delivered {
+        location: String,
+        unchanged: bool,
+        fingerprint: Option<String>,
+    },
     /// Nothing to deliver any more: a created or updated item is gone from Connect or from the
     /// route, or a deleted one is back. Recorded as done, with this reason as the location.
     Skipped(String),
@@ -39,6 +44,15 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// What a destination's receipt makes of an attempt.
+    pub(crate) fn delivered(receipt: crate::plugin::Receipt) -> Self {
+        Self::Delivered {
+            location: receipt.location,
+            unchanged: receipt.unchanged,
+            fingerprint: receipt.fingerprint,
+        }
+    }
+
     /// The metric label.
     pub fn label(&self) -> &'static str {
         match self {
@@ -74,10 +88,7 @@ impl Deliverer {
             Err(outcome) => return outcome,
         };
         match plugin.deliver(&event).await {
-            Ok(receipt) => Outcome::Delivered {
-                location: receipt.location,
-                unchanged: receipt.unchanged,
-            },
+            Ok(receipt) => Outcome::delivered(receipt),
             Err(e) => self.failed_attempt(attempt_of(d), &e),
         }
     }
@@ -219,14 +230,20 @@ impl Deliverer {
             .map(|((d, outcome), event)| {
                 let event = event.as_ref().map(|(_, event)| event);
                 let update = match outcome {
-                    Outcome::Delivered { location, .. } => RowUpdate::Delivered {
+                    Outcome::Delivered {
+                        location,
+                        fingerprint,
+                        ..
+                    } => RowUpdate::Delivered {
                         location,
                         at: now,
+                        fingerprint: fingerprint.as_deref(),
                         own_event: event,
                     },
                     Outcome::Skipped(why) => RowUpdate::Delivered {
                         location: why,
                         at: now,
+                        fingerprint: None,
                         own_event: None,
                     },
                     Outcome::Retry { delay: wait, error }
@@ -293,6 +310,7 @@ fn observe(d: &Delivery, outcome: &Outcome, now: DateTime<Utc>) {
         Outcome::Delivered {
             location,
             unchanged,
+            ..
         } => tracing::debug!(
             route = %entry.route, destination = %entry.destination, item = %entry.item_id,
             version = entry.version, kind = entry.kind.as_str(), %location, unchanged,

@@ -67,10 +67,7 @@ impl Deliverer {
             Ok(results) => {
                 for (slot, result) in slots.iter().zip(results) {
                     outcomes[*slot] = Some(match result {
-                        Ok(receipt) => Outcome::Delivered {
-                            location: receipt.location,
-                            unchanged: receipt.unchanged,
-                        },
+                        Ok(receipt) => Outcome::delivered(receipt),
                         Err(e) => self.failed_attempt(attempt_of(&rows[*slot]), &e),
                     });
                 }

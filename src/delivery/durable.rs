@@ -90,6 +90,7 @@ mod tests {
         Outcome::Delivered {
             location: "v/i.env".into(),
             unchanged: false,
+            fingerprint: None,
         }
     }
 

@@ -4,6 +4,7 @@
 
 mod attempt;
 mod batch;
+mod drift;
 mod durable;
 mod error;
 mod retry;
@@ -19,6 +20,7 @@ use crate::route::Route;
 use crate::store::Store;
 
 pub use attempt::Outcome;
+pub use drift::{DriftChecker, DriftReport};
 pub use error::DeliveryError;
 pub use retry::{Decision, MAX_RETRY_AFTER, RetryPolicy};
 pub use worker::{DrainReport, RouteWorker, WorkerOptions};

@@ -253,6 +253,7 @@ mod tests {
             concurrency: 1,
             batch_size: 32,
             max_delete_ratio: 0.2,
+            drift: None,
         }]
     }
 

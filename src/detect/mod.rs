@@ -116,7 +116,7 @@ impl PollReport {
             ChangeKind::Created => self.counted.0 += 1,
             ChangeKind::Updated => self.counted.1 += 1,
             ChangeKind::Deleted => self.counted.2 += 1,
-            ChangeKind::Rotated => {}
+            ChangeKind::Rotated | ChangeKind::Repaired => {}
         }
         if keep {
             self.changes.push(change);

@@ -8,19 +8,22 @@ pub enum ChangeKind {
     /// The item left the route; its fields are not sent.
     Deleted,
     Rotated,
+    /// The destination drifted from what was delivered: the same version, written again.
+    Repaired,
 }
 
-/// A change kind's text was none of the four.
+/// A change kind's text was none of the five.
 #[derive(Debug, thiserror::Error)]
 #[error("unknown change kind {0:?}")]
 pub struct UnknownChangeKind(pub String);
 
 impl ChangeKind {
-    pub const ALL: [ChangeKind; 4] = [
+    pub const ALL: [ChangeKind; 5] = [
         ChangeKind::Created,
         ChangeKind::Updated,
         ChangeKind::Deleted,
         ChangeKind::Rotated,
+        ChangeKind::Repaired,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -29,6 +32,7 @@ impl ChangeKind {
             Self::Updated => "updated",
             Self::Deleted => "deleted",
             Self::Rotated => "rotated",
+            Self::Repaired => "repaired",
         }
     }
 

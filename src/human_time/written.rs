@@ -31,6 +31,26 @@ impl Visitor<'_> for DurationVisitor {
     }
 }
 
+/// The same for an optional duration (`None` when the key is absent).
+pub mod option {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        #[derive(Deserialize)]
+        struct Written(#[serde(with = "super")] Duration);
+        Option::<Written>::deserialize(d).map(|o| o.map(|w| w.0))
+    }
+
+    pub fn serialize<S: Serializer>(v: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(d) => super::serialize(d, s),
+            None => s.serialize_none(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

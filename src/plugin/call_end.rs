@@ -8,7 +8,7 @@ use wasmtime::{Store, Trap};
 
 use crate::plugin::abi::Outcome;
 use crate::plugin::error::{Failure, PluginError};
-use crate::plugin::event::Receipt;
+use crate::plugin::event::{Found, Receipt};
 use crate::plugin::limits::{ERROR_MESSAGE_MAX, LimitHit, Limits, RECEIPT_TEXT_MAX};
 use crate::plugin::secrets::Secrets;
 use crate::plugin::state::HostState;
@@ -48,10 +48,10 @@ pub(crate) fn settle_outcome(
     result: Result<wasmtime::Result<Result<Outcome, Failure>>, tokio::time::error::Elapsed>,
 ) -> Result<Outcome, PluginError> {
     let outcome = settle(plugin, limits, store, result)?;
-    Ok(sanitize_outcome(store.data(), outcome))
+    Ok(sanitize_outcome(plugin, store.data(), outcome))
 }
 
-fn sanitize_outcome(state: &HostState, outcome: Outcome) -> Outcome {
+fn sanitize_outcome(plugin: &str, state: &HostState, outcome: Outcome) -> Outcome {
     let secrets = &state.secrets;
     match outcome {
         Outcome::Receipt(receipt) => Outcome::Receipt(sanitize_receipt(state, receipt)),
@@ -64,6 +64,14 @@ fn sanitize_outcome(state: &HostState, outcome: Outcome) -> Outcome {
                 })
                 .collect(),
         ),
+        // Only a digest this call made may stand for what the destination holds.
+        Outcome::Found(Found::Present(fingerprint)) if !state.issued_digest(&fingerprint) => {
+            tracing::warn!(
+                plugin,
+                "read-back answered a fingerprint the host did not make; taken as unsupported"
+            );
+            Outcome::Found(Found::Unsupported)
+        }
         other => other,
     }
 }

@@ -37,6 +37,35 @@ pub struct Route {
     /// Changes of one destination handed over in one call, for plugins that take batches.
     pub batch_size: usize,
     pub max_delete_ratio: f64,
+    /// Whether and how often what the destinations hold is read back and compared.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub drift: Option<DriftCheck>,
+}
+
+/// A route's drift checks: every `every`, each item a destination holds is read back (at most
+/// `rate` per second) and compared with what was delivered.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct DriftCheck {
+    #[serde(rename = "drift_check", with = "crate::human_time::written")]
+    pub every: std::time::Duration,
+    #[serde(rename = "on_drift")]
+    pub on_drift: OnDrift,
+    #[serde(rename = "drift_rate")]
+    pub rate: u32,
+}
+
+/// Default read-backs per second of a route's drift check.
+pub const DEFAULT_DRIFT_RATE: u32 = 20;
+
+/// What a route does about an item found drifted at a destination.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnDrift {
+    /// Deliver the current version again.
+    Repair,
+    /// Count it, log it and show it on the status page; change nothing.
+    #[default]
+    Report,
 }
 
 /// Which items a route takes. Every non-empty criterion must hold; an empty one takes all.
@@ -201,6 +230,7 @@ mod tests {
             concurrency: 1,
             batch_size: 32,
             max_delete_ratio: DEFAULT_MAX_DELETE_RATIO,
+            drift: None,
         }
     }
 

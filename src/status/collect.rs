@@ -86,6 +86,7 @@ struct Facts {
     unusable: HashMap<String, String>,
     routes: Vec<store::RouteStatus>,
     destinations: Vec<store::DestinationStatus>,
+    drifted: HashMap<(String, String), u64>,
     members: HashMap<String, u64>,
     jobs: Vec<store::JobState>,
     sinks: HashMap<String, store::SinkLag>,
@@ -109,6 +110,11 @@ impl Facts {
                 .collect(),
             routes: store.route_status()?,
             destinations: store.destination_status()?,
+            drifted: store
+                .drift_counts()?
+                .into_iter()
+                .map(|(route, destination, n)| ((route, destination), n))
+                .collect(),
             members: store.member_counts()?,
             jobs: store.rotation_jobs()?,
             sinks,
@@ -169,7 +175,12 @@ fn route(name: &str, config: Option<&Route>, facts: &Facts, now: DateTime<Utc>) 
                 .destinations
                 .iter()
                 .find(|d| d.route == name && d.destination == dest);
-            destination(dest, row, hold.is_some(), facts.unusable.get(dest))
+            let drifted = facts
+                .drifted
+                .get(&(name.to_owned(), dest.to_owned()))
+                .copied()
+                .unwrap_or(0);
+            destination(dest, row, drifted, hold.is_some(), facts.unusable.get(dest))
         })
         .collect();
     let oldest = known.and_then(|r| r.oldest_pending);
@@ -204,6 +215,7 @@ fn selection(route: &Route) -> Selection {
 fn destination(
     name: &str,
     row: Option<&store::DestinationStatus>,
+    drifted: u64,
     held: bool,
     unusable: Option<&String>,
 ) -> DestinationStatus {
@@ -214,6 +226,8 @@ fn destination(
         DestinationState::Held
     } else if dead > 0 {
         DestinationState::DeadLetter
+    } else if drifted > 0 {
+        DestinationState::Drifted
     } else if retrying > 0 {
         DestinationState::Retrying
     } else if pending > 0 {
@@ -227,6 +241,7 @@ fn destination(
         pending,
         retrying,
         dead,
+        drifted,
         last_delivered_at: row.and_then(|r| r.last_delivered),
         last_error: unusable
             .cloned()

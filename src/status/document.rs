@@ -94,6 +94,8 @@ pub struct DestinationStatus {
     pub pending: u64,
     pub retrying: u64,
     pub dead: u64,
+    /// Items whose last read-back found them changed or missing at the destination.
+    pub drifted: u64,
     pub last_delivered_at: Option<DateTime<Utc>>,
     /// The newest error of a pending or dead change, or why the plugin is unusable.
     pub last_error: Option<String>,
@@ -109,6 +111,8 @@ pub enum DestinationState {
     Held,
     /// At least one change was given up.
     DeadLetter,
+    /// A read-back found an item changed or missing at the destination.
+    Drifted,
     /// A change failed and waits for its next attempt.
     Retrying,
     /// Changes wait for their first attempt.
@@ -124,6 +128,7 @@ impl DestinationState {
             Self::PluginUnusable => "plugin_unusable",
             Self::Held => "held",
             Self::DeadLetter => "dead_letter",
+            Self::Drifted => "drifted",
             Self::Retrying => "retrying",
             Self::Pending => "pending",
             Self::Synced => "synced",

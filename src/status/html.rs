@@ -28,7 +28,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .badge { display: inline-block; white-space: nowrap; padding: 0 .45rem; border-radius: .6rem; font-size: .8rem; font-weight: 600; color: #fff; }
 .s-synced, .s-ok, .s-succeeded { background: var(--ok); }
 .s-pending, .s-retrying, .s-unknown, .s-busy, .s-skipped { background: var(--warn); }
-.s-dead_letter, .s-held, .s-plugin_unusable, .s-failing, .s-failed, .s-rolled_back { background: var(--bad); }
+.s-dead_letter, .s-held, .s-plugin_unusable, .s-drifted, .s-failing, .s-failed, .s-rolled_back { background: var(--bad); }
 .hold { border-left: 4px solid var(--bad); padding: .3rem .7rem; margin: .4rem 0; }
 dl { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; } dt { color: var(--mute); } dd { margin: 0; }
 "#;
@@ -156,7 +156,7 @@ fn route(r: &RouteStatus, now: DateTime<Utc>) -> Markup {
             table.destinations {
                 thead { tr {
                     th { "Destination" } th { "State" } th { "Pending" } th { "Retrying" }
-                    th { "Dead" } th { "Last delivery" } th { "Last error" }
+                    th { "Dead" } th { "Drifted" } th { "Last delivery" } th { "Last error" }
                 } }
                 tbody {
                     @for d in &r.destinations { (destination(d, now)) }
@@ -193,7 +193,7 @@ fn destination(d: &DestinationStatus, now: DateTime<Utc>) -> Markup {
         tr.destination data-destination=(d.name) data-state=(d.state.as_str()) {
             td { (d.name) }
             td { (badge(d.state.as_str())) }
-            td.num { (d.pending) } td.num { (d.retrying) } td.num { (d.dead) }
+            td.num { (d.pending) } td.num { (d.retrying) } td.num { (d.dead) } td.num { (d.drifted) }
             td { (when(d.last_delivered_at, now)) }
             td.err { @if let Some(e) = &d.last_error { (e) } }
         }

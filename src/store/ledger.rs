@@ -169,6 +169,7 @@ impl Store {
             RowUpdate::Delivered {
                 location: receipt_location,
                 at,
+                fingerprint: None,
                 own_event,
             },
         )
@@ -341,10 +342,12 @@ impl Store {
 /// What a finished attempt changes in its ledger row.
 #[derive(Clone, Copy, Debug)]
 pub enum RowUpdate<'a> {
-    /// See [`Store::mark_delivered`].
+    /// See [`Store::mark_delivered`]. `fingerprint`: what the destination now holds, from a
+    /// plugin that reads back (kept for drift checks; a delivered deletion forgets it).
     Delivered {
         location: &'a str,
         at: DateTime<Utc>,
+        fingerprint: Option<&'a str>,
         own_event: Option<&'a ApiRequest>,
     },
     /// See [`Store::mark_retry`].
@@ -367,17 +370,22 @@ fn apply(conn: &Connection, id: DeliveryId, update: &RowUpdate<'_>) -> Result<us
         RowUpdate::Delivered {
             location,
             at,
+            fingerprint,
             own_event,
-        } => (
-            conn.prepare_cached(
-                "UPDATE ledger SET status = 'delivered', attempts = attempts + 1, \
-                 delivered_at = ?2, location = ?3, last_error = NULL \
-                 WHERE id = ?1 AND status IN ('pending', 'superseded', 'delivered')",
-            )
-            .and_then(|mut stmt| stmt.execute(params![id, to_millis(at), clip(location)]))
-            .op("mark delivered")?,
-            own_event,
-        ),
+        } => {
+            let changed = conn
+                .prepare_cached(
+                    "UPDATE ledger SET status = 'delivered', attempts = attempts + 1, \
+                     delivered_at = ?2, location = ?3, last_error = NULL \
+                     WHERE id = ?1 AND status IN ('pending', 'superseded', 'delivered')",
+                )
+                .and_then(|mut stmt| stmt.execute(params![id, to_millis(at), clip(location)]))
+                .op("mark delivered")?;
+            if changed > 0 {
+                crate::store::drift::delivered(conn, id, fingerprint, at)?;
+            }
+            (changed, own_event)
+        }
         RowUpdate::Retry {
             error,
             next_attempt_at,

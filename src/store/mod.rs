@@ -12,6 +12,7 @@
 //! recorder also flushes files, audit maintenance prunes and counts in one job).
 
 mod audit;
+mod drift;
 mod error;
 mod health;
 mod known;
@@ -28,6 +29,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::Connection;
 
 pub use audit::{LogOrder, OutboxRecord, TailMark};
+pub use drift::{Drift, Fingerprinted};
 pub use error::StoreError;
 pub use health::{Noted, PollHealth, UnusablePlugin};
 pub use known::{KnownItem, KnownVault, Member, PollWrite};

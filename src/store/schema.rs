@@ -179,6 +179,26 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE rotation_jobs ADD COLUMN lease_instance TEXT;
     ALTER TABLE rotation_jobs ADD COLUMN lease_place TEXT;
     "#,
+    // 7: drift detection. What each destination last confirmed it holds for an item, as a keyed
+    // fingerprint (HMAC under a key kept outside this database; never a value or a plain hash),
+    // and what the last read-back found.
+    r#"
+    CREATE TABLE fingerprints (
+        route        TEXT NOT NULL,
+        destination  TEXT NOT NULL,
+        item_id      TEXT NOT NULL,
+        vault_id     TEXT NOT NULL,
+        key          TEXT NOT NULL,
+        version      INTEGER NOT NULL,
+        fingerprint  TEXT NOT NULL,
+        delivered_at INTEGER NOT NULL,
+        checked_at   INTEGER,
+        -- NULL: none seen; 'changed' or 'missing' since drift_at.
+        drift        TEXT CHECK (drift IN ('changed', 'missing')),
+        drift_at     INTEGER,
+        PRIMARY KEY (route, destination, item_id)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -28,6 +28,15 @@ pub const DELIVERY_LATENCY_SECONDS: &str = "opsync_delivery_latency_seconds";
 pub const RETRIES_TOTAL: &str = "opsync_delivery_retries_total";
 /// Counter: deliveries given up on and dead-lettered, by `route` and `plugin`.
 pub const DEAD_LETTERS_TOTAL: &str = "opsync_dead_letters_total";
+/// Counter: read-backs of what destinations hold, by `route`, `plugin` and `result` (`ok`,
+/// `drift`, `error`, `unsupported`).
+pub const DRIFT_CHECKS_TOTAL: &str = "opsync_drift_checks_total";
+/// Counter: items found drifted at a destination, by `route`, `plugin` and `kind` (`changed`,
+/// `missing`).
+pub const DRIFT_DETECTED_TOTAL: &str = "opsync_drift_detected_total";
+/// Counter: drifted items queued for delivery again (`on_drift = "repair"`), by `route` and
+/// `plugin`.
+pub const DRIFT_REPAIRS_TOTAL: &str = "opsync_drift_repairs_total";
 /// Gauge: ledger entries waiting to be delivered, by `route`.
 pub const PENDING: &str = "opsync_pending_deliveries";
 /// Gauge: dead letters currently held, by `route`.
@@ -125,6 +134,9 @@ pub const ALL: &[&str] = &[
     DELIVERY_LATENCY_SECONDS,
     RETRIES_TOTAL,
     DEAD_LETTERS_TOTAL,
+    DRIFT_CHECKS_TOTAL,
+    DRIFT_DETECTED_TOTAL,
+    DRIFT_REPAIRS_TOTAL,
     PENDING,
     DEAD_LETTERS,
     CONNECT_REQUESTS_TOTAL,
@@ -199,6 +211,18 @@ pub fn describe() {
     describe_counter!(
         DEAD_LETTERS_TOTAL,
         "Deliveries given up on and dead-lettered, by route and plugin"
+    );
+    describe_counter!(
+        DRIFT_CHECKS_TOTAL,
+        "Read-backs of what destinations hold, by route, plugin and result"
+    );
+    describe_counter!(
+        DRIFT_DETECTED_TOTAL,
+        "Items found drifted at a destination, by route, plugin and kind"
+    );
+    describe_counter!(
+        DRIFT_REPAIRS_TOTAL,
+        "Drifted items queued for delivery again, by route and plugin"
     );
     describe_gauge!(PENDING, "Ledger entries waiting to be delivered, by route");
     describe_gauge!(DEAD_LETTERS, "Dead letters currently held, by route");

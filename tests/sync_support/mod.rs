@@ -206,6 +206,47 @@ impl Drop for Daemon {
     }
 }
 
+/// Starts `opsync run` in `dir` with its admin listener on `admin`, logging warnings only.
+pub fn run_daemon(dir: &Path, admin: &str) -> Daemon {
+    Daemon(
+        std::process::Command::new(env!("CARGO_BIN_EXE_opsync"))
+            .current_dir(dir)
+            .args(["run", "--admin-listen", admin])
+            .env("OPSYNC_LOG__LEVEL", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("opsync run starts"),
+    )
+}
+
+/// Waits until `check` holds, every 200 ms, for at most a minute.
+pub async fn until(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !check().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// Every file under `dir`, recursively, sorted.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out.sort();
+    out
+}
+
 /// A finished command's status and output, for assertion messages.
 pub fn text(out: &Output) -> String {
     format!(

@@ -174,6 +174,9 @@ fn write(
         )));
     }
     check_owner(name, &secret, event)?;
+    if event.kind == ChangeKind::Repaired && !secret.deleted {
+        return repair(settings, sm, name, secret, event);
+    }
     if secret.version_ids.contains(&token) && !secret.deleted {
         // The fingerprint of what this version wrote, so that a change made at the destination
         // since then still shows as drift on the next read-back.
@@ -195,6 +198,30 @@ fn write(
         sm.tag(&secret.arn, &tags(event))?;
     }
     let value = settings.selection.render(event)?;
+    let version = sm.put(&secret.arn, &value, &token)?;
+    Ok(written(secret.arn, version, false, &value))
+}
+
+/// Writes this version again over what a read-back found changed: unless the secret holds it
+/// already (a retry after the repair landed), a new version under a token of its own (the
+/// version's own token is taken by the write the change replaced).
+fn repair(
+    settings: &Settings,
+    sm: &SecretsManager,
+    name: &str,
+    secret: Description,
+    event: &ItemEvent,
+) -> Result<Receipt, PluginError> {
+    let value = settings.selection.render(event)?;
+    let current = sm.current_value(name)?;
+    let token = client_token(&format!(
+        "{}:{}",
+        event.idempotency_key,
+        secret.version_ids.len()
+    ));
+    if current.as_deref() == Some(value.as_bytes()) {
+        return Ok(written(secret.arn, token, true, &value));
+    }
     let version = sm.put(&secret.arn, &value, &token)?;
     Ok(written(secret.arn, version, false, &value))
 }
@@ -252,7 +279,7 @@ fn deliver(
     };
     match event.kind {
         ChangeKind::Deleted => delete(settings, sm, &name, &event),
-        ChangeKind::Created | ChangeKind::Updated | ChangeKind::Rotated => {
+        ChangeKind::Created | ChangeKind::Updated | ChangeKind::Rotated | ChangeKind::Repaired => {
             write(settings, sm, &name, &event)
         }
     }

@@ -139,6 +139,7 @@ pub fn kind_name(kind: ChangeKind) -> &'static str {
         ChangeKind::Updated => "updated",
         ChangeKind::Deleted => "deleted",
         ChangeKind::Rotated => "rotated",
+        ChangeKind::Repaired => "repaired",
     }
 }
 

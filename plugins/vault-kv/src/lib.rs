@@ -161,8 +161,11 @@ fn write(
     if let Some(meta) = &meta {
         check_ownership(settings, &location, meta, event)?;
         let held = meta.custom.get(ITEM_VERSION).and_then(Value::as_str);
+        // A repair writes even though the marker says this version is there: the data was
+        // changed behind it.
         if is_managed(meta)
             && !meta.current_gone
+            && event.kind != ChangeKind::Repaired
             && held == Some(event.item.version.to_string().as_str())
         {
             // The fingerprint of what this version wrote, so that a change made at the
@@ -252,7 +255,7 @@ fn deliver(settings: &Settings, kv: &Kv, event: ItemEvent) -> Result<Receipt, Pl
     };
     match event.kind {
         ChangeKind::Deleted => delete(settings, kv, &path, &event),
-        ChangeKind::Created | ChangeKind::Updated | ChangeKind::Rotated => {
+        ChangeKind::Created | ChangeKind::Updated | ChangeKind::Rotated | ChangeKind::Repaired => {
             write(settings, kv, &path, &event)
         }
     }

@@ -152,15 +152,6 @@ macro_rules! host_side {
             }
         }
 
-        fn change_kind(kind: ChangeKind) -> types::ChangeKind {
-            match kind {
-                ChangeKind::Created => types::ChangeKind::Created,
-                ChangeKind::Updated => types::ChangeKind::Updated,
-                ChangeKind::Deleted => types::ChangeKind::Deleted,
-                ChangeKind::Rotated => types::ChangeKind::Rotated,
-            }
-        }
-
         fn vault_ref(vault: &crate::plugin::event::VaultRef) -> types::VaultRef {
             types::VaultRef {
                 id: vault.id.clone(),

@@ -155,6 +155,16 @@ fn failure(e: types::PluginError) -> Failure {
     }
 }
 
+/// 0.1.0 has no `repaired`: a repair reaches it as an update.
+fn change_kind(kind: ChangeKind) -> types::ChangeKind {
+    match kind {
+        ChangeKind::Created => types::ChangeKind::Created,
+        ChangeKind::Updated | ChangeKind::Repaired => types::ChangeKind::Updated,
+        ChangeKind::Deleted => types::ChangeKind::Deleted,
+        ChangeKind::Rotated => types::ChangeKind::Rotated,
+    }
+}
+
 fn item_event(state: &mut HostState, event: &ItemEvent) -> wasmtime::Result<types::ItemEvent> {
     let with_values = event.kind != ChangeKind::Deleted;
     state.reserved = event.reserved_config();

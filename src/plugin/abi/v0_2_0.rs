@@ -188,6 +188,16 @@ fn failure(e: types::PluginError) -> Failure {
     }
 }
 
+fn change_kind(kind: ChangeKind) -> types::ChangeKind {
+    match kind {
+        ChangeKind::Created => types::ChangeKind::Created,
+        ChangeKind::Updated => types::ChangeKind::Updated,
+        ChangeKind::Deleted => types::ChangeKind::Deleted,
+        ChangeKind::Rotated => types::ChangeKind::Rotated,
+        ChangeKind::Repaired => types::ChangeKind::Repaired,
+    }
+}
+
 fn item_event(state: &mut HostState, event: &ItemEvent) -> wasmtime::Result<types::ItemEvent> {
     let with_values = event.kind != ChangeKind::Deleted;
     Ok(types::ItemEvent {
