@@ -1,7 +1,8 @@
 //! Plugin host overhead: a no-op event end to end (fresh store, instantiate, call, drop) on one
-//! core, a warm call (the no-op export again on an instance kept alive in its store), the memory
-//! of a live no-op instance, and the start-up of every built-in plugin with and without the
-//! compiled cache.
+//! core, a warm call (the no-op export again on an instance kept alive in its store), no-op
+//! events per second per core in batches of 1, 8, 32 and 128 (ABI 0.2.0 `deliver-batch`: one
+//! fresh store per batch), the memory of a live no-op instance, and the start-up of every
+//! built-in plugin with and without the compiled cache.
 //!
 //! The warm call and the live instances go through `Plugin::warm_instance`, which exists for this
 //! bench: the daemon never reuses a store, so the warm call is a floor (the guest call and the
@@ -28,7 +29,7 @@ use opsync::plugin::{
     BUILTINS, ChangeKind, EngineOptions, Grants, HostOptions, ItemEvent, Limits, Plugin,
     PluginConfig, PluginHost, PluginSource, PluginSpec,
 };
-use plugin_support::{event, guest_spec, host, host_with_cache, item};
+use plugin_support::{batch_wasm, event, guest_spec, host, host_with_cache, item, spec_for};
 
 fn start_builtins(cache: Option<std::path::PathBuf>) -> Duration {
     let host = host_with_cache(cache);
@@ -46,6 +47,9 @@ fn start_builtins(cache: Option<std::path::PathBuf>) -> Duration {
     }
     started.elapsed()
 }
+
+/// Batch sizes measured.
+const BATCH_SIZES: [usize; 4] = [1, 8, 32, 128];
 
 /// No-op instances held alive at once for the memory figure.
 const INSTANCES: u32 = 200;
@@ -155,6 +159,36 @@ fn main() {
         per_warm_call.as_secs_f64() * 1e6,
         1.0 / per_warm_call.as_secs_f64()
     );
+
+    let batch_plugin = host
+        .load(spec_for(
+            batch_wasm(),
+            "noop-batch",
+            &[],
+            Limits::default(),
+            Grants::default(),
+        ))
+        .expect("batch guest loads");
+    for size in BATCH_SIZES {
+        let batch: Vec<ItemEvent> = (0..size)
+            .map(|i| {
+                let mut e = event(item(&format!("x{i}")), ChangeKind::Updated);
+                e.destination_key = Some(format!("Prod/x{i}"));
+                e
+            })
+            .collect();
+        let calls = (events / size as u32).max(10);
+        let per_batch = runtime.block_on(per_call(calls, async || {
+            let results = batch_plugin.deliver_batch(&batch).await.expect("batch");
+            assert_eq!(results.len(), batch.len());
+        }));
+        let per_event = per_batch / size as u32;
+        println!(
+            "no-op events in batches of {size} (one store per batch), one core: {:.2} us/event, {:.0} events/s",
+            per_event.as_secs_f64() * 1e6,
+            1.0 / per_event.as_secs_f64()
+        );
+    }
 
     if std::env::args().any(|a| a == "--events-only") {
         return;

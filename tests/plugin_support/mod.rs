@@ -15,7 +15,7 @@ use opsync::plugin::{
     PluginSource, PluginSpec, VaultRef, sha256_hex,
 };
 
-/// Builds the test guests (tests/plugin_guest, a workspace of three components) for
+/// Builds the test guests (tests/plugin_guest, a workspace of four components) for
 /// wasm32-wasip2, once per test binary, and returns the directory holding the `.wasm` files.
 fn guests_dir() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
@@ -58,6 +58,11 @@ pub fn rotator_wasm() -> PathBuf {
 /// The audit-sink test guest.
 pub fn audit_wasm() -> PathBuf {
     guests_dir().join("opsync_test_audit.wasm")
+}
+
+/// The no-op destination of ABI 0.2.0 (batches, read-back).
+pub fn batch_wasm() -> PathBuf {
+    guests_dir().join("opsync_test_batch.wasm")
 }
 
 /// A host with a small pool and a fast epoch, no disk cache.
