@@ -60,4 +60,43 @@ impl RotationError {
             _ => false,
         }
     }
+
+    /// When the plugin said to try again (ABI 0.2.0 `retry.after-ms`), for a retryable failure.
+    pub fn retry_hint(&self) -> Option<std::time::Duration> {
+        match self {
+            RotationError::Plugin { source, .. } => source.retry_hint(),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::plugin::Failure;
+
+    #[test]
+    fn a_plugins_retry_hint_is_the_steps() {
+        let hinted = RotationError::Plugin {
+            job: "db".into(),
+            step: "set",
+            source: Box::new(PluginError::Failed {
+                plugin: "rot".into(),
+                failure: Failure::retry_after("throttled", Some(Duration::from_secs(30))),
+            }),
+        };
+        assert!(hinted.is_retryable());
+        assert_eq!(hinted.retry_hint(), Some(Duration::from_secs(30)));
+        let plain = RotationError::Plugin {
+            job: "db".into(),
+            step: "set",
+            source: Box::new(PluginError::Failed {
+                plugin: "rot".into(),
+                failure: Failure::new(FailureKind::Permanent, "refused"),
+            }),
+        };
+        assert_eq!(plain.retry_hint(), None);
+    }
 }

@@ -78,9 +78,21 @@ impl Default for StepRetry {
     }
 }
 
+/// The longest wait a plugin's retry hint can ask of a rotation step.
+pub const STEP_HINT_MAX: Duration = Duration::from_secs(900);
+
 impl StepRetry {
     pub(crate) fn delay(&self, attempt: u32) -> Duration {
         let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(16));
         self.base.saturating_mul(factor).min(self.max)
+    }
+
+    /// The wait before attempt `attempt + 1`: the plugin's hint (up to [`STEP_HINT_MAX`]) when
+    /// it gave one, else the backoff.
+    pub(crate) fn delay_with(&self, attempt: u32, hint: Option<Duration>) -> Duration {
+        match hint {
+            Some(hint) => hint.min(STEP_HINT_MAX),
+            None => self.delay(attempt),
+        }
     }
 }

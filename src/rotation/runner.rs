@@ -356,7 +356,7 @@ impl Rotator {
         let message = e.to_string();
         let attempt = run.attempt + 1;
         let retry_at = Utc::now()
-            + chrono::Duration::from_std(self.retry.delay(attempt))
+            + chrono::Duration::from_std(self.retry.delay_with(attempt, e.retry_hint()))
                 .unwrap_or(chrono::Duration::MAX);
         self.store
             .rotation_attempt_failed(name, &self.owner, &message, retry_at)
