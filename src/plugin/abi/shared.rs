@@ -289,6 +289,62 @@ macro_rules! host_side {
                 }),
             }
         }
+
+        /// One call of a rotator: instantiate into `store`, then the step or `validate`.
+        async fn rotator_call(
+            pre: &rotator::RotatorPre<HostState>,
+            store: &mut Store<HostState>,
+            call: Call<'_>,
+        ) -> wasmtime::Result<Result<Outcome, Failure>> {
+            let plugin = pre.instantiate_async(&mut *store).await?;
+            let (step, rotation) = match call {
+                Call::Validate => {
+                    let result = plugin.call_validate(&mut *store).await?;
+                    return Ok(result.map(|()| Outcome::Done).map_err(failure));
+                }
+                Call::Rotate(step, rotation) => (step, rotation),
+                other => return Err(not_exported(other)),
+            };
+            let arg = rotation_arg(store.data_mut(), rotation)?;
+            let result = match step {
+                RotationStep::Create => match plugin.call_create(&mut *store, &arg).await? {
+                    Ok(values) => {
+                        let values = take_new_values(store.data_mut(), values)?;
+                        return Ok(Ok(Outcome::NewValues(values)));
+                    }
+                    Err(e) => Err(e),
+                },
+                RotationStep::Set => plugin.call_set(&mut *store, &arg).await?,
+                RotationStep::Test => plugin.call_test(&mut *store, &arg).await?,
+                RotationStep::Finish => plugin.call_finish(&mut *store, &arg).await?,
+            };
+            Ok(result.map(|()| Outcome::Done).map_err(failure))
+        }
+
+        /// One call of an audit sink: instantiate into `store`, then `ingest` or `validate`.
+        async fn sink_call(
+            pre: &audit_sink::AuditSinkPre<HostState>,
+            store: &mut Store<HostState>,
+            call: Call<'_>,
+        ) -> wasmtime::Result<Result<Outcome, Failure>> {
+            let plugin = pre.instantiate_async(&mut *store).await?;
+            let result = match call {
+                Call::Validate => plugin.call_validate(&mut *store).await?,
+                Call::Ingest(batch) => {
+                    let batch: Vec<types::AuditEvent> = batch.iter().map(audit_event).collect();
+                    plugin.call_ingest(&mut *store, &batch).await?
+                }
+                other => return Err(not_exported(other)),
+            };
+            Ok(result.map(|()| Outcome::Done).map_err(failure))
+        }
+
+        fn not_exported(call: Call<'_>) -> wasmtime::Error {
+            wasmtime::Error::msg(format!(
+                "`{}` is not an export of this plugin's world",
+                call.name()
+            ))
+        }
     };
 }
 

@@ -63,54 +63,9 @@ impl Pre {
                 let plugin = pre.instantiate_async(&mut *store).await?;
                 deliver(&plugin, store, event).await
             }
-            (Self::Rotator(pre), Call::Validate) => {
-                let plugin = pre.instantiate_async(&mut *store).await?;
-                let result = plugin.call_validate(&mut *store).await?;
-                Ok(result.map(|()| Outcome::Done).map_err(failure))
-            }
-            (Self::Rotator(pre), Call::Rotate(step, rotation)) => {
-                let plugin = pre.instantiate_async(&mut *store).await?;
-                let arg = rotation_arg(store.data_mut(), rotation)?;
-                match step {
-                    RotationStep::Create => {
-                        let result = plugin.call_create(&mut *store, &arg).await?;
-                        match result {
-                            Ok(values) => {
-                                let values = take_new_values(store.data_mut(), values)?;
-                                Ok(Ok(Outcome::NewValues(values)))
-                            }
-                            Err(e) => Ok(Err(failure(e))),
-                        }
-                    }
-                    RotationStep::Set => {
-                        let result = plugin.call_set(&mut *store, &arg).await?;
-                        Ok(result.map(|()| Outcome::Done).map_err(failure))
-                    }
-                    RotationStep::Test => {
-                        let result = plugin.call_test(&mut *store, &arg).await?;
-                        Ok(result.map(|()| Outcome::Done).map_err(failure))
-                    }
-                    RotationStep::Finish => {
-                        let result = plugin.call_finish(&mut *store, &arg).await?;
-                        Ok(result.map(|()| Outcome::Done).map_err(failure))
-                    }
-                }
-            }
-            (Self::AuditSink(pre), Call::Validate) => {
-                let plugin = pre.instantiate_async(&mut *store).await?;
-                let result = plugin.call_validate(&mut *store).await?;
-                Ok(result.map(|()| Outcome::Done).map_err(failure))
-            }
-            (Self::AuditSink(pre), Call::Ingest(batch)) => {
-                let plugin = pre.instantiate_async(&mut *store).await?;
-                let batch: Vec<types::AuditEvent> = batch.iter().map(audit_event).collect();
-                let result = plugin.call_ingest(&mut *store, &batch).await?;
-                Ok(result.map(|()| Outcome::Done).map_err(failure))
-            }
-            (_, call) => Err(wasmtime::Error::msg(format!(
-                "`{}` is not an export of this plugin's world",
-                call.name()
-            ))),
+            (Self::Rotator(pre), call) => rotator_call(pre, store, call).await,
+            (Self::AuditSink(pre), call) => sink_call(pre, store, call).await,
+            (Self::Destination(_), call) => Err(not_exported(call)),
         }
     }
 

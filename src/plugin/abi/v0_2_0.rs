@@ -70,49 +70,10 @@ impl Pre {
                 let plugin = pre.instantiate_async(&mut *store).await?;
                 destination_call(&plugin, store, call).await
             }
-            (Self::Rotator(pre), Call::Validate) => {
-                let plugin = pre.instantiate_async(&mut *store).await?;
-                let result = plugin.call_validate(&mut *store).await?;
-                Ok(result.map(|()| Outcome::Done).map_err(failure))
-            }
-            (Self::Rotator(pre), Call::Rotate(step, rotation)) => {
-                let plugin = pre.instantiate_async(&mut *store).await?;
-                let arg = rotation_arg(store.data_mut(), rotation)?;
-                let result = match step {
-                    RotationStep::Create => match plugin.call_create(&mut *store, &arg).await? {
-                        Ok(values) => {
-                            let values = take_new_values(store.data_mut(), values)?;
-                            return Ok(Ok(Outcome::NewValues(values)));
-                        }
-                        Err(e) => Err(e),
-                    },
-                    RotationStep::Set => plugin.call_set(&mut *store, &arg).await?,
-                    RotationStep::Test => plugin.call_test(&mut *store, &arg).await?,
-                    RotationStep::Finish => plugin.call_finish(&mut *store, &arg).await?,
-                };
-                Ok(result.map(|()| Outcome::Done).map_err(failure))
-            }
-            (Self::AuditSink(pre), Call::Validate) => {
-                let plugin = pre.instantiate_async(&mut *store).await?;
-                let result = plugin.call_validate(&mut *store).await?;
-                Ok(result.map(|()| Outcome::Done).map_err(failure))
-            }
-            (Self::AuditSink(pre), Call::Ingest(batch)) => {
-                let plugin = pre.instantiate_async(&mut *store).await?;
-                let batch: Vec<types::AuditEvent> = batch.iter().map(audit_event).collect();
-                let result = plugin.call_ingest(&mut *store, &batch).await?;
-                Ok(result.map(|()| Outcome::Done).map_err(failure))
-            }
-            (_, call) => Err(not_exported(call)),
+            (Self::Rotator(pre), call) => rotator_call(pre, store, call).await,
+            (Self::AuditSink(pre), call) => sink_call(pre, store, call).await,
         }
     }
-}
-
-fn not_exported(call: Call<'_>) -> wasmtime::Error {
-    wasmtime::Error::msg(format!(
-        "`{}` is not an export of this plugin's world",
-        call.name()
-    ))
 }
 
 /// One call of a destination instance living in `store`.
