@@ -82,6 +82,7 @@ fn grants(port: u16) -> Grants {
     Grants {
         http: HttpPolicy {
             allowed: vec![format!("http://127.0.0.1:{port}").parse().expect("rule")],
+            tls: None,
         },
         ..Grants::default()
     }

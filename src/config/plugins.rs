@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::error::ConfigError;
 use crate::plugin::{
-    DirGrant, Grants, HostRule, HttpPolicy, Limits, PluginConfig, PluginSource, PluginSpec, World,
+    DirGrant, Grants, HostRule, HttpPolicy, Limits, PluginConfig, PluginSource, PluginSpec,
+    TlsTrust, World,
 };
 
 /// One plugin instance, as checked at load.
@@ -80,6 +81,12 @@ pub struct GrantSettings {
     pub http: Vec<String>,
     /// TCP addresses for `wasi:sockets`.
     pub tcp: Vec<SocketAddr>,
+    /// PEM bundles of certificate authorities the plugin's HTTPS trusts beside the public roots
+    /// (relative to the config file), such as a Kubernetes cluster's `ca.crt`.
+    pub tls_ca: Vec<PathBuf>,
+    /// Those bundles as read at load.
+    #[serde(skip)]
+    pub tls: Option<TlsTrust>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -133,6 +140,7 @@ impl PluginSettings {
                     .iter()
                     .filter_map(|r| HostRule::from_str(r).ok())
                     .collect(),
+                tls: self.grants.tls.clone(),
             },
             dirs: self
                 .grants
@@ -197,6 +205,7 @@ struct RawGrants {
     dirs: Vec<RawDir>,
     http: Vec<String>,
     tcp: Vec<SocketAddr>,
+    tls_ca: Vec<RelativePathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -374,6 +383,17 @@ pub(crate) fn resolve(
         if grant_errors {
             continue;
         }
+        let tls_ca: Vec<PathBuf> = p.grants.tls_ca.iter().map(|f| f.relative()).collect();
+        let tls = match tls_ca.is_empty() {
+            true => None,
+            false => match TlsTrust::load(&tls_ca) {
+                Ok(trust) => Some(trust),
+                Err(e) => {
+                    bad("grants.tls_ca", e.to_string());
+                    continue;
+                }
+            },
+        };
         out.push(PluginSettings {
             name,
             source,
@@ -394,6 +414,8 @@ pub(crate) fn resolve(
                     .collect(),
                 http: p.grants.http,
                 tcp: p.grants.tcp,
+                tls_ca,
+                tls,
             },
         });
     }

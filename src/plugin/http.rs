@@ -11,6 +11,7 @@ use http_body_util::{BodyExt, Limited};
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
 use crate::plugin::limits::Limits;
+use crate::plugin::tls::{self, TlsTrust};
 
 /// One allowed destination: `https://api.example.com`, `https://*.example.com:8443`,
 /// `http://127.0.0.1:8200`. The port defaults to the scheme's.
@@ -110,6 +111,8 @@ impl HostRule {
 #[derive(Clone, Debug, Default)]
 pub struct HttpPolicy {
     pub allowed: Vec<HostRule>,
+    /// Certificate authorities trusted beside the public roots (`grants.tls_ca`).
+    pub tls: Option<TlsTrust>,
 }
 
 /// Told of every request a plugin's grants refused (plugin name, `scheme://host:port`): how the
@@ -268,20 +271,38 @@ impl WasiHttpHooks for HttpHooks {
         let max_response = self.max_response_body;
         let request =
             request.map(|body| limited(body, max_request, HttpError::HttpRequestBodySize(None)));
+        let trust = match (&self.policy.tls, request.uri().scheme_str()) {
+            (Some(trust), Some(scheme)) if scheme.eq_ignore_ascii_case("https") => {
+                Some(trust.config())
+            }
+            _ => None,
+        };
+        let plugin = Arc::clone(&self.plugin);
+        let host = request.uri().host().unwrap_or_default().to_string();
         Box::new(async move {
-            let (response, io) =
-                wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
-            let response = response.map(|body| {
-                limited(
-                    body.boxed_unsync(),
-                    max_response,
-                    HttpError::HttpResponseBodySize(None),
-                )
-            });
-            Ok((
-                response,
-                Box::new(io) as Box<dyn Future<Output = Result<(), HttpError>> + Send>,
-            ))
+            let sent = match trust {
+                Some(config) => tls::send(request, options, config).await,
+                None => wasmtime_wasi_http::default_send_request(request, Some(options))
+                    .await
+                    .map(|(response, io)| {
+                        (
+                            response.map(BodyExt::boxed_unsync),
+                            Box::new(io) as Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+                        )
+                    }),
+            };
+            if let Err(HttpError::Tls(e)) = &sent {
+                tracing::warn!(
+                    %plugin, host, error = %e,
+                    "plugin HTTPS: the server's certificate was not accepted; if a private CA \
+                     signed it (a Kubernetes cluster's, for one), grant it with \
+                     `plugins.{plugin}.grants.tls_ca`"
+                );
+            }
+            let (response, io) = sent?;
+            let response = response
+                .map(|body| limited(body, max_response, HttpError::HttpResponseBodySize(None)));
+            Ok((response, io))
         })
     }
 }

@@ -24,6 +24,7 @@ mod source;
 mod state;
 mod stdio;
 mod text;
+mod tls;
 
 pub use abi::{PACKAGE, VERSIONS, World};
 pub use builtin::{BUILTINS, Builtin};
@@ -49,3 +50,4 @@ pub use secrets::REDACTED;
 pub use source::{MAX_COMPONENT_BYTES, read_pinned};
 pub use state::{DirGrant, Grants};
 pub use text::escape_control;
+pub use tls::{TlsCaError, TlsTrust};

@@ -98,6 +98,7 @@ impl Receiver {
         let grants = Grants {
             http: HttpPolicy {
                 allowed: vec![HostRule::from_str(&self.rule()).expect("rule")],
+                tls: None,
             },
             ..Grants::default()
         };

@@ -402,6 +402,7 @@ pub fn destination(
     let grants = Grants {
         http: HttpPolicy {
             allowed: vec![allowed.parse().expect("allow-list rule")],
+            tls: None,
         },
         ..Grants::default()
     };
@@ -422,6 +423,7 @@ pub fn rotator(host: &PluginHost, builtin: &str, pairs: &[(&str, &str)], allowed
     let grants = Grants {
         http: HttpPolicy {
             allowed: vec![allowed.parse().expect("allow-list rule")],
+            tls: None,
         },
         ..Grants::default()
     };

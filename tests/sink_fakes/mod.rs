@@ -94,6 +94,7 @@ pub fn http_grant(url: &str) -> Grants {
     Grants {
         http: HttpPolicy {
             allowed: vec![url.parse().expect("allow-list rule")],
+            tls: None,
         },
         ..Grants::default()
     }
