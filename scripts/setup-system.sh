@@ -66,3 +66,13 @@ if ! command -v chromium >/dev/null 2>&1 || ! dpkg -s fonts-dejavu-core >/dev/nu
 fi
 command -v chromium >/dev/null 2>&1 || { echo "setup-system: chromium is still missing" >&2; exit 1; }
 echo "setup-system: $(chromium --version 2>/dev/null | head -n1)"
+
+# kubectl: tests/kube_fake_clients.rs reads Secrets back from the fake Kubernetes API server with
+# it. Any kubectl on PATH will do (the fake serves 1.20 to 1.32); else Debian's kubernetes-client.
+if ! command -v kubectl >/dev/null 2>&1; then
+  echo "==> installing kubectl (Debian package kubernetes-client)"
+  need_root apt-get update -qq
+  need_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends kubernetes-client
+fi
+command -v kubectl >/dev/null 2>&1 || { echo "setup-system: kubectl is still missing" >&2; exit 1; }
+echo "setup-system: kubectl $(kubectl version --client 2>/dev/null | head -n1)"
