@@ -19,6 +19,7 @@ const PLUGINS: &[(&str, &str)] = &[
     ("opsync-plugin-password", "password"),
     ("opsync-plugin-openbao-userpass", "openbao-userpass"),
     ("opsync-plugin-aws-iam-access-key", "aws-iam-access-key"),
+    ("opsync-plugin-kubernetes-secret", "kubernetes-secret"),
     // Audit sinks (the audit-sink world).
     ("opsync-plugin-syslog", "syslog"),
     ("opsync-plugin-splunk-hec", "splunk-hec"),

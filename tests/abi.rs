@@ -133,10 +133,7 @@ batch_size = 50
     let _daemon = run_daemon(dir, &admin);
     let deadline = Instant::now() + Duration::from_secs(60);
     let metrics = loop {
-        let text = match reqwest::get(format!("http://{admin}/metrics")).await {
-            Ok(resp) => resp.text().await.unwrap_or_default(),
-            Err(_) => String::new(),
-        };
+        let text = sync_support::metrics(&admin).await;
         let delivered = counter(
             &text,
             "opsync_deliveries_total",

@@ -55,18 +55,10 @@ fn manifests() -> Vec<PathBuf> {
     files
 }
 
-/// A YAML file as JSON, read by PyYAML (installed with kubernetes-validate).
+/// A YAML file (its first document) as JSON, read by PyYAML (installed with
+/// kubernetes-validate).
 fn yaml(path: &Path) -> serde_json::Value {
-    let out = Command::new(venv_tool("python"))
-        .args([
-            "-c",
-            "import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))",
-        ])
-        .arg(path)
-        .output()
-        .expect("python runs");
-    assert!(out.status.success(), "{}", text(&out));
-    serde_json::from_slice(&out.stdout).expect("JSON")
+    yaml_documents(path).swap_remove(0)
 }
 
 #[test]
@@ -118,6 +110,114 @@ fn a_broken_manifest_is_refused() {
         .expect("kubernetes-validate runs");
     assert!(!out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("replicaz"), "{}", text(&out));
+}
+
+/// Every document of a YAML file, as JSON.
+fn yaml_documents(path: &Path) -> Vec<serde_json::Value> {
+    let out = Command::new(venv_tool("python"))
+        .args([
+            "-c",
+            "import json, sys, yaml; print(json.dumps(list(yaml.safe_load_all(open(sys.argv[1])))))",
+        ])
+        .arg(path)
+        .output()
+        .expect("python runs");
+    assert!(out.status.success(), "{}", text(&out));
+    serde_json::from_slice(&out.stdout).expect("JSON")
+}
+
+#[test]
+fn the_secrets_rbac_validates_and_grants_nothing_cluster_wide() {
+    let file = kubernetes_dir().join("rbac").join("secrets.yaml");
+    let out = Command::new(venv_tool("kubernetes-validate"))
+        .args(["--kubernetes-version", "1.31.0", "--strict"])
+        .arg(&file)
+        .output()
+        .expect("kubernetes-validate runs");
+    let report = text(&out);
+    assert!(out.status.success(), "{report}");
+    assert_eq!(
+        report.matches(" passed for resource ").count(),
+        2,
+        "{report}"
+    );
+    let docs = yaml_documents(&file);
+    let kinds: Vec<&str> = docs.iter().filter_map(|d| d["kind"].as_str()).collect();
+    assert_eq!(kinds, ["Role", "RoleBinding"]);
+    let role = &docs[0];
+    let namespace = role["metadata"]["namespace"].as_str().expect("a namespace");
+    assert_eq!(docs[1]["metadata"]["namespace"], namespace);
+    assert_eq!(docs[1]["roleRef"]["kind"], "Role");
+    assert_eq!(docs[1]["subjects"][0]["name"], "opsync");
+    for rule in role["rules"].as_array().expect("rules") {
+        let resources: Vec<&str> = rule["resources"]
+            .as_array()
+            .expect("resources")
+            .iter()
+            .filter_map(|r| r.as_str())
+            .collect();
+        let verbs: Vec<&str> = rule["verbs"]
+            .as_array()
+            .expect("verbs")
+            .iter()
+            .filter_map(|v| v.as_str())
+            .collect();
+        assert!(!verbs.contains(&"*") && !resources.contains(&"*"), "{rule}");
+        if resources == ["secrets"] {
+            assert_eq!(rule["apiGroups"], serde_json::json!([""]), "{rule}");
+            assert!(
+                verbs
+                    .iter()
+                    .all(|v| ["get", "create", "patch", "delete"].contains(v)),
+                "{rule}"
+            );
+        } else {
+            // Workloads: patch only, by name.
+            assert_eq!(rule["apiGroups"], serde_json::json!(["apps"]), "{rule}");
+            assert_eq!(verbs, ["patch"], "{rule}");
+            assert!(
+                rule["resourceNames"]
+                    .as_array()
+                    .is_some_and(|n| !n.is_empty()),
+                "{rule}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_deployment_mounts_the_service_account_token_read_only_where_the_docs_say() {
+    let deployment = yaml(&kubernetes_dir().join("deployment.yaml"));
+    let pod = &deployment["spec"]["template"]["spec"];
+    let mount = pod["containers"][0]["volumeMounts"]
+        .as_array()
+        .expect("volumeMounts")
+        .iter()
+        .find(|m| m["name"] == "kube-api-access")
+        .expect("the token volume is mounted")
+        .clone();
+    assert_eq!(
+        mount["mountPath"],
+        "/var/run/secrets/kubernetes.io/serviceaccount"
+    );
+    assert_eq!(mount["readOnly"], true);
+    let volume = pod["volumes"]
+        .as_array()
+        .expect("volumes")
+        .iter()
+        .find(|v| v["name"] == "kube-api-access")
+        .expect("the token volume")
+        .clone();
+    let paths = volume.to_string();
+    for path in ["\"token\"", "\"ca.crt\""] {
+        assert!(paths.contains(path), "{volume}");
+    }
+    let docs = std::fs::read_to_string(repo().join("docs/destinations/kubernetes.md"))
+        .expect("docs/destinations/kubernetes.md");
+    assert!(
+        docs.contains("/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"),
+        "the docs name the mounted CA"
+    );
 }
 
 #[test]

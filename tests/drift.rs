@@ -108,12 +108,7 @@ drift_rate = 200
         std::fs::read(&watched[0]).expect("still there"),
         b"{\"tampered\": true}"
     );
-    let metrics = reqwest::get(format!("http://{admin}/metrics"))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("body");
+    let metrics = sync_support::metrics(&admin).await;
     for needle in [
         r#"opsync_drift_detected_total{route="repaired",plugin="fix-files",kind="changed"}"#,
         r#"opsync_drift_detected_total{route="repaired",plugin="fix-files",kind="missing"}"#,

@@ -125,13 +125,7 @@ drift_check = "1s"
     })
     .await;
     until("the report", async || {
-        let metrics = reqwest::get(format!("http://{admin}/metrics"))
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .unwrap_or_default();
-        metrics.contains(
+        sync_support::metrics(&admin).await.contains(
             r#"opsync_drift_detected_total{route="aws-watch",plugin="aws",kind="changed"}"#,
         )
     })

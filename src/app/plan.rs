@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::app::engine::Engine;
 use crate::app::error::AppError;
-use crate::config::Settings;
+use crate::config::{Settings, SourceSetting};
 use crate::connect::model::Item;
 use crate::detect::{Change, PollReport};
 use crate::domain::ChangeKind;
@@ -54,11 +54,15 @@ pub async fn plan(settings: Settings) -> Result<Plan, AppError> {
 
 /// The plugin's own name template (built-ins: config key `name`, or `path` for `vault-kv`), when
 /// set: the plugin then names keys its way instead of using the route's key (`opsync.key`).
+/// `kubernetes-secret` always does (a Secret's name cannot hold the route key's `/`).
 fn own_template<'a>(engine: &'a Engine, plugin: &str) -> Option<&'a str> {
-    let config = &engine.settings.plugin(plugin)?.config;
-    ["name", "path"]
+    let settings = engine.settings.plugin(plugin)?;
+    let set = ["name", "path"]
         .iter()
-        .find_map(|k| config.get(*k).map(String::as_str))
+        .find_map(|k| settings.config.get(*k).map(String::as_str));
+    let always_own = matches!(&settings.source,
+        SourceSetting::Builtin { builtin } if builtin == "kubernetes-secret");
+    set.or(always_own.then_some("{{title | slug}}"))
 }
 
 /// The plan's text, and the number of held deletions (per key and destination).

@@ -220,6 +220,14 @@ pub fn run_daemon(dir: &Path, admin: &str) -> Daemon {
     )
 }
 
+/// The daemon's `/metrics` text at `admin` (empty while it is not answering yet).
+pub async fn metrics(admin: &str) -> String {
+    match reqwest::get(format!("http://{admin}/metrics")).await {
+        Ok(response) => response.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
 /// Waits until `check` holds, every 200 ms, for at most a minute.
 pub async fn until(what: &str, mut check: impl AsyncFnMut() -> bool) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);

@@ -1,6 +1,7 @@
-//! Name templates such as `prod/{{vault}}/{{title}}`: parsed and checked once, rendered per item
-//! with every value sanitized so it can never add path components. An item is named the same way
-//! from a change ([`ItemEvent`]) and from `read-back`'s [`ItemRef`]: both are [`Named`].
+//! Name templates such as `prod/{{vault}}/{{title}}` or `{{title | slug}}`: parsed and checked
+//! once, rendered per item with every value sanitized so it can never add path components. An item
+//! is named the same way from a change ([`ItemEvent`]) and from `read-back`'s [`ItemRef`]: both
+//! are [`Named`].
 
 use crate::{ChangeKind, ItemEvent, ItemRef, PluginError, VaultRef, misconfigured};
 
@@ -80,6 +81,9 @@ impl Named for ItemRef {
 /// The placeholders a template may use.
 pub const PLACEHOLDERS: &[&str] = &["vault", "vault_id", "title", "id", "category", "version"];
 
+/// The filters a placeholder may go through (`{{title | slug}}`).
+pub const FILTERS: &[&str] = &["slug"];
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Placeholder {
     Vault,
@@ -90,10 +94,16 @@ enum Placeholder {
     Version,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Filter {
+    /// [`slug`].
+    Slug,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Part {
     Literal(String),
-    Value(Placeholder),
+    Value(Placeholder, Option<Filter>),
 }
 
 /// A checked template: a relative `/`-separated name without empty or `..` parts, whose literal
@@ -117,7 +127,8 @@ impl Template {
             let end = after
                 .find("}}")
                 .ok_or_else(|| bad("a `{{` is not closed".into()))?;
-            let placeholder = match after[..end].trim() {
+            let mut pipeline = after[..end].split('|').map(str::trim);
+            let placeholder = match pipeline.next().unwrap_or_default() {
                 "vault" => Placeholder::Vault,
                 "vault_id" => Placeholder::VaultId,
                 "title" => Placeholder::Title,
@@ -131,7 +142,20 @@ impl Template {
                     )));
                 }
             };
-            parts.push(Part::Value(placeholder));
+            let filter = match pipeline.next() {
+                None => None,
+                Some("slug") => Some(Filter::Slug),
+                Some(other) => {
+                    return Err(bad(format!(
+                        "unknown filter `{other}` (known: {})",
+                        FILTERS.join(", ")
+                    )));
+                }
+            };
+            if pipeline.next().is_some() {
+                return Err(bad("a placeholder takes at most one filter".into()));
+            }
+            parts.push(Part::Value(placeholder, filter));
             rest = &after[end + 2..];
         }
         if !rest.is_empty() {
@@ -153,7 +177,7 @@ impl Template {
             .iter()
             .map(|p| match p {
                 Part::Literal(l) => l.as_str(),
-                Part::Value(_) => "x",
+                Part::Value(..) => "x",
             })
             .collect();
         if shape.starts_with('/') || shape.split('/').any(|p| p.is_empty() || p == "..") {
@@ -168,7 +192,7 @@ impl Template {
     pub fn uses_title(&self) -> bool {
         self.parts
             .iter()
-            .any(|p| matches!(p, Part::Value(Placeholder::Title)))
+            .any(|p| matches!(p, Part::Value(Placeholder::Title, _)))
     }
 
     /// The name for `item` (a change, or a `read-back` reference).
@@ -177,7 +201,14 @@ impl Template {
         for part in &self.parts {
             match part {
                 Part::Literal(l) => out.push_str(l),
-                Part::Value(p) => out.push_str(&sanitize(&value_of(*p, item))),
+                Part::Value(p, filter) => {
+                    let value = value_of(*p, item);
+                    let value = match filter {
+                        Some(Filter::Slug) => slug(&value),
+                        None => value,
+                    };
+                    out.push_str(&sanitize(&value));
+                }
             }
         }
         out
@@ -217,6 +248,32 @@ pub fn sanitize(value: &str) -> String {
     } else {
         cleaned
     }
+}
+
+/// A lower-case rendering of `value` that is a DNS-1123 name (a Kubernetes object name, a host
+/// name label) whenever it is not empty and not too long: lowercase; every run of characters
+/// other than `a-z` and `0-9` becomes one `.` when it holds a `.`, else one `-`; leading and
+/// trailing `-` and `.` are trimmed. `My DB (prod)` gives `my-db-prod`, `api.Example.com`
+/// gives `api.example.com`, `Café` gives `caf`.
+pub fn slug(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    // The separator of the run being skipped, written before the next letter or digit.
+    let mut pending: Option<char> = None;
+    for c in value.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            if let Some(sep) = pending.take()
+                && !out.is_empty()
+            {
+                out.push(sep);
+            }
+            out.push(c);
+        } else if c == '.' {
+            pending = Some('.');
+        } else if pending.is_none() {
+            pending = Some('-');
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -294,6 +351,36 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn the_slug_filter_makes_dns_names() {
+        let t = parse("{{title | slug}}").expect("valid");
+        assert_eq!(t.render(&event("My DB (prod)")), "my-db-prod");
+        assert!(t.uses_title());
+        assert_eq!(
+            parse("db-{{vault|slug}}.{{title|slug}}")
+                .expect("valid")
+                .render(&event("Orders_DB")),
+            "db-prod-vault.orders-db"
+        );
+        for (value, slugged) in [
+            ("api.Example.com", "api.example.com"),
+            ("  --Hello,  World!--  ", "hello-world"),
+            ("a - b", "a-b"),
+            ("a . b", "a.b"),
+            ("a.-b", "a.b"),
+            ("..x..", "x"),
+            ("Café au lait", "caf-au-lait"),
+            ("ÀB", "b"),
+            ("v1.2.3", "v1.2.3"),
+            ("", ""),
+            ("!!!", ""),
+        ] {
+            assert_eq!(slug(value), slugged, "{value:?}");
+        }
+        // An empty slug renders as `_`, like any empty value.
+        assert_eq!(t.render(&event("???")), "_");
+    }
+
+    #[test]
     fn refuses_bad_templates() {
         for bad in [
             "",
@@ -305,6 +392,9 @@ pub(crate) mod tests {
             "{{title}}/",
             "a b/{{title}}",
             "a?{{title}}",
+            "{{title | upper}}",
+            "{{title | slug | slug}}",
+            "{{ | slug}}",
         ] {
             assert!(
                 matches!(parse(bad), Err(PluginError::Misconfigured(_))),
