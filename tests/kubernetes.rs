@@ -2,9 +2,10 @@
 //! tests/kube_fake (proven with the official Python client and kubectl in kube_fake_clients.rs):
 //! items become Secrets over TLS verified with a granted cluster CA, authenticated by a service
 //! account token read from a projected-volume layout and re-read when it rotates; workloads are
-//! restarted after a change; dockerconfigjson and tls types; foreign Secrets are left alone
-//! unless adopted; server-side apply conflicts are reported, or forced; deletions follow
-//! `on-delete`; an RBAC refusal names the rule; drift is repaired or reported.
+//! restarted after a change; dockerconfigjson and tls types, one of them with the token in its
+//! config as from outside a cluster; foreign Secrets are left alone unless adopted; server-side
+//! apply conflicts are reported, or forced; deletions follow `on-delete`; an RBAC refusal names
+//! the rule; drift is repaired or reported; a bad CA grant is named.
 
 mod kube_fake;
 mod sync_support;
@@ -20,6 +21,8 @@ use opsync::connect_dev::Seed;
 use serde_json::{Value, json};
 use sync_support::{base_config, client, connect, free_port, opsync_in, run_daemon, text, until};
 
+/// The service account token of every test but the rotation test.
+const TOKEN: &str = "token-0123456789abcdef";
 const SA_GUEST: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
 
 /// A service account directory laid out as the kubelet projects one: the files live in a
@@ -75,6 +78,21 @@ grants = {{ http = ["{url}"], tls_ca = ["{ca}"], dirs = [{{ host = "{sa}", guest
         url = fake.url(),
         ca = sa.ca().display(),
         sa = sa.dir.display(),
+    )
+}
+
+/// A `kubernetes-secret` instance as from outside a cluster: the token in its config (where an
+/// `op://` reference usually stands), the CA a file next to the config, no directory granted.
+fn token_plugin(name: &str, fake: &KubeFake, ca: &Path, config: &str) -> String {
+    format!(
+        r#"
+[plugins.{name}]
+builtin = "kubernetes-secret"
+config = {{ server = "{url}", token = "{TOKEN}", {config} }}
+grants = {{ http = ["{url}"], tls_ca = ["{ca}"] }}
+"#,
+        url = fake.url(),
+        ca = ca.display(),
     )
 }
 
@@ -240,7 +258,7 @@ async fn registry_logins_and_certificates_become_typed_secrets() {
     let client = client(&server);
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path();
-    let (fake, sa) = cluster(dir, "token-0123456789abcdef", &["apps"]);
+    let (fake, sa) = cluster(dir, TOKEN, &["apps"]);
     let prod = client
         .find_vault_by_name("Production")
         .await
@@ -261,10 +279,10 @@ async fn registry_logins_and_certificates_become_typed_secrets() {
     let config = format!(
         "{}{}{}{}{}",
         base_config(&server, "1s"),
-        in_cluster_plugin(
+        token_plugin(
             "registry",
             &fake,
-            &sa,
+            &sa.ca(),
             r#"namespace = "apps", type = "kubernetes.io/dockerconfigjson", registry = "registry.example.com", name = "pull-{{title | slug}}""#
         ),
         in_cluster_plugin(
@@ -280,6 +298,7 @@ async fn registry_logins_and_certificates_become_typed_secrets() {
 
     let out = opsync_in(dir, &["once"]);
     assert!(out.status.success(), "{}", text(&out));
+    assert!(!text(&out).contains(TOKEN), "{}", text(&out));
     let pull = fake
         .secret("apps", "pull-admin-console")
         .expect("pull secret");
@@ -317,11 +336,7 @@ async fn foreign_secrets_need_adopt_conflicts_need_force_and_deletes_follow_on_d
     let client = client(&server);
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path();
-    let (fake, sa) = cluster(
-        dir,
-        "token-0123456789abcdef",
-        &["strict", "adopting", "keeping"],
-    );
+    let (fake, sa) = cluster(dir, TOKEN, &["strict", "adopting", "keeping"]);
     let foreign = json!({
         "apiVersion": "v1", "kind": "Secret",
         "metadata": { "name": "orders-database" },
@@ -407,7 +422,7 @@ async fn an_rbac_refusal_names_the_rule_and_pauses_instead_of_dead_lettering() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path();
     // The token may use Secrets in `apps` only.
-    let (fake, sa) = cluster(dir, "token-0123456789abcdef", &["apps"]);
+    let (fake, sa) = cluster(dir, TOKEN, &["apps"]);
     let config = format!(
         "{}{}{}",
         base_config(&server, "1s"),
@@ -450,7 +465,7 @@ async fn drift_at_the_api_server_is_repaired_or_reported() {
     let server = connect(Seed::Demo).await;
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path();
-    let (fake, sa) = cluster(dir, "token-0123456789abcdef", &["repairing", "reporting"]);
+    let (fake, sa) = cluster(dir, TOKEN, &["repairing", "reporting"]);
     let orders_only = r#"title = "Orders database""#;
     let config = format!(
         "{}{}{}{}{}",
@@ -532,7 +547,7 @@ async fn a_bad_ca_grant_is_named_and_plan_shows_the_secret_names() {
     let server = connect(Seed::Demo).await;
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path();
-    let (fake, sa) = cluster(dir, "token-0123456789abcdef", &["apps"]);
+    let (fake, sa) = cluster(dir, TOKEN, &["apps"]);
     let config = format!(
         "{}{}{}",
         base_config(&server, "1s"),
@@ -548,7 +563,11 @@ async fn a_bad_ca_grant_is_named_and_plan_shows_the_secret_names() {
     );
     assert!(fake.secrets("apps").is_empty(), "plan writes nothing");
 
-    std::fs::write(sa.dir.join("..data").join("ca.crt"), "no certificate here\n").expect("ca");
+    std::fs::write(
+        sa.dir.join("..data").join("ca.crt"),
+        "no certificate here\n",
+    )
+    .expect("ca");
     let out = opsync_in(dir, &["check-config"]);
     assert!(!out.status.success(), "{}", text(&out));
     let shown = text(&out);
