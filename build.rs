@@ -20,6 +20,8 @@ const PLUGINS: &[(&str, &str)] = &[
     ("opsync-plugin-openbao-userpass", "openbao-userpass"),
     ("opsync-plugin-aws-iam-access-key", "aws-iam-access-key"),
     ("opsync-plugin-kubernetes-secret", "kubernetes-secret"),
+    ("opsync-plugin-github-actions", "github-actions"),
+    ("opsync-plugin-gitlab-ci", "gitlab-ci"),
     // Audit sinks (the audit-sink world).
     ("opsync-plugin-syslog", "syslog"),
     ("opsync-plugin-splunk-hec", "splunk-hec"),

@@ -81,8 +81,8 @@ impl Named for ItemRef {
 /// The placeholders a template may use.
 pub const PLACEHOLDERS: &[&str] = &["vault", "vault_id", "title", "id", "category", "version"];
 
-/// The filters a placeholder may go through (`{{title | slug}}`).
-pub const FILTERS: &[&str] = &["slug"];
+/// The filters a placeholder may go through (`{{title | slug}}`, `{{title | upper_snake}}`).
+pub const FILTERS: &[&str] = &["slug", "upper_snake"];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Placeholder {
@@ -98,6 +98,8 @@ enum Placeholder {
 enum Filter {
     /// [`slug`].
     Slug,
+    /// [`upper_snake`].
+    UpperSnake,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -145,6 +147,7 @@ impl Template {
             let filter = match pipeline.next() {
                 None => None,
                 Some("slug") => Some(Filter::Slug),
+                Some("upper_snake") => Some(Filter::UpperSnake),
                 Some(other) => {
                     return Err(bad(format!(
                         "unknown filter `{other}` (known: {})",
@@ -205,6 +208,7 @@ impl Template {
                     let value = value_of(*p, item);
                     let value = match filter {
                         Some(Filter::Slug) => slug(&value),
+                        Some(Filter::UpperSnake) => upper_snake(&value),
                         None => value,
                     };
                     out.push_str(&sanitize(&value));
@@ -271,6 +275,26 @@ pub fn slug(value: &str) -> String {
             pending = Some('.');
         } else if pending.is_none() {
             pending = Some('-');
+        }
+    }
+    out
+}
+
+/// `value` as an environment-variable-style name (CI/CD secret and variable names): upper case
+/// ASCII letters and digits, every run of other characters as one `_`, none leading or
+/// trailing. `Orders database (prod)` gives `ORDERS_DATABASE_PROD`, `Café` gives `CAF`.
+pub fn upper_snake(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut gap = false;
+    for c in value.chars().flat_map(char::to_uppercase) {
+        if c.is_ascii_uppercase() || c.is_ascii_digit() {
+            if gap && !out.is_empty() {
+                out.push('_');
+            }
+            gap = false;
+            out.push(c);
+        } else {
+            gap = true;
         }
     }
     out
@@ -348,6 +372,23 @@ pub(crate) mod tests {
         assert_eq!(t.render(&event("..")), "_");
         assert_eq!(t.render(&event("")), "_");
         assert_eq!(t.render(&event("a/b")), "a_b");
+    }
+
+    #[test]
+    fn the_upper_snake_filter_makes_variable_names() {
+        let t = parse("{{title | upper_snake}}").expect("valid");
+        assert_eq!(
+            t.render(&event("Orders database (prod)")),
+            "ORDERS_DATABASE_PROD"
+        );
+        for (value, named) in [
+            ("api-key", "API_KEY"),
+            ("  spaced  out ", "SPACED_OUT"),
+            ("Café au lait", "CAF_AU_LAIT"),
+            ("2fa codes", "2FA_CODES"),
+        ] {
+            assert_eq!(upper_snake(value), named, "{value:?}");
+        }
     }
 
     #[test]
