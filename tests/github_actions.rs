@@ -13,10 +13,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use github_fake::{GitHubFake, Grant, Scope};
-use opsync::connect::client::ConnectClient;
 use opsync::connect::model::Item;
 use opsync::connect_dev::{DevServer, Seed};
-use serde_json::{Value, json};
+use serde_json::json;
 use sync_support::{base_config, client, connect, free_port, opsync_in, run_daemon, text, until};
 
 const TOKEN: &str = "github_pat_opsync_0123456789";
@@ -71,24 +70,6 @@ fn opened(fake: &GitHubFake, scope: Scope, name: &str) -> Option<String> {
         .unwrap_or_else(|e| panic!("{name} does not open: {e}"))
 }
 
-/// The Production vault's id and its item titled `title`.
-async fn production_item(client: &ConnectClient, title: &str) -> (String, Item) {
-    let prod = client
-        .find_vault_by_name("Production")
-        .await
-        .expect("vault");
-    let item = client
-        .find_item_by_title(&prod.id, title)
-        .await
-        .expect("item");
-    (prod.id, item)
-}
-
-fn status(dir: &Path) -> Value {
-    let out = opsync_in(dir, &["status", "--json"]);
-    serde_json::from_slice(&out.stdout).expect("status JSON")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn items_become_sealed_repository_secrets_and_follow_updates_and_deletes() {
     let server = connect(Seed::Demo).await;
@@ -139,7 +120,7 @@ async fn items_become_sealed_repository_secrets_and_follow_updates_and_deletes()
     assert!(out.status.success(), "{}", text(&out));
     assert!(fake.requests().is_empty(), "{:?}", fake.requests());
 
-    let (prod, item) = production_item(&client, "Orders database").await;
+    let (prod, item) = sync_support::production_item(&client, "Orders database").await;
     sync_support::set_secret(&client, &prod, &item.id, "rotated-db-password-42").await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let out = opsync_in(dir, &["once"]);
@@ -264,7 +245,7 @@ async fn a_github_app_writes_environment_and_organisation_secrets_across_token_e
 
     // The installation tokens expire; the next call mints a new one from a new JWT.
     fake.expire_installation_tokens();
-    let (prod, payments) = production_item(&client, "Payments API").await;
+    let (prod, payments) = sync_support::production_item(&client, "Payments API").await;
     sync_support::set_secret(&client, &prod, &payments.id, "rotated-api-credential").await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let out = opsync_in(dir, &["once"]);
@@ -280,7 +261,7 @@ async fn names_that_break_githubs_rules_are_refused() {
     let server = connect(Seed::Demo).await;
     let client = client(&server);
     let fake = github().await;
-    let (prod, _) = production_item(&client, "Orders database").await;
+    let (prod, _) = sync_support::production_item(&client, "Orders database").await;
     let codes: Item = serde_json::from_value(json!({
         "vault": { "id": prod },
         "title": "2FA backup codes",
@@ -340,7 +321,7 @@ async fn names_that_break_githubs_rules_are_refused() {
     let out = opsync_in(dir, &["once"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert_eq!(fake.secret_names(REPO), ["ADMIN_CONSOLE"]);
-    let report = status(dir).to_string();
+    let report = sync_support::status_json(dir).to_string();
     assert!(report.contains("2FA_BACKUP_CODES"), "{report}");
     assert!(
         report.contains("Large blob") && report.contains("48"),
@@ -396,7 +377,10 @@ async fn a_secondary_rate_limit_loses_nothing_and_sends_nothing_while_it_lasts()
         "{limited} refusals in {} requests",
         requests.len()
     );
-    assert_eq!(status(dir)["dead_letters"]["total"].as_u64(), Some(0));
+    assert_eq!(
+        sync_support::status_json(dir)["dead_letters"]["total"].as_u64(),
+        Some(0)
+    );
     for name in [
         "ADMIN_CONSOLE",
         "BASTION_HOST",
@@ -428,7 +412,7 @@ async fn a_revoked_token_pauses_and_a_valid_one_goes_on() {
     );
     let out = opsync_in(dir, &["once"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let report = status(dir);
+    let report = sync_support::status_json(dir);
     assert_eq!(
         report["dead_letters"]["total"].as_u64(),
         Some(0),

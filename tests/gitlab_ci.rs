@@ -11,7 +11,6 @@ mod sync_support;
 use std::time::Duration;
 
 use gitlab_fake::{GitLabFake, Role, Scope};
-use opsync::connect::client::ConnectClient;
 use opsync::connect::model::Item;
 use opsync::connect_dev::{DevServer, Seed};
 use serde_json::{Value, json};
@@ -63,25 +62,6 @@ fn value(variable: &Value) -> Option<&str> {
     variable["value"].as_str()
 }
 
-/// The Production vault's id and its item titled `title`.
-async fn production_item(client: &ConnectClient, title: &str) -> (String, Item) {
-    let prod = client
-        .find_vault_by_name("Production")
-        .await
-        .expect("vault");
-    let item = client
-        .find_item_by_title(&prod.id, title)
-        .await
-        .expect("item");
-    (prod.id, item)
-}
-
-/// The dead letters and destination states of `opsync status --json`.
-fn status(dir: &std::path::Path) -> Value {
-    let out = opsync_in(dir, &["status", "--json"]);
-    serde_json::from_slice(&out.stdout).expect("status JSON")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn items_become_masked_variables_and_follow_updates_and_deletes() {
     let server = connect(Seed::Demo).await;
@@ -126,7 +106,7 @@ async fn items_become_masked_variables_and_follow_updates_and_deletes() {
     assert!(fake.requests().is_empty(), "{:?}", fake.requests().len());
 
     // An update, then a deletion.
-    let (prod, item) = production_item(&client, "Orders database").await;
+    let (prod, item) = sync_support::production_item(&client, "Orders database").await;
     sync_support::set_secret(&client, &prod, &item.id, "rotated-db-password-42").await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let out = opsync_in(dir, &["once"]);
@@ -192,7 +172,7 @@ async fn unmaskable_values_and_bad_keys_are_refused_and_foreign_variables_kept()
     let server = connect(Seed::Demo).await;
     let client = client(&server);
     let fake = gitlab().await;
-    let (prod, _) = production_item(&client, "Orders database").await;
+    let (prod, _) = sync_support::production_item(&client, "Orders database").await;
     let short: Item = serde_json::from_value(json!({
         "vault": { "id": prod },
         "title": "Short pin",
@@ -246,7 +226,7 @@ title = "Payments API"
     // The foreign variable is untouched.
     let admin = fake.variable(PROJECT, "ADMIN_CONSOLE", "*").expect("kept");
     assert_eq!(value(&admin), Some("set-in-the-ui-by-hand"));
-    let report = status(dir).to_string();
+    let report = sync_support::status_json(dir).to_string();
     for expected in ["mask", "adopt", "Payments API"] {
         assert!(report.contains(expected), "{expected}: {report}");
     }
@@ -286,7 +266,7 @@ async fn a_rate_limit_loses_nothing_and_sends_nothing_while_it_lasts() {
         "{limited} answers of 429 in {} requests",
         requests.len()
     );
-    let report = status(dir);
+    let report = sync_support::status_json(dir);
     assert_eq!(
         report["dead_letters"]["total"].as_u64(),
         Some(0),
@@ -309,7 +289,7 @@ async fn an_expired_token_pauses_and_the_next_token_goes_on() {
 
     let out = opsync_in(dir, &["once"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let report = status(dir);
+    let report = sync_support::status_json(dir);
     assert_eq!(
         report["dead_letters"]["total"].as_u64(),
         Some(0),

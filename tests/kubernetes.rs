@@ -15,7 +15,6 @@ use std::path::{Path, PathBuf};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use kube_fake::{KubeFake, KubeOptions};
-use opsync::connect::client::ConnectClient;
 use opsync::connect::model::Item;
 use opsync::connect_dev::Seed;
 use serde_json::{Value, json};
@@ -109,19 +108,6 @@ vaults = ["Production"]
     )
 }
 
-/// The Production vault's id and its item titled `title`.
-async fn production_item(client: &ConnectClient, title: &str) -> (String, Item) {
-    let prod = client
-        .find_vault_by_name("Production")
-        .await
-        .expect("vault");
-    let item = client
-        .find_item_by_title(&prod.id, title)
-        .await
-        .expect("item");
-    (prod.id, item)
-}
-
 /// A Secret's `data[key]`, decoded.
 fn data(secret: &Value, key: &str) -> Option<String> {
     let encoded = secret["data"][key].as_str()?;
@@ -177,7 +163,7 @@ async fn items_become_secrets_and_a_rotated_token_is_picked_up() {
 
     let out = opsync_in(dir, &["once"]);
     assert!(out.status.success(), "{}", text(&out));
-    let (prod, orders) = production_item(&client, "Orders database").await;
+    let (prod, orders) = sync_support::production_item(&client, "Orders database").await;
     let secret = fake
         .secret("apps", "orders-database")
         .expect("the item is a Secret named by its title");
@@ -401,7 +387,7 @@ async fn foreign_secrets_need_adopt_conflicts_need_force_and_deletes_follow_on_d
     assert!(fake.secret("keeping", "orders-database").is_some());
 
     // A deletion: `delete` removes opsync's Secret, `keep` marks it orphaned.
-    let (prod, orders) = production_item(&client, "Orders database").await;
+    let (prod, orders) = sync_support::production_item(&client, "Orders database").await;
     client
         .delete_item(&prod, &orders.id)
         .await

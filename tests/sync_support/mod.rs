@@ -220,6 +220,25 @@ pub fn run_daemon(dir: &Path, admin: &str) -> Daemon {
     )
 }
 
+/// The Production vault's id and its item titled `title` (the demo seed).
+pub async fn production_item(client: &ConnectClient, title: &str) -> (String, Item) {
+    let prod = client
+        .find_vault_by_name("Production")
+        .await
+        .expect("vault");
+    let item = client
+        .find_item_by_title(&prod.id, title)
+        .await
+        .expect("item");
+    (prod.id, item)
+}
+
+/// `opsync status --json` in `dir`, parsed.
+pub fn status_json(dir: &Path) -> serde_json::Value {
+    let out = opsync_in(dir, &["status", "--json"]);
+    serde_json::from_slice(&out.stdout).expect("status JSON")
+}
+
 /// The daemon's `/metrics` text at `admin` (empty while it is not answering yet).
 pub async fn metrics(admin: &str) -> String {
     match reqwest::get(format!("http://{admin}/metrics")).await {

@@ -37,6 +37,7 @@ pub mod canonical;
 pub mod naming;
 pub mod select;
 pub mod template;
+pub mod testing;
 
 pub use bindings::{Guest, ItemEvent, Receipt, export_destination};
 pub use opsync_guest::types::{ChangeKind, Field, Found, Item, ItemRef, Retry, VaultRef};

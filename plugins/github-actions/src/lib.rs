@@ -308,30 +308,9 @@ opsync_destination_kit::export_destination!(GitHubActions);
 
 #[cfg(test)]
 pub(crate) mod test_support {
-    use opsync_destination_kit::{ChangeKind, Field, Item, ItemEvent, VaultRef};
+    use opsync_destination_kit::Field;
 
-    pub(crate) fn event(kind: ChangeKind) -> ItemEvent {
-        ItemEvent {
-            idempotency_key: "route:itm1:3:updated".into(),
-            kind,
-            vault: VaultRef {
-                id: "vlt1".into(),
-                name: "Prod".into(),
-            },
-            item: Item {
-                id: "itm1".into(),
-                title: "Orders DB".into(),
-                category: "DATABASE".into(),
-                tags: vec![],
-                version: 3,
-                urls: vec![],
-                updated_at: None,
-                fields: vec![],
-            },
-            key: "Prod/Orders DB".into(),
-            renamed_to: None,
-        }
-    }
+    pub(crate) use opsync_destination_kit::testing::event;
 
     /// A field without a value (a value is a host handle, which host tests cannot make).
     pub(crate) fn field(id: &str, label: &str, field_type: &str) -> Field {

@@ -321,31 +321,3 @@ impl Destination for KubernetesSecret {
 }
 
 opsync_destination_kit::export_destination!(KubernetesSecret);
-
-#[cfg(test)]
-pub(crate) mod test_support {
-    use opsync_destination_kit::{ChangeKind, Item, ItemEvent, VaultRef};
-
-    pub(crate) fn event(kind: ChangeKind) -> ItemEvent {
-        ItemEvent {
-            idempotency_key: "route:itm1:3:updated".into(),
-            kind,
-            vault: VaultRef {
-                id: "vlt1".into(),
-                name: "Prod".into(),
-            },
-            item: Item {
-                id: "itm1".into(),
-                title: "Orders DB".into(),
-                category: "LOGIN".into(),
-                tags: vec![],
-                version: 3,
-                urls: vec![],
-                updated_at: None,
-                fields: vec![],
-            },
-            key: "Prod/Orders DB".into(),
-            renamed_to: None,
-        }
-    }
-}

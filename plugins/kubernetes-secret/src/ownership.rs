@@ -123,10 +123,10 @@ mod tests {
     use super::*;
     use crate::render::{self, FieldMap, OPAQUE, TLS, Values};
     use crate::settings::{DEFAULT_NAME, DEFAULT_SERVER, OnDelete, Shape, Token};
-    use crate::test_support::event;
     use opsync_destination_kit::http::Endpoint;
     use opsync_destination_kit::naming::Naming;
     use opsync_destination_kit::template::Template;
+    use opsync_destination_kit::testing::event;
 
     fn data() -> Map<String, Value> {
         render::encode(&Values::from([(

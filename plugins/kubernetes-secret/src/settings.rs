@@ -310,8 +310,8 @@ fn field_value(event: &ItemEvent, key: &str, wanted: &str) -> Result<String, Plu
 mod tests {
     use super::*;
     use crate::names::is_dns_subdomain;
-    use crate::test_support::event;
     use opsync_destination_kit::ChangeKind;
+    use opsync_destination_kit::testing::event;
 
     #[test]
     fn name_templates_may_only_hold_name_characters() {
