@@ -344,6 +344,22 @@ async fn bash_completion_script_loads_and_completes_commands() {
     assert!(!out.status.success());
 }
 
+#[test]
+fn completions_into_a_closed_pipe_end_quietly() {
+    // `opsync completions bash | grep -q _opsync`: the reader is gone before the script is
+    // written.
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_opsync"))
+        .args(["completions", "bash"])
+        .stdout(writer)
+        .output()
+        .expect("opsync runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
 #[tokio::test]
 async fn man_pages_render_for_every_command() {
     let dir = tempfile::tempdir().expect("temp dir");
