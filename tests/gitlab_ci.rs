@@ -275,6 +275,54 @@ async fn a_rate_limit_loses_nothing_and_sends_nothing_while_it_lasts() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limit_holds_the_whole_destination_not_each_change_in_turn() {
+    const ITEMS: usize = 60;
+    let server = connect(Seed::Bulk {
+        vaults: 1,
+        items_per_vault: ITEMS,
+    })
+    .await;
+    let fake = gitlab().await;
+    fake.set_rate_limit(30, Duration::from_secs(2));
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let config = format!(
+        r#"{base}
+[plugins.ci]
+builtin = "gitlab-ci"
+config = {{ api-url = "{url}", token = "{TOKEN}", project = "acme/web" }}
+grants = {{ http = ["{url}"] }}
+
+[[route]]
+name = "ci"
+destinations = ["ci"]
+batch_size = 8
+"#,
+        base = base_config(&server, "500ms").replace("max_attempts = 3", "max_attempts = 20"),
+        url = fake.url(),
+    );
+    std::fs::write(dir.join("config.toml"), config).expect("config");
+    let admin = format!("127.0.0.1:{}", free_port());
+    let daemon = run_daemon(dir, &admin);
+    until("every variable", async || {
+        fake.variables(PROJECT).len() == ITEMS
+    })
+    .await;
+    drop(daemon);
+    // Each change that met the limit waits the asked delay, and so do the destination's other
+    // changes: a few refusals per window. Were each change retried on its own hint, every one
+    // of them would meet the limit at least once (about one refusal per item, measured).
+    let requests = fake.requests();
+    let limited = requests.iter().filter(|r| r.status == 429).count();
+    assert!(limited >= 1, "the limit was hit");
+    assert!(
+        limited < ITEMS * 2 / 3,
+        "{limited} refusals for {ITEMS} items in {} requests",
+        requests.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_token_pauses_and_the_next_token_goes_on() {
     let server = connect(Seed::Demo).await;
     let fake = gitlab().await;

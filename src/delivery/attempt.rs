@@ -37,6 +37,10 @@ pub enum Outcome {
     Skipped(String),
     /// Failed; tried again after the delay.
     Retry { delay: Duration, error: String },
+    /// Failed, and the destination asked to wait (a plugin's retry hint: a rate limit, for one):
+    /// tried again after the delay, and the destination's other deliveries of the route wait
+    /// as long, so a limit is not met again by each of them in turn.
+    Throttled { delay: Duration, error: String },
     /// The destination (or the token) is misconfigured: its deliveries wait this long.
     Paused { pause: Duration, error: String },
     /// Given up: a dead letter with this reason.
@@ -63,7 +67,7 @@ impl Outcome {
                 unchanged: true, ..
             } => "unchanged",
             Self::Skipped(_) => "skipped",
-            Self::Retry { .. } => "retry",
+            Self::Retry { .. } | Self::Throttled { .. } => "retry",
             Self::Paused { .. } => "misconfigured",
             Self::DeadLetter(_) => "dead_letter",
         }
@@ -174,6 +178,9 @@ impl Deliverer {
             .policy()
             .decide(attempt, e.kind(), e.retry_hint(), &mut rand::thread_rng())
         {
+            Decision::Retry(delay) if e.retry_hint().is_some() => {
+                Outcome::Throttled { delay, error }
+            }
             Decision::Retry(delay) => Outcome::Retry { delay, error },
             Decision::Pause(pause) => Outcome::Paused { pause, error },
             Decision::DeadLetter(why) => Outcome::DeadLetter(format!("{why}: {error}")),
@@ -247,6 +254,7 @@ impl Deliverer {
                         own_event: None,
                     },
                     Outcome::Retry { delay: wait, error }
+                    | Outcome::Throttled { delay: wait, error }
                     | Outcome::Paused { pause: wait, error } => RowUpdate::Retry {
                         error,
                         next_attempt_at: later(wait),
@@ -286,7 +294,7 @@ fn observe(d: &Delivery, outcome: &Outcome, now: DateTime<Utc>) {
             metrics::histogram!(names::DELIVERY_LATENCY_SECONDS, "route" => entry.route.clone())
                 .record(latency.as_secs_f64());
         }
-        Outcome::Retry { .. } => {
+        Outcome::Retry { .. } | Outcome::Throttled { .. } => {
             metrics::counter!(names::RETRIES_TOTAL, "route" => entry.route.clone(),
                 "plugin" => entry.destination.clone(), "kind" => "retryable")
             .increment(1);
@@ -324,6 +332,12 @@ fn observe(d: &Delivery, outcome: &Outcome, now: DateTime<Utc>) {
             route = %entry.route, destination = %entry.destination, item = %entry.item_id,
             version = entry.version, attempt = d.attempts + 1,
             retry_in_ms = delay.as_millis() as u64, %error, "delivery failed; will retry"
+        ),
+        Outcome::Throttled { delay, error } => tracing::warn!(
+            route = %entry.route, destination = %entry.destination, item = %entry.item_id,
+            version = entry.version, attempt = d.attempts + 1,
+            retry_in_ms = delay.as_millis() as u64, %error,
+            "the destination asked to wait; its deliveries of this route wait"
         ),
         Outcome::Paused { pause, error } => tracing::error!(
             route = %entry.route, destination = %entry.destination,

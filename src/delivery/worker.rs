@@ -1,6 +1,6 @@
 //! Per-route delivery workers: at most `concurrency` deliveries of a route at once, one at a
 //! time per (destination, item) so a deletion never races an update, destinations paused while
-//! misconfigured, finished attempts recorded in groups by one blocking job at a time. `drain`
+//! misconfigured or after asking to wait (a retry hint), finished attempts recorded in groups by one blocking job at a time. `drain`
 //! delivers what is due now (for `opsync once`); `run` keeps going until shutdown, then lets
 //! in-flight deliveries finish within a grace period.
 
@@ -73,7 +73,7 @@ impl DrainReport {
                 unchanged: true, ..
             } => self.unchanged += 1,
             Outcome::Skipped(_) => self.skipped += 1,
-            Outcome::Retry { .. } => self.retried += 1,
+            Outcome::Retry { .. } | Outcome::Throttled { .. } => self.retried += 1,
             Outcome::Paused { .. } => self.paused += 1,
             Outcome::DeadLetter(_) => self.dead += 1,
         }
@@ -456,9 +456,12 @@ impl RouteWorker {
             p.in_flight.remove(key);
             match recorded {
                 Ok(()) => {
-                    if let Outcome::Paused { pause, .. } = outcome {
-                        p.paused
-                            .insert(d.entry.destination.clone(), Instant::now() + *pause);
+                    if let Outcome::Paused { pause: wait, .. }
+                    | Outcome::Throttled { delay: wait, .. } = outcome
+                    {
+                        let until = Instant::now() + *wait;
+                        let held = p.paused.entry(d.entry.destination.clone()).or_insert(until);
+                        *held = (*held).max(until);
                     }
                     p.report.count(outcome);
                     on_outcome(outcome);
@@ -482,7 +485,7 @@ struct Pump {
     in_flight: HashSet<(String, String)>,
     /// Rows a drain already attempted (each at most once).
     attempted: HashSet<DeliveryId>,
-    /// Destinations paused while misconfigured, until when.
+    /// Destinations paused while misconfigured or after a retry hint, until when.
     paused: HashMap<String, Instant>,
     report: DrainReport,
     /// Due rows read from the ledger and not started yet.
