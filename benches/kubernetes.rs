@@ -15,15 +15,15 @@
 //! BENCHMARKS.md.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::{Duration, Instant};
 
 use opsync::connect_dev::{DevServer, DevServerOptions, Seed};
 
 #[path = "../tests/kube_fake/mod.rs"]
 mod kube_fake;
+mod support;
 
 use kube_fake::{KubeFake, KubeOptions};
+use support::{by_method, opsync};
 
 const VAULTS: usize = 10;
 const ITEMS_PER_VAULT: usize = 1000;
@@ -34,28 +34,6 @@ const POLL_SECONDS: u64 = 10;
 /// The 1Password operator's default poll interval and its Connect requests per secret per poll.
 const OPERATOR_POLL_SECONDS: u64 = 600;
 const OPERATOR_REQUESTS_PER_SECRET: u64 = 2;
-
-fn opsync(config: &Path, args: &[&str]) -> (Duration, String) {
-    let started = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_opsync"))
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .env_remove("OP_CONNECT_HOST")
-        .env_remove("OP_CONNECT_TOKEN")
-        .env_remove("RUST_BACKTRACE")
-        .env_remove("RUST_LIB_BACKTRACE")
-        .output()
-        .expect("run opsync");
-    let took = started.elapsed();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "opsync {args:?}: {stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (took, stdout)
-}
 
 /// A config delivering every item to Secrets named `<vault id>.<item id>` in `namespace`.
 fn write_config(dir: &Path, server: &DevServer, fake: &KubeFake, ca: &Path, ns: &str) -> PathBuf {
@@ -87,59 +65,13 @@ destinations = ["cluster"]
     path
 }
 
-/// The script baseline: (items, seconds of the whole process, as opsync is timed).
-fn baseline(server: &DevServer, fake: &KubeFake, ca: &Path, ns: &str) -> (u64, f64) {
-    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    assert!(
-        python.is_file(),
-        "no Python venv at {}: run scripts/sdk-tests.sh and scripts/setup-peers.sh",
-        python.display()
-    );
-    let script =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/baseline_python_kubernetes.py");
-    let started = Instant::now();
-    let out = Command::new(python)
-        .arg(script)
-        .arg(fake.url())
-        .arg(TOKEN)
-        .arg(ca)
-        .arg(ns)
-        .env("OP_CONNECT_HOST", server.base_url())
-        .env("OP_CONNECT_TOKEN", server.token())
-        .output()
-        .expect("run the baseline");
-    let seconds = started.elapsed().as_secs_f64();
-    assert!(
-        out.status.success(),
-        "baseline: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value =
-        serde_json::from_slice(&out.stdout).expect("the baseline prints JSON");
-    (report["items"].as_u64().expect("items"), seconds)
-}
-
-/// The number in `summary` before " Connect requests".
+/// The number in an `opsync once` summary before " Connect requests".
 fn connect_requests(summary: &str) -> u64 {
     summary
         .split_once(" Connect requests")
         .and_then(|(before, _)| before.rsplit('(').next())
         .and_then(|n| n.trim().parse().ok())
         .unwrap_or_else(|| panic!("requests in: {summary}"))
-}
-
-/// Requests by method, `GET 10000, PATCH 10000`.
-fn by_method(requests: &[(String, String)]) -> String {
-    let mut counts = std::collections::BTreeMap::<&str, usize>::new();
-    for (method, _) in requests {
-        *counts.entry(method.as_str()).or_default() += 1;
-    }
-    counts
-        .iter()
-        .map(|(m, n)| format!("{m} {n}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -165,8 +97,19 @@ async fn main() {
     std::fs::write(&ca, fake.ca_pem()).expect("ca");
 
     // 1a. The script around the official clients.
-    let (script_items, script_seconds) =
-        tokio::task::block_in_place(|| baseline(&server, &fake, &ca, "baseline"));
+    let script_args = [
+        fake.url(),
+        TOKEN.to_string(),
+        ca.display().to_string(),
+        "baseline".to_string(),
+    ];
+    let (script_items, script_seconds) = tokio::task::block_in_place(|| {
+        support::baseline(
+            "baseline_python_kubernetes.py",
+            &script_args,
+            (&server.base_url(), server.token()),
+        )
+    });
     assert_eq!(script_items as usize, total);
     let script_requests = fake.requests().len();
     fake.reset_requests();
@@ -206,7 +149,7 @@ async fn main() {
     println!(
         "| API server requests per Secret, initial sync | {:.2} ({}) | {:.2} | |",
         requests.len() as f64 / total as f64,
-        by_method(&requests),
+        by_method(requests.iter().map(|(m, _)| m.as_str())),
         script_requests as f64 / total as f64
     );
     println!();
