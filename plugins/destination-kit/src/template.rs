@@ -191,6 +191,26 @@ impl Template {
         Ok(Self { parts })
     }
 
+    /// The literal text, placeholders left out (`db-{{id}}.x` gives `db-.x`): what a plugin
+    /// checks against its destination's own naming rules when the config loads.
+    pub fn literal_text(&self) -> String {
+        self.parts
+            .iter()
+            .filter_map(|p| match p {
+                Part::Literal(l) => Some(l.as_str()),
+                Part::Value(..) => None,
+            })
+            .collect()
+    }
+
+    /// The literal text before the first placeholder, which every rendered name starts with.
+    pub fn leading_literal(&self) -> &str {
+        match self.parts.first() {
+            Some(Part::Literal(l)) => l,
+            _ => "",
+        }
+    }
+
     /// Whether the template names the item by its title (so a rename changes the name).
     pub fn uses_title(&self) -> bool {
         self.parts
@@ -372,6 +392,16 @@ pub(crate) mod tests {
         assert_eq!(t.render(&event("..")), "_");
         assert_eq!(t.render(&event("")), "_");
         assert_eq!(t.render(&event("a/b")), "a_b");
+    }
+
+    #[test]
+    fn literal_text_leaves_the_placeholders_out() {
+        let t = parse("db-{{vault|slug}}.{{id}}-x").expect("valid");
+        assert_eq!(t.literal_text(), "db-.-x");
+        assert_eq!(t.leading_literal(), "db-");
+        let t = parse("{{id}}_V").expect("valid");
+        assert_eq!(t.literal_text(), "_V");
+        assert_eq!(t.leading_literal(), "");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! GitHub's rules for secret names, on config text and on rendered names (upper-cased).
 
+use opsync_destination_kit::template::Template;
 use opsync_destination_kit::{PluginError, misconfigured};
 
 /// The rules, for messages.
@@ -41,29 +42,18 @@ pub(crate) fn secret_name(name: &str) -> Result<String, &'static str> {
 /// Refuses literal text of the `name` template that no secret name may hold: a character other
 /// than a letter, a digit or `_` anywhere, and a leading digit or `GITHUB_` (placeholders are
 /// checked once rendered).
-pub(crate) fn check_template_literals(text: &str) -> Result<(), PluginError> {
+pub(crate) fn check_template_literals(text: &str, template: &Template) -> Result<(), PluginError> {
     let bad =
         |why: String| misconfigured(format!("`name` template `{text}`: {why} ({NAME_RULES})"));
-    let mut literals = Vec::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("{{") {
-        literals.push(&rest[..start]);
-        rest = match rest[start..].find("}}") {
-            Some(end) => &rest[start + end + 2..],
-            None => "",
-        };
-    }
-    literals.push(rest);
-    for literal in &literals {
-        if let Some(c) = literal
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || *c == '_'))
-        {
-            return Err(bad(format!("`{c}` cannot be in a secret name")));
-        }
+    if let Some(c) = template
+        .literal_text()
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '_'))
+    {
+        return Err(bad(format!("`{c}` cannot be in a secret name")));
     }
     // The text before the first placeholder starts every name the template renders.
-    let lead = literals.first().copied().unwrap_or_default();
+    let lead = template.leading_literal();
     if lead.starts_with(|c: char| c.is_ascii_digit()) {
         return Err(bad("every name it renders would start with a digit".into()));
     }
@@ -157,6 +147,10 @@ mod tests {
         }
     }
 
+    fn parsed(text: &str) -> Template {
+        Template::parse("name", text).expect("a template")
+    }
+
     #[test]
     fn template_literals_must_fit_a_name() {
         for good in [
@@ -167,7 +161,10 @@ mod tests {
             "GIT_{{title}}",
             "GITHUB{{title}}",
         ] {
-            assert!(check_template_literals(good).is_ok(), "{good}");
+            assert!(
+                check_template_literals(good, &parsed(good)).is_ok(),
+                "{good}"
+            );
         }
         for (bad, why) in [
             ("PROD-{{title|upper_snake}}", "`-`"),
@@ -177,7 +174,7 @@ mod tests {
             ("GITHUB_{{title}}", "GITHUB_"),
             ("github_x_{{title}}", "GITHUB_"),
         ] {
-            let err = check_template_literals(bad).expect_err(bad);
+            let err = check_template_literals(bad, &parsed(bad)).expect_err(bad);
             assert!(
                 matches!(&err, PluginError::Misconfigured(m) if m.contains("`name`") && m.contains(why)),
                 "{bad}: {err:?}"

@@ -307,7 +307,7 @@ fn written(raw: &Raw) -> Result<Written, PluginError> {
     };
     let name_text = raw.get("name").unwrap_or(DEFAULT_NAME).to_string();
     let template = Template::parse("name", &name_text)?;
-    names::check_template_literals(&name_text)?;
+    names::check_template_literals(&name_text, &template)?;
     Ok(Written::One {
         field,
         name: Naming::Own(template),

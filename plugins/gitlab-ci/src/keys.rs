@@ -138,7 +138,7 @@ pub(crate) fn entries(
 /// key characters, and that is a whole valid key when it has no placeholder.
 pub(crate) fn key_template(config_key: &str, text: &str) -> Result<Template, PluginError> {
     let template = Template::parse(config_key, text)?;
-    let literal = literal_text(text);
+    let literal = template.literal_text();
     let bad = |why: String| misconfigured(format!("`{config_key}` key `{text}`: {why}"));
     if let Some(c) = literal
         .chars()
@@ -152,21 +152,6 @@ pub(crate) fn key_template(config_key: &str, text: &str) -> Result<Template, Plu
         return Err(bad(format!("it is not a variable key ({KEY_RULE})")));
     }
     Ok(template)
-}
-
-/// A template's text without its `{{...}}` placeholders.
-fn literal_text(text: &str) -> String {
-    let mut literal = String::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("{{") {
-        literal.push_str(&rest[..start]);
-        rest = match rest[start..].find("}}") {
-            Some(end) => &rest[start + end + 2..],
-            None => "",
-        };
-    }
-    literal.push_str(rest);
-    literal
 }
 
 #[cfg(test)]

@@ -119,7 +119,7 @@ impl Settings {
         }
         let name_text = plain("name")?.unwrap_or_else(|| DEFAULT_NAME.into());
         let template = Template::parse("name", &name_text)?;
-        check_name_literals(&name_text)?;
+        check_name_literals(&name_text, &template)?;
         let secret_type = choice("type", TYPES, OPAQUE)?;
         for (key, only) in TYPE_KEYS {
             if *only != secret_type && plain(key)?.is_some() {
@@ -182,18 +182,9 @@ impl Settings {
 
 /// Refuses literal text in the `name` template that no Secret name may hold (placeholders are
 /// checked once rendered).
-fn check_name_literals(text: &str) -> Result<(), PluginError> {
-    let mut literal = String::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("{{") {
-        literal.push_str(&rest[..start]);
-        rest = match rest[start..].find("}}") {
-            Some(end) => &rest[start + end + 2..],
-            None => "",
-        };
-    }
-    literal.push_str(rest);
-    match literal
+fn check_name_literals(text: &str, template: &Template) -> Result<(), PluginError> {
+    match template
+        .literal_text()
         .chars()
         .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '.')))
     {
@@ -313,6 +304,10 @@ mod tests {
     use opsync_destination_kit::ChangeKind;
     use opsync_destination_kit::testing::event;
 
+    fn parsed(text: &str) -> Template {
+        Template::parse("name", text).expect("a template")
+    }
+
     #[test]
     fn name_templates_may_only_hold_name_characters() {
         for good in [
@@ -320,11 +315,11 @@ mod tests {
             "db-{{id}}",
             "{{vault|slug}}.{{title|slug}}-v1",
         ] {
-            assert!(check_name_literals(good).is_ok(), "{good}");
+            assert!(check_name_literals(good, &parsed(good)).is_ok(), "{good}");
         }
         for bad in ["App-{{title|slug}}", "a_{{id}}", "x/{{id}}", "{{id}}@x"] {
             assert!(
-                matches!(check_name_literals(bad), Err(PluginError::Misconfigured(m)) if m.contains("`name`")),
+                matches!(check_name_literals(bad, &parsed(bad)), Err(PluginError::Misconfigured(m)) if m.contains("`name`")),
                 "{bad}"
             );
         }
