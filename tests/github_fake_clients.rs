@@ -5,13 +5,13 @@
 
 mod github_fake;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use github_fake::{GitHubFake, Grant, MAX_PLAINTEXT, SEAL_OVERHEAD, Scope};
+use github_fake::{GitHubFake, Grant, MAX_PLAINTEXT, SEAL_OVERHEAD, Scope, venv};
 use reqwest::Method;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
@@ -29,24 +29,6 @@ fn unix_now() -> i64 {
         .as_secs() as i64
 }
 
-/// The repo's venv python (or `$OPSYNC_VENV/bin/python`), with PyGithub.
-fn venv_python() -> PathBuf {
-    let venv = std::env::var_os("OPSYNC_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv"));
-    let python = venv.join("bin/python");
-    let has_client = Command::new(&python)
-        .args(["-c", "import github, nacl"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        has_client,
-        "{} cannot import PyGithub and PyNaCl: run `bash scripts/setup-peers.sh`",
-        python.display()
-    );
-    python
-}
-
 /// Runs prove.py in `mode` against `fake` and returns its observations.
 async fn prove(fake: &GitHubFake, repo_id: u64, mode: &str) -> Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/github_fake/prove.py");
@@ -60,7 +42,7 @@ async fn prove(fake: &GitHubFake, repo_id: u64, mode: &str) -> Value {
         mode.to_owned(),
     ];
     let output = tokio::task::spawn_blocking(move || {
-        Command::new(venv_python())
+        Command::new(venv::python_with("github, nacl", "PyGithub and PyNaCl"))
             .arg(script)
             .args(args)
             .output()

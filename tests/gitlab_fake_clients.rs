@@ -3,8 +3,9 @@
 //! requests pin down its pagination headers, validation messages, auth answers and rate limit.
 
 mod gitlab_fake;
+mod venv;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use gitlab_fake::{GitLabFake, Role, Scope};
@@ -44,39 +45,24 @@ async fn fake() -> GitLabFake {
     fake
 }
 
-/// The repo's venv python (or `$OPSYNC_VENV/bin/python`), with python-gitlab.
-fn venv_python() -> PathBuf {
-    let venv = std::env::var_os("OPSYNC_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv"));
-    let python = venv.join("bin/python");
-    let has_client = std::process::Command::new(&python)
-        .args(["-c", "import gitlab"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        has_client,
-        "{} cannot import python-gitlab (PyPI python-gitlab): run `bash scripts/setup-peers.sh`",
-        python.display()
-    );
-    python
-}
-
 /// Runs one phase of prove.py against `fake` and returns its observations.
 async fn run_prove(fake: &GitLabFake, phase: &str) -> Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/gitlab_fake/prove.py");
-    let output = tokio::process::Command::new(venv_python())
-        .arg(script)
-        .args([&fake.url(), phase, MAINTAINER, DEVELOPER, REVOKED, EXPIRED])
-        .args([
-            &PROJECT.to_string(),
-            PROJECT_PATH,
-            &GROUP.to_string(),
-            GROUP_PATH,
-        ])
-        .output()
-        .await
-        .expect("run prove.py");
+    let output = tokio::process::Command::new(venv::python_with(
+        "gitlab",
+        "python-gitlab (PyPI python-gitlab)",
+    ))
+    .arg(script)
+    .args([&fake.url(), phase, MAINTAINER, DEVELOPER, REVOKED, EXPIRED])
+    .args([
+        &PROJECT.to_string(),
+        PROJECT_PATH,
+        &GROUP.to_string(),
+        GROUP_PATH,
+    ])
+    .output()
+    .await
+    .expect("run prove.py");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),

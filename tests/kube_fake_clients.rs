@@ -3,6 +3,7 @@
 //! direct requests pin down its apply, validation, auth and failure rules.
 
 mod kube_fake;
+mod venv;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -33,24 +34,6 @@ fn fake_for_clients(tls: bool) -> KubeFake {
     fake
 }
 
-/// The repo's venv python (or `$OPSYNC_VENV/bin/python`), with the `kubernetes` package.
-fn venv_python() -> PathBuf {
-    let venv = std::env::var_os("OPSYNC_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv"));
-    let python = venv.join("bin/python");
-    let has_client = Command::new(&python)
-        .args(["-c", "import kubernetes"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        has_client,
-        "{} cannot import the Kubernetes Python client (PyPI kubernetes): run `bash scripts/setup-peers.sh`",
-        python.display()
-    );
-    python
-}
-
 /// kubectl from PATH.
 fn kubectl() -> PathBuf {
     let found = std::env::var_os("PATH")
@@ -74,11 +57,14 @@ fn stderr(output: &Output) -> String {
 fn run_python_client(fake: &KubeFake, ca_file: Option<&Path>) -> Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kube_fake/prove.py");
     let ca = ca_file.map(|p| p.display().to_string()).unwrap_or_default();
-    let output = Command::new(venv_python())
-        .arg(script)
-        .args([&fake.url(), TOKEN, &ca, NS, FORBIDDEN_NS, "web"])
-        .output()
-        .expect("run prove.py");
+    let output = Command::new(venv::python_with(
+        "kubernetes",
+        "the Kubernetes Python client (PyPI kubernetes)",
+    ))
+    .arg(script)
+    .args([&fake.url(), TOKEN, &ca, NS, FORBIDDEN_NS, "web"])
+    .output()
+    .expect("run prove.py");
     assert!(
         output.status.success(),
         "prove.py failed ({}):\n{}\n{}",

@@ -60,6 +60,9 @@ mod secrets;
 mod server;
 mod sodium;
 mod validate;
+/// The venv whose PyNaCl makes key pairs and opens sealed values (tests/venv).
+#[path = "../venv/mod.rs"]
+pub mod venv;
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;

@@ -34,15 +34,7 @@ impl Sodium {
     /// Finds the venv's python; panics with the setup command when there is none.
     pub fn locate() -> Self {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let venv = std::env::var_os("OPSYNC_VENV")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root.join(".venv"));
-        let python = venv.join("bin/python");
-        assert!(
-            python.is_file(),
-            "{} is missing: the GitHub fake needs PyNaCl in the repo's venv; run `bash scripts/setup-peers.sh`",
-            python.display()
-        );
+        let python = super::venv::python_with("nacl", "PyNaCl, which the GitHub fake needs");
         Self {
             python,
             dir: root.join("tests/github_fake"),
