@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use opsync_aws_sigv4::{Client, Credentials};
-use opsync_destination_kit::http::{Endpoint, Response};
+use opsync_destination_kit::http::{self, Endpoint, Response};
 use opsync_destination_kit::{PluginError, misconfigured, permanent, retryable, with_retry_hint};
 use serde_json::{Value, json};
 
@@ -53,8 +53,7 @@ impl SecretsManager {
 
     /// Calls `action` with `body`; `Ok(Err(..))` is an error answer from the service.
     fn call(&self, action: &str, body: &Value) -> Result<Result<Value, AwsError>, PluginError> {
-        let payload =
-            serde_json::to_vec(body).map_err(|e| permanent(format!("cannot render JSON: {e}")))?;
+        let payload = http::encode_json(body)?;
         let headers = vec![
             (
                 "content-type".to_string(),

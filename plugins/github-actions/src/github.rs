@@ -85,16 +85,7 @@ impl GitHub {
             ("authorization".to_string(), format!("Bearer {bearer}")),
             ("user-agent".to_string(), USER_AGENT.to_string()),
         ];
-        let body = match body {
-            Some(value) => {
-                headers.push(("content-type".into(), "application/json".into()));
-                Some(
-                    serde_json::to_vec(value)
-                        .map_err(|e| permanent(format!("cannot render JSON: {e}")))?,
-                )
-            }
-            None => None,
-        };
+        let body = http::json_body(&mut headers, "application/json", body)?;
         let response = http::send(Request {
             method,
             endpoint: &self.endpoint,

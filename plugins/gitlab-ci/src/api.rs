@@ -150,16 +150,7 @@ impl Api {
             ("accept".to_string(), JSON.to_string()),
             ("user-agent".to_string(), "opsync".to_string()),
         ];
-        let body = match body {
-            Some(value) => {
-                headers.push(("content-type".into(), JSON.into()));
-                Some(
-                    serde_json::to_vec(value)
-                        .map_err(|e| permanent(format!("cannot render JSON: {e}")))?,
-                )
-            }
-            None => None,
-        };
+        let body = http::json_body(&mut headers, JSON, body)?;
         http::send(Request {
             method,
             endpoint: &self.endpoint,

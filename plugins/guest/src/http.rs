@@ -86,6 +86,24 @@ pub struct Request<'a> {
     pub body: Option<Vec<u8>>,
 }
 
+/// `value` as JSON bytes, for a request body.
+pub fn encode_json(value: &serde_json::Value) -> Result<Vec<u8>, PluginError> {
+    serde_json::to_vec(value).map_err(|e| permanent(format!("cannot render JSON: {e}")))
+}
+
+/// A request's JSON body, if it has one: encoded, with its `content-type` added to `headers`.
+pub fn json_body(
+    headers: &mut Vec<(String, String)>,
+    content_type: &str,
+    body: Option<&serde_json::Value>,
+) -> Result<Option<Vec<u8>>, PluginError> {
+    let Some(value) = body else {
+        return Ok(None);
+    };
+    headers.push(("content-type".into(), content_type.into()));
+    encode_json(value).map(Some)
+}
+
 /// A response, read to its end.
 pub struct Response {
     pub status: u16,

@@ -197,19 +197,7 @@ impl Api {
             ("accept".to_string(), JSON.to_string()),
             ("user-agent".to_string(), "opsync".to_string()),
         ];
-        let body = match body {
-            Some(value) => {
-                headers.push((
-                    "content-type".into(),
-                    content_type.unwrap_or(JSON).to_string(),
-                ));
-                Some(
-                    serde_json::to_vec(value)
-                        .map_err(|e| permanent(format!("cannot render JSON: {e}")))?,
-                )
-            }
-            None => None,
-        };
+        let body = http::json_body(&mut headers, content_type.unwrap_or(JSON), body)?;
         http::send(Request {
             method,
             endpoint: &self.server,

@@ -123,16 +123,7 @@ impl Kv {
         if let Some(ns) = &self.namespace {
             headers.push(("x-vault-namespace".into(), ns.clone()));
         }
-        let body = match body {
-            Some(value) => {
-                headers.push(("content-type".into(), "application/json".into()));
-                Some(
-                    serde_json::to_vec(value)
-                        .map_err(|e| permanent(format!("cannot render JSON: {e}")))?,
-                )
-            }
-            None => None,
-        };
+        let body = http::json_body(&mut headers, "application/json", body)?;
         http::send(Request {
             method,
             endpoint: &self.address,
