@@ -51,6 +51,8 @@
 mod api;
 mod auth;
 mod clock;
+#[path = "../fake_server/mod.rs"]
+mod fake_server;
 mod objects;
 mod paging;
 mod rate_limit;
@@ -133,7 +135,7 @@ pub struct GitHubFake {
     state: Arc<Mutex<State>>,
     url: String,
     sodium: Sodium,
-    server: server::Running,
+    server: fake_server::Server,
 }
 
 impl GitHubFake {
@@ -144,7 +146,7 @@ impl GitHubFake {
         // The first batch of key pairs, now, so a missing PyNaCl fails here.
         sodium.warm();
         let state = Arc::new(Mutex::new(State::new()));
-        let server = server::Running::start(state.clone()).await;
+        let server = server::start(state.clone()).await;
         let url = format!("http://{}", server.addr);
         let fake = Self {
             state,

@@ -1,6 +1,6 @@
-//! The HTTP server: axum on 127.0.0.1 port 0, on the caller's tokio runtime, stopped on drop.
+//! The HTTP side: every request handed to the fake's state under its lock, its reply made an
+//! HTTP response; served by tests/fake_server.
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::Router;
@@ -8,10 +8,9 @@ use axum::body::Body;
 use axum::extract::State as Shared;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 
 use super::api::{Request, State};
+use super::fake_server::Server;
 use super::reply::{REST_DOCS, Reply};
 
 /// The largest request body taken (a 48 KB secret is about 66 KB of JSON).
@@ -19,42 +18,9 @@ const MAX_BODY: usize = 1024 * 1024;
 
 pub type SharedState = Arc<Mutex<State>>;
 
-/// The server task; dropping this stops it.
-pub struct Running {
-    pub addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-}
-
-impl Running {
-    /// Binds a free port and serves `state` from a task of the current tokio runtime.
-    pub async fn start(state: SharedState) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind a free port for the GitHub fake");
-        let addr = listener.local_addr().expect("the bound address");
-        let app = Router::new().fallback(handle).with_state(state);
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await
-                .expect("the GitHub fake serves");
-        });
-        Self {
-            addr,
-            stop: Some(stop),
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
+/// Serves `state` on a free port from a task of the current tokio runtime.
+pub async fn start(state: SharedState) -> Server {
+    Server::start(Router::new().fallback(handle).with_state(state)).await
 }
 
 fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {

@@ -63,6 +63,8 @@
 #![allow(dead_code)]
 
 mod auth;
+#[path = "../fake_server/mod.rs"]
+mod fake_server;
 mod pagination;
 mod rate_limit;
 mod reply;
@@ -93,13 +95,13 @@ use variables::Changes;
 pub struct GitLabFake {
     state: Arc<Mutex<State>>,
     url: String,
-    server: server::Running,
+    server: fake_server::Server,
 }
 
 impl GitLabFake {
     pub async fn start() -> Self {
         let state = Arc::new(Mutex::new(State::default()));
-        let server = server::Running::spawn(state.clone()).await;
+        let server = server::spawn(state.clone()).await;
         Self {
             state,
             url: format!("http://{}", server.addr),

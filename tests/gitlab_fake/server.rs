@@ -1,6 +1,6 @@
-//! The HTTP server: axum on 127.0.0.1 port 0, on the caller's tokio runtime, stopped on drop.
+//! The HTTP side: every request handed to the fake's state under its lock, its reply made an
+//! HTTP response; served by tests/fake_server.
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::Router;
@@ -8,9 +8,8 @@ use axum::body::Body as HttpBody;
 use axum::extract::State as Shared;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
+use super::fake_server::Server;
 use super::reply::{self, Body, Reply};
 use super::request::Request;
 use super::state::State;
@@ -20,46 +19,9 @@ const MAX_BODY: usize = 16 * 1024 * 1024;
 
 pub type SharedState = Arc<Mutex<State>>;
 
-/// The server task; dropping this stops it.
-pub struct Running {
-    pub addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
-}
-
-impl Running {
-    pub async fn spawn(state: SharedState) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind a free port");
-        let addr = listener.local_addr().expect("the bound address");
-        let app = Router::new().fallback(handle).with_state(state);
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await
-                .expect("the gitlab fake serves");
-        });
-        Self {
-            addr,
-            stop: Some(stop),
-            task: Some(task),
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
-    }
+/// Serves `state` on a free port from a task of the current tokio runtime.
+pub async fn spawn(state: SharedState) -> Server {
+    Server::start(Router::new().fallback(handle).with_state(state)).await
 }
 
 /// Every request goes through [`State::handle`], under the lock.

@@ -19,57 +19,9 @@ use serde_json::json;
 pub use es::{EsFailure, EsFake};
 pub use hec::{HecFailure, HecFake};
 
-/// A running axum app on a free 127.0.0.1 port, stopped on drop or by `stop`.
-pub struct Server {
-    pub addr: SocketAddr,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl Server {
-    pub async fn start(app: axum::Router) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind a free port");
-        let addr = listener.local_addr().expect("local address");
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await
-                .expect("fake server runs");
-        });
-        Self {
-            addr,
-            shutdown: Some(tx),
-            task: Some(task),
-        }
-    }
-
-    pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// Stops accepting and waits for the server task to end.
-    pub async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-    }
-}
+#[path = "../fake_server/mod.rs"]
+mod fake_server;
+pub use fake_server::Server;
 
 /// A built-in audit sink as the daemon loads it, with `grants`.
 pub fn audit_sink(
