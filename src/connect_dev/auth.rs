@@ -102,17 +102,7 @@ pub struct Authority {
 
 impl Authority {
     pub fn new(material: KeyMaterial) -> Result<Self, AuthError> {
-        let pem = material.signing_key.expose();
-        let secret =
-            p256::SecretKey::from_pkcs8_pem(pem).map_err(|e| AuthError::Key(e.to_string()))?;
-        let public_pem = secret
-            .public_key()
-            .to_public_key_pem(LineEnding::LF)
-            .map_err(|e| AuthError::Key(e.to_string()))?;
-        let encoding =
-            EncodingKey::from_ec_pem(pem.as_bytes()).map_err(|e| AuthError::Key(e.to_string()))?;
-        let decoding = DecodingKey::from_ec_pem(public_pem.as_bytes())
-            .map_err(|e| AuthError::Key(e.to_string()))?;
+        let (encoding, decoding) = signing_keys(&material)?;
         let mut validation = Validation::new(Algorithm::ES256);
         validation.set_audience(&[AUDIENCE]);
         validation.set_issuer(&[ISSUER]);
@@ -218,12 +208,27 @@ impl Authority {
     }
 }
 
+/// The ES256 keys of `material`: the private key to sign with, its public key to verify with.
+pub fn signing_keys(material: &KeyMaterial) -> Result<(EncodingKey, DecodingKey), AuthError> {
+    let pem = material.signing_key.expose();
+    let secret = p256::SecretKey::from_pkcs8_pem(pem).map_err(|e| AuthError::Key(e.to_string()))?;
+    let public_pem = secret
+        .public_key()
+        .to_public_key_pem(LineEnding::LF)
+        .map_err(|e| AuthError::Key(e.to_string()))?;
+    let encoding =
+        EncodingKey::from_ec_pem(pem.as_bytes()).map_err(|e| AuthError::Key(e.to_string()))?;
+    let decoding = DecodingKey::from_ec_pem(public_pem.as_bytes())
+        .map_err(|e| AuthError::Key(e.to_string()))?;
+    Ok((encoding, decoding))
+}
+
 /// The signature part of a JWT (after the last dot).
-fn signature_of(token: &str) -> &str {
+pub fn signature_of(token: &str) -> &str {
     token.rsplit('.').next().unwrap_or(token)
 }
 
-fn unix_now() -> i64 {
+pub fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))

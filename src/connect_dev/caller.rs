@@ -1,4 +1,7 @@
 //! Who is calling: the bearer-token extractor, and the per-vault authorization that records refusals.
+//!
+//! Every record of the activity log is made here, and each also feeds the fake Events API
+//! (`events::Events::connect_request`, `refused_token`), so a request counts once in both.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,6 +26,8 @@ pub const NO_WRITE_ACCESS: &str =
 /// The verified caller of a request.
 pub struct Caller {
     pub actor: Actor,
+    /// The request is a `GET` of one item (an item usage, for the Events API).
+    reveals_item: bool,
 }
 
 impl Caller {
@@ -46,15 +51,25 @@ impl Caller {
             }
             Some(_) => return Ok(()),
         };
-        app.activity
-            .record(&self.actor, action, ActivityResult::Deny, *resource);
+        self.record(app, action, ActivityResult::Deny, *resource);
         Err(refusal)
     }
 
     /// Records a request that succeeded.
     pub fn succeeded(&self, app: &App, action: ActivityAction, resource: Resource) {
-        app.activity
-            .record(&self.actor, action, ActivityResult::Success, resource);
+        self.record(app, action, ActivityResult::Success, resource);
+    }
+
+    fn record(
+        &self,
+        app: &App,
+        action: ActivityAction,
+        result: ActivityResult,
+        resource: Resource,
+    ) {
+        app.events
+            .connect_request(&self.actor, self.reveals_item, &action, &result, &resource);
+        app.activity.record(&self.actor, action, result, resource);
     }
 }
 
@@ -85,8 +100,17 @@ impl FromRequestParts<Arc<App>> for Caller {
         match app.authority.verify(token) {
             Ok(claims) => Ok(Caller {
                 actor: actor(claims),
+                reveals_item: parts.method == Method::GET && is_one_item(parts.uri.path()),
             }),
             Err(rejection) => {
+                app.events.refused_token(
+                    token,
+                    parts.headers.get(USER_AGENT).and_then(|v| v.to_str().ok()),
+                    parts
+                        .extensions
+                        .get::<ConnectInfo<SocketAddr>>()
+                        .map(|ConnectInfo(addr)| addr.ip()),
+                );
                 if let Rejection::Expired(claims) = &rejection {
                     app.activity.record(
                         &actor(Arc::clone(claims)),
@@ -109,6 +133,32 @@ pub fn action_of(method: &Method) -> ActivityAction {
         Method::DELETE => ActivityAction::Delete,
         _ => ActivityAction::Read,
     }
+}
+
+/// `/v1/vaults/{vault}/items/{item}` (with or without a trailing slash), nothing below it.
+fn is_one_item(path: &str) -> bool {
+    let mut parts = path
+        .trim_end_matches('/')
+        .trim_start_matches('/')
+        .split('/');
+    matches!(
+        (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next()
+        ),
+        (
+            Some("v1"),
+            Some("vaults"),
+            Some(_),
+            Some("items"),
+            Some(_),
+            None
+        )
+    )
 }
 
 /// The vault and item a `/v1/vaults/...` path names, for records made before routing.
@@ -148,5 +198,9 @@ mod tests {
             Resource::Item { .. }
         ));
         assert_eq!(resource_of("/v1/vaults/bad/items/bad"), Resource::None);
+        assert!(is_one_item(&format!("/v1/vaults/{v}/items/{i}")));
+        assert!(is_one_item(&format!("/v1/vaults/{v}/items/{i}/")));
+        assert!(!is_one_item(&format!("/v1/vaults/{v}/items/{i}/files")));
+        assert!(!is_one_item(&format!("/v1/vaults/{v}/items")));
     }
 }

@@ -1,4 +1,4 @@
-//! The `opsync connect-dev` command line: run a server, or mint a token for one (`connect-dev token`).
+//! The `opsync connect-dev` command line: run a server, or mint a token for one (`connect-dev token`, `--events` for the fake Events API).
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -11,7 +11,8 @@ use crate::connect::model::ErrorBody;
 use crate::connect::token::Access;
 
 use super::{
-    DevServer, DevServerError, DevServerOptions, GrantRequest, Seed, TokenRequest, TokenResponse,
+    DevServer, DevServerError, DevServerOptions, EVENTS_TOKENS_PATH, EventsOptions,
+    EventsTokenRequest, GrantRequest, RateLimit, Seed, Stream, TokenRequest, TokenResponse,
 };
 
 const AFTER_HELP: &str = "\
@@ -19,8 +20,10 @@ Examples:
   eval \"$(opsync connect-dev --listen 127.0.0.1:8080 --seed demo)\" &   # prints OP_CONNECT_HOST/TOKEN
   opsync connect-dev --state connect-dev.json --seed bulk:10x1000
   opsync connect-dev --latency 200ms --fail-rate 0.1                   # for fault tests
+  opsync connect-dev --events-seed 100000 --events-429-rate 0.2        # fake Events API
   opsync connect-dev token --state connect-dev.json --vault Production:r
-  OP_CONNECT_TOKEN=... opsync connect-dev token --host http://127.0.0.1:8080 --vault Staging:rw --expires-in 1h";
+  OP_CONNECT_TOKEN=... opsync connect-dev token --host http://127.0.0.1:8080 --vault Staging:rw --expires-in 1h
+  OP_CONNECT_TOKEN=... opsync connect-dev token --events --host http://127.0.0.1:8080";
 
 /// `opsync connect-dev`: a local Connect-compatible server.
 #[derive(Debug, Args)]
@@ -54,6 +57,23 @@ pub struct ConnectDevArgs {
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub seed_activity: usize,
 
+    /// Synthetic records per Events API stream to start with, spread over the last 7 days
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub events_seed: usize,
+
+    /// Share of Events API requests answered 429 Too Many Requests, between 0 and 1
+    #[arg(long = "events-429-rate", default_value_t = 0.0, value_parser = parse_rate, value_name = "RATE")]
+    pub events_too_many_rate: f64,
+
+    /// Retry-After of those 429 answers (rounded up to whole seconds, at least 1s)
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub events_retry_after: Duration,
+
+    /// Per-token Events API budget answered with 429 when spent: N/min, N/hour, both
+    /// (600/min,30000/hour), or `published` for the real API's limits [default: none]
+    #[arg(long, value_name = "LIMIT")]
+    pub events_rate_limit: Option<RateLimit>,
+
     /// Print only the OP_CONNECT_* lines (no hints on stderr)
     #[arg(long)]
     pub quiet: bool,
@@ -61,10 +81,12 @@ pub struct ConnectDevArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum ConnectDevCommand {
-    /// Mint a token for a running or persisted connect-dev server; prints just the token
+    /// Mint a Connect token (or, with --events, an Events API token) for a running or persisted
+    /// connect-dev server; prints just the token
     #[command(
         after_help = "Examples:\n  opsync connect-dev token --host http://127.0.0.1:8080 --vault Production:r\n  \
-                      opsync connect-dev token --state connect-dev.json --vault '*:rw' --expires-in 1h"
+                      opsync connect-dev token --state connect-dev.json --vault '*:rw' --expires-in 1h\n  \
+                      opsync connect-dev token --events --features auditevents,signinattempts --state connect-dev.json"
     )]
     Token(TokenArgs),
 }
@@ -73,8 +95,27 @@ pub enum ConnectDevCommand {
 #[derive(Debug, Args)]
 pub struct TokenArgs {
     /// A vault and the access to grant: NAME:r or NAME:rw (NAME may be a vault id, or * for all); repeatable
-    #[arg(long = "vault", required = true, value_name = "NAME:r|rw", value_parser = parse_grant)]
+    #[arg(
+        long = "vault",
+        required_unless_present = "events",
+        conflicts_with = "events",
+        value_name = "NAME:r|rw",
+        value_parser = parse_grant
+    )]
     pub vaults: Vec<(String, Access)>,
+
+    /// Mint a token for the fake Events API instead of a Connect token
+    #[arg(long)]
+    pub events: bool,
+
+    /// The Events API features (streams) the token opens, comma-separated [default: all three]
+    #[arg(
+        long,
+        requires = "events",
+        value_delimiter = ',',
+        value_name = "auditevents,itemusages,signinattempts"
+    )]
+    pub features: Vec<Stream>,
 
     /// Lifetime of the token, e.g. 30d or 1h [default: no expiry]
     #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
@@ -93,7 +134,7 @@ pub struct TokenArgs {
     #[arg(long, value_name = "URL")]
     pub host: Option<url::Url>,
 
-    /// The token authorising --host (ignored with --state); its grants bound what can be minted
+    /// The Connect token authorising --host (ignored with --state); its grants bound what can be minted
     #[arg(
         long,
         env = "OP_CONNECT_TOKEN",
@@ -144,6 +185,13 @@ pub async fn run(args: ConnectDevArgs) -> Result<(), DevServerError> {
         state: args.state.clone(),
         latency: args.latency,
         fail_rate: args.fail_rate,
+        events: EventsOptions {
+            seed: args.events_seed,
+            too_many_requests_rate: args.events_too_many_rate,
+            retry_after: args.events_retry_after,
+            rate_limit: args.events_rate_limit,
+            ..EventsOptions::default()
+        },
     })
     .await?;
     if args.seed_activity > 0 {
@@ -163,6 +211,12 @@ pub async fn run(args: ConnectDevArgs) -> Result<(), DevServerError> {
                 .map(|p| format!("; state in {}", p.display()))
                 .unwrap_or_default()
         );
+        eprintln!(
+            "connect-dev: a fake Events API answers at {}/api/v2/...; mint its tokens with \
+             `opsync connect-dev token --events --host {}`",
+            server.base_url(),
+            server.base_url()
+        );
     }
     wait_for_signal().await;
     server.shutdown().await;
@@ -179,8 +233,17 @@ fn print_lines(lines: &[String]) -> Result<(), DevServerError> {
 
 /// The token `opsync connect-dev token` prints.
 pub async fn mint_token(args: TokenArgs) -> Result<String, DevServerError> {
+    let features = if args.features.is_empty() {
+        Stream::ALL.to_vec()
+    } else {
+        args.features.clone()
+    };
     if let Some(path) = &args.state {
-        return super::mint_from_state(path, &args.vaults, args.expires_in);
+        return if args.events {
+            super::mint_events_from_state(path, &features, args.expires_in)
+        } else {
+            super::mint_from_state(path, &args.vaults, args.expires_in)
+        };
     }
     let Some(host) = args.host else {
         return Err(DevServerError::InvalidArgument(
@@ -192,28 +255,37 @@ pub async fn mint_token(args: TokenArgs) -> Result<String, DevServerError> {
             "--host needs a token: --token JWT or OP_CONNECT_TOKEN".to_owned(),
         )
     })?;
+    let expires_in_seconds = args.expires_in.map(|d| d.as_secs());
+    let (path, body) = if args.events {
+        let request = EventsTokenRequest {
+            features: features.iter().map(|f| f.name().to_owned()).collect(),
+            expires_in_seconds,
+        };
+        (EVENTS_TOKENS_PATH, serde_json::to_value(request))
+    } else {
+        let request = TokenRequest {
+            vaults: args
+                .vaults
+                .iter()
+                .map(|(vault, access)| GrantRequest {
+                    vault: vault.clone(),
+                    access: *access,
+                })
+                .collect(),
+            expires_in_seconds,
+        };
+        (super::dev_tokens::PATH, serde_json::to_value(request))
+    };
     let remote = |message: String| DevServerError::Remote {
         host: host.to_string(),
         message,
     };
-    let url = host
-        .join(super::dev_tokens::PATH)
-        .map_err(|e| remote(e.to_string()))?;
-    let request = TokenRequest {
-        vaults: args
-            .vaults
-            .iter()
-            .map(|(vault, access)| GrantRequest {
-                vault: vault.clone(),
-                access: *access,
-            })
-            .collect(),
-        expires_in_seconds: args.expires_in.map(|d| d.as_secs()),
-    };
+    let body = body.map_err(|e| remote(e.to_string()))?;
+    let url = host.join(path).map_err(|e| remote(e.to_string()))?;
     let response = reqwest::Client::new()
         .post(url)
         .bearer_auth(token.trim())
-        .json(&request)
+        .json(&body)
         .timeout(Duration::from_secs(30))
         .send()
         .await

@@ -2,7 +2,9 @@
 //!
 //! A faithful stand-in for a 1Password Connect server, for development and tests: ES256 tokens
 //! with the real claim shape, Connect's status codes and messages, versions that move, files,
-//! and the activity log. State lives in memory and optionally in a JSON state file.
+//! and the activity log. State lives in memory and optionally in a JSON state file. On the same
+//! listener it serves a fake of the account-wide Events API (`events`), fed by the Connect
+//! requests it answers.
 
 mod activity;
 mod auth;
@@ -10,6 +12,7 @@ mod caller;
 pub mod cli;
 mod dev_tokens;
 mod error;
+mod events;
 mod faults;
 mod generate;
 mod handlers;
@@ -35,10 +38,16 @@ use tokio::task::JoinHandle;
 use crate::connect::token::Access;
 
 pub use dev_tokens::{GrantRequest, TokenRequest, TokenResponse};
+pub use events::{
+    EVENTS_TOKENS_PATH, EventsOptions, EventsTokenRequest, RateLimit, RateLimitParseError, Stream,
+    UnknownFeature, parse_features,
+};
+pub use faults::{FaultSettings, SETTINGS_PATH as FAULTS_PATH};
 pub use seed::{DEMO_OTP, ID_LIKE_TITLE};
 pub use server::CONNECT_VERSION;
 
 use auth::{Authority, KeyMaterial};
+use events::Events;
 use faults::Faults;
 use server::App;
 use store::Store;
@@ -97,8 +106,11 @@ pub struct DevServerOptions {
     pub state: Option<PathBuf>,
     /// Added to every `/v1` response.
     pub latency: Duration,
-    /// Share (0..=1) of `/v1` requests answered `500 {"status":500,"message":"Something went wrong"}`.
+    /// Share (0..=1) of `/v1` requests answered `500 {"status":500,"message":"Something went wrong"}`
+    /// (and of Events API requests, with that API's error body).
     pub fail_rate: f64,
+    /// The fake Events API: seeded history, capacity and throttling.
+    pub events: EventsOptions,
 }
 
 impl Default for DevServerOptions {
@@ -109,6 +121,7 @@ impl Default for DevServerOptions {
             state: None,
             latency: Duration::ZERO,
             fail_rate: 0.0,
+            events: EventsOptions::default(),
         }
     }
 }
@@ -137,6 +150,8 @@ pub enum DevServerError {
     InvalidArgument(String),
     #[error("the server at {host} refused: {message}")]
     Remote { host: String, message: String },
+    #[error(transparent)]
+    Feature(#[from] UnknownFeature),
 }
 
 /// A running server. Dropping it stops it without saving; call [`DevServer::shutdown`] to save.
@@ -153,11 +168,15 @@ pub struct DevServer {
 impl DevServer {
     /// Loads or seeds the state, binds, and serves in the background.
     pub async fn start(opts: DevServerOptions) -> Result<DevServer, DevServerError> {
-        if !(0.0..=1.0).contains(&opts.fail_rate) {
-            return Err(DevServerError::InvalidArgument(format!(
-                "the fail rate must be between 0 and 1, got {}",
-                opts.fail_rate
-            )));
+        for (what, rate) in [
+            ("fail rate", opts.fail_rate),
+            ("Events 429 rate", opts.events.too_many_requests_rate),
+        ] {
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(DevServerError::InvalidArgument(format!(
+                    "the {what} must be between 0 and 1, got {rate}"
+                )));
+            }
         }
         let loaded = match &opts.state {
             Some(path) => persist::load(path)?,
@@ -175,10 +194,12 @@ impl DevServer {
             .collect();
         let token = authority.mint(&everything, None)?;
         let changes = opts.state.as_ref().map(|_| Arc::new(Notify::new()));
+        let events = Events::new(&store.key, &opts.events)?;
         let app = Arc::new(App::new(
             store,
             authority,
             Faults::new(opts.latency, opts.fail_rate),
+            events,
             changes.clone(),
         ));
         if let (Some(path), true) = (&opts.state, fresh) {
@@ -268,9 +289,41 @@ impl DevServer {
         self.app.activity.seed(n, burst);
     }
 
-    /// Changes the injected latency and failure rate of `/v1` at run time.
+    /// Changes the injected latency and failure rate of `/v1` (and the Events API) at run time.
     pub fn set_faults(&self, latency: Duration, fail_rate: f64) {
         self.app.faults.set(latency, fail_rate);
+    }
+
+    /// An Events API token for `features` (all three when empty), expiring after `ttl` when given.
+    pub fn events_token(
+        &self,
+        features: &[Stream],
+        ttl: Option<Duration>,
+    ) -> Result<String, DevServerError> {
+        let features = if features.is_empty() {
+            &Stream::ALL[..]
+        } else {
+            features
+        };
+        Ok(self.app.events.mint(features, ttl)?)
+    }
+
+    /// Changes the share of Events API requests answered 429 and their `Retry-After` at run time.
+    pub fn set_events_faults(&self, too_many_requests_rate: f64, retry_after: Duration) {
+        self.app
+            .events
+            .throttle
+            .set_storm(too_many_requests_rate, retry_after);
+    }
+
+    /// Sets or lifts the per-token Events API budget at run time (spent budgets start over).
+    pub fn set_events_rate_limit(&self, limit: Option<RateLimit>) {
+        self.app.events.throttle.set_limit(limit);
+    }
+
+    /// Records an Events API stream holds now.
+    pub fn events_len(&self, stream: Stream) -> usize {
+        self.app.events.len(stream)
     }
 
     /// Stops accepting, lets open requests finish (up to a few seconds), then saves the state.
@@ -372,6 +425,22 @@ pub fn mint_from_state(
     let resolved = resolve_grants(&store, grants)?;
     let authority = Authority::new(store.key.clone())?;
     Ok(authority.mint(&resolved, ttl)?)
+}
+
+/// An Events API token signed with the key in the state file at `path` (see `connect-dev token --events --state`).
+pub fn mint_events_from_state(
+    path: &std::path::Path,
+    features: &[Stream],
+    ttl: Option<Duration>,
+) -> Result<String, DevServerError> {
+    let store = persist::load(path)?.ok_or_else(|| {
+        DevServerError::InvalidArgument(format!(
+            "state file {} does not exist or is empty; start `opsync connect-dev --state {}` first",
+            path.display(),
+            path.display()
+        ))
+    })?;
+    Ok(events::mint_with_key(&store.key, features, ttl)?)
 }
 
 #[cfg(test)]

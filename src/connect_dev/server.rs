@@ -1,7 +1,8 @@
 //! The HTTP surface: shared state, the route table (with trailing-slash twins), and the middleware every response passes.
 //!
 //! Every response carries `1Password-Connect-Version`; every error is a JSON `{status, message}`,
-//! including axum's own rejections (turned into JSON here) and unknown routes.
+//! including axum's own rejections (turned into JSON here) and unknown routes, except under
+//! `/api`, where the fake Events API (`events`) answers with the Events API's own error shape.
 
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -19,6 +20,7 @@ use crate::connect::model::{ServerHealth, ServiceDependency};
 use super::activity::ActivityLog;
 use super::auth::Authority;
 use super::error::{ApiError, json_response};
+use super::events::{self, Events};
 use super::faults::{self, Faults};
 use super::store::Store;
 use super::telemetry::Metrics;
@@ -36,6 +38,8 @@ pub struct App {
     pub authority: Authority,
     pub activity: ActivityLog,
     pub faults: Faults,
+    /// The fake Events API: its records, tokens and throttling.
+    pub events: Events,
     pub metrics: Metrics,
     /// Notified after each write when a state file is kept.
     pub changes: Option<Arc<Notify>>,
@@ -46,6 +50,7 @@ impl App {
         store: Store,
         authority: Authority,
         faults: Faults,
+        events: Events,
         changes: Option<Arc<Notify>>,
     ) -> Self {
         let server_id = store.key.server_user.clone();
@@ -54,6 +59,7 @@ impl App {
             authority,
             activity: ActivityLog::new(server_id),
             faults,
+            events,
             metrics: Metrics::new(),
             changes,
         }
@@ -114,8 +120,13 @@ pub fn router(app: Arc<App>) -> Router {
         ("/health", get(health)),
         ("/metrics", get(metrics)),
         ("/opsync-dev/tokens", post(dev_tokens::mint)),
+        (
+            faults::SETTINGS_PATH,
+            get(faults::settings).put(faults::change_settings),
+        ),
     ];
     with_trailing_slashes(v1, root)
+        .merge(events::router(Arc::clone(&app)))
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(Arc::clone(&app), finish))

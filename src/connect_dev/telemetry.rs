@@ -9,14 +9,19 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusRecorder};
 
 /// The counter of answered requests, by method, matched route and status.
 pub const REQUESTS: &str = "connect_dev_http_requests_total";
+/// The counter of answered Events API requests, by endpoint version, stream and status.
+pub const EVENTS_REQUESTS: &str = "connect_dev_events_requests_total";
 
 type CountersByRoute = HashMap<Box<str>, Counter>;
+/// Events counters by version, stream (both from a fixed set) and status.
+type EventsCounters = HashMap<(&'static str, &'static str, u16), Counter>;
 
 pub struct Metrics {
     recorder: PrometheusRecorder,
     /// Counter handles already registered (by method and status, then route), so the hot path
     /// neither allocates nor builds metric keys.
     counters: RwLock<HashMap<(Method, u16), CountersByRoute>>,
+    events: RwLock<EventsCounters>,
 }
 
 impl Metrics {
@@ -24,6 +29,7 @@ impl Metrics {
         Self {
             recorder: PrometheusBuilder::new().build_recorder(),
             counters: RwLock::new(HashMap::new()),
+            events: RwLock::new(HashMap::new()),
         }
     }
 
@@ -50,6 +56,34 @@ impl Metrics {
                 .entry((method.clone(), status))
                 .or_default()
                 .insert(route.into(), counter.clone());
+            counter
+        });
+        counter.increment(1);
+    }
+
+    /// Counts one answered Events API request; `stream` is a stream name, `introspect` or
+    /// `unmatched`.
+    pub fn count_events_request(&self, version: &'static str, stream: &'static str, status: u16) {
+        let key = (version, stream, status);
+        let known = self
+            .events
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+            .cloned();
+        let counter = known.unwrap_or_else(|| {
+            let labels = [
+                ("version", version.to_owned()),
+                ("stream", stream.to_owned()),
+                ("status", status.to_string()),
+            ];
+            let counter = metrics::with_local_recorder(&self.recorder, || {
+                metrics::counter!(EVENTS_REQUESTS, &labels)
+            });
+            self.events
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(key, counter.clone());
             counter
         });
         counter.increment(1);
@@ -84,5 +118,13 @@ mod tests {
             "{text}"
         );
         assert!(!b.render().contains("/v1/vaults"));
+        b.count_events_request("v2", "auditevents", 429);
+        assert!(
+            b.render().contains(
+                r#"connect_dev_events_requests_total{version="v2",stream="auditevents",status="429"} 1"#
+            ),
+            "{}",
+            b.render()
+        );
     }
 }
