@@ -383,13 +383,22 @@ pub enum AuditCommand {
     /// Per sink: cursor, records pending, lag, shipped, dead letters and the last error
     #[command(after_help = "Examples:\n  opsync audit status")]
     Status,
-    /// Ship again every record (still kept) logged at or after a time
+    /// Ship again every record (still kept) logged at or after a time, or read a window of an
+    /// Events API stream again
     #[command(after_help = "Examples:\n  opsync audit replay --since 2h\n  \
-                            opsync audit replay --since 2026-01-02T00:00:00Z --sink siem")]
+                            opsync audit replay --since 2026-01-02T00:00:00Z --sink siem\n  \
+                            opsync audit replay --stream auditevents --since 2026-11-01")]
     Replay {
-        /// An RFC 3339 time, or a duration ago (30m, 2h, 7d)
+        /// An RFC 3339 time or date, or a duration ago (30m, 2h, 7d)
         #[arg(long, value_name = "TIME|DURATION")]
         since: String,
+        /// With --stream: the window's end [default: now]
+        #[arg(long, value_name = "TIME|DURATION", requires = "stream")]
+        until: Option<String>,
+        /// Read this Events API stream (auditevents, itemusages, signinattempts) again from the
+        /// API, which keeps 120 days, instead of the records kept in the state database
+        #[arg(long, value_name = "STREAM")]
+        stream: Option<String>,
         /// Only this sink (repeatable) [default: every sink]
         #[arg(long = "sink", value_name = "NAME")]
         sinks: Vec<String>,

@@ -50,7 +50,9 @@ fn tail_with(server: &DevServer, store: &Store, page_size: u32, lookback: Durati
 
 /// Every record in the outbox, oldest first.
 fn outbox(store: &Store) -> Vec<opsync::store::OutboxRecord> {
-    store.audit_batch(0, 1_000_000, true).expect("outbox")
+    store
+        .audit_batch("any", 0, 1_000_000, true)
+        .expect("outbox")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

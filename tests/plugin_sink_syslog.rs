@@ -75,8 +75,8 @@ async fn octet_counted_rfc5424_frames_arrive_and_rsyslog_parses_them() {
     let addr: SocketAddr = rsyslog.address().parse().expect("address");
     let mut batch = records(1, 3);
     // Characters SD values must escape, and a newline inside the message text.
-    batch[0].actor.jti = "abc\"q]x\\y".into();
-    batch[1].actor.user_agent = "two\nlines".into();
+    batch[0].request.actor.jti = "abc\"q]x\\y".into();
+    batch[1].request.actor.user_agent = "two\nlines".into();
     batch.push(daemon_record("opsync-dead-letter-9", "DEAD_LETTER"));
     sink(&rsyslog.address(), addr, &[])
         .ingest(&batch)
@@ -128,11 +128,11 @@ async fn ocsf_and_ecs_documents_are_the_message_text() {
             ("facility", "4"),
         ],
     )
-    .ingest(&[record(2)])
+    .ingest(&[record(2).into()])
     .await
     .expect("ships");
     sink(&rsyslog.address(), addr, &[("format", "ecs")])
-        .ingest(&[record(3)])
+        .ingest(&[record(3).into()])
         .await
         .expect("ships");
     let lines = rsyslog.wait_parsed(2).await;

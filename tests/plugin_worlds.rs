@@ -5,7 +5,8 @@ mod plugin_support;
 
 use opsync::connect::model::ApiRequest;
 use opsync::plugin::{
-    FailureKind, Grants, NewValue, PluginError, Rotation, RotationStep, VaultRef, World,
+    AuditRecord, FailureKind, Grants, NewValue, PluginError, Rotation, RotationStep, VaultRef,
+    World,
 };
 use plugin_support::{audit_wasm, event, host, item, rotator_wasm, secret, spec_for, tight_limits};
 
@@ -88,8 +89,8 @@ async fn a_rotator_that_makes_nothing_leaves_generation_to_the_host() {
     assert!(made.is_empty());
 }
 
-fn audit_record(request_id: &str, result: &str) -> ApiRequest {
-    serde_json::from_value(serde_json::json!({
+fn audit_record(request_id: &str, result: &str) -> AuditRecord {
+    serde_json::from_value::<ApiRequest>(serde_json::json!({
         "requestId": request_id,
         "timestamp": "2026-11-26T05:00:00Z",
         "action": "READ",
@@ -106,6 +107,7 @@ fn audit_record(request_id: &str, result: &str) -> ApiRequest {
         }
     }))
     .expect("an activity record")
+    .into()
 }
 
 #[tokio::test]

@@ -7,13 +7,15 @@
 //! that is down holds back only itself; nothing here ever holds a secret value.
 
 mod error;
+pub mod events;
 mod service;
 mod ship;
 mod status;
 mod tail;
 
 pub use error::AuditError;
+pub use events::{ApiVersion, EventStream};
 pub use service::{AuditService, OnceReport, once, record_own_events, start};
 pub use ship::{ShipOptions, ShipReport, Shipper};
-pub use status::{parse_since, replay, status};
+pub use status::{parse_since, replay, replay_stream, status};
 pub use tail::{Tail, TailOptions, TailReport};

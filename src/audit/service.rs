@@ -1,5 +1,6 @@
 //! The audit export inside `opsync run`: loads each sink's plugin, starts the own-event writer,
-//! the tail loop (poll, backoff, compaction, lag gauges) and one shipping loop per sink.
+//! the tail loop (poll, backoff, compaction, lag gauges), the Events API reader when it is
+//! configured, and one shipping loop per sink.
 
 use std::collections::BTreeMap;
 
@@ -8,6 +9,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::audit::error::AuditError;
+use crate::audit::events::{self, StreamRead};
 use crate::audit::ship::{ShipOptions, ShipReport, Shipper};
 use crate::audit::tail::{Tail, TailOptions, TailReport};
 use crate::config::{AuditSinkSettings, Settings};
@@ -24,6 +26,8 @@ use crate::telemetry::names;
 pub struct AuditService {
     tasks: JoinSet<(String, Result<ShipReport, AuditError>)>,
     tail: tokio::task::JoinHandle<()>,
+    /// The Events API reader, when `[audit.sources.events]` is set.
+    events: Option<tokio::task::JoinHandle<()>>,
     writer: Writer,
 }
 
@@ -41,6 +45,12 @@ pub async fn start(
     if !audit.enabled() {
         return Ok(None);
     }
+    // The Events API token is checked before anything starts: a token that cannot read a
+    // configured stream stops the daemon with a message naming it.
+    let source = match &audit.events {
+        Some(events) => Some(events::prepare(events, client, store).await?),
+        None => None,
+    };
     let (wake, woken) = watch::channel(0u64);
     let writer = events.install(store.clone(), wake.clone());
     let mut tasks = JoinSet::new();
@@ -59,6 +69,8 @@ pub async fn start(
         let (woken, stop, name) = (woken.clone(), shutdown.clone(), sink.name.clone());
         tasks.spawn(async move { (name, shipper.run(woken, stop).await) });
     }
+    let events_task = source
+        .map(|source| tokio::spawn(source.run(settings.clone(), wake.clone(), shutdown.clone())));
     let tail = tail_of(settings, client, store);
     let tail = tokio::spawn(tail_loop(
         tail,
@@ -75,6 +87,7 @@ pub async fn start(
     Ok(Some(AuditService {
         tasks,
         tail,
+        events: events_task,
         writer,
     }))
 }
@@ -94,6 +107,12 @@ impl AuditService {
         }
         if let Err(e) = self.tail.await {
             tracing::error!(error = %e, "the audit tail panicked");
+        }
+        if let Some(Err(e)) = match self.events {
+            Some(task) => Some(task.await),
+            None => None,
+        } {
+            tracing::error!(error = %e, "the Events API reader panicked");
         }
         self.writer.stop();
         reports
@@ -148,6 +167,8 @@ pub fn record_own_events(
 pub struct OnceReport {
     /// The read of `/v1/activity`, or why it failed (the sinks still ship what the outbox holds).
     pub tail: Option<Result<TailReport, String>>,
+    /// The read of the Events API's streams, or why it failed; `None` when not configured.
+    pub events: Option<Result<Vec<StreamRead>, String>>,
     /// Per sink, in config order.
     pub sinks: Vec<(String, ShipReport)>,
 }
@@ -155,7 +176,9 @@ pub struct OnceReport {
 impl OnceReport {
     /// Whether anything failed: the read, or a sink that stopped short.
     pub fn failed(&self) -> bool {
-        matches!(self.tail, Some(Err(_))) || self.sinks.iter().any(|(_, r)| r.stopped_on.is_some())
+        matches!(self.tail, Some(Err(_)))
+            || matches!(self.events, Some(Err(_)))
+            || self.sinks.iter().any(|(_, r)| r.stopped_on.is_some())
     }
 
     /// Summary lines for `opsync once`.
@@ -167,6 +190,20 @@ impl OnceReport {
                 t.added, t.requests
             )),
             Some(Err(e)) => out.push_str(&format!("audit: reading the activity log failed: {e}\n")),
+            None => {}
+        }
+        match &self.events {
+            Some(Ok(reads)) => {
+                for r in reads {
+                    out.push_str(&format!(
+                        "audit: {} new {} records from the Events API ({} requests)\n",
+                        r.added,
+                        r.stream.map(|s| s.as_str()).unwrap_or_default(),
+                        r.requests
+                    ));
+                }
+            }
+            Some(Err(e)) => out.push_str(&format!("audit: reading the Events API failed: {e}\n")),
             None => {}
         }
         for (name, r) in &self.sinks {
@@ -208,8 +245,17 @@ pub async fn once(
             Err(e.to_string())
         }
     });
-    let (_trigger, shutdown) = crate::shutdown::channel();
-    let (_wake, woken) = watch::channel(0u64);
+    let (_trigger, mut shutdown) = crate::shutdown::channel();
+    let (wake, woken) = watch::channel(0u64);
+    if let Some(settings) = &audit.events {
+        let mut source = events::prepare(settings, client, store).await?;
+        report.events = Some(
+            source
+                .once(&wake, &mut shutdown)
+                .await
+                .map_err(|e| e.to_string()),
+        );
+    }
     // Every sink ships at once; the reports are collected in config order.
     let mut running = Vec::new();
     for sink in &audit.sinks {

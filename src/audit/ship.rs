@@ -385,9 +385,10 @@ impl Shipper {
 
     async fn batch(&self, cursor: i64, limit: usize) -> Result<Vec<OutboxRecord>, AuditError> {
         let own = self.options.include_own_events;
+        let sink = self.sink.clone();
         Ok(self
             .store
-            .blocking(move |store| store.audit_batch(cursor, limit, own))
+            .blocking(move |store| store.audit_batch(&sink, cursor, limit, own))
             .await?)
     }
 

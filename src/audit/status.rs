@@ -1,6 +1,7 @@
-//! `opsync audit status` (the tail's mark, and per sink: cursor, lag, last error, dead letters)
-//! and `opsync audit replay --since`. Both work on the state database alone; a running daemon
-//! picks a replay up within a second.
+//! `opsync audit status` (the tail's mark, the Events API streams' cursors and replays, and per
+//! sink: cursor, lag, last error, dead letters) and `opsync audit replay --since [--stream]`.
+//! Both work on the state database alone: a running daemon picks a rewound cursor up within a
+//! second, and a stream's replay at its next read of the Events API.
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -8,14 +9,21 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::audit::error::AuditError;
-use crate::config::Settings;
+use crate::audit::events::{EventStream, UnknownStream};
+use crate::config::{EVENTS_HISTORY, EventsSourceSettings, Settings};
 use crate::store::Store;
 
-/// `--since`: an RFC 3339 time, or a duration counted back from `now` (`2h`, `30m`).
+/// `--since`: an RFC 3339 time or date, or a duration counted back from `now` (`2h`, `30m`).
 pub fn parse_since(value: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, AuditError> {
     let v = value.trim();
     if let Ok(t) = DateTime::parse_from_rfc3339(v) {
         return Ok(t.with_timezone(&Utc));
+    }
+    if let Some(t) = chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+    {
+        return Ok(t.and_utc());
     }
     humantime::parse_duration(v)
         .ok()
@@ -65,6 +73,9 @@ pub fn status(settings: &Settings, now: DateTime<Utc>) -> Result<String, AuditEr
             .unwrap_or_else(|| "never".into()),
         store.audit_head()?,
     );
+    if let Some(events) = &settings.audit.events {
+        events_status(&mut out, &store, events, now)?;
+    }
     let _ = writeln!(
         out,
         "{:<16} {:<16} {:<6} {:>8} {:>8} {:>10} {:>9} {:>5}  LAST ERROR",
@@ -110,8 +121,70 @@ pub fn status(settings: &Settings, now: DateTime<Utc>) -> Result<String, AuditEr
             lag.dead,
             error
         );
+        if lag
+            .by_source
+            .iter()
+            .any(|(source, _)| source != crate::store::ACTIVITY)
+        {
+            let parts: Vec<String> = lag
+                .by_source
+                .iter()
+                .map(|(source, n)| format!("{source} {n}"))
+                .collect();
+            let _ = writeln!(out, "{:<16} pending by source: {}", "", parts.join(", "));
+        }
     }
     Ok(out)
+}
+
+/// One line per Events API stream (where its cursor stands), and the replays not done yet.
+fn events_status(
+    out: &mut String,
+    store: &Store,
+    events: &EventsSourceSettings,
+    now: DateTime<Utc>,
+) -> Result<(), AuditError> {
+    for stream in &events.streams {
+        let line = match store.audit_stream(stream.as_str())? {
+            Some(mark) => format!(
+                "{} records read, newest {}, last read {} ago",
+                mark.read,
+                mark.newest_at
+                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+                    .unwrap_or_else(|| "none".into()),
+                age(mark.polled_at, now)
+            ),
+            None => format!(
+                "not read yet (starts at {})",
+                events
+                    .start_time
+                    .at(now)
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ),
+        };
+        let _ = writeln!(out, "events api {stream}: {line}");
+    }
+    for replay in store.audit_replays()? {
+        let state = match (&replay.done_at, &replay.error) {
+            (None, _) => format!("{} records so far", replay.added),
+            (Some(_), Some(e)) => format!("stopped: {e}"),
+            (Some(t), None) => format!("done {} ago, {} records", age(*t, now), replay.added),
+        };
+        let _ = writeln!(
+            out,
+            "replay {} of {} to {} ({} to {}): {state}",
+            replay.id,
+            replay.stream,
+            replay.sink,
+            replay
+                .start_time
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            replay
+                .end_time
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        );
+    }
+    Ok(())
 }
 
 /// Moves the named sinks' cursors (every sink when `sinks` is empty) back to the first record
@@ -121,29 +194,7 @@ pub fn replay(
     since: DateTime<Utc>,
     sinks: &[String],
 ) -> Result<String, AuditError> {
-    let configured: Vec<String> = settings
-        .audit
-        .sinks
-        .iter()
-        .map(|s| s.name.clone())
-        .collect();
-    for name in sinks {
-        if !configured.contains(name) {
-            return Err(AuditError::UnknownSink {
-                name: name.clone(),
-                known: if configured.is_empty() {
-                    "none".into()
-                } else {
-                    configured.join(", ")
-                },
-            });
-        }
-    }
-    let chosen = if sinks.is_empty() {
-        configured
-    } else {
-        sinks.to_vec()
-    };
+    let chosen = chosen_sinks(settings, sinks)?;
     let Some(store) = open(settings)? else {
         return Ok(format!(
             "no state yet at {}: nothing to replay\n",
@@ -166,6 +217,84 @@ pub fn replay(
         }
     }
     Ok(out)
+}
+
+/// Asks the daemon to read `stream` from `since` to `until` again from the Events API and to
+/// ship it to the named sinks (every sink when `sinks` is empty); returns the text to print.
+pub fn replay_stream(
+    settings: &Settings,
+    stream: &str,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+    sinks: &[String],
+) -> Result<String, AuditError> {
+    let refuse = |reason: String| AuditError::Stream {
+        stream: stream.to_owned(),
+        reason,
+    };
+    if stream == crate::store::ACTIVITY {
+        return Err(refuse(
+            "activity records are replayed from the state database: leave --stream out".into(),
+        ));
+    }
+    let parsed: EventStream = stream
+        .parse()
+        .map_err(|e: UnknownStream| refuse(e.to_string()))?;
+    let Some(events) = &settings.audit.events else {
+        return Err(refuse("no [audit.sources.events] is configured".into()));
+    };
+    if !events.streams.contains(&parsed) {
+        return Err(refuse("is not one of audit.sources.events.streams".into()));
+    }
+    let oldest = Utc::now() - chrono::Duration::from_std(EVENTS_HISTORY).unwrap_or_default();
+    if since < oldest || since >= until {
+        return Err(refuse(format!(
+            "the window must start within the API's 120 days (after {}) and before its end",
+            oldest.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        )));
+    }
+    let chosen = chosen_sinks(settings, sinks)?;
+    let store = Store::open(&settings.state.path)?;
+    let ids = store.audit_replay_ask(parsed.as_str(), &chosen, since, until)?;
+    let mut out = String::new();
+    let time = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    for (sink, id) in chosen.iter().zip(ids) {
+        let _ = writeln!(
+            out,
+            "{sink}: replay {id} asked: {stream} from {} to {} is read again from the Events API \
+             and shipped to this sink (at the daemon's next read)",
+            time(since),
+            time(until)
+        );
+    }
+    Ok(out)
+}
+
+/// The named sinks, checked against the config; every sink when none is named.
+fn chosen_sinks(settings: &Settings, sinks: &[String]) -> Result<Vec<String>, AuditError> {
+    let configured: Vec<String> = settings
+        .audit
+        .sinks
+        .iter()
+        .map(|s| s.name.clone())
+        .collect();
+    for name in sinks {
+        if !configured.contains(name) {
+            return Err(AuditError::UnknownSink {
+                name: name.clone(),
+                known: if configured.is_empty() {
+                    "none".into()
+                } else {
+                    configured.join(", ")
+                },
+            });
+        }
+    }
+    Ok(if sinks.is_empty() {
+        configured
+    } else {
+        sinks.to_vec()
+    })
 }
 
 #[cfg(test)]

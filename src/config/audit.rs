@@ -1,5 +1,6 @@
 //! `[audit]` and `[[audit.sink]]`: how the activity tail polls Connect, and which audit-sink
-//! plugin instances receive the records, in which format, in what batches and from where.
+//! plugin instances receive the records, in which format, in what batches and from where
+//! (`[audit.sources.events]` is `config/events.rs`).
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -8,6 +9,7 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 
 use crate::config::error::{ConfigError, Problems};
+use crate::config::events::{self, EventsSourceSettings, RawSources};
 use crate::config::plugins::{PluginSettings, find_for};
 use crate::store::SinkStart;
 
@@ -48,6 +50,9 @@ pub struct AuditSettings {
     /// `[[audit.sink]]`, in file order.
     #[serde(rename = "sink")]
     pub sinks: Vec<AuditSinkSettings>,
+    /// `[audit.sources.events]`: the 1Password Events API, read beside `/v1/activity`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events: Option<EventsSourceSettings>,
 }
 
 impl Default for AuditSettings {
@@ -58,6 +63,7 @@ impl Default for AuditSettings {
             lookback: Duration::from_secs(5),
             retention: Duration::from_secs(7 * 24 * 3600),
             sinks: Vec::new(),
+            events: None,
         }
     }
 }
@@ -125,6 +131,7 @@ pub(crate) struct RawAudit {
     #[serde(with = "crate::human_time::written")]
     retention: Duration,
     sink: Vec<RawSink>,
+    sources: RawSources,
 }
 
 impl Default for RawAudit {
@@ -136,6 +143,7 @@ impl Default for RawAudit {
             lookback: d.lookback,
             retention: d.retention,
             sink: Vec::new(),
+            sources: RawSources::default(),
         }
     }
 }
@@ -268,11 +276,20 @@ pub(crate) fn resolve(
             include_own_events: s.include_own_events,
         });
     }
+    let env = |name: &str| std::env::var(name).ok();
+    let events = events::resolve(raw.sources, raw.poll_interval, &env, &mut problems);
+    if events.is_some() && sinks.is_empty() {
+        problems.add(
+            "audit.sources.events".into(),
+            "is read only for [[audit.sink]]: configure at least one sink".into(),
+        );
+    }
     problems.into_result(AuditSettings {
         poll_interval: raw.poll_interval,
         page_size: raw.page_size,
         lookback: raw.lookback,
         retention: raw.retention,
         sinks,
+        events,
     })
 }

@@ -14,6 +14,7 @@ mod audit;
 mod connect;
 mod delivery;
 mod error;
+mod events;
 mod log;
 mod plugins;
 mod report;
@@ -40,6 +41,10 @@ pub use connect::{
 };
 pub use delivery::DeliverySettings;
 pub use error::{ConfigError, Origin};
+pub use events::{
+    DEFAULT_EVENTS_URL, EVENTS_HISTORY, EventsSourceSettings, EventsToken, MAX_EVENTS_LIMIT,
+    StartTime,
+};
 pub use log::{LogFormat, LogLevel, LogSettings};
 pub use plugins::{DirSetting, GrantSettings, LimitSettings, PluginSettings, SourceSetting};
 pub use report::{CheckReport, EXPIRY_WARNING, check};

@@ -1,8 +1,30 @@
 //! What the host hands plugins and gets back, independent of the ABI version: item events,
-//! receipts, rotations. Items and audit records are the Connect model's own types.
+//! receipts, rotations, audit records. Items are the Connect model's own type.
 
-use crate::connect::model::{Item, SecretString};
+use crate::connect::model::{ApiRequest, Item, SecretString};
 pub use crate::domain::{ChangeKind, VaultRef};
+
+/// One audit record, for an audit sink: the common fields (an activity record's own, or what
+/// the Events API source mapped), the log it comes from, and an Events API record whole.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub request: ApiRequest,
+    /// `activity`, or an Events API stream (`auditevents`, `itemusages`, `signinattempts`).
+    pub source: String,
+    /// The Events API record as the API returned it (JSON); `None` for activity.
+    pub detail: Option<String>,
+}
+
+impl From<ApiRequest> for AuditRecord {
+    /// A record of Connect's activity log (or one of opsync's own events).
+    fn from(request: ApiRequest) -> Self {
+        Self {
+            request,
+            source: crate::store::ACTIVITY.to_owned(),
+            detail: None,
+        }
+    }
+}
 
 /// One change of one item, for a destination plugin.
 #[derive(Clone, Debug)]

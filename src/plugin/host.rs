@@ -9,14 +9,15 @@ use tokio::sync::OwnedSemaphorePermit;
 use wasmtime::component::Component;
 use wasmtime::{Store, UpdateDeadline};
 
-use crate::connect::model::ApiRequest;
 use crate::plugin::abi::{self, Call, Outcome, OwnedCall, Pre, Target, World, v0_1_0};
 use crate::plugin::cache::{CacheOutcome, ComponentCache};
 use crate::plugin::call_end::{record, settle, settle_outcome};
 use crate::plugin::config::PluginConfig;
 use crate::plugin::engine::{EngineOptions, PluginEngine};
 use crate::plugin::error::PluginError;
-use crate::plugin::event::{Found, ItemEvent, ItemRef, NewValue, Receipt, Rotation, RotationStep};
+use crate::plugin::event::{
+    AuditRecord, Found, ItemEvent, ItemRef, NewValue, Receipt, Rotation, RotationStep,
+};
 use crate::plugin::fingerprint::FingerprintKey;
 use crate::plugin::http::OnDenied;
 use crate::plugin::limits::Limits;
@@ -316,7 +317,7 @@ impl Plugin {
     }
 
     /// Ships a batch of audit records to an audit-sink plugin.
-    pub async fn ingest(&self, batch: &[ApiRequest]) -> Result<(), PluginError> {
+    pub async fn ingest(&self, batch: &[AuditRecord]) -> Result<(), PluginError> {
         self.call(Call::Ingest(batch)).await.map(drop)
     }
 

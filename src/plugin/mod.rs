@@ -36,7 +36,7 @@ pub use config::{
 pub use engine::EngineOptions;
 pub use error::{Failure, FailureKind, PluginError};
 pub use event::{
-    ChangeKind, Found, ItemEvent, ItemRef, KEY_CONFIG, NewValue, RENAMED_TO_CONFIG,
+    AuditRecord, ChangeKind, Found, ItemEvent, ItemRef, KEY_CONFIG, NewValue, RENAMED_TO_CONFIG,
     RESERVED_CONFIG_PREFIX, Receipt, Rotation, RotationStep, VaultRef,
 };
 pub use fingerprint::{FingerprintKey, KeyFileError};

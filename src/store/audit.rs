@@ -1,5 +1,6 @@
-//! The audit export's outbox: activity records (deduplicated by request id) in the order they
-//! were added, the tail's high-water mark, and compaction of what every sink acknowledged.
+//! The audit export's outbox: audit records of every source (deduplicated by request id) in the
+//! order they were added, the tail's high-water mark, and compaction of what every sink
+//! acknowledged.
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension as _, params};
@@ -57,13 +58,30 @@ pub struct TailMark {
     pub polled_at: Option<DateTime<Utc>>,
 }
 
+/// The `source` of Connect's activity records and opsync's own events.
+pub const ACTIVITY: &str = "activity";
+
 /// One record of the outbox.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OutboxRecord {
     pub seq: i64,
     /// One of opsync's own events (request id `opsync-...`).
     pub own: bool,
+    /// The log it comes from: [`ACTIVITY`] or an Events API stream (`auditevents`, ...).
+    pub source: String,
+    /// The common fields every sink gets (for an Events API record, as the source mapped them).
     pub record: ApiRequest,
+    /// An Events API record as the API returned it (JSON); `None` for activity.
+    pub detail: Option<String>,
+}
+
+/// A record on its way into the outbox.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewRecord {
+    /// The common fields; `record.request_id` is the record's own id.
+    pub record: ApiRequest,
+    pub source: String,
+    pub detail: Option<String>,
 }
 
 impl Store {
@@ -152,10 +170,11 @@ impl Store {
             .op("read the outbox head")
     }
 
-    /// Up to `limit` records after `after` (oldest first); opsync's own events only when
-    /// `include_own`.
+    /// Up to `limit` records for `sink` after `after` (oldest first): every source's, replayed
+    /// copies addressed to this sink, and opsync's own events only when `include_own`.
     pub fn audit_batch(
         &self,
+        sink: &str,
         after: i64,
         limit: usize,
         include_own: bool,
@@ -163,16 +182,19 @@ impl Store {
         let conn = self.conn();
         let mut stmt = conn
             .prepare_cached(
-                "SELECT seq, own, record FROM audit_outbox \
-                 WHERE seq > ?1 AND (own = 0 OR ?2) ORDER BY seq LIMIT ?3",
+                "SELECT seq, own, record, source, detail FROM audit_outbox \
+                 WHERE seq > ?1 AND (own = 0 OR ?2) AND (for_sink IS NULL OR for_sink = ?4) \
+                 ORDER BY seq LIMIT ?3",
             )
             .op("prepare audit batch")?;
         let rows = stmt
-            .query_map(params![after, include_own, limit as i64], |r| {
+            .query_map(params![after, include_own, limit as i64, sink], |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
                     r.get::<_, bool>(1)?,
                     r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, Option<String>>(4)?,
                 ))
             })
             .op("read audit batch")?
@@ -181,9 +203,15 @@ impl Store {
         drop(stmt);
         drop(conn);
         rows.into_iter()
-            .map(|(seq, own, json)| {
+            .map(|(seq, own, json, source, detail)| {
                 serde_json::from_str(&json)
-                    .map(|record| OutboxRecord { seq, own, record })
+                    .map(|record| OutboxRecord {
+                        seq,
+                        own,
+                        source,
+                        record,
+                        detail,
+                    })
                     .map_err(|e| StoreError::Corrupt(format!("audit_outbox seq {seq}: {e}")))
             })
             .collect()
@@ -220,26 +248,43 @@ pub(crate) fn insert_records(
     records: &[ApiRequest],
     own: bool,
 ) -> Result<u64, StoreError> {
-    let now = to_millis(Utc::now());
-    let mut insert = conn
-        .prepare_cached(
-            "INSERT OR IGNORE INTO audit_outbox (request_id, at, own, record, added_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-        )
-        .op("prepare audit insert")?;
     let mut added = 0;
     for r in records {
-        let json = serde_json::to_string(r)
-            .map_err(|e| StoreError::Corrupt(format!("activity record {}: {e}", r.request_id)))?;
-        added += insert
-            .execute(params![
-                r.request_id,
-                to_millis(r.timestamp),
-                own,
-                json,
-                now
-            ])
-            .op("insert audit record")? as u64;
+        added += insert_one(conn, r, own, ACTIVITY, None, None, None)?;
     }
     Ok(added)
+}
+
+/// Adds one record to the outbox (1) unless its key (`key`, else its request id) is there (0).
+pub(crate) fn insert_one(
+    conn: &Connection,
+    record: &ApiRequest,
+    own: bool,
+    source: &str,
+    detail: Option<&str>,
+    for_sink: Option<&str>,
+    key: Option<&str>,
+) -> Result<u64, StoreError> {
+    let json = serde_json::to_string(record)
+        .map_err(|e| StoreError::Corrupt(format!("audit record {}: {e}", record.request_id)))?;
+    let mut insert = conn
+        .prepare_cached(
+            "INSERT OR IGNORE INTO audit_outbox \
+             (request_id, at, own, record, added_at, source, detail, for_sink) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )
+        .op("prepare audit insert")?;
+    let n = insert
+        .execute(params![
+            key.unwrap_or(&record.request_id),
+            to_millis(record.timestamp),
+            own,
+            json,
+            to_millis(Utc::now()),
+            source,
+            detail,
+            for_sink,
+        ])
+        .op("insert audit record")?;
+    Ok(n as u64)
 }

@@ -21,6 +21,7 @@ mod rotation;
 mod routes;
 mod schema;
 mod sinks;
+mod streams;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -28,7 +29,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::Connection;
 
-pub use audit::{LogOrder, OutboxRecord, TailMark};
+pub use audit::{ACTIVITY, LogOrder, NewRecord, OutboxRecord, TailMark};
 pub use drift::{Drift, Fingerprinted};
 pub use error::StoreError;
 pub use health::{Noted, PollHealth, UnusablePlugin};
@@ -37,6 +38,7 @@ pub use ledger::RowUpdate;
 pub use rotation::{JobState, Lease, RunState};
 pub use schema::SCHEMA_VERSION;
 pub use sinks::{AuditDeadLetter, SinkCursor, SinkLag, SinkStart};
+pub use streams::{Replay, StreamMark};
 
 use crate::domain::ChangeKind;
 

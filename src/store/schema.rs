@@ -199,6 +199,35 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (route, destination, item_id)
     ) WITHOUT ROWID;
     "#,
+    // 8: the 1Password Events API as a second audit source. An outbox record says which log it
+    // comes from (`activity` or an Events API stream) and keeps an Events API record as the API
+    // returned it (metadata, never a value); a replayed copy is addressed to one sink. One row
+    // per stream holds the API's cursor, saved in the transaction that adds what it read, and
+    // one row per replay asked for by `opsync audit replay --stream` holds its progress.
+    r#"
+    ALTER TABLE audit_outbox ADD COLUMN source TEXT NOT NULL DEFAULT 'activity';
+    ALTER TABLE audit_outbox ADD COLUMN detail TEXT;
+    ALTER TABLE audit_outbox ADD COLUMN for_sink TEXT;
+    CREATE TABLE audit_streams (
+        stream     TEXT PRIMARY KEY,
+        cursor     TEXT NOT NULL,
+        read       INTEGER NOT NULL,
+        newest_at  INTEGER,
+        polled_at  INTEGER NOT NULL
+    );
+    CREATE TABLE audit_replays (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        stream     TEXT NOT NULL,
+        sink       TEXT NOT NULL,
+        start_time INTEGER NOT NULL,
+        end_time   INTEGER NOT NULL,
+        cursor     TEXT,
+        added      INTEGER NOT NULL DEFAULT 0,
+        asked_at   INTEGER NOT NULL,
+        done_at    INTEGER,
+        error      TEXT
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -42,6 +42,8 @@ pub struct SinkLag {
     pub oldest_pending: Option<DateTime<Utc>>,
     /// Records this sink refused permanently.
     pub dead: u64,
+    /// `pending` by source (`activity`, `auditevents`, ...), the sources with none left out.
+    pub by_source: Vec<(String, u64)>,
 }
 
 /// A record a sink refused permanently.
@@ -236,13 +238,27 @@ impl Store {
         let Some(cursor) = cursor else {
             return Ok(None);
         };
-        let (pending, oldest): (i64, Option<i64>) = conn
-            .query_row(
-                "SELECT COUNT(*), MIN(at) FROM audit_outbox WHERE seq > ?1 AND (own = 0 OR ?2)",
-                params![cursor.acked_seq, include_own],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT source, COUNT(*), MIN(at) FROM audit_outbox \
+                 WHERE seq > ?1 AND (own = 0 OR ?2) AND (for_sink IS NULL OR for_sink = ?3) \
+                 GROUP BY source ORDER BY source",
             )
+            .op("prepare pending audit records")?;
+        let by_source = stmt
+            .query_map(params![cursor.acked_seq, include_own, sink], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?.max(0) as u64,
+                    r.get::<_, Option<i64>>(2)?,
+                ))
+            })
+            .op("count pending audit records")?
+            .collect::<Result<Vec<_>, _>>()
             .op("count pending audit records")?;
+        drop(stmt);
+        let pending: u64 = by_source.iter().map(|(_, n, _)| n).sum();
+        let oldest = by_source.iter().filter_map(|(_, _, at)| *at).min();
         let dead: i64 = conn
             .query_row(
                 "SELECT COUNT(*) FROM audit_dead WHERE sink = ?1",
@@ -252,9 +268,10 @@ impl Store {
             .op("count audit dead letters")?;
         Ok(Some(SinkLag {
             cursor,
-            pending: pending.max(0) as u64,
+            pending,
             oldest_pending: oldest.map(from_millis),
             dead: dead.max(0) as u64,
+            by_source: by_source.into_iter().map(|(s, n, _)| (s, n)).collect(),
         }))
     }
 

@@ -94,6 +94,14 @@ pub const AUDIT_CURSOR: &str = "opsync_audit_cursor";
 pub const AUDIT_PENDING: &str = "opsync_audit_pending_records";
 /// Gauge: seconds since the oldest record waiting for a sink was logged, by `sink` (0 when none).
 pub const AUDIT_LAG_SECONDS: &str = "opsync_audit_lag_seconds";
+/// Counter: Events API requests, by `stream` (`introspect` for the token check) and `status`
+/// (the HTTP status, or `error` when no answer came).
+pub const AUDIT_EVENTS_REQUESTS_TOTAL: &str = "opsync_audit_events_requests_total";
+/// Counter: Events API records new to the audit outbox, by `stream`.
+pub const AUDIT_EVENTS_RECORDS_TOTAL: &str = "opsync_audit_events_records_total";
+/// Counter: times the Events API source waited for its request budget or a `Retry-After`, by
+/// `reason` (`budget`, `throttled`).
+pub const AUDIT_EVENTS_WAITS_TOTAL: &str = "opsync_audit_events_waits_total";
 /// Counter: own events that could not be written to the state database, by `action`.
 pub const OWN_EVENTS_DROPPED_TOTAL: &str = "opsync_audit_own_events_dropped_total";
 /// Counter: own events recorded, by `action`.
@@ -162,6 +170,9 @@ pub const ALL: &[&str] = &[
     AUDIT_CURSOR,
     AUDIT_PENDING,
     AUDIT_LAG_SECONDS,
+    AUDIT_EVENTS_REQUESTS_TOTAL,
+    AUDIT_EVENTS_RECORDS_TOTAL,
+    AUDIT_EVENTS_WAITS_TOTAL,
     OWN_EVENTS_DROPPED_TOTAL,
     OWN_EVENTS_TOTAL,
     ROTATION_STEPS_TOTAL,
@@ -295,6 +306,18 @@ pub fn describe() {
     describe_counter!(
         AUDIT_RECORDS_READ_TOTAL,
         "Activity records new to the audit outbox"
+    );
+    describe_counter!(
+        AUDIT_EVENTS_REQUESTS_TOTAL,
+        "Requests to the 1Password Events API, by stream and HTTP status"
+    );
+    describe_counter!(
+        AUDIT_EVENTS_RECORDS_TOTAL,
+        "Events API records new to the audit outbox, by stream"
+    );
+    describe_counter!(
+        AUDIT_EVENTS_WAITS_TOTAL,
+        "Times the Events API source waited for its request budget or a Retry-After, by reason"
     );
     describe_counter!(
         AUDIT_LOG_ANOMALIES_TOTAL,

@@ -24,6 +24,8 @@ pub enum EsFailure {
     None,
     /// Every request gets this HTTP status (e.g. 503, 429) with an ES error body.
     Status(u16),
+    /// This many in every ten requests (the first ones of each ten) get 503.
+    TenthsFailing(u8),
 }
 
 #[derive(Default)]
@@ -36,6 +38,8 @@ struct Inner {
     documents: BTreeMap<(String, String), Value>,
     /// The `_id`s of every `_bulk` request, in order.
     requests: Vec<Vec<String>>,
+    /// Requests received (counts the failed ones too).
+    received: u64,
 }
 
 /// The running fake.
@@ -185,9 +189,20 @@ async fn bulk(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, body: 
             Some(_) => {}
         }
     }
-    if let EsFailure::Status(status) = inner.failure {
-        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-        return es_error(status, "scripted_failure", "the fake was told to fail");
+    inner.received += 1;
+    match inner.failure {
+        EsFailure::Status(status) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            return es_error(status, "scripted_failure", "the fake was told to fail");
+        }
+        EsFailure::TenthsFailing(n) if (inner.received % 10) < u64::from(n) => {
+            return es_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "scripted_failure",
+                "the fake was told to fail this request",
+            );
+        }
+        _ => {}
     }
     let parsed = match parsed {
         Ok(parsed) => parsed,

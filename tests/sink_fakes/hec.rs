@@ -112,6 +112,11 @@ impl HecFake {
         self.lock().indexed.len()
     }
 
+    /// How many confirmed envelopes match `keep` (without copying them).
+    pub fn count_where(&self, keep: impl Fn(&Value) -> bool) -> usize {
+        self.lock().indexed.iter().filter(|e| keep(e)).count()
+    }
+
     /// The records HEC confirmed as indexed: the `event` of each confirmed envelope.
     pub fn documents(&self) -> Vec<Value> {
         self.lock()

@@ -11,6 +11,7 @@ pub mod hec;
 use std::net::SocketAddr;
 
 use opsync::connect::model::ApiRequest;
+use opsync::plugin::AuditRecord;
 use opsync::plugin::{
     Grants, HttpPolicy, Limits, Plugin, PluginHost, PluginSource, PluginSpec, World,
 };
@@ -53,8 +54,8 @@ pub fn http_grant(url: &str) -> Grants {
 }
 
 /// `n` audit records `req-<first>..`, alternating READ/UPDATE and SUCCESS/DENY, oldest first.
-pub fn records(first: usize, n: usize) -> Vec<ApiRequest> {
-    (first..first + n).map(record).collect()
+pub fn records(first: usize, n: usize) -> Vec<AuditRecord> {
+    (first..first + n).map(|i| record(i).into()).collect()
 }
 
 /// Record number `i`.
@@ -82,8 +83,8 @@ pub fn record(i: usize) -> ApiRequest {
 }
 
 /// One of the daemon's own records (an action Connect never sends).
-pub fn daemon_record(id: &str, action: &str) -> ApiRequest {
-    serde_json::from_value(json!({
+pub fn daemon_record(id: &str, action: &str) -> AuditRecord {
+    serde_json::from_value::<ApiRequest>(json!({
         "requestId": id,
         "timestamp": "2024-05-01T13:00:00Z",
         "action": action,
@@ -91,4 +92,5 @@ pub fn daemon_record(id: &str, action: &str) -> ApiRequest {
         "actor": {"id": "opsync"},
     }))
     .expect("a daemon record")
+    .into()
 }

@@ -1,6 +1,8 @@
 //! What the built-in audit sinks share: the exports of the `audit-sink` world (its imports are
-//! `opsync-guest`'s bindings), the record formats, timestamps and splitting batches by size;
-//! config reading, the clock and the wasi:http client are `opsync-guest`'s, re-exported here.
+//! `opsync-guest`'s bindings), which log a record comes from (Connect's activity or an Events API
+//! stream) and the Events API records it may carry, the record formats, timestamps and splitting
+//! batches by size; config reading, the clock and the wasi:http client are `opsync-guest`'s,
+//! re-exported here.
 //!
 //! A sink crate implements [`Guest`] and exports it with
 //! `opsync_audit_kit::export_audit_sink!(MySink);`.
@@ -29,7 +31,9 @@ pub mod bindings {
     });
 }
 
+pub mod events;
 pub mod format;
+pub mod source;
 pub mod split;
 pub mod timestamp;
 

@@ -88,6 +88,7 @@ pub fn outcomes(body: &[u8], ids: &[&str]) -> Result<Vec<ItemOutcome>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use opsync_audit_kit::format::Format;
     use opsync_audit_kit::{AuditActor, AuditEvent};
 
     fn event(id: &str) -> AuditEvent {
@@ -104,6 +105,8 @@ mod tests {
                 request_ip: String::new(),
             },
             target: None,
+            source: "activity".into(),
+            detail: None,
         }
     }
 
@@ -114,6 +117,34 @@ mod tests {
             String::from_utf8(out).expect("utf-8"),
             "{\"create\":{\"_id\":\"r1\",\"_index\":\"idx\"}}\n{\"n\":1}\n"
         );
+    }
+
+    #[test]
+    fn an_events_record_is_keyed_by_its_request_id_and_raw_goes_verbatim() {
+        let detail =
+            r#"{"uuid": "MCQODWN6NJC5VLCQIRWQTZXF4Q", "action": "reveal", "used_version": 3}"#;
+        let event = AuditEvent {
+            action: "reveal".into(),
+            source: "itemusages".into(),
+            detail: Some(detail.into()),
+            ..event("MCQODWN6NJC5VLCQIRWQTZXF4Q")
+        };
+        let doc = Format::Raw.render(&event).expect("renders");
+        let out = lines("logs-1password.itemusages-default", &event, &doc).expect("renders");
+        assert_eq!(
+            String::from_utf8(out).expect("utf-8"),
+            format!(
+                "{{\"create\":{{\"_id\":\"MCQODWN6NJC5VLCQIRWQTZXF4Q\",\
+                 \"_index\":\"logs-1password.itemusages-default\"}}}}\n{detail}\n"
+            )
+        );
+        let doc = Format::Ecs.render(&event).expect("renders");
+        let out = lines("i", &event, &doc).expect("renders");
+        let document: Value =
+            serde_json::from_slice(out.split(|b| *b == b'\n').nth(1).expect("a document line"))
+                .expect("json");
+        assert_eq!(document["event"]["id"], "MCQODWN6NJC5VLCQIRWQTZXF4Q");
+        assert_eq!(document["event"]["dataset"], "1password.itemusages");
     }
 
     #[test]

@@ -4,8 +4,10 @@
 //! those, a bounded number of times inside the call; the batch is `ok` once every item is 201 or
 //! 409.
 //!
-//! Config: `url` (required, `http(s)://host[:port][/prefix]`; grant its host:port), `index`
-//! (default `logs-onepassword_connect.activity-default`), `api-key` (optional secret, sent as
+//! Config: `url` (required, `http(s)://host[:port][/prefix]`; grant its host:port), `index` (set,
+//! every record goes there; unset, a Connect activity record goes to
+//! `logs-onepassword_connect.activity-default` and an Events API record to the data stream of its
+//! ECS dataset, `logs-1password.<stream>-default`), `api-key` (optional secret, sent as
 //! `Authorization: ApiKey <value>`), `format` (`ecs` default, `ocsf`, `raw`), `max-retries`
 //! (re-sends of failed items per call, 0-10, default 3), `retry-backoff-ms` (first pause, doubled
 //! each time, default 200), `max-bulk-bytes` (a batch is split into `_bulk` requests of at most
@@ -13,9 +15,12 @@
 
 mod bulk;
 
+use std::borrow::Cow;
+
 use opsync_audit_kit::format::Format;
 use opsync_audit_kit::http::{self, Endpoint, Request};
 use opsync_audit_kit::settings::{check_keys, number, optional_secret, plain, required};
+use opsync_audit_kit::source::Source;
 use opsync_audit_kit::split;
 use opsync_audit_kit::{
     AuditEvent, Guest, PluginError, Secret, permanent, retryable, sleep_ms, with_retry_hint,
@@ -35,9 +40,19 @@ const KNOWN_KEYS: &[&str] = &[
 const DEFAULT_INDEX: &str = "logs-onepassword_connect.activity-default";
 const PATH: &str = "/_bulk";
 
+/// The index of a record of `source` when the config sets none: Connect's activity keeps its
+/// data stream, an Events API stream gets the one of its ECS dataset (`1password.<stream>`).
+fn default_index(source: Source) -> Cow<'static, str> {
+    match source {
+        Source::Activity => Cow::Borrowed(DEFAULT_INDEX),
+        Source::Events(stream) => Cow::Owned(format!("logs-1password.{stream}-default")),
+    }
+}
+
 struct Settings {
     url: Endpoint,
-    index: String,
+    /// The configured index, for every record.
+    index: Option<String>,
     api_key: Option<Secret>,
     format: Format,
     max_retries: u32,
@@ -50,12 +65,20 @@ impl Settings {
         check_keys(KNOWN_KEYS)?;
         Ok(Self {
             url: Endpoint::parse("url", &required("url")?)?,
-            index: plain("index")?.unwrap_or_else(|| DEFAULT_INDEX.into()),
+            index: plain("index")?,
             api_key: optional_secret("api-key")?,
             format: Format::load(Format::Ecs)?,
             max_retries: number("max-retries", 0..=10, 3)?,
             backoff_ms: number("retry-backoff-ms", 0..=5_000, 200)?,
             max_bulk_bytes: number("max-bulk-bytes", 1_024..=100_000_000, 900_000)?,
+        })
+    }
+
+    /// The index `event` goes to.
+    fn index(&self, event: &AuditEvent) -> Result<Cow<'_, str>, PluginError> {
+        Ok(match &self.index {
+            Some(index) => Cow::Borrowed(index),
+            None => default_index(Source::of(event)?),
         })
     }
 
@@ -104,8 +127,9 @@ fn ship(settings: &Settings, batch: &[AuditEvent]) -> Result<(), PluginError> {
     let mut lines = Vec::with_capacity(batch.len());
     for event in batch {
         let doc = settings.format.render(event)?;
+        let index = settings.index(event)?;
         lines.push(
-            bulk::lines(&settings.index, event, &doc).map_err(|e| {
+            bulk::lines(&index, event, &doc).map_err(|e| {
                 permanent(format!("record {}: cannot render: {e}", event.request_id))
             })?,
         );
@@ -208,3 +232,29 @@ impl Guest for Elasticsearch {
 }
 
 opsync_audit_kit::export_audit_sink!(Elasticsearch);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opsync_audit_kit::source::Stream;
+
+    #[test]
+    fn unset_indexes_follow_the_records_log() {
+        assert_eq!(
+            default_index(Source::Activity),
+            "logs-onepassword_connect.activity-default"
+        );
+        assert_eq!(
+            default_index(Source::Events(Stream::SignInAttempts)),
+            "logs-1password.signinattempts-default"
+        );
+        assert_eq!(
+            default_index(Source::Events(Stream::AuditEvents)),
+            "logs-1password.auditevents-default"
+        );
+        assert_eq!(
+            default_index(Source::Events(Stream::ItemUsages)),
+            "logs-1password.itemusages-default"
+        );
+    }
+}

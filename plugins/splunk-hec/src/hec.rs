@@ -2,6 +2,7 @@
 //! request channel, and reading HEC's answers (`{"text", "code", "ackId"}` and
 //! `{"acks": {"<id>": bool}}`) into plugin errors.
 
+use std::borrow::Cow;
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 
@@ -9,25 +10,53 @@ use serde::Serialize;
 use serde_json::Value;
 
 use opsync_audit_kit::http::status_error;
+use opsync_audit_kit::source::Source;
 use opsync_audit_kit::timestamp::Timestamp;
 use opsync_audit_kit::{AuditEvent, PluginError, misconfigured, permanent};
 
-/// The envelope fields every event of a sink shares.
+/// `source` of a Connect activity record when the config sets none.
+pub const ACTIVITY_SOURCE: &str = "op-connect:activity";
+/// `sourcetype` of a Connect activity record when the config sets none.
+pub const ACTIVITY_SOURCETYPE: &str = "1password:connect:activity";
+
+/// The envelope fields every event of a sink shares; `source` and `sourcetype` are the
+/// configured ones, or (none configured) the defaults of the record's log.
 pub struct Envelope {
     pub index: Option<String>,
-    pub source: String,
-    pub sourcetype: String,
+    pub source: Option<String>,
+    pub sourcetype: Option<String>,
     pub host: Option<String>,
 }
 
 impl Envelope {
+    /// `(source, sourcetype)` of `event`: the configured values for every record; unset, those of
+    /// its log: `op-connect:activity` and `1password:connect:activity` for Connect's activity,
+    /// `op-events:<stream>` and `1password:<stream>` for an Events API record.
+    pub fn labels(&self, event: &AuditEvent) -> Result<(Cow<'_, str>, Cow<'_, str>), PluginError> {
+        let (source, sourcetype) = match Source::of(event)? {
+            Source::Activity => (
+                Cow::Borrowed(ACTIVITY_SOURCE),
+                Cow::Borrowed(ACTIVITY_SOURCETYPE),
+            ),
+            Source::Events(stream) => (
+                Cow::Owned(format!("op-events:{stream}")),
+                Cow::Owned(format!("1password:{stream}")),
+            ),
+        };
+        Ok((
+            self.source.as_deref().map_or(source, Cow::Borrowed),
+            self.sourcetype.as_deref().map_or(sourcetype, Cow::Borrowed),
+        ))
+    }
+
     /// One event as a JSON line: `time`, `source`, `sourcetype`, [`index`, `host`], `event` (the
     /// formatted record) and indexed `fields` (`request_id`, `action`, `result`).
     pub fn line(&self, event: &AuditEvent, doc: &impl Serialize) -> Result<Vec<u8>, PluginError> {
+        let (source, sourcetype) = self.labels(event)?;
         let line = Line {
             time: Timestamp::of(event)?.unix_seconds(),
-            source: &self.source,
-            sourcetype: &self.sourcetype,
+            source: &source,
+            sourcetype: &sourcetype,
             index: self.index.as_deref(),
             host: self.host.as_deref(),
             event: doc,
@@ -169,6 +198,7 @@ pub fn error(kind: Kind, what: &str, status: u16, detail: &str) -> PluginError {
 mod tests {
     use super::*;
     use opsync_audit_kit::AuditActor;
+    use opsync_audit_kit::format::Format;
     use serde_json::json;
 
     fn event() -> AuditEvent {
@@ -185,6 +215,31 @@ mod tests {
                 request_ip: String::new(),
             },
             target: None,
+            source: "activity".into(),
+            detail: None,
+        }
+    }
+
+    /// A failed sign-in attempt from the Events API.
+    fn sign_in() -> AuditEvent {
+        AuditEvent {
+            request_id: "56YE2TYN2VFYRLNSHKPW5NVT5E".into(),
+            action: "signin".into(),
+            source: "signinattempts".into(),
+            detail: Some(
+                r#"{"uuid": "56YE2TYN2VFYRLNSHKPW5NVT5E", "category": "credentials_failed"}"#
+                    .into(),
+            ),
+            ..event()
+        }
+    }
+
+    fn unset() -> Envelope {
+        Envelope {
+            index: None,
+            source: None,
+            sourcetype: None,
+            host: None,
         }
     }
 
@@ -192,8 +247,8 @@ mod tests {
     fn an_envelope_carries_time_metadata_event_and_indexed_fields() {
         let envelope = Envelope {
             index: Some("security".into()),
-            source: "src".into(),
-            sourcetype: "st".into(),
+            source: Some("src".into()),
+            sourcetype: Some("st".into()),
             host: None,
         };
         let line = envelope.line(&event(), &json!({"x": 1})).expect("renders");
@@ -205,6 +260,47 @@ mod tests {
                    "index": "security", "event": {"x": 1},
                    "fields": {"request_id": "r1", "action": "READ", "result": "DENY"}})
         );
+    }
+
+    #[test]
+    fn unset_labels_follow_the_records_log() {
+        let line = |event: &AuditEvent| -> Value {
+            let doc = Format::Raw.render(event).expect("renders");
+            let line = unset().line(event, &doc).expect("renders");
+            serde_json::from_slice(&line).expect("json")
+        };
+        let activity = line(&event());
+        assert_eq!(activity["source"], "op-connect:activity");
+        assert_eq!(activity["sourcetype"], "1password:connect:activity");
+        let events = line(&sign_in());
+        assert_eq!(events["source"], "op-events:signinattempts");
+        assert_eq!(events["sourcetype"], "1password:signinattempts");
+        assert_eq!(
+            events["fields"],
+            json!({"request_id": "56YE2TYN2VFYRLNSHKPW5NVT5E", "action": "signin", "result": "DENY"})
+        );
+        // `raw`: the record as the Events API returned it, request-id in its `uuid`.
+        assert_eq!(events["event"]["uuid"], "56YE2TYN2VFYRLNSHKPW5NVT5E");
+        assert_eq!(events["event"]["category"], "credentials_failed");
+    }
+
+    #[test]
+    fn configured_labels_apply_to_every_record() {
+        let envelope = Envelope {
+            source: Some("opsync".into()),
+            sourcetype: Some("opsync:json".into()),
+            ..unset()
+        };
+        for event in [event(), sign_in()] {
+            let (source, sourcetype) = envelope.labels(&event).expect("known source");
+            assert_eq!((&*source, &*sourcetype), ("opsync", "opsync:json"));
+        }
+        let mut unknown = sign_in();
+        unknown.source = "elsewhere".into();
+        assert!(matches!(
+            envelope.labels(&unknown),
+            Err(PluginError::Permanent(_))
+        ));
     }
 
     #[test]

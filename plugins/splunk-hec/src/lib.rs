@@ -5,8 +5,10 @@
 //! so HEC may hold duplicates: `request_id` is an indexed field to dedupe on at search time).
 //!
 //! Config: `url` (required, `http(s)://host[:port]`; grant its host:port), `token` (required
-//! secret, the HEC token), `format` (`raw` default, `ocsf`, `ecs`), `index`, `source` (default
-//! `op-connect:activity`), `sourcetype` (default `1password:connect:activity`), `host`, `ack`
+//! secret, the HEC token), `format` (`raw` default, `ocsf`, `ecs`), `index`, `source` and
+//! `sourcetype` (set, they apply to every record; unset, a Connect activity record gets
+//! `op-connect:activity` and `1password:connect:activity`, an Events API record
+//! `op-events:<stream>` and `1password:<stream>`, e.g. `1password:signinattempts`), `host`, `ack`
 //! (`true` default: a 200 without an ack id is then `misconfigured`; `false` when the token has
 //! indexer acknowledgement off: a 200 is taken as delivered), `ack-timeout-ms` (default 10000),
 //! `ack-poll-ms` (first pause, doubled up to 2 s, at most 10 polls; default 250),
@@ -63,9 +65,8 @@ impl Settings {
             format: Format::load(Format::Raw)?,
             envelope: Envelope {
                 index: plain("index")?,
-                source: plain("source")?.unwrap_or_else(|| "op-connect:activity".into()),
-                sourcetype: plain("sourcetype")?
-                    .unwrap_or_else(|| "1password:connect:activity".into()),
+                source: plain("source")?,
+                sourcetype: plain("sourcetype")?,
                 host: plain("host")?,
             },
             ack: flag("ack", true)?,

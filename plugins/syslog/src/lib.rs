@@ -3,7 +3,8 @@
 //! 5425), which the operator must grant (`grants.tcp`): the sandbox refuses any other address.
 //! TCP has no application acknowledgement: the batch is `ok` once every byte is written (and, in
 //! TLS, `close_notify` sent) and the receiver has closed the connection after reading to its end
-//! (or `close-wait-ms` passed).
+//! (or `close-wait-ms` passed). MSGID is the record's action; the structured data carries its
+//! request-id (`requestId`, to dedupe on) and, for an Events API record, its stream (`source`).
 //!
 //! Config: `address` (required, `IP:port`; the sandbox has no name lookup), `format` (`raw`
 //! default, `ocsf`, `ecs`: the JSON document is the message text), `hostname` (default `-`),

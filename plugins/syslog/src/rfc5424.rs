@@ -1,9 +1,11 @@
 //! RFC 5424 messages and RFC 6587 octet-counted frames: the header (PRI, VERSION, TIMESTAMP,
-//! HOSTNAME, APP-NAME, PROCID, MSGID), one structured-data element with the record's key fields,
-//! and the formatted record as a UTF-8 MSG (with BOM).
+//! HOSTNAME, APP-NAME, PROCID, MSGID), one structured-data element with the record's key fields
+//! (and, for an Events API record, its stream as `source`), and the formatted record as a UTF-8
+//! MSG (with BOM).
 
 use serde::Serialize;
 
+use opsync_audit_kit::source::Source;
 use opsync_audit_kit::timestamp::Timestamp;
 use opsync_audit_kit::{AuditEvent, PluginError, permanent};
 
@@ -61,7 +63,9 @@ impl Header {
         })
     }
 
-    /// The RFC 5424 message for `event`, whose formatted record is `doc`.
+    /// The RFC 5424 message for `event`, whose formatted record is `doc`. MSGID is the action;
+    /// the structured data has `requestId` (the key to dedupe on), then for an Events API record
+    /// `source` (its stream), then `action`, `result`, the actor and the resource.
     pub fn message(
         &self,
         event: &AuditEvent,
@@ -79,15 +83,18 @@ impl Header {
         } else {
             NIL
         };
-        let mut params: Vec<(&str, &str)> = vec![
-            ("requestId", &event.request_id),
-            ("action", &event.action),
+        let mut params: Vec<(&str, &str)> = vec![("requestId", &event.request_id)];
+        if let Source::Events(stream) = Source::of(event)? {
+            params.push(("source", stream.as_str()));
+        }
+        params.extend([
+            ("action", event.action.as_str()),
             ("result", &event.outcome),
             ("actor", &event.actor.id),
             ("account", &event.actor.account),
             ("jti", &event.actor.jti),
             ("ip", &event.actor.request_ip),
-        ];
+        ]);
         if let Some(t) = &event.target {
             params.push(("resource", &t.kind));
             if let Some(v) = &t.vault_id {
@@ -168,6 +175,8 @@ mod tests {
                 item_id: Some("i".into()),
                 item_version: Some(4),
             }),
+            source: "activity".into(),
+            detail: None,
         }
     }
 
@@ -196,6 +205,47 @@ jti=\"abc\\\"q\\]x\" ip=\"192.0.2.7\" resource=\"ITEM\" vault=\"v\" item=\"i\" i
                 .expect("renders")
                 .starts_with(b"<110>1 ")
         );
+    }
+
+    #[test]
+    fn an_events_record_names_its_stream_and_keeps_its_request_id() {
+        let detail = r#"{"uuid":"56YE2TYN2VFYRLNSHKPW5NVT5E","category":"credentials_failed"}"#;
+        let e = AuditEvent {
+            request_id: "56YE2TYN2VFYRLNSHKPW5NVT5E".into(),
+            action: "signin".into(),
+            actor: AuditActor {
+                id: "IR7VJHJ36JHINBFAD7V2T5MP3E".into(),
+                account: "VZSYVT2LGHTBWBQGUJAIZVRABM".into(),
+                jti: String::new(),
+                user_agent: "1Password Browser Extension/20184".into(),
+                request_ip: "192.0.2.10".into(),
+            },
+            target: None,
+            source: "signinattempts".into(),
+            detail: Some(detail.into()),
+            ..event("DENY")
+        };
+        let doc = opsync_audit_kit::format::Format::Raw
+            .render(&e)
+            .expect("renders");
+        let msg = header().message(&e, &doc).expect("renders");
+        let mut expected = b"<108>1 2024-05-01T12:00:00.123456Z connect-host op-audit - signin \
+[opconnect@32473 requestId=\"56YE2TYN2VFYRLNSHKPW5NVT5E\" source=\"signinattempts\" \
+action=\"signin\" result=\"DENY\" actor=\"IR7VJHJ36JHINBFAD7V2T5MP3E\" \
+account=\"VZSYVT2LGHTBWBQGUJAIZVRABM\" ip=\"192.0.2.10\"] "
+            .to_vec();
+        expected.extend_from_slice(BOM);
+        expected.extend_from_slice(detail.as_bytes());
+        assert_eq!(
+            String::from_utf8_lossy(&msg),
+            String::from_utf8_lossy(&expected)
+        );
+        let mut unknown = e.clone();
+        unknown.source = "elsewhere".into();
+        assert!(matches!(
+            header().message(&unknown, &doc),
+            Err(PluginError::Permanent(_))
+        ));
     }
 
     #[test]

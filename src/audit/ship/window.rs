@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 use std::time::Instant;
 
 use crate::audit::ship::ShipReport;
+use crate::plugin::AuditRecord;
 use crate::plugin::{Plugin, PluginError};
 use crate::store::OutboxRecord;
 
@@ -62,7 +63,14 @@ pub(super) struct InFlight {
 
 impl InFlight {
     pub(super) fn send(plugin: &Plugin, batch: Vec<OutboxRecord>) -> Self {
-        let records: Vec<_> = batch.iter().map(|r| r.record.clone()).collect();
+        let records: Vec<AuditRecord> = batch
+            .iter()
+            .map(|r| AuditRecord {
+                request: r.record.clone(),
+                source: r.source.clone(),
+                detail: r.detail.clone(),
+            })
+            .collect();
         let plugin = plugin.clone();
         Self {
             batch,

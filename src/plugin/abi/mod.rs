@@ -13,9 +13,10 @@ use wasmtime::Store;
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, InstancePre, Linker};
 
-use crate::connect::model::ApiRequest;
 use crate::plugin::error::Failure;
-use crate::plugin::event::{Found, ItemEvent, ItemRef, NewValue, Receipt, Rotation, RotationStep};
+use crate::plugin::event::{
+    AuditRecord, Found, ItemEvent, ItemRef, NewValue, Receipt, Rotation, RotationStep,
+};
 use crate::plugin::state::HostState;
 
 /// The WIT package every ABI version belongs to.
@@ -180,7 +181,7 @@ pub enum Call<'a> {
     DeliverBatch(&'a [ItemEvent]),
     ReadBack(&'a ItemRef),
     Rotate(RotationStep, &'a Rotation),
-    Ingest(&'a [ApiRequest]),
+    Ingest(&'a [AuditRecord]),
 }
 
 impl Call<'_> {
@@ -219,7 +220,7 @@ pub enum OwnedCall {
     DeliverBatch(Vec<ItemEvent>),
     ReadBack(ItemRef),
     Rotate(RotationStep, Rotation),
-    Ingest(Vec<ApiRequest>),
+    Ingest(Vec<AuditRecord>),
 }
 
 impl OwnedCall {

@@ -69,9 +69,10 @@ pub(crate) use worlds;
 
 /// The host side of the interfaces every version shares, and the conversions of items,
 /// rotations and audit records into the version's types. Expects `types`, `secrets`, `log`
-/// and `config` (the version's generated modules) and the host types used below in scope.
+/// and `config` (the version's generated modules) and the host types used below in scope; the
+/// arguments name the fields a version added to `audit-event` and the functions that fill them.
 macro_rules! host_side {
-    () => {
+    ($($audit_field:ident: $audit_value:path),* $(,)?) => {
         impl types::Host for HostState {}
 
         impl secrets::Host for HostState {}
@@ -268,8 +269,12 @@ macro_rules! host_side {
             })
         }
 
-        fn audit_event(r: &ApiRequest) -> types::AuditEvent {
+        /// An audit record in this version's shape: the common fields, and the fields the
+        /// version added (`$audit_field`, each the value of `$audit_value(record)`).
+        fn audit_event(record: &AuditRecord) -> types::AuditEvent {
+            let r = &record.request;
             types::AuditEvent {
+                $($audit_field: $audit_value(record),)*
                 request_id: r.request_id.clone(),
                 timestamp: r.timestamp.to_rfc3339(),
                 action: r.action.as_str().to_string(),

@@ -4,11 +4,13 @@
 use wasmtime::Store;
 use wasmtime::component::{HasSelf, InstancePre, Linker, Resource};
 
-use crate::connect::model::{ApiRequest, Field, Item, SecretString};
+use crate::connect::model::{Field, Item, SecretString};
 use crate::plugin::abi::shared::{host_side, worlds};
 use crate::plugin::abi::{Call, Outcome, World};
 use crate::plugin::error::{Failure, FailureKind};
-use crate::plugin::event::{ChangeKind, ItemEvent, NewValue, Receipt, Rotation, RotationStep};
+use crate::plugin::event::{
+    AuditRecord, ChangeKind, ItemEvent, NewValue, Receipt, Rotation, RotationStep,
+};
 use crate::plugin::limits::SECRET_NAME_MAX;
 use crate::plugin::log::Level;
 use crate::plugin::secrets::SecretValue;

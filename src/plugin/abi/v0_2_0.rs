@@ -7,12 +7,12 @@ use std::time::Duration;
 use wasmtime::Store;
 use wasmtime::component::{HasSelf, InstancePre, Linker, Resource};
 
-use crate::connect::model::{ApiRequest, Field, Item, SecretString};
+use crate::connect::model::{Field, Item, SecretString};
 use crate::plugin::abi::shared::{host_side, worlds};
 use crate::plugin::abi::{Call, Outcome, World};
 use crate::plugin::error::{Failure, FailureKind};
 use crate::plugin::event::{
-    ChangeKind, Found, ItemEvent, ItemRef, NewValue, Receipt, Rotation, RotationStep,
+    AuditRecord, ChangeKind, Found, ItemEvent, ItemRef, NewValue, Receipt, Rotation, RotationStep,
 };
 use crate::plugin::limits::SECRET_NAME_MAX;
 use crate::plugin::log::Level;
@@ -33,7 +33,17 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     Ok(())
 }
 
-host_side!();
+host_side!(source: audit_source, detail: audit_detail);
+
+/// `audit-event.source`: the log the record comes from.
+fn audit_source(record: &AuditRecord) -> String {
+    record.source.clone()
+}
+
+/// `audit-event.detail`: an Events API record as the API returned it.
+fn audit_detail(record: &AuditRecord) -> Option<String> {
+    record.detail.clone()
+}
 
 impl fingerprint::Host for HostState {
     fn digest(&mut self, data: Vec<u8>) -> wasmtime::Result<String> {

@@ -1,6 +1,9 @@
-//! The `ecs` format: Elastic Common Schema 8.11. `event.category` is `api`; `event.type` is
-//! `access`/`creation`/`change`/`deletion` by action (`info` for others) plus `allowed`/`denied`
-//! by result; what ECS has no field for goes under `onepassword.connect.*`.
+//! The `ecs` format: Elastic Common Schema 8.11. A Connect activity record is `event.category`
+//! `api`, `event.type` `access`/`creation`/`change`/`deletion` by action (`info` for others) plus
+//! `allowed`/`denied` by result, and what ECS has no field for goes under `onepassword.connect.*`.
+//! Events API records are mapped in [`events`].
+
+pub mod events;
 
 use serde::Serialize;
 

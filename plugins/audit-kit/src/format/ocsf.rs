@@ -1,7 +1,13 @@
-//! The `ocsf` format: OCSF API Activity (class 6003, category 6 Application Activity). Connect's
-//! action gives `activity_id` (CREATE 1, READ 2, UPDATE 3, DELETE 4, anything else 99 Other with
-//! the action kept as `activity_name`); SUCCESS/DENY give `status_id` 1/2; DENY is severity 3
-//! (Medium) so it can alert, the rest 1 (Informational).
+//! The `ocsf` format (OCSF 1.3). A Connect activity record is an API Activity (class 6003,
+//! category 6 Application Activity): Connect's action gives `activity_id` (CREATE 1, READ 2,
+//! UPDATE 3, DELETE 4, anything else 99 Other with the action kept as `activity_name`);
+//! SUCCESS/DENY give `status_id` 1/2; DENY is severity 3 (Medium) so it can alert, the rest 1
+//! (Informational). Events API records map to the Identity & Access Management classes in
+//! [`authentication`] and [`entity`].
+
+pub mod authentication;
+pub mod entity;
+mod parts;
 
 use serde::Serialize;
 

@@ -1,4 +1,5 @@
-//! The `raw` format: the record in the shape of Connect's `/v1/activity` JSON (`APIRequest`).
+//! The `raw` format: a Connect activity record in the shape of Connect's `/v1/activity` JSON
+//! (`APIRequest`). An Events API record is its `detail` as it came ([`super::Doc::Verbatim`]).
 
 use serde::Serialize;
 
@@ -112,5 +113,33 @@ mod tests {
         assert_eq!(doc["action"], "DEAD_LETTER");
         assert_eq!(doc["requestId"], "opsync-deliver-17");
         assert!(doc.get("resource").is_none());
+    }
+
+    #[test]
+    fn events_records_are_their_detail_byte_for_byte() {
+        for (event, detail) in [
+            (sample::sign_in_failed(), sample::SIGN_IN_FAILED),
+            (sample::item_usage(), sample::ITEM_USAGE),
+            (sample::audit_event(), sample::AUDIT_EVENT),
+        ] {
+            let doc = crate::format::Format::Raw.render(&event).expect("renders");
+            assert!(matches!(doc, crate::format::Doc::Verbatim(_)));
+            assert_eq!(serde_json::to_string(&doc).expect("serializes"), detail);
+        }
+    }
+
+    #[test]
+    fn a_sparse_events_record_is_its_detail_too() {
+        for event in [
+            sample::sign_in_sparse(),
+            sample::item_usage_sparse(),
+            sample::audit_event_sparse(),
+        ] {
+            let doc = crate::format::Format::Raw.render(&event).expect("renders");
+            assert_eq!(
+                Some(serde_json::to_string(&doc).expect("serializes")),
+                event.detail
+            );
+        }
     }
 }
