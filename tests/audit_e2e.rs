@@ -6,16 +6,16 @@
 //! re-sent ones came back 409) and in rsyslog's output file at least once (syslog cannot dedupe),
 //! `opsync audit status` shows nothing pending, and `opsync audit replay` ships again.
 
+mod audit_daemon;
 mod peers;
 mod plugin_support;
 mod sink_fakes;
 mod sync_support;
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use audit_daemon::{kill, once, opsync, start, syslog_id, wait_for};
 use opsync::connect::client::ConnectClient;
 use opsync::connect_dev::Seed;
 use peers::rsyslog::Rsyslog;
@@ -25,62 +25,6 @@ use sync_support::{base_config, client, connect, settings};
 const RECORDS: usize = 10_000;
 const LATER: usize = 2_000;
 
-/// The binary under test: `$E2E_OPSYNC_BINARY` when set (a copy, where several checkouts share one
-/// target directory and rebuild `opsync` in turn), else the one cargo built for this test.
-fn binary() -> std::path::PathBuf {
-    std::env::var_os("E2E_OPSYNC_BINARY")
-        .map(Into::into)
-        .unwrap_or_else(|| env!("CARGO_BIN_EXE_opsync").into())
-}
-
-/// The daemon process, SIGKILLed and reaped on drop (a failing test leaves nothing running).
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start(config: &Path, log: &Path) -> Daemon {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .expect("log file");
-    Command::new(binary())
-        .arg("--config")
-        .arg(config)
-        .arg("run")
-        .env_remove("OP_CONNECT_HOST")
-        .env_remove("OP_CONNECT_TOKEN")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .map(Daemon)
-        .expect("start opsync run")
-}
-
-fn opsync(config: &Path, args: &[&str]) -> String {
-    let out = Command::new(binary())
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .env_remove("OP_CONNECT_HOST")
-        .env_remove("OP_CONNECT_TOKEN")
-        .output()
-        .expect("run opsync");
-    assert!(
-        out.status.success(),
-        "opsync {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Every request id in Connect's activity log.
 async fn logged(client: &ConnectClient) -> HashSet<String> {
     let mut ids = HashSet::new();
     let mut offset = 0;
@@ -96,35 +40,6 @@ async fn logged(client: &ConnectClient) -> HashSet<String> {
 
 fn es_ids(es: &EsFake) -> HashSet<String> {
     es.documents().into_keys().map(|(_, id)| id).collect()
-}
-
-/// The request id in one line of rsyslog's parsed.log (the SD parameter, lower-cased).
-fn syslog_id(line: &str) -> Option<String> {
-    let sd = line.split('\t').nth(6)?;
-    let v: serde_json::Value = serde_json::from_str(sd).ok()?;
-    v["opconnect@32473"]["requestid"]
-        .as_str()
-        .map(str::to_owned)
-}
-
-async fn wait_for(what: &str, limit: Duration, log: &Path, mut check: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !check() {
-        if started.elapsed() > limit {
-            let text = std::fs::read_to_string(log).unwrap_or_default();
-            let tail: Vec<&str> = text.lines().rev().take(40).collect();
-            panic!(
-                "timed out: {what}; the daemon's last log lines:\n{}",
-                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-fn kill(daemon: &mut Daemon) {
-    daemon.0.kill().expect("SIGKILL");
-    daemon.0.wait().expect("reaped");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -400,24 +315,6 @@ include_own_events = false
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(text.contains("audit sink stopped"), "clean stop logged");
     assert!(!text.contains("panicked"), "no panic in the log");
-}
-
-/// `opsync once` with the sink down, then up.
-fn once(config: &Path) -> (i32, String) {
-    let out = Command::new(binary())
-        .arg("--config")
-        .arg(config)
-        .arg("once")
-        .env_remove("OP_CONNECT_HOST")
-        .env_remove("OP_CONNECT_TOKEN")
-        .output()
-        .expect("run opsync once");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
