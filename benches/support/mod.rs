@@ -1,6 +1,8 @@
 //! What the destination benches share: running the opsync binary built for the bench, and
 //! running a baseline script from the repository's Python venv.
 
+#![allow(dead_code)]
+
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
