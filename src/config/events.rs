@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize, Serializer};
 use url::Url;
 
-use crate::audit::{ApiVersion, EventStream};
 use crate::config::error::Problems;
+use crate::config::event_stream::{ApiVersion, EventStream};
 use crate::connect::model::SecretString;
 use crate::connect::reference::SecretReference;
 

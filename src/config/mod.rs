@@ -14,6 +14,7 @@ mod audit;
 mod connect;
 mod delivery;
 mod error;
+mod event_stream;
 mod events;
 mod log;
 mod plugins;
@@ -41,6 +42,7 @@ pub use connect::{
 };
 pub use delivery::DeliverySettings;
 pub use error::{ConfigError, Origin};
+pub use event_stream::{ApiVersion, EventStream, UnknownStream};
 pub use events::{
     DEFAULT_EVENTS_URL, EVENTS_HISTORY, EventsSourceSettings, EventsToken, MAX_EVENTS_LIMIT,
     StartTime,

@@ -6,36 +6,19 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use reqwest::header::{AUTHORIZATION, HeaderMap, RETRY_AFTER};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::value::RawValue;
 use url::Url;
 
-use crate::audit::events::stream::EventStream;
+use crate::config::{ApiVersion, EventStream};
 use crate::connect::model::SecretString;
 use crate::telemetry::names;
 
-/// Which endpoints are read: v2 adds account fields to every record.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ApiVersion {
-    V1,
-    #[default]
-    V2,
-}
-
-impl ApiVersion {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::V1 => "v1",
-            Self::V2 => "v2",
-        }
-    }
-
-    fn introspect_path(self) -> &'static str {
-        match self {
-            Self::V1 => "/api/auth/introspect",
-            Self::V2 => "/api/v2/auth/introspect",
-        }
+/// The token check's path for `version` (v1's is unversioned).
+fn introspect_path(version: ApiVersion) -> &'static str {
+    match version {
+        ApiVersion::V1 => "/api/auth/introspect",
+        ApiVersion::V2 => "/api/v2/auth/introspect",
     }
 }
 
@@ -166,7 +149,7 @@ impl EventsClient {
 
     /// `GET /api/v2/auth/introspect` (`/api/auth/introspect` for v1).
     pub async fn introspect(&self) -> Result<Introspection, EventsError> {
-        let path = self.version.introspect_path();
+        let path = introspect_path(self.version);
         let request = self.http.get(self.url(path));
         let body = self.send("GET", path, "introspect", request).await?;
         serde_json::from_slice(&body).map_err(|e| EventsError::Decode {

@@ -7,11 +7,10 @@ mod client;
 mod normalize;
 mod service;
 mod source;
-mod stream;
 
+pub use crate::config::{ApiVersion, EventStream, UnknownStream};
 pub use budget::Budget;
-pub use client::{ApiVersion, EventsClient, EventsError, Introspection, Page, PageFrom};
+pub use client::{EventsClient, EventsError, Introspection, Page, PageFrom};
 pub use normalize::{BadRecord, normalize};
 pub use service::{Prepared, prepare};
 pub use source::{EventsSource, StreamRead};
-pub use stream::{EventStream, UnknownStream};

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::audit::events::stream::EventStream;
+use crate::config::EventStream;
 use crate::connect::model::{
     ActivityAction, ActivityActor, ActivityResource, ActivityResult, ApiRequest, IdRef,
     ResourceType,

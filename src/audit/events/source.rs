@@ -12,7 +12,7 @@ use crate::audit::error::AuditError;
 use crate::audit::events::budget::Budget;
 use crate::audit::events::client::{EventsClient, Introspection, Page, PageFrom};
 use crate::audit::events::normalize::normalize;
-use crate::audit::events::stream::EventStream;
+use crate::config::EventStream;
 use crate::config::{EventsSourceSettings, StartTime};
 use crate::connect::model::SecretString;
 use crate::shutdown::Shutdown;

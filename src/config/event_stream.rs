@@ -1,5 +1,5 @@
-//! The Events API's streams (`auditevents`, `itemusages`, `signinattempts`): their names, which
-//! are also the token features that read them and the `source` of their records.
+//! The Events API's streams (`auditevents`, `itemusages`, `signinattempts`) and versions, as
+//! configured: a stream's name is also the token feature that reads it and its records' `source`.
 
 use std::fmt;
 use std::str::FromStr;
@@ -39,6 +39,24 @@ impl EventStream {
 impl fmt::Display for EventStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// Which endpoints are read: v2 adds account fields to every record.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApiVersion {
+    V1,
+    #[default]
+    V2,
+}
+
+impl ApiVersion {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::V1 => "v1",
+            Self::V2 => "v2",
+        }
     }
 }
 
