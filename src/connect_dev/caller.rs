@@ -77,14 +77,7 @@ impl FromRequestParts<Arc<App>> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
-        let token = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                let (scheme, token) = v.trim().split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-            })
+        let token = bearer_token(parts)
             .ok_or_else(|| ApiError::unauthorized(Rejection::Missing.message()))?;
         let actor = |claims| Actor {
             claims,
@@ -177,6 +170,18 @@ fn resource_of(path: &str) -> Resource {
         (Some("v1"), Some("vaults"), Some(vault), _, _) => Resource::vault(vault),
         _ => Resource::None,
     }
+}
+
+/// The token of an `Authorization: Bearer TOKEN` header (the scheme in any case), if any.
+pub(super) fn bearer_token(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, token) = v.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        })
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use std::time::Instant;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Request, State};
-use axum::http::header::{AUTHORIZATION, RETRY_AFTER};
+use axum::http::header::RETRY_AFTER;
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::connect::token::ConnectClaims;
 
+use super::super::caller::bearer_token;
 use super::super::error::{describe_serde_error, json_bytes, json_response};
 use super::super::server::App;
 use super::cursor::{Cursor, CursorError};
@@ -191,15 +192,7 @@ impl FromRequestParts<Arc<App>> for EventsCaller {
     type Rejection = EventsError;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, EventsError> {
-        let token = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                let (scheme, token) = v.trim().split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-            })
-            .ok_or_else(EventsError::unauthorized)?;
+        let token = bearer_token(parts).ok_or_else(EventsError::unauthorized)?;
         let claims = app
             .events
             .verify(token)
