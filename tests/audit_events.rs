@@ -134,6 +134,17 @@ fn es_ids(es: &EsFake) -> HashSet<String> {
     es.documents().into_keys().map(|(_, id)| id).collect()
 }
 
+/// The `[plugins.hook]` instance of the `webhook-audit` sink posting to `hook`.
+fn hook_plugin(hook: &str) -> String {
+    format!(
+        r#"[plugins.hook]
+builtin = "webhook-audit"
+world = "audit-sink"
+config = {{ url = "{hook}/hook", secret = "{WEBHOOK_SECRET}" }}
+grants = {{ http = ["{hook}"] }}"#
+    )
+}
+
 /// The `[audit.sources.events]` section for `server` with `token`.
 fn events_section(server: &DevServer, token: &str, limit: u32) -> String {
     format!(
@@ -216,11 +227,7 @@ world = "audit-sink"
 config = {{ address = "127.0.0.1:{syslog_port}", hostname = "events-host" }}
 grants = {{ tcp = ["127.0.0.1:{syslog_port}"] }}
 
-[plugins.hook]
-builtin = "webhook-audit"
-world = "audit-sink"
-config = {{ url = "{hook}/hook", secret = "{WEBHOOK_SECRET}" }}
-grants = {{ http = ["{hook}"] }}
+{hook_plugin}
 
 [audit]
 poll_interval = "500ms"
@@ -257,7 +264,7 @@ include_own_events = false
         es = es.url(),
         hec = hec.url(),
         syslog_port = rsyslog.port,
-        hook = hook_server.url(),
+        hook_plugin = hook_plugin(&hook_server.url()),
         events = events_section(&server, &token, 250),
     );
     settings(dir, &config);
@@ -399,11 +406,7 @@ async fn a_429_storm_is_ridden_out_and_a_window_is_replayed_from_the_api() {
     let dir = tmp.path();
     let config = format!(
         r#"{base}
-[plugins.hook]
-builtin = "webhook-audit"
-world = "audit-sink"
-config = {{ url = "{hook}/hook", secret = "{WEBHOOK_SECRET}" }}
-grants = {{ http = ["{hook}"] }}
+{hook_plugin}
 {events}
 [[audit.sink]]
 plugin = "hook"
@@ -413,7 +416,7 @@ flush_interval = "100ms"
 include_own_events = false
 "#,
         base = base_config(&server, "1s"),
-        hook = hook_server.url(),
+        hook_plugin = hook_plugin(&hook_server.url()),
         events = events_section(&server, &token, 100),
     );
     settings(dir, &config);
@@ -524,17 +527,13 @@ async fn a_token_without_a_feature_or_refused_stops_the_daemon_at_start() {
         let dir = tmp.path();
         let config = format!(
             r#"{base}
-[plugins.hook]
-builtin = "webhook-audit"
-world = "audit-sink"
-config = {{ url = "{hook}/hook", secret = "{WEBHOOK_SECRET}" }}
-grants = {{ http = ["{hook}"] }}
+{hook_plugin}
 {events}
 [[audit.sink]]
 plugin = "hook"
 "#,
             base = base_config(&server, "1s"),
-            hook = hook_server.url(),
+            hook_plugin = hook_plugin(&hook_server.url()),
             events = events_section(&server, token, 100),
         );
         settings(dir, &config);
@@ -577,18 +576,14 @@ async fn once_reads_every_stream_and_ships_it() {
     let dir = tmp.path();
     let config = format!(
         r#"{base}
-[plugins.hook]
-builtin = "webhook-audit"
-world = "audit-sink"
-config = {{ url = "{hook}/hook", secret = "{WEBHOOK_SECRET}" }}
-grants = {{ http = ["{hook}"] }}
+{hook_plugin}
 {events}
 [[audit.sink]]
 plugin = "hook"
 include_own_events = false
 "#,
         base = base_config(&server, "1s"),
-        hook = hook_server.url(),
+        hook_plugin = hook_plugin(&hook_server.url()),
         events = events_section(&server, &token, 20),
     );
     settings(dir, &config);
