@@ -38,6 +38,7 @@ fn route(name: &str, selector: Selector, on_delete: OnDelete) -> Route {
         destinations: vec!["files".into(), "vault".into()],
         name_template: NameTemplate::default(),
         fields: FieldSelection::All,
+        files: false,
         on_delete,
         concurrency: 2,
         batch_size: 32,

@@ -35,6 +35,8 @@ pub(crate) struct RawRoute {
     name_template: Option<String>,
     fields: Option<Vec<String>>,
     #[serde(default)]
+    files: bool,
+    #[serde(default)]
     on_delete: RawOnDelete,
     concurrency: Option<usize>,
     batch_size: Option<usize>,
@@ -219,6 +221,7 @@ pub(crate) fn resolve(
                 destinations: r.destinations,
                 name_template,
                 fields,
+                files: r.files,
                 on_delete: match r.on_delete {
                     RawOnDelete::Retain => OnDelete::Retain,
                     RawOnDelete::Delete => OnDelete::Delete,

@@ -3,11 +3,13 @@
 
 use std::time::Duration;
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, Utc};
 use reqwest::StatusCode;
 
 use crate::connect::error::ConnectError;
-use crate::connect::model::{ApiRequest, Category, IdRef, Item};
+use crate::connect::model::{ApiRequest, Category, IdRef, Item, SecretString};
 use crate::delivery::retry::Decision;
 use crate::delivery::{Deliverer, DeliveryError};
 use crate::domain::{ChangeKind, VaultRef};
@@ -16,6 +18,11 @@ use crate::plugin::{ItemEvent, PluginError};
 use crate::route::Route;
 use crate::store::{Delivery, DeliveryId, LedgerEntry, RowUpdate};
 use crate::telemetry::names;
+
+/// The largest file a route with `files = true` hands to its destinations: above what any of
+/// them stores (a Kubernetes Secret holds 1 MiB, an AWS secret 64 KiB), and it keeps a call's
+/// memory bounded.
+pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
 
 /// The number of the attempt about to be made at `d`.
 pub(crate) fn attempt_of(d: &Delivery) -> u32 {
@@ -124,7 +131,7 @@ impl Deliverer {
         {
             Ok(item) => Some(item),
             Err(e) if e.status() == Some(StatusCode::NOT_FOUND) => None,
-            Err(e) => return Err(self.connect_failure(attempt_of(d), &e)),
+            Err(e) => return Err(self.connect_failure(attempt_of(d), "the item", &e)),
         };
         let vault = VaultRef {
             id: entry.vault_id.clone(),
@@ -157,6 +164,9 @@ impl Deliverer {
             }
             (_, Some(mut item)) => {
                 route.shape(&mut item);
+                if route.files {
+                    self.read_file_contents(d, &mut item).await?;
+                }
                 item
             }
         };
@@ -168,6 +178,43 @@ impl Deliverer {
             destination_key: Some(entry.key.clone()),
             renamed_to,
         })
+    }
+
+    /// For a route with `files = true`: the content of each of the item's files, one request
+    /// per file to its content endpoint (which, unlike inlining, has no size limit of Connect's
+    /// own). A file above [`MAX_FILE_BYTES`] is refused by name before anything is read.
+    async fn read_file_contents(&self, d: &Delivery, item: &mut Item) -> Result<(), Outcome> {
+        let entry = &d.entry;
+        for file in item.files.iter_mut().flatten() {
+            if file.size > MAX_FILE_BYTES {
+                return Err(Outcome::DeadLetter(format!(
+                    "the file `{}` of item {} is {} bytes; route `{}` (`files = true`) passes \
+                     files of at most {MAX_FILE_BYTES} bytes to its destinations",
+                    file.name.escape_debug(),
+                    entry.item_id,
+                    file.size,
+                    entry.route
+                )));
+            }
+            let content = self
+                .inner
+                .client
+                .get_file_content(&entry.vault_id, &entry.item_id, &file.id)
+                .await;
+            match content {
+                Ok(bytes) => file.content = Some(SecretString::new(STANDARD.encode(bytes))),
+                Err(e) if e.status() == Some(StatusCode::NOT_FOUND) => {
+                    return Err(Outcome::Skipped(
+                        "skipped: the item or its file is no longer in Connect".into(),
+                    ));
+                }
+                Err(e) => {
+                    let what = format!("the file `{}`", file.name.escape_debug());
+                    return Err(self.connect_failure(attempt_of(d), &what, &e));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// What attempt number `attempt` comes to when its plugin failed with `e`: a retry, a pause
@@ -190,8 +237,8 @@ impl Deliverer {
     /// Connect failing at delivery time: an outage is waited out (it does not use the retry
     /// budget, so nothing is dead-lettered because Connect was down); a token refused is a
     /// misconfiguration; anything else cannot succeed.
-    fn connect_failure(&self, attempt: u32, e: &ConnectError) -> Outcome {
-        let error = format!("reading the item from Connect: {e}");
+    fn connect_failure(&self, attempt: u32, what: &str, e: &ConnectError) -> Outcome {
+        let error = format!("reading {what} from Connect: {e}");
         if e.is_retryable() {
             let delay = self
                 .policy()

@@ -249,6 +249,7 @@ mod tests {
             destinations: vec!["d".into()],
             name_template: NameTemplate::default(),
             fields: FieldSelection::All,
+            files: false,
             on_delete: OnDelete::Delete,
             concurrency: 1,
             batch_size: 32,

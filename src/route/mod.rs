@@ -31,6 +31,11 @@ pub struct Route {
     pub name_template: NameTemplate,
     #[serde(skip_serializing_if = "FieldSelection::is_all")]
     pub fields: FieldSelection,
+    /// Whether the destinations receive the content of the item's files (one more Connect
+    /// request per file, at each delivery of an item that has files); they always see the
+    /// files' names and sizes.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub files: bool,
     pub on_delete: OnDelete,
     /// Concurrent calls of its destinations (each a batch, or one change).
     pub concurrency: usize,
@@ -226,6 +231,7 @@ mod tests {
             destinations: vec!["files".into()],
             name_template: NameTemplate::default(),
             fields: FieldSelection::All,
+            files: false,
             on_delete: OnDelete::Retain,
             concurrency: 1,
             batch_size: 32,

@@ -40,7 +40,7 @@ pub mod template;
 pub mod testing;
 
 pub use bindings::{Guest, ItemEvent, Receipt, export_destination};
-pub use opsync_guest::types::{ChangeKind, Field, Found, Item, ItemRef, Retry, VaultRef};
+pub use opsync_guest::types::{ChangeKind, Field, Found, Item, ItemFile, ItemRef, Retry, VaultRef};
 pub use opsync_guest::{
     PluginError, Secret, clock, config, fingerprint, http, log, message, misconfigured, permanent,
     retryable, retryable_after, settings, with_retry_hint,
@@ -166,6 +166,7 @@ mod tests {
                 urls: vec![],
                 updated_at: None,
                 fields: vec![],
+                files: vec![],
             },
             key: format!("Prod/{id}"),
             renamed_to: None,

@@ -342,6 +342,7 @@ pub(crate) mod tests {
                 urls: vec![],
                 updated_at: None,
                 fields: vec![],
+                files: vec![],
             },
             key: format!("Prod Vault/{title}"),
             renamed_to: None,

@@ -21,6 +21,7 @@ pub fn event(kind: ChangeKind) -> ItemEvent {
             urls: vec![],
             updated_at: None,
             fields: vec![],
+            files: vec![],
         },
         key: "Prod/Orders DB".into(),
         renamed_to: None,

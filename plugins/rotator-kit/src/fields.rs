@@ -72,6 +72,7 @@ mod tests {
             urls: Vec::new(),
             updated_at: None,
             fields,
+            files: Vec::new(),
         }
     }
 

@@ -70,9 +70,14 @@ pub(crate) use worlds;
 /// The host side of the interfaces every version shares, and the conversions of items,
 /// rotations and audit records into the version's types. Expects `types`, `secrets`, `log`
 /// and `config` (the version's generated modules) and the host types used below in scope; the
-/// arguments name the fields a version added to `audit-event` and the functions that fill them.
+/// arguments name the fields a version added to `item` and to `audit-event`, and the functions
+/// that fill them (an item's take the state, the vault id, the item and whether values go
+/// along; an audit record's take the record).
 macro_rules! host_side {
-    ($($audit_field:ident: $audit_value:path),* $(,)?) => {
+    (
+        item { $($item_field:ident: $item_value:path),* $(,)? },
+        audit { $($audit_field:ident: $audit_value:path),* $(,)? } $(,)?
+    ) => {
         impl types::Host for HostState {}
 
         impl secrets::Host for HostState {}
@@ -214,6 +219,7 @@ macro_rules! host_side {
                 }
             }
             Ok(types::Item {
+                $($item_field: $item_value(state, vault_id, item, with_values)?,)*
                 id: item.id.clone(),
                 title: item.title.clone(),
                 category: item.category.as_str().to_string(),

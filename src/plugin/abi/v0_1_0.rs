@@ -29,7 +29,7 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     Ok(())
 }
 
-host_side!();
+host_side!(item {}, audit {});
 
 /// A plugin's pre-instantiated component, typed by its world.
 pub enum Pre {

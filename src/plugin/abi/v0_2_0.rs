@@ -33,7 +33,65 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     Ok(())
 }
 
-host_side!(source: audit_source, detail: audit_detail);
+host_side!(
+    item { files: item_files },
+    audit {
+        source: audit_source,
+        detail: audit_detail
+    },
+);
+
+/// `item.files`: the item's files, each with its content as a secret when Connect sent it
+/// inline (the route's `files = true`) and the call carries values.
+fn item_files(
+    state: &mut HostState,
+    vault_id: &str,
+    item: &Item,
+    with_values: bool,
+) -> wasmtime::Result<Vec<types::ItemFile>> {
+    let mut files = Vec::new();
+    for file in item.files.iter().flatten() {
+        let (content, base64) = match file.content.as_ref().filter(|_| with_values) {
+            Some(inline) => {
+                let (value, base64) = file_content(inline);
+                let name = format!("{vault_id}/{}/files/{}", item.id, file.name);
+                let secret = SecretValue::new(name, file.name.clone(), value);
+                (Some(state.table.push(secret)?), base64)
+            }
+            None => (None, false),
+        };
+        files.push(types::ItemFile {
+            id: file.id.clone(),
+            name: file.name.clone(),
+            size: file.size,
+            section: section_label(item, file.section.as_ref().map(|s| s.id.as_str())),
+            content,
+            base64,
+        });
+    }
+    Ok(files)
+}
+
+/// A file's content as a plugin receives it, from Connect's inline base64: the text when the
+/// bytes are UTF-8, else the base64 itself (and `true`).
+fn file_content(inline: &SecretString) -> (SecretString, bool) {
+    use base64::Engine;
+    let decoded = base64::engine::general_purpose::STANDARD.decode(inline.expose().trim());
+    match decoded.map(String::from_utf8) {
+        Ok(Ok(text)) => (SecretString::new(text), false),
+        _ => (inline.clone(), true),
+    }
+}
+
+/// The label of the item's section `id`, if it has one.
+fn section_label(item: &Item, id: Option<&str>) -> Option<String> {
+    let id = id?;
+    item.sections
+        .iter()
+        .flatten()
+        .find(|section| section.id == id)
+        .and_then(|section| section.label.clone())
+}
 
 /// `audit-event.source`: the log the record comes from.
 fn audit_source(record: &AuditRecord) -> String {
