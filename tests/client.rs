@@ -224,7 +224,7 @@ async fn files_list_get_inline_and_content() {
         .iter()
         .find(|f| f.name == "tls.crt")
         .expect("tls.crt listed");
-    let expected = b"FAKE CERTIFICATE FOR www.example.com (opsync demo)\n";
+    let expected = b"-----BEGIN CERTIFICATE-----\nb3BzeW5jIGRlbW86IGEgZmFrZSBjZXJ0aWZpY2F0ZSBmb3Igd3d3LmV4YW1wbGUu\nY29tLCBub3QgYSByZWFsIG9uZQ==\n-----END CERTIFICATE-----\n";
     assert_eq!(crt.size, expected.len() as u64);
     assert_eq!(
         crt.content_path.as_deref(),

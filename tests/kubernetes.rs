@@ -3,7 +3,7 @@
 //! items become Secrets over TLS verified with a granted cluster CA, authenticated by a service
 //! account token read from a projected-volume layout and re-read when it rotates; workloads are
 //! restarted after a change; dockerconfigjson and tls types, one of them with the token in its
-//! config as from outside a cluster; foreign Secrets are left alone unless adopted; server-side
+//! config as from outside a cluster; tls Secrets from an item's files (two files, or one bundle); foreign Secrets are left alone unless adopted; server-side
 //! apply conflicts are reported, or forced; deletions follow `on-delete`; an RBAC refusal names
 //! the rule; drift is repaired or reported; a bad CA grant is named.
 
@@ -314,6 +314,115 @@ async fn registry_logins_and_certificates_become_typed_secrets() {
             .expect("key")
             .contains("BEGIN PRIVATE KEY")
     );
+}
+
+/// A certificate, its CA and a key, PEM-framed around text that says they are fake (the plugin
+/// checks the framing and the base64, as a controller reading them would).
+fn pem(label: &str, text: &str) -> String {
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        STANDARD.encode(text)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificates_in_item_files_become_tls_secrets() {
+    let server = connect(Seed::Demo).await;
+    let client = client(&server);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let (fake, sa) = cluster(dir, TOKEN, &["apps", "plain"]);
+    let prod = client
+        .find_vault_by_name("Production")
+        .await
+        .expect("vault");
+    // A Document item holding one combined bundle: preamble text (past the 100 KiB Connect
+    // inlines), the leaf, the key, the CA.
+    let (leaf, key, ca) = (
+        pem("CERTIFICATE", "fake leaf for api.example.com"),
+        pem("PRIVATE KEY", "fake key for api.example.com"),
+        pem("CERTIFICATE", "fake CA for api.example.com"),
+    );
+    let preamble = "# issued for api.example.com\n".repeat(4096);
+    let bundle = format!("{preamble}{leaf}{key}\n{ca}");
+    let document: Item = serde_json::from_value(json!({
+        "title": "API bundle", "category": "DOCUMENT", "tags": ["tls"]
+    }))
+    .expect("an item");
+    server
+        .create_item_with_files(&prod.id, document, &[("bundle.pem", bundle.as_bytes())])
+        .expect("document stored");
+    // A file above what a route hands to its destinations is refused by name, unread.
+    let huge: Item = serde_json::from_value(json!({
+        "title": "Huge bundle", "category": "DOCUMENT", "tags": ["tls"]
+    }))
+    .expect("an item");
+    let huge_content = vec![b'#'; 4 * 1024 * 1024 + 1];
+    server
+        .create_item_with_files(&prod.id, huge, &[("huge.pem", &huge_content)])
+        .expect("document stored");
+    let tls = r#"namespace = "apps", type = "kubernetes.io/tls""#;
+    let config = format!(
+        "{}{}{}{}{}",
+        base_config(&server, "1s"),
+        in_cluster_plugin("certs", &fake, &sa, tls),
+        in_cluster_plugin(
+            "plain",
+            &fake,
+            &sa,
+            r#"namespace = "plain", type = "kubernetes.io/tls""#
+        ),
+        // The demo's "Web TLS certificate" holds `tls.crt` and `tls.key` as two files.
+        route("certs", "certs", r#"tags = ["tls"]"#, "files = true"),
+        route("plain", "plain", r#"title = "API bundle""#, ""),
+    );
+    std::fs::write(dir.join("config.toml"), config).expect("config");
+
+    let out = opsync_in(dir, &["once"]);
+    let shown = text(&out);
+    assert_eq!(out.status.code(), Some(1), "two items dead-letter: {shown}");
+    for secret in [&leaf, &key, &ca] {
+        let body = secret.lines().nth(1).expect("base64 line");
+        assert!(
+            !shown.contains(body),
+            "a file's content in the output: {shown}"
+        );
+    }
+
+    let web = fake.secret("apps", "web-tls-certificate").expect("web tls");
+    assert_eq!(web["type"], "kubernetes.io/tls");
+    let (demo_crt, demo_key) = (
+        data(&web, "tls.crt").expect("crt"),
+        data(&web, "tls.key").expect("key"),
+    );
+    assert!(
+        demo_crt.starts_with("-----BEGIN CERTIFICATE-----\n"),
+        "{demo_crt}"
+    );
+    assert!(
+        demo_key.starts_with("-----BEGIN PRIVATE KEY-----\n"),
+        "{demo_key}"
+    );
+    let api = fake.secret("apps", "api-bundle").expect("bundle tls");
+    assert_eq!(
+        data(&api, "tls.crt").as_deref(),
+        Some(format!("{leaf}{ca}").as_str())
+    );
+    assert_eq!(data(&api, "tls.key").as_deref(), Some(key.as_str()));
+
+    // Without `files = true` the plugin sees the file but not its content, and says what to set.
+    assert!(fake.secrets("plain").is_empty());
+    let letters = opsync_in(dir, &["deadletter", "list"]);
+    let listed = text(&letters);
+    assert!(
+        listed.contains("bundle.pem") && listed.contains("set `files = true` on the route"),
+        "{listed}"
+    );
+    assert!(
+        listed.contains("the file `huge.pem`") && listed.contains("4194305 bytes"),
+        "{listed}"
+    );
+    assert!(fake.secret("apps", "huge-bundle").is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

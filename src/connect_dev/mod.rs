@@ -284,6 +284,42 @@ impl DevServer {
         Ok(self.app.authority.mint(&resolved, ttl)?)
     }
 
+    /// Stores `item` in the vault `vault_id` with `files` (name, content), as the server's own
+    /// user: the Connect API cannot attach files or create a Document item, so a test or demo
+    /// that needs one makes it here. The item is checked as `POST .../items` checks one, but
+    /// for its category, which may be any. Returns its id.
+    pub fn create_item_with_files(
+        &self,
+        vault_id: &str,
+        mut item: crate::connect::model::Item,
+        files: &[(&str, &[u8])],
+    ) -> Result<String, DevServerError> {
+        use crate::connect::model::Category;
+        let category = std::mem::replace(&mut item.category, Category::SecureNote);
+        let mut item = items::prepare(item, None, None)
+            .map_err(|e| DevServerError::InvalidArgument(e.message().to_owned()))?;
+        item.category = category;
+        let files = files
+            .iter()
+            .map(|(name, content)| store::NewFile {
+                name: (*name).to_owned(),
+                section: None,
+                content: content.to_vec(),
+            })
+            .collect();
+        let mut store = self.app.write();
+        let editor = store.key.server_user.clone();
+        let id = store
+            .create_item(vault_id, item, files, &editor)
+            .map_err(|e| DevServerError::InvalidArgument(e.to_string()))?
+            .item
+            .id
+            .clone();
+        drop(store);
+        self.app.changed();
+        Ok(id)
+    }
+
     /// Appends `n` synthetic activity records, `burst` per millisecond (see `ActivityLog::seed`).
     pub fn seed_activity(&self, n: usize, burst: usize) {
         self.app.activity.seed(n, burst);

@@ -42,6 +42,11 @@ impl Seeder<'_> {
     }
 }
 
+/// The demo's web certificate and key: PEM framing around text that says they are fake, so a
+/// `kubernetes.io/tls` Secret can be made from the Document item's files.
+const DEMO_CERT: &str = "-----BEGIN CERTIFICATE-----\nb3BzeW5jIGRlbW86IGEgZmFrZSBjZXJ0aWZpY2F0ZSBmb3Igd3d3LmV4YW1wbGUu\nY29tLCBub3QgYSByZWFsIG9uZQ==\n-----END CERTIFICATE-----\n";
+const DEMO_KEY: &str = "-----BEGIN PRIVATE KEY-----\nb3BzeW5jIGRlbW86IGEgZmFrZSBwcml2YXRlIGtleSBmb3Igd3d3LmV4YW1wbGUu\nY29tLCBub3QgYSByZWFsIG9uZQ==\n-----END PRIVATE KEY-----\n";
+
 fn file(name: &str, content: &str) -> NewFile {
     NewFile {
         name: name.to_owned(),
@@ -171,8 +176,8 @@ pub fn demo(store: &mut Store) -> Result<(), SeedError> {
                         "value": "Certificate and key for www.example.com (fake demo files)."}]
         }),
         vec![
-            file("tls.crt", "FAKE CERTIFICATE FOR www.example.com (opsync demo)\n"),
-            file("tls.key", "FAKE KEY FOR www.example.com (opsync demo)\n"),
+            file("tls.crt", DEMO_CERT),
+            file("tls.key", DEMO_KEY),
         ],
     )?;
 

@@ -15,7 +15,10 @@
 //! or labels, each `FIELD` (key: the field's label) or `FIELD=KEY`; default every field with a
 //! value, keyed by its label with each run of characters a key cannot hold as one `_`), `registry` (required for dockerconfigjson), `username-field` and
 //! `password-field` (dockerconfigjson; default `username`, `password`), `cert-field` and
-//! `key-field` (tls: PEM in `tls.crt`, `tls.key`; default `certificate`, `private key`), `adopt`
+//! `key-field` (tls: fields whose PEM text is written as `tls.crt`, `tls.key`), or `cert-file` and
+//! `key-file` (tls: the item's files whose certificate blocks and private key are written;
+//! default: the fields `certificate` and `private key`, else the blocks in all the item's
+//! files, whose content the route sends with `files = true`), `adopt`
 //! (default `false`: a Secret without opsync's label is never written), `force` (default
 //! `false`: a field another manager owns is a conflict, reported; `true` applies with
 //! `force=true`), `on-delete` (`delete`, the default: delete the Secret, only when it carries
@@ -49,6 +52,7 @@ mod ownership;
 mod render;
 mod restart;
 mod settings;
+mod tls;
 
 use api::Api;
 use names::{SUBDOMAIN_RULE, is_dns_subdomain};

@@ -135,32 +135,6 @@ pub fn docker_values(registry: &str, username: &str, password: &str) -> Values {
     )])
 }
 
-/// The values of a tls Secret: the PEM certificate (chain) and private key. A field that holds
-/// no PEM block of the right kind is refused (naming the field and the key to change, never the
-/// value): a controller reading `tls.crt`/`tls.key` would fail on it anyway.
-pub fn tls_values(
-    item: &str,
-    (cert_field, cert): (&str, String),
-    (key_field, key): (&str, String),
-) -> Result<Values, PluginError> {
-    if !cert.contains("-----BEGIN CERTIFICATE-----") {
-        return Err(permanent(format!(
-            "{item}: the field `{cert_field}` holds no PEM certificate \
-             (`-----BEGIN CERTIFICATE-----`); set `cert-field` to the field that does"
-        )));
-    }
-    if !(key.contains("-----BEGIN ") && key.contains("PRIVATE KEY-----")) {
-        return Err(permanent(format!(
-            "{item}: the field `{key_field}` holds no PEM private key \
-             (`-----BEGIN ... PRIVATE KEY-----`); set `key-field` to the field that does"
-        )));
-    }
-    Ok(Values::from([
-        (TLS_CERT_KEY.to_string(), cert),
-        (TLS_KEY_KEY.to_string(), key),
-    ]))
-}
-
 /// Refuses values above the API server's 1 MiB limit (the sum of the values' sizes), before
 /// anything is sent.
 pub fn check_size(item: &str, values: &Values) -> Result<(), PluginError> {
@@ -292,30 +266,6 @@ mod tests {
             b"u:p\"q"
         );
         assert_eq!(values.len(), 1);
-    }
-
-    #[test]
-    fn tls_takes_pem_certificate_and_key() {
-        let cert = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
-        let key = "-----BEGIN EC PRIVATE KEY-----\nMHc\n-----END EC PRIVATE KEY-----\n";
-        let values = tls_values(
-            ITEM,
-            ("certificate", cert.into()),
-            ("private key", key.into()),
-        )
-        .expect("pem");
-        assert_eq!(values[TLS_CERT_KEY], cert);
-        assert_eq!(values[TLS_KEY_KEY], key);
-        let err = tls_values(ITEM, ("certificate", "hunter2".into()), ("k", key.into()))
-            .expect_err("no cert");
-        assert!(
-            matches!(&err, PluginError::Permanent(m) if m.contains("`certificate`") && m.contains("`cert-field`") && !m.contains("hunter2"))
-        );
-        let err =
-            tls_values(ITEM, ("c", cert.into()), ("private key", cert.into())).expect_err("no key");
-        assert!(
-            matches!(&err, PluginError::Permanent(m) if m.contains("`private key`") && m.contains("`key-field`"))
-        );
     }
 
     #[test]

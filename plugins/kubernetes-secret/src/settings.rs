@@ -11,6 +11,7 @@ use opsync_destination_kit::{ItemEvent, PluginError, Secret, misconfigured, perm
 use crate::describe;
 use crate::names::{SUBDOMAIN_RULE, Workload, is_dns_label, parse_restart};
 use crate::render::{self, DOCKER_CONFIG_JSON, FieldMap, OPAQUE, Selected, TLS, TYPES, Values};
+use crate::tls;
 
 const KNOWN_KEYS: &[&str] = &[
     "server",
@@ -25,6 +26,8 @@ const KNOWN_KEYS: &[&str] = &[
     "password-field",
     "cert-field",
     "key-field",
+    "cert-file",
+    "key-file",
     "adopt",
     "force",
     "on-delete",
@@ -39,6 +42,8 @@ const TYPE_KEYS: &[(&str, &str)] = &[
     ("password-field", DOCKER_CONFIG_JSON),
     ("cert-field", TLS),
     ("key-field", TLS),
+    ("cert-file", TLS),
+    ("key-file", TLS),
 ];
 
 pub(crate) const DEFAULT_SERVER: &str = "https://kubernetes.default.svc";
@@ -62,8 +67,8 @@ pub(crate) enum Shape {
         password_field: String,
     },
     Tls {
-        cert_field: String,
-        key_field: String,
+        cert: tls::Source,
+        key: tls::Source,
     },
 }
 
@@ -148,8 +153,8 @@ impl Settings {
                 }
             }
             TLS => Shape::Tls {
-                cert_field: field("cert-field", "certificate")?,
-                key_field: field("key-field", "private key")?,
+                cert: tls::source(tls::Part::Certificate)?,
+                key: tls::source(tls::Part::Key)?,
             },
             _ => Shape::Opaque(render::parse_fields(&list("fields")?)?),
         };
@@ -269,20 +274,17 @@ impl Shape {
                 let password = field_value(event, "password-field", password_field)?;
                 Ok(render::docker_values(registry, &username, &password))
             }
-            Self::Tls {
-                cert_field,
-                key_field,
-            } => render::tls_values(
-                &item,
-                (cert_field, field_value(event, "cert-field", cert_field)?),
-                (key_field, field_value(event, "key-field", key_field)?),
-            ),
+            Self::Tls { cert, key } => tls::values(event, cert, key),
         }
     }
 }
 
 /// The revealed value of the field `wanted` (an id or a label), which config key `key` names.
-fn field_value(event: &ItemEvent, key: &str, wanted: &str) -> Result<String, PluginError> {
+pub(crate) fn field_value(
+    event: &ItemEvent,
+    key: &str,
+    wanted: &str,
+) -> Result<String, PluginError> {
     let field = select::find(event, wanted).map_err(|_| {
         permanent(format!(
             "{} has no field `{wanted}`; set `{key}` to the field to use",
