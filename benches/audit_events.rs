@@ -2,14 +2,15 @@
 //! no real Events API runs offline) to the Splunk HEC FAKE of tests/sink_fakes, through the
 //! release `opsync run` as a user runs it (from spawn until HEC holds every record: start-up,
 //! the token check, reading the three streams page by page into the state database, shipping
-//! through the built-in `splunk-hec` plugin with indexer acknowledgement, 4 batches of 1,000 in
+//! through the built-in `splunk-hec` plugin with indexer acknowledgement, 8 batches of 1,000 in
 //! flight), once with `format = "raw"` (the API's JSON, as Splunk's 1Password app reads it) and
 //! once with `ocsf`. The baseline, in the same run, is
 //! benches/baseline_events_hec.py: the plain script around `requests` that reads each stream and
 //! posts every page to HEC, as the Events API's published sample scripts do.
 //!
 //! `cargo bench --bench audit_events` (env `EVENTS_BENCH_RECORDS`: records per stream, default
-//! 50000; `EVENTS_BENCH_FORMATS`, default `raw,ocsf`). The request budget is lifted to measure
+//! 50000; `EVENTS_BENCH_FORMATS`, default `raw,ocsf`; `EVENTS_BENCH_IN_FLIGHT`, the sink's
+//! `in_flight`, default 8). The request budget is lifted to measure
 //! opsync itself: against the real API a token's 600 requests a minute of 1,000 records bound a
 //! deployment at 10,000 records/s.
 
@@ -34,6 +35,7 @@ fn config(
     dir: &Path,
     run: &str,
     format: &str,
+    in_flight: usize,
 ) -> String {
     format!(
         r#"
@@ -65,7 +67,7 @@ requests_per_hour = 60000000
 plugin = "hec"
 format = "{format}"
 batch_size = 1000
-in_flight = 4
+in_flight = {in_flight}
 include_own_events = false
 "#,
         host = server.base_url(),
@@ -91,11 +93,16 @@ async fn opsync_run(
     dir: &Path,
     run: &str,
     format: &str,
+    in_flight: usize,
     total: usize,
 ) -> (usize, Duration) {
     let hec = HecFake::start(HEC_TOKEN).await;
     let path = dir.join(format!("{run}.toml"));
-    std::fs::write(&path, config(server, token, &hec.url(), dir, run, format)).expect("config");
+    std::fs::write(
+        &path,
+        config(server, token, &hec.url(), dir, run, format, in_flight),
+    )
+    .expect("config");
     let admin = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port");
@@ -172,6 +179,11 @@ async fn main() {
     let total = per_stream * Stream::ALL.len();
     let dir = tempfile::tempdir().expect("tempdir");
     println!("Events API (fake) -> splunk-hec (fake, indexer ack), {total} records");
+    let in_flight: usize = std::env::var("EVENTS_BENCH_IN_FLIGHT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8);
+    println!("splunk-hec sink: batches of 1,000, {in_flight} in flight");
     let formats = std::env::var("EVENTS_BENCH_FORMATS").unwrap_or_else(|_| "raw,ocsf".into());
     let mut medians = Vec::new();
     for format in formats.split(',') {
@@ -182,14 +194,23 @@ async fn main() {
             dir.path(),
             &format!("warm-up-{format}"),
             format,
+            in_flight,
             total,
         )
         .await;
         let mut rates = Vec::new();
         for run in 1..=3 {
             let label = format!("{format}-{run}");
-            let (records, took) =
-                opsync_run(&server, &token, dir.path(), &label, format, total).await;
+            let (records, took) = opsync_run(
+                &server,
+                &token,
+                dir.path(),
+                &label,
+                format,
+                in_flight,
+                total,
+            )
+            .await;
             // (A few more than seeded: connect-dev records a sign-in on each Connect token's
             // first use.)
             assert!(
