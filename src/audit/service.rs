@@ -69,8 +69,13 @@ pub async fn start(
         let (woken, stop, name) = (woken.clone(), shutdown.clone(), sink.name.clone());
         tasks.spawn(async move { (name, shipper.run(woken, stop).await) });
     }
-    let events_task = source
-        .map(|source| tokio::spawn(source.run(settings.clone(), wake.clone(), shutdown.clone())));
+    let events_task = source.map(|source| {
+        tokio::spawn(source.run(
+            settings.delivery.retry_policy(),
+            wake.clone(),
+            shutdown.clone(),
+        ))
+    });
     let tail = tail_of(settings, client, store);
     let tail = tokio::spawn(tail_loop(
         tail,
@@ -198,7 +203,7 @@ impl OnceReport {
                     out.push_str(&format!(
                         "audit: {} new {} records from the Events API ({} requests)\n",
                         r.added,
-                        r.stream.map(|s| s.as_str()).unwrap_or_default(),
+                        r.stream.as_str(),
                         r.requests
                     ));
                 }

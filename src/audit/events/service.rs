@@ -2,15 +2,18 @@
 //! for an `op://` reference), its features checked at start, then the read loop (replays
 //! first, then every stream, every `poll_interval`, backing off after failures).
 
+use std::time::Duration;
+
 use tokio::sync::watch;
 
 use crate::audit::error::AuditError;
 use crate::audit::events::client::EventsError;
 use crate::audit::events::source::{EventsSource, StreamRead};
-use crate::config::{EventsSourceSettings, EventsToken, Settings};
+use crate::config::{EventsSourceSettings, EventsToken};
 use crate::connect::client::ConnectClient;
 use crate::connect::model::SecretString;
 use crate::connect::reference::{ConnectResolver, ReferenceResolver as _};
+use crate::delivery::RetryPolicy;
 use crate::poll_loop::{PollFailure, PollLoop};
 use crate::shutdown::Shutdown;
 use crate::store::Store;
@@ -42,31 +45,30 @@ pub async fn prepare(
             false
         }
     };
-    Ok(Prepared { source, checked })
+    Ok(Prepared {
+        source,
+        checked,
+        poll_interval: settings.poll_interval,
+    })
 }
 
-/// A source and whether its token was checked.
+/// A source, whether its token was checked, and how often it reads.
 pub struct Prepared {
     source: EventsSource,
     checked: bool,
+    poll_interval: Duration,
 }
 
 impl Prepared {
-    /// Reads until shutdown: open replays, then every stream, every `interval`.
+    /// Reads until shutdown: open replays, then every stream, every `poll_interval`, backing
+    /// off after failures by `retry`.
     pub async fn run(
         mut self,
-        settings: Settings,
+        retry: RetryPolicy,
         wake: watch::Sender<u64>,
         mut shutdown: Shutdown,
     ) {
-        let Some(events) = &settings.audit.events else {
-            return;
-        };
-        let mut reading = PollLoop::new(
-            "reading the Events API",
-            events.poll_interval,
-            settings.delivery.retry_policy(),
-        );
+        let mut reading = PollLoop::new("reading the Events API", self.poll_interval, retry);
         while reading.due(&mut shutdown).await {
             let read = self.once(&wake, &mut shutdown).await;
             let result = match read {
@@ -131,7 +133,7 @@ fn definitive(e: &AuditError) -> bool {
 /// One line per stream that read something or was throttled.
 fn log(reads: &[StreamRead]) {
     for r in reads {
-        let stream = r.stream.map(|s| s.as_str()).unwrap_or_default();
+        let stream = r.stream.as_str();
         if r.added > 0 || r.throttled > 0 {
             tracing::info!(
                 stream,

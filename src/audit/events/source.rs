@@ -19,13 +19,25 @@ use crate::shutdown::Shutdown;
 use crate::store::{NewRecord, Replay, Store};
 use crate::telemetry::names;
 
+impl StreamRead {
+    /// Nothing read yet from `stream`.
+    fn of(stream: EventStream) -> Self {
+        Self {
+            stream,
+            requests: 0,
+            added: 0,
+            throttled: 0,
+        }
+    }
+}
+
 /// Longest wait after a 429 without `Retry-After` (the waits double from one second).
 const THROTTLE_MAX: Duration = Duration::from_secs(60);
 
 /// What one read of one stream did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StreamRead {
-    pub stream: Option<EventStream>,
+    pub stream: EventStream,
     pub requests: u32,
     /// Records new to the outbox.
     pub added: u64,
@@ -111,10 +123,7 @@ impl EventsSource {
         wake: &watch::Sender<u64>,
         shutdown: &mut Shutdown,
     ) -> Result<StreamRead, AuditError> {
-        let mut read = StreamRead {
-            stream: Some(stream),
-            ..StreamRead::default()
-        };
+        let mut read = StreamRead::of(stream);
         let name = stream.as_str();
         let mut from = match self.store.audit_stream(name)? {
             Some(mark) => PageFrom::Cursor(mark.cursor),
@@ -189,7 +198,7 @@ impl EventsSource {
                 end: Some(replay.end_time),
             },
         };
-        let mut read = StreamRead::default();
+        let mut read = StreamRead::of(stream);
         let mut added = 0;
         loop {
             let Some(page) = self.fetch(stream, &from, &mut read, shutdown).await? else {
