@@ -56,6 +56,18 @@ fn replay_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<Replay> {
     })
 }
 
+/// The outbox key of an Events API record: its time (milliseconds, zero-padded) before its id.
+/// Keys in time order put a page's inserts into the key's unique index in a few places, where
+/// random ids alone touched a leaf page per record, so that each page's transaction rewrote
+/// most of the index. The same record read again has the same key, so it is still stored once.
+fn stream_key(r: &NewRecord) -> String {
+    format!(
+        "{:013}:{}",
+        to_millis(r.record.timestamp).max(0),
+        r.record.request_id
+    )
+}
+
 impl Store {
     /// The stream's mark, `None` before its first read.
     pub fn audit_stream(&self, stream: &str) -> Result<Option<StreamMark>, StoreError> {
@@ -97,7 +109,7 @@ impl Store {
                 &r.source,
                 r.detail.as_deref(),
                 None,
-                None,
+                Some(&stream_key(r)),
             )?;
         }
         let newest = records.iter().map(|r| to_millis(r.record.timestamp)).max();
@@ -193,7 +205,7 @@ impl Store {
         for r in records {
             // The copy's outbox key differs from the original's; the record keeps its own id,
             // so an idempotent sink overwrites what it already holds.
-            let key = format!("{}#replay-{id}", r.record.request_id);
+            let key = format!("{}#replay-{id}", stream_key(r));
             added += insert_one(
                 &tx,
                 &r.record,
