@@ -2,7 +2,7 @@
 //! no real Events API runs offline) to the Splunk HEC FAKE of tests/sink_fakes, through the
 //! release `opsync run` as a user runs it (from spawn until HEC holds every record: start-up,
 //! the token check, reading the three streams page by page into the state database, shipping
-//! through the built-in `splunk-hec` plugin with indexer acknowledgement, 8 batches of 1,000 in
+//! through the built-in `splunk-hec` plugin with indexer acknowledgement, 4 batches of 1,000 in
 //! flight), once with `format = "raw"` (the API's JSON, as Splunk's 1Password app reads it) and
 //! once with `ocsf`. The baseline, in the same run, is
 //! benches/baseline_events_hec.py: the plain script around `requests` that reads each stream and
@@ -10,7 +10,7 @@
 //!
 //! `cargo bench --bench audit_events` (env `EVENTS_BENCH_RECORDS`: records per stream, default
 //! 50000; `EVENTS_BENCH_FORMATS`, default `raw,ocsf`; `EVENTS_BENCH_IN_FLIGHT`, the sink's
-//! `in_flight`, default 8). The request budget is lifted to measure
+//! `in_flight`, default 4). The request budget is lifted to measure
 //! opsync itself: against the real API a token's 600 requests a minute of 1,000 records bound a
 //! deployment at 10,000 records/s.
 
@@ -182,7 +182,7 @@ async fn main() {
     let in_flight: usize = std::env::var("EVENTS_BENCH_IN_FLIGHT")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(8);
+        .unwrap_or(4);
     println!("splunk-hec sink: batches of 1,000, {in_flight} in flight");
     let formats = std::env::var("EVENTS_BENCH_FORMATS").unwrap_or_else(|_| "raw,ocsf".into());
     let mut medians = Vec::new();
