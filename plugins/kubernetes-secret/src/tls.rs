@@ -28,41 +28,58 @@ pub(crate) enum Part {
     Key,
 }
 
+/// What names one half: the config keys that choose it, its default field, and its PEM block
+/// as messages describe it.
+struct Names {
+    field_key: &'static str,
+    file_key: &'static str,
+    default_field: &'static str,
+    what: &'static str,
+    marker: &'static str,
+}
+
+const CERTIFICATE: Names = Names {
+    field_key: "cert-field",
+    file_key: "cert-file",
+    default_field: "certificate",
+    what: "PEM certificate",
+    marker: "`-----BEGIN CERTIFICATE-----`",
+};
+
+const KEY: Names = Names {
+    field_key: "key-field",
+    file_key: "key-file",
+    default_field: "private key",
+    what: "PEM private key",
+    marker: "`-----BEGIN ... PRIVATE KEY-----`",
+};
+
 impl Part {
-    fn field_key(self) -> &'static str {
+    fn names(self) -> &'static Names {
         match self {
-            Self::Certificate => "cert-field",
-            Self::Key => "key-field",
+            Self::Certificate => &CERTIFICATE,
+            Self::Key => &KEY,
         }
+    }
+
+    fn field_key(self) -> &'static str {
+        self.names().field_key
     }
 
     fn file_key(self) -> &'static str {
-        match self {
-            Self::Certificate => "cert-file",
-            Self::Key => "key-file",
-        }
+        self.names().file_key
     }
 
     fn default_field(self) -> &'static str {
-        match self {
-            Self::Certificate => "certificate",
-            Self::Key => "private key",
-        }
-    }
-
-    /// What a block of this part looks like, for messages.
-    fn marker(self) -> &'static str {
-        match self {
-            Self::Certificate => "`-----BEGIN CERTIFICATE-----`",
-            Self::Key => "`-----BEGIN ... PRIVATE KEY-----`",
-        }
+        self.names().default_field
     }
 
     fn what(self) -> &'static str {
-        match self {
-            Self::Certificate => "PEM certificate",
-            Self::Key => "PEM private key",
-        }
+        self.names().what
+    }
+
+    fn marker(self) -> &'static str {
+        self.names().marker
     }
 
     /// Whether a PEM block's label is of this part.
