@@ -44,11 +44,21 @@ fn describe_json_error(e: &serde_json::Error, what: &str, path: &str) -> ApiErro
 /// Checks and completes `item` for storage. `existing` is the stored item on PUT and PATCH,
 /// `None` on create; `path_item_id` is the item id of the URL on PUT and PATCH.
 pub fn prepare(
-    mut item: Item,
+    item: Item,
     existing: Option<&Item>,
     path_item_id: Option<&str>,
 ) -> Result<Item, ApiError> {
     check_category(&item.category, existing.map(|e| &e.category))?;
+    complete(item, existing, path_item_id)
+}
+
+/// [`prepare`] without the category check: everything but which categories Connect lets a
+/// client create or change (the server itself may store any, as a Document item).
+pub fn complete(
+    mut item: Item,
+    existing: Option<&Item>,
+    path_item_id: Option<&str>,
+) -> Result<Item, ApiError> {
     match (existing, path_item_id) {
         (Some(_), Some(path_id)) => {
             if !item.id.is_empty() && item.id != path_id {

@@ -291,14 +291,11 @@ impl DevServer {
     pub fn create_item_with_files(
         &self,
         vault_id: &str,
-        mut item: crate::connect::model::Item,
+        item: crate::connect::model::Item,
         files: &[(&str, &[u8])],
     ) -> Result<String, DevServerError> {
-        use crate::connect::model::Category;
-        let category = std::mem::replace(&mut item.category, Category::SecureNote);
-        let mut item = items::prepare(item, None, None)
+        let item = items::complete(item, None, None)
             .map_err(|e| DevServerError::InvalidArgument(e.message().to_owned()))?;
-        item.category = category;
         let files = files
             .iter()
             .map(|(name, content)| store::NewFile {
