@@ -3,7 +3,7 @@
 //! identity), so these are macros: each version module invokes [`worlds!`] with its WIT folder
 //! for its bindings, and [`host_side!`] with its generated `types`, `secrets`, `log` and
 //! `config` modules in scope for the host implementations of those interfaces and the
-//! conversions to and from their types.
+//! conversions to and from their types. What involves no generated type is a plain function.
 
 /// The bindings of a version's three worlds, generated from its WIT folder (`$path`): the
 /// `destination` world defines the interfaces; the other two reuse its types.
@@ -66,6 +66,19 @@ macro_rules! worlds {
 }
 
 pub(crate) use worlds;
+
+/// The label of the item's section `section` (a field's or a file's), if it has one.
+pub(crate) fn section_label(
+    item: &crate::connect::model::Item,
+    section: Option<&crate::connect::model::IdRef>,
+) -> Option<String> {
+    let id = &section?.id;
+    item.sections
+        .iter()
+        .flatten()
+        .find(|s| s.id == *id)
+        .and_then(|s| s.label.clone())
+}
 
 /// The host side of the interfaces every version shares, and the conversions of items,
 /// rotations and audit records into the version's types. Expects `types`, `secrets`, `log`
@@ -246,13 +259,7 @@ macro_rules! host_side {
             f: &Field,
         ) -> wasmtime::Result<types::Field> {
             let label = f.label.clone().unwrap_or_default();
-            let section = f.section.as_ref().and_then(|s| {
-                item.sections
-                    .iter()
-                    .flatten()
-                    .find(|sec| sec.id == s.id)
-                    .and_then(|sec| sec.label.clone())
-            });
+            let section = crate::plugin::abi::shared::section_label(item, f.section.as_ref());
             let value = match &f.value {
                 Some(v) => {
                     let shown = if label.is_empty() { &f.id } else { &label };

@@ -8,7 +8,7 @@ use wasmtime::Store;
 use wasmtime::component::{HasSelf, InstancePre, Linker, Resource};
 
 use crate::connect::model::{Field, Item, SecretString};
-use crate::plugin::abi::shared::{host_side, worlds};
+use crate::plugin::abi::shared::{host_side, section_label, worlds};
 use crate::plugin::abi::{Call, Outcome, World};
 use crate::plugin::error::{Failure, FailureKind};
 use crate::plugin::event::{
@@ -41,8 +41,8 @@ host_side!(
     },
 );
 
-/// `item.files`: the item's files, each with its content as a secret when Connect sent it
-/// inline (the route's `files = true`) and the call carries values.
+/// `item.files`: the item's files, each with its content as a secret when the delivery read
+/// it (the route's `files = true`) and the call carries values.
 fn item_files(
     state: &mut HostState,
     vault_id: &str,
@@ -64,7 +64,7 @@ fn item_files(
             id: file.id.clone(),
             name: file.name.clone(),
             size: file.size,
-            section: section_label(item, file.section.as_ref().map(|s| s.id.as_str())),
+            section: section_label(item, file.section.as_ref()),
             content,
             base64,
         });
@@ -81,16 +81,6 @@ fn file_content(inline: &SecretString) -> (SecretString, bool) {
         Ok(Ok(text)) => (SecretString::new(text), false),
         _ => (inline.clone(), true),
     }
-}
-
-/// The label of the item's section `id`, if it has one.
-fn section_label(item: &Item, id: Option<&str>) -> Option<String> {
-    let id = id?;
-    item.sections
-        .iter()
-        .flatten()
-        .find(|section| section.id == id)
-        .and_then(|section| section.label.clone())
 }
 
 /// `audit-event.source`: the log the record comes from.
