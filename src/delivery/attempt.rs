@@ -182,20 +182,25 @@ impl Deliverer {
 
     /// For a route with `files = true`: the content of each of the item's files, one request
     /// per file to its content endpoint (which, unlike inlining, has no size limit of Connect's
-    /// own). A file above [`MAX_FILE_BYTES`] is refused by name before anything is read.
+    /// own). A file above [`MAX_FILE_BYTES`] is refused by name before any file is read.
     async fn read_file_contents(&self, d: &Delivery, item: &mut Item) -> Result<(), Outcome> {
         let entry = &d.entry;
+        if let Some(big) = item
+            .files
+            .iter()
+            .flatten()
+            .find(|f| f.size > MAX_FILE_BYTES)
+        {
+            return Err(Outcome::DeadLetter(format!(
+                "the file `{}` of item {} is {} bytes; route `{}` (`files = true`) passes \
+                 files of at most {MAX_FILE_BYTES} bytes to its destinations",
+                big.name.escape_debug(),
+                entry.item_id,
+                big.size,
+                entry.route
+            )));
+        }
         for file in item.files.iter_mut().flatten() {
-            if file.size > MAX_FILE_BYTES {
-                return Err(Outcome::DeadLetter(format!(
-                    "the file `{}` of item {} is {} bytes; route `{}` (`files = true`) passes \
-                     files of at most {MAX_FILE_BYTES} bytes to its destinations",
-                    file.name.escape_debug(),
-                    entry.item_id,
-                    file.size,
-                    entry.route
-                )));
-            }
             let content = self
                 .inner
                 .client
