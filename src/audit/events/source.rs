@@ -19,18 +19,6 @@ use crate::shutdown::Shutdown;
 use crate::store::{NewRecord, Replay, Store};
 use crate::telemetry::names;
 
-impl StreamRead {
-    /// Nothing read yet from `stream`.
-    fn of(stream: EventStream) -> Self {
-        Self {
-            stream,
-            requests: 0,
-            added: 0,
-            throttled: 0,
-        }
-    }
-}
-
 /// Longest wait after a 429 without `Retry-After` (the waits double from one second).
 const THROTTLE_MAX: Duration = Duration::from_secs(60);
 
@@ -43,6 +31,18 @@ pub struct StreamRead {
     pub added: u64,
     /// Requests answered 429 (and asked again after the wait).
     pub throttled: u32,
+}
+
+impl StreamRead {
+    /// Nothing read yet from `stream`.
+    fn of(stream: EventStream) -> Self {
+        Self {
+            stream,
+            requests: 0,
+            added: 0,
+            throttled: 0,
+        }
+    }
 }
 
 /// The Events API source of one `[audit.sources.events]`.
