@@ -21,6 +21,8 @@ mod plugin_support;
 #[path = "../tests/sink_fakes/mod.rs"]
 mod sink_fakes;
 
+mod support;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -287,10 +289,7 @@ include_own_events = false
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let n: usize = std::env::var("AUDIT_BENCH_RECORDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20_000);
+    let n = support::env_or("AUDIT_BENCH_RECORDS", 20_000);
     let server = DevServer::start(DevServerOptions {
         seed: Seed::Empty,
         ..DevServerOptions::default()

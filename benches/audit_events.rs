@@ -161,10 +161,7 @@ async fn baseline(server: &DevServer, token: &str) -> (u64, f64) {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let per_stream: usize = std::env::var("EVENTS_BENCH_RECORDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(50_000);
+    let per_stream = support::env_or("EVENTS_BENCH_RECORDS", 50_000);
     let server = DevServer::start(DevServerOptions {
         seed: Seed::Empty,
         events: EventsOptions {
@@ -179,10 +176,7 @@ async fn main() {
     let total = per_stream * Stream::ALL.len();
     let dir = tempfile::tempdir().expect("tempdir");
     println!("Events API (fake) -> splunk-hec (fake, indexer ack), {total} records");
-    let in_flight: usize = std::env::var("EVENTS_BENCH_IN_FLIGHT")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(4);
+    let in_flight = support::env_or("EVENTS_BENCH_IN_FLIGHT", 4);
     println!("splunk-hec sink: batches of 1,000, {in_flight} in flight");
     let formats = std::env::var("EVENTS_BENCH_FORMATS").unwrap_or_else(|_| "raw,ocsf".into());
     let mut medians = Vec::new();

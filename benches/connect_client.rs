@@ -4,6 +4,8 @@
 //! `cargo bench --bench connect_client` (env `CONCURRENCY` overrides 16). Client and server share
 //! the machine's two cores, so the figures are lower bounds for either alone.
 
+mod support;
+
 use std::time::{Duration, Instant};
 
 use futures_util::{StreamExt as _, stream};
@@ -13,10 +15,7 @@ use opsync::connect::model::SecretString;
 use opsync::connect_dev::{DevServer, DevServerOptions, Seed};
 
 fn main() {
-    let concurrency: usize = std::env::var("CONCURRENCY")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(16);
+    let concurrency = support::env_or("CONCURRENCY", 16);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

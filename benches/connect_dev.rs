@@ -6,6 +6,8 @@
 //! figure is a lower bound for the server alone. `SERVE_FOR=SECONDS` only serves, printing an
 //! item URL and a token for an outside load generator such as `wrk`.
 
+mod support;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -14,16 +16,9 @@ use std::time::Instant;
 use opsync::connect_dev::{DevServer, DevServerOptions, Seed};
 use serde_json::Value;
 
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn main() {
-    let requests = env_or("REQUESTS", 200_000);
-    let clients = env_or("CLIENTS", 16);
+    let requests = support::env_or("REQUESTS", 200_000);
+    let clients = support::env_or("CLIENTS", 16);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

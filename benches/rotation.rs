@@ -11,6 +11,8 @@ mod peers;
 #[path = "../tests/plugin_support/mod.rs"]
 mod plugin_support;
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -112,10 +114,7 @@ fn main() {
             // `cargo bench` passes `--bench`; under `cargo test --all-targets` one quick pass
             // checks that the bench still works.
             let full = std::env::args().any(|a| a == "--bench");
-            let runs: usize = std::env::var("OPSYNC_BENCH_RUNS")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(if full { RUNS } else { 1 });
+            let runs = support::env_or("OPSYNC_BENCH_RUNS", if full { RUNS } else { 1 });
             for i in 0..(WARMUP + runs) {
                 let start = Start {
                     slot: base + chrono::Duration::milliseconds(i as i64),

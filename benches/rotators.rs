@@ -11,6 +11,8 @@ mod peers;
 #[path = "../tests/plugin_support/mod.rs"]
 mod plugin_support;
 
+mod support;
+
 use std::time::{Duration, Instant};
 
 use opsync::connect::model::{Category, IdRef, Item};
@@ -132,10 +134,7 @@ fn report(name: &str, samples: &[[Duration; 4]]) {
 }
 
 fn main() {
-    let rounds: usize = std::env::var("ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(20);
+    let rounds = support::env_or("ROUNDS", 20);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -1,11 +1,19 @@
-//! What the destination benches share: running the opsync binary built for the bench, and
-//! running a baseline script from the repository's Python venv.
+//! What the benches share: their numeric settings from the environment, running the opsync
+//! binary built for the bench, and running a baseline script from the repository's Python venv.
 
 #![allow(dead_code)]
 
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
+
+/// The number in the environment variable `name`, else `default` (unset or not a number).
+pub fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
 
 /// Runs `opsync --config CONFIG ARGS`, which must succeed: how long it took and its stdout.
 pub fn opsync(config: &Path, args: &[&str]) -> (Duration, String) {
