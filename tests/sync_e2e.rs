@@ -3,7 +3,7 @@
 //! `on_delete` policy; Connect failing for a while is waited out with nothing missed; a
 //! permanently failing destination dead-letters with its reason while other routes go on; `plan`
 //! writes nothing and masks values, and counts deletions held by the mass-delete breaker (exit 2,
-//! as `once`).
+//! as `once`); batches read from Connect within their route's concurrency.
 
 mod sync_support;
 
@@ -649,5 +649,52 @@ async fn plan_counts_held_deletions_and_exits_2_like_once() {
     let out = String::from_utf8_lossy(&idle.stdout).to_string();
     assert_eq!(idle.status.code(), Some(0), "{}", text(&idle));
     assert!(!out.contains("held"), "{out}");
+    server.shutdown().await;
+}
+
+/// A route's reads from Connect stay within its `concurrency` while several batches read their
+/// items at once, as the server itself counts them; and every item still arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_read_from_connect_within_the_route_concurrency() {
+    let server = connect(Seed::Bulk {
+        vaults: 2,
+        items_per_vault: 60,
+    })
+    .await;
+    // Slow answers keep reads overlapping, so a batch reading ahead would show.
+    server.set_faults(Duration::from_millis(15), 0.0);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let config = format!(
+        "{}{}{}",
+        base_config(&server, "1s"),
+        file_plugin(dir, "files", "out", ""),
+        r#"
+[[route]]
+name = "all"
+destinations = ["files"]
+concurrency = 3
+batch_size = 16
+"#
+    );
+    settings(dir, &config);
+    let once = opsync_in(dir, &["once", "--no-progress"]);
+    assert_eq!(once.status.code(), Some(0), "{}", text(&once));
+    assert_eq!(
+        files_under(&dir.join("out")).len(),
+        120,
+        "every item arrived"
+    );
+    let metrics = metrics(&server.addr().to_string()).await;
+    let peak: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("connect_dev_http_requests_in_flight_peak "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no peak in {metrics}"));
+    // The poll lists the two vaults at once before any delivery starts.
+    assert!(
+        (2..=3).contains(&peak),
+        "requests at once: {peak}, route concurrency 3"
+    );
     server.shutdown().await;
 }

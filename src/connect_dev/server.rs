@@ -183,12 +183,14 @@ async fn method_not_allowed() -> ApiError {
     ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
 }
 
-/// Outermost middleware: counts the request, adds the version header, and makes sure an error
-/// is JSON whoever produced it.
+/// Outermost middleware: counts the request (and, while it is answered, the requests at once),
+/// adds the version header, and makes sure an error is JSON whoever produced it.
 async fn finish(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let route = request.extensions().get::<MatchedPath>().cloned();
+    let answering = app.metrics.start_request();
     let mut response = next.run(request).await;
+    drop(answering);
     let status = response.status();
     if (status.is_client_error() || status.is_server_error()) && !is_json(&response) {
         response = json_error(response).await;

@@ -1,16 +1,20 @@
 //! Request counters for `/metrics`, kept in a Prometheus recorder local to one server (no global recorder).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{PoisonError, RwLock};
 
 use axum::http::Method;
-use metrics::Counter;
+use metrics::{Counter, Gauge};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusRecorder};
 
 /// The counter of answered requests, by method, matched route and status.
 pub const REQUESTS: &str = "connect_dev_http_requests_total";
 /// The counter of answered Events API requests, by endpoint version, stream and status.
 pub const EVENTS_REQUESTS: &str = "connect_dev_events_requests_total";
+/// The most requests the server was answering at once since it started: how hard a client
+/// pressed it.
+pub const PEAK_IN_FLIGHT: &str = "connect_dev_http_requests_in_flight_peak";
 
 type CountersByRoute = HashMap<Box<str>, Counter>;
 /// Events counters by version, stream (both from a fixed set) and status.
@@ -22,15 +26,45 @@ pub struct Metrics {
     /// neither allocates nor builds metric keys.
     counters: RwLock<HashMap<(Method, u16), CountersByRoute>>,
     events: RwLock<EventsCounters>,
+    in_flight: AtomicU64,
+    peak: AtomicU64,
+    peak_gauge: Gauge,
+}
+
+/// One request being answered; it counts until dropped.
+pub struct InFlight<'a> {
+    metrics: &'a Metrics,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Metrics {
     pub fn new() -> Self {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let peak_gauge =
+            metrics::with_local_recorder(&recorder, || metrics::gauge!(PEAK_IN_FLIGHT));
+        peak_gauge.set(0.0);
         Self {
-            recorder: PrometheusBuilder::new().build_recorder(),
+            recorder,
             counters: RwLock::new(HashMap::new()),
             events: RwLock::new(HashMap::new()),
+            in_flight: AtomicU64::new(0),
+            peak: AtomicU64::new(0),
+            peak_gauge,
         }
+    }
+
+    /// Counts a request as being answered until the returned guard is dropped.
+    pub fn start_request(&self) -> InFlight<'_> {
+        let now = self.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+        if self.peak.fetch_max(now, Ordering::Relaxed) < now {
+            self.peak_gauge.set(now as f64);
+        }
+        InFlight { metrics: self }
     }
 
     /// Counts one answered request; `route` is the matched route (or `unmatched`).
@@ -118,6 +152,19 @@ mod tests {
             "{text}"
         );
         assert!(!b.render().contains("/v1/vaults"));
+        let (first, second) = (a.start_request(), a.start_request());
+        drop((first, second));
+        let _third = a.start_request();
+        assert!(
+            a.render().contains(&format!("{PEAK_IN_FLIGHT} 2")),
+            "{}",
+            a.render()
+        );
+        assert!(
+            b.render().contains(&format!("{PEAK_IN_FLIGHT} 0")),
+            "{}",
+            b.render()
+        );
         b.count_events_request("v2", "auditevents", 429);
         assert!(
             b.render().contains(

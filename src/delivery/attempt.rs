@@ -123,12 +123,14 @@ impl Deliverer {
                 entry.route
             )));
         };
-        let current = match self
-            .inner
-            .client
-            .get_item(&entry.vault_id, &entry.item_id)
-            .await
-        {
+        let read = {
+            let _turn = self.read_turn(&entry.route).await;
+            self.inner
+                .client
+                .get_item(&entry.vault_id, &entry.item_id)
+                .await
+        };
+        let current = match read {
             Ok(item) => Some(item),
             Err(e) if e.status() == Some(StatusCode::NOT_FOUND) => None,
             Err(e) => return Err(self.connect_failure(attempt_of(d), "the item", &e)),
@@ -201,11 +203,13 @@ impl Deliverer {
             )));
         }
         for file in item.files.iter_mut().flatten() {
-            let content = self
-                .inner
-                .client
-                .get_file_content(&entry.vault_id, &entry.item_id, &file.id)
-                .await;
+            let content = {
+                let _turn = self.read_turn(&entry.route).await;
+                self.inner
+                    .client
+                    .get_file_content(&entry.vault_id, &entry.item_id, &file.id)
+                    .await
+            };
             match content {
                 Ok(bytes) => file.content = Some(SecretString::new(STANDARD.encode(bytes))),
                 Err(e) if e.status() == Some(StatusCode::NOT_FOUND) => {

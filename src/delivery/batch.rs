@@ -15,7 +15,7 @@ use crate::store::Delivery;
 /// One row's event being built.
 type Prepared<'a> = Pin<Box<dyn Future<Output = Result<ItemEvent, Outcome>> + Send + 'a>>;
 
-/// Connect reads of one batch under way at once.
+/// Connect reads of one batch under way at once (within the route's read turns).
 const READ_AHEAD: usize = 8;
 
 impl Deliverer {

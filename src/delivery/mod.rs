@@ -13,6 +13,8 @@ mod worker;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use tokio::sync::{Semaphore, SemaphorePermit};
+
 use crate::connect::client::ConnectClient;
 use crate::own_events::AuditEvents;
 use crate::plugin::Plugin;
@@ -42,6 +44,9 @@ struct Inner {
     policy: RetryPolicy,
     /// Where deliveries and dead letters are reported as opsync's own audit events.
     events: AuditEvents,
+    /// Per route, its Connect reads under way at once: at most the route's concurrency, however
+    /// many batches read their items together (so the connections kept idle suffice).
+    reads: HashMap<String, Arc<Semaphore>>,
 }
 
 impl std::fmt::Debug for Deliverer {
@@ -87,10 +92,20 @@ impl Deliverer {
         policy: RetryPolicy,
         events: AuditEvents,
     ) -> Self {
+        let reads = routes
+            .iter()
+            .map(|r| {
+                (
+                    r.name.clone(),
+                    Arc::new(Semaphore::new(r.concurrency.max(1))),
+                )
+            })
+            .collect();
         Self {
             inner: Arc::new(Inner {
                 store,
                 client,
+                reads,
                 routes: routes.into_iter().map(|r| (r.name.clone(), r)).collect(),
                 plugins,
                 broken,
@@ -119,6 +134,14 @@ impl Deliverer {
 
     pub fn route(&self, name: &str) -> Option<&Route> {
         self.inner.routes.get(name)
+    }
+
+    /// A turn to read from Connect for `route` (none to wait for when the route is unknown).
+    pub(crate) async fn read_turn(&self, route: &str) -> Option<SemaphorePermit<'_>> {
+        match self.inner.reads.get(route) {
+            Some(reads) => reads.acquire().await.ok(),
+            None => None,
+        }
     }
 
     /// The loaded plugin instance `name`, or why there is none.
