@@ -1,23 +1,40 @@
-//! File operations inside a granted directory through `wasi:filesystem` descriptors: the
-//! directory is opened once per call and every operation is relative to it.
+//! File operations inside a granted directory through `wasi:filesystem` descriptors: each
+//! directory is opened once per call (a batch of files in one directory shares it) and every
+//! operation is relative to it.
 //!
 //! Going through the descriptors rather than `std::fs` saves, per written file, the host's
 //! resolving of the directory path twice more for the rename, and the hand-off of the write to
 //! another host thread (a stream write is asynchronous in the host; `descriptor.write` is not).
 
 use opsync_destination_kit::{PluginError, retryable};
+use std::cell::{OnceCell, RefCell};
+use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
+use std::rc::Rc;
 use wasip2::filesystem::preopens::get_directories;
 use wasip2::filesystem::types::{Descriptor, DescriptorFlags, ErrorCode, OpenFlags, PathFlags};
 
 /// How much one `read` asks for.
 const READ_CHUNK: u64 = 64 * 1024;
 
+/// The directories opened during one call, by guest path, and the granted ones.
+#[derive(Default)]
+pub struct Dirs {
+    granted: OnceCell<Vec<Grant>>,
+    opened: RefCell<HashMap<String, Rc<Descriptor>>>,
+}
+
+/// A granted directory and its guest path.
+struct Grant {
+    dir: Rc<Descriptor>,
+    guest: String,
+}
+
 /// The directory holding one file, and the file's name in it.
 pub struct Parent {
     /// The file's directory: the granted one, or one opened beneath it.
-    dir: Descriptor,
+    dir: Rc<Descriptor>,
     name: String,
     /// The file's guest path, for messages.
     path: String,
@@ -48,41 +65,51 @@ fn describe(code: ErrorCode) -> String {
         .unwrap_or_else(|| text.to_owned())
 }
 
-/// The granted directory that holds the absolute guest `path` (the longest matching guest path),
-/// and `path` relative to it.
-fn granted(path: &str) -> Result<(Descriptor, String), PluginError> {
-    let mut best: Option<(Descriptor, String, usize)> = None;
-    for (dir, guest) in get_directories() {
-        let prefix = guest.trim_end_matches('/');
-        let rest = match path.strip_prefix(prefix) {
-            Some(rest) if rest.starts_with('/') => rest,
-            _ => continue,
-        };
-        if best.as_ref().is_none_or(|(_, _, len)| prefix.len() > *len) {
-            best = Some((dir, rest.trim_start_matches('/').to_owned(), prefix.len()));
+impl Dirs {
+    /// The granted directory that holds the absolute guest `path` (the longest matching guest
+    /// path), and `path` relative to it.
+    fn granted(&self, path: &str) -> Result<(Rc<Descriptor>, String), PluginError> {
+        let granted = self.granted.get_or_init(|| {
+            get_directories()
+                .into_iter()
+                .map(|(dir, guest)| Grant {
+                    dir: Rc::new(dir),
+                    guest,
+                })
+                .collect()
+        });
+        let mut best: Option<(&Rc<Descriptor>, String, usize)> = None;
+        for Grant { dir, guest } in granted {
+            let prefix = guest.trim_end_matches('/');
+            let rest = match path.strip_prefix(prefix) {
+                Some(rest) if rest.starts_with('/') => rest,
+                _ => continue,
+            };
+            if best.as_ref().is_none_or(|(_, _, len)| prefix.len() > *len) {
+                best = Some((dir, rest.trim_start_matches('/').to_owned(), prefix.len()));
+            }
         }
+        best.map(|(dir, rest, _)| (Rc::clone(dir), rest))
+            .ok_or_else(|| {
+                PluginError::Misconfigured(format!(
+                    "cannot reach {path}: no directory is granted there (plugin grants.dirs)"
+                ))
+            })
     }
-    best.map(|(dir, rest, _)| (dir, rest)).ok_or_else(|| {
-        PluginError::Misconfigured(format!(
-            "cannot reach {path}: no directory is granted there (plugin grants.dirs)"
-        ))
-    })
-}
 
-impl Parent {
     /// Opens the directory of `path`, made (with its parents) when missing.
-    pub fn open(path: &str) -> Result<Self, PluginError> {
-        Self::locate(path, true)?
+    pub fn parent(&self, path: &str) -> Result<Parent, PluginError> {
+        self.locate(path, true)?
             .ok_or_else(|| retryable(format!("cannot create the directory of {path}")))
     }
 
     /// Opens the directory of `path`; `None` when it does not exist.
-    pub fn existing(path: &str) -> Result<Option<Self>, PluginError> {
-        Self::locate(path, false)
+    pub fn existing(&self, path: &str) -> Result<Option<Parent>, PluginError> {
+        self.locate(path, false)
     }
 
-    fn locate(path: &str, create: bool) -> Result<Option<Self>, PluginError> {
-        let (root, relative) = granted(path)?;
+    fn locate(&self, path: &str, create: bool) -> Result<Option<Parent>, PluginError> {
+        let (root, relative) = self.granted(path)?;
         let (dir_path, name) = match relative.rsplit_once('/') {
             Some((dir, name)) => (dir.to_owned(), name.to_owned()),
             None => (String::new(), relative),
@@ -93,8 +120,19 @@ impl Parent {
             )));
         }
         if dir_path.is_empty() {
-            return Ok(Some(Self {
+            return Ok(Some(Parent {
                 dir: root,
+                name,
+                path: path.to_owned(),
+            }));
+        }
+        // The directory's guest path: `path` without `/name`.
+        let cache_key = path[..path.len() - name.len()]
+            .trim_end_matches('/')
+            .to_owned();
+        if let Some(dir) = self.opened.borrow().get(&cache_key) {
+            return Ok(Some(Parent {
+                dir: Rc::clone(dir),
                 name,
                 path: path.to_owned(),
             }));
@@ -126,13 +164,17 @@ impl Parent {
             }
             Err(e) => return Err(error("open the directory of", path, e)),
         };
-        Ok(Some(Self {
+        let dir = Rc::new(dir);
+        self.opened.borrow_mut().insert(cache_key, Rc::clone(&dir));
+        Ok(Some(Parent {
             dir,
             name,
             path: path.to_owned(),
         }))
     }
+}
 
+impl Parent {
     /// The file's content, or `None` when there is no such file.
     pub fn read(&self) -> Result<Option<Vec<u8>>, PluginError> {
         let file = match self.dir.open_at(

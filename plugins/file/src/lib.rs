@@ -7,7 +7,7 @@ mod render;
 mod settings;
 mod write;
 
-use dir::Parent;
+use dir::Dirs;
 use opsync_destination_kit::log::{Level, log};
 use opsync_destination_kit::{
     ChangeKind, Destination, Found, ItemEvent, ItemRef, PluginError, Receipt, deliver_each,
@@ -17,17 +17,33 @@ use settings::{Layout, OnDelete, Settings};
 
 struct FilePlugin;
 
+/// What one call works with: the config, and the directories it opened so far.
+struct Call {
+    settings: Settings,
+    dirs: Dirs,
+}
+
+impl Call {
+    fn start() -> Result<Self, PluginError> {
+        Ok(Self {
+            settings: Settings::load()?,
+            dirs: Dirs::default(),
+        })
+    }
+}
+
 impl Destination for FilePlugin {
     fn validate() -> Result<(), PluginError> {
         Settings::load().map(|_| ())
     }
 
     fn deliver(event: ItemEvent) -> Result<Receipt, PluginError> {
-        deliver(&Settings::load()?, event)
+        deliver(&Call::start()?, event)
     }
 
+    /// The batch's items share the config and every directory opened for one of them.
     fn deliver_batch(events: Vec<ItemEvent>) -> Vec<Result<Receipt, PluginError>> {
-        deliver_each(events, Settings::load, deliver)
+        deliver_each(events, Call::start, deliver)
     }
 
     /// The fingerprint of the item's file (per-item layout) or of its entry in the combined file,
@@ -38,7 +54,8 @@ impl Destination for FilePlugin {
             return Ok(Found::Absent);
         };
         let path = settings.path_of(&name);
-        let Some(content) = Parent::existing(&path)?
+        let Some(content) = Dirs::default()
+            .existing(&path)?
             .map(|parent| parent.read())
             .transpose()?
             .flatten()
@@ -61,7 +78,8 @@ impl Destination for FilePlugin {
     }
 }
 
-fn deliver(settings: &Settings, event: ItemEvent) -> Result<Receipt, PluginError> {
+fn deliver(call: &Call, event: ItemEvent) -> Result<Receipt, PluginError> {
+    let Call { settings, dirs } = call;
     let Some(name) = settings.file_name(&event)? else {
         log(
             Level::Info,
@@ -79,21 +97,23 @@ fn deliver(settings: &Settings, event: ItemEvent) -> Result<Receipt, PluginError
             Ok(unchanged(path))
         }
         (ChangeKind::Deleted, Layout::PerItem) => {
-            let removed = write::remove(&path)?;
+            let removed = write::remove(dirs, &path)?;
             Ok(receipt(path, !removed))
         }
         (ChangeKind::Deleted, Layout::Combined) => {
-            let (changed, _) = write::update_combined(settings, &path, &event, None)?;
+            let (changed, _) = write::update_combined(settings, dirs, &path, &event, None)?;
             Ok(receipt(path, !changed))
         }
         (_, Layout::PerItem) => {
             let content = render::item(settings, &event)?;
-            let changed = write::replace_if_different(&path, content.as_bytes(), settings.fsync)?;
+            let changed =
+                write::replace_if_different(dirs, &path, content.as_bytes(), settings.fsync)?;
             Ok(written(path, !changed, content.as_bytes()))
         }
         (_, Layout::Combined) => {
             let entry = render::entry(settings, &event)?;
-            let (changed, content) = write::update_combined(settings, &path, &event, Some(entry))?;
+            let (changed, content) =
+                write::update_combined(settings, dirs, &path, &event, Some(entry))?;
             let stored = write::combined_entry(
                 settings,
                 &path,

@@ -1,7 +1,7 @@
 //! Atomic file writes (temp file + rename, skipped when the content is already there), removal,
 //! and read-modify-write of combined files.
 
-use crate::dir::Parent;
+use crate::dir::{Dirs, Parent};
 use crate::render::Entry;
 use crate::settings::{Format, Settings};
 use opsync_destination_kit::{ItemEvent, PluginError, canonical};
@@ -12,11 +12,12 @@ const MARKER: &str = "# opsync item ";
 /// Writes `content` to `path` atomically unless the file already holds exactly that; returns
 /// whether it wrote. With `durable`, the file is flushed to disk before it replaces the old one.
 pub fn replace_if_different(
+    dirs: &Dirs,
     path: &str,
     content: &[u8],
     durable: bool,
 ) -> Result<bool, PluginError> {
-    let parent = Parent::open(path)?;
+    let parent = dirs.parent(path)?;
     write_in(&parent, content, durable)
 }
 
@@ -30,8 +31,8 @@ fn write_in(parent: &Parent, content: &[u8], durable: bool) -> Result<bool, Plug
 }
 
 /// Removes `path`; returns whether it existed.
-pub fn remove(path: &str) -> Result<bool, PluginError> {
-    match Parent::existing(path)? {
+pub fn remove(dirs: &Dirs, path: &str) -> Result<bool, PluginError> {
+    match dirs.existing(path)? {
         Some(parent) => parent.remove(),
         None => Ok(false),
     }
@@ -41,14 +42,15 @@ pub fn remove(path: &str) -> Result<bool, PluginError> {
 /// returns whether the file changed, and its content now (empty when there is no file).
 pub fn update_combined(
     settings: &Settings,
+    dirs: &Dirs,
     path: &str,
     event: &ItemEvent,
     entry: Option<Entry>,
 ) -> Result<(bool, String), PluginError> {
     // Taking an entry out of a file that is not there changes nothing, and makes no directory.
     let parent = match entry {
-        Some(_) => Parent::open(path)?,
-        None => match Parent::existing(path)? {
+        Some(_) => dirs.parent(path)?,
+        None => match dirs.existing(path)? {
             Some(parent) => parent,
             None => return Ok((false, String::new())),
         },
