@@ -1,6 +1,7 @@
 //! The state database through its public API: migrations and WAL on a file, idempotent
-//! enqueue, the pending -> delivered | dead state machine, supersession, dead-letter retry,
-//! route status and holds, renames' old-key deletions, kept metadata, and pruning.
+//! enqueue in item order, the pending -> delivered | dead state machine, supersession,
+//! dead-letter retry, route status and holds, renames' old-key deletions, kept metadata, and
+//! pruning.
 
 use chrono::{Duration, Utc};
 use opsync::plugin::ChangeKind;
@@ -410,6 +411,37 @@ fn the_deletion_of_a_renamed_items_old_key_is_not_superseded_by_the_new_keys_wri
             (ChangeKind::Deleted, "Demo/renamed".to_string()),
             (ChangeKind::Updated, "Demo/a".to_string())
         ]
+    );
+}
+
+#[test]
+fn a_polls_changes_are_queued_in_item_order_each_items_own_in_the_order_given() {
+    let store = Store::open_in_memory().expect("store");
+    let mut delete_old = entry("r", "b", 1, ChangeKind::Deleted);
+    delete_old.key = "Demo/old-b".into();
+    store
+        .enqueue(&[
+            entry("r", "c", 1, ChangeKind::Created),
+            delete_old,
+            entry("r", "a", 1, ChangeKind::Created),
+            entry("r", "b", 2, ChangeKind::Updated),
+        ])
+        .expect("enqueue");
+    let due: Vec<(String, ChangeKind)> = store
+        .due("r", Utc::now(), 10)
+        .expect("due")
+        .into_iter()
+        .map(|d| (d.entry.item_id, d.entry.kind))
+        .collect();
+    assert_eq!(
+        due,
+        [
+            ("a".to_string(), ChangeKind::Created),
+            ("b".to_string(), ChangeKind::Deleted),
+            ("b".to_string(), ChangeKind::Updated),
+            ("c".to_string(), ChangeKind::Created),
+        ],
+        "item order; b's old key is deleted before its new one is written"
     );
 }
 

@@ -58,7 +58,16 @@ fn delivery_of(row: &Row<'_>) -> rusqlite::Result<(Delivery, String)> {
 /// (route, destination, item) superseded: only the newest change of an item is delivered. The
 /// one exception is the deletion of another destination key (the old key of a renamed item): the
 /// newer row writes a different key, so that deletion still has to happen.
+///
+/// Entries are inserted in (route, destination, item) order, an item's own entries in the order
+/// given. Row ids, and so deliveries, then follow the keys of the ledger's unique index and of
+/// `fingerprints`: each commit writes a few neighbouring pages of them instead of one page per
+/// row scattered over the whole index.
 pub(crate) fn enqueue_tx(tx: &Transaction<'_>, changes: &[LedgerEntry]) -> Result<u64, StoreError> {
+    let mut changes: Vec<&LedgerEntry> = changes.iter().collect();
+    changes.sort_by(|a, b| {
+        (&a.route, &a.destination, &a.item_id).cmp(&(&b.route, &b.destination, &b.item_id))
+    });
     let mut insert = tx
         .prepare_cached(
             "INSERT OR IGNORE INTO ledger (route, destination, vault_id, vault_name, item_id, \
