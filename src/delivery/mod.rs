@@ -46,7 +46,7 @@ struct Inner {
     events: AuditEvents,
     /// Per route, its Connect reads under way at once: at most the route's concurrency, however
     /// many batches read their items together (so the connections kept idle suffice).
-    reads: HashMap<String, Arc<Semaphore>>,
+    reads: HashMap<String, Semaphore>,
 }
 
 impl std::fmt::Debug for Deliverer {
@@ -94,12 +94,7 @@ impl Deliverer {
     ) -> Self {
         let reads = routes
             .iter()
-            .map(|r| {
-                (
-                    r.name.clone(),
-                    Arc::new(Semaphore::new(r.concurrency.max(1))),
-                )
-            })
+            .map(|r| (r.name.clone(), Semaphore::new(r.concurrency.max(1))))
             .collect();
         Self {
             inner: Arc::new(Inner {
