@@ -123,14 +123,8 @@ impl Deliverer {
                 entry.route
             )));
         };
-        let read = {
-            let _turn = self.read_turn(&entry.route).await;
-            self.inner
-                .client
-                .get_item(&entry.vault_id, &entry.item_id)
-                .await
-        };
-        let current = match read {
+        let read = self.inner.client.get_item(&entry.vault_id, &entry.item_id);
+        let current = match self.in_read_turn(&entry.route, read).await {
             Ok(item) => Some(item),
             Err(e) if e.status() == Some(StatusCode::NOT_FOUND) => None,
             Err(e) => return Err(self.connect_failure(attempt_of(d), "the item", &e)),
@@ -203,14 +197,11 @@ impl Deliverer {
             )));
         }
         for file in item.files.iter_mut().flatten() {
-            let content = {
-                let _turn = self.read_turn(&entry.route).await;
+            let read =
                 self.inner
                     .client
-                    .get_file_content(&entry.vault_id, &entry.item_id, &file.id)
-                    .await
-            };
-            match content {
+                    .get_file_content(&entry.vault_id, &entry.item_id, &file.id);
+            match self.in_read_turn(&entry.route, read).await {
                 Ok(bytes) => file.content = Some(SecretString::new(STANDARD.encode(bytes))),
                 Err(e) if e.status() == Some(StatusCode::NOT_FOUND) => {
                     return Err(Outcome::Skipped(

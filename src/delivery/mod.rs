@@ -13,7 +13,7 @@ mod worker;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::sync::Semaphore;
 
 use crate::connect::client::ConnectClient;
 use crate::own_events::AuditEvents;
@@ -131,12 +131,14 @@ impl Deliverer {
         self.inner.routes.get(name)
     }
 
-    /// A turn to read from Connect for `route` (none to wait for when the route is unknown).
-    pub(crate) async fn read_turn(&self, route: &str) -> Option<SemaphorePermit<'_>> {
-        match self.inner.reads.get(route) {
+    /// Runs `read` (a request to Connect) in one of `route`'s read turns; at once when the route
+    /// is unknown.
+    pub(crate) async fn in_read_turn<T>(&self, route: &str, read: impl Future<Output = T>) -> T {
+        let _turn = match self.inner.reads.get(route) {
             Some(reads) => reads.acquire().await.ok(),
             None => None,
-        }
+        };
+        read.await
     }
 
     /// The loaded plugin instance `name`, or why there is none.
