@@ -17,6 +17,7 @@ mod error;
 mod health;
 mod known;
 mod ledger;
+pub mod postgres;
 mod rotation;
 mod routes;
 mod schema;
