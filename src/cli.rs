@@ -186,6 +186,13 @@ pub enum Command {
         after_help = "Examples:\n  opsync rotate status\n  opsync rotate now billing-db"
     )]
     Rotate(RotateCommand),
+
+    /// The state database: copy a SQLite state into PostgreSQL
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  OPSYNC_PG_PASSWORD=... opsync state migrate --from sqlite:./opsync.db \\\n    --to postgres://opsync@db.internal:5432/opsync --password-env OPSYNC_PG_PASSWORD"
+    )]
+    State(StateCommand),
     /// The audit export: each sink's cursor, lag and last error; replay records from a time
     #[command(
         subcommand,
@@ -349,6 +356,58 @@ pub enum DeadletterCommand {
     },
 }
 
+/// `opsync state ...`.
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// Copy a SQLite state (a running daemon's too: one consistent snapshot) into an empty
+    /// PostgreSQL database, creating its schema, in one transaction
+    #[command(
+        long_about = "Reads every table of a SQLite state database in one read transaction (a \
+                      daemon may keep writing it meanwhile) and writes it into a PostgreSQL \
+                      database in one transaction: the schema is created or brought up to date \
+                      first, the target must hold no state yet, and the row counts are checked \
+                      before the commit. The URL never holds the password: --password-env or \
+                      --password-file names where it is. TLS is on and verified unless the URL \
+                      says sslmode=disable; sslrootcert=FILE adds CAs to trust.",
+        after_help = "Examples:\n  opsync state migrate --from sqlite:./opsync.db \\\n    --to 'postgres://opsync@db.internal/opsync?sslrootcert=/etc/opsync/pg-ca.pem' \\\n    --password-file /run/secrets/pg-password"
+    )]
+    Migrate(StateMigrateArgs),
+}
+
+/// `opsync state migrate` flags.
+#[derive(Debug, Args)]
+pub struct StateMigrateArgs {
+    /// The SQLite state to copy: sqlite:PATH (or a plain path)
+    #[arg(long, value_name = "sqlite:PATH")]
+    pub from: String,
+    /// The PostgreSQL database to copy into: postgres://USER@HOST[:PORT]/DATABASE[?sslmode=...]
+    #[arg(long, value_name = "URL")]
+    pub to: String,
+    /// Read the PostgreSQL password from this environment variable
+    #[arg(long, value_name = "VAR", conflicts_with = "password_file")]
+    pub password_env: Option<String>,
+    /// Read the PostgreSQL password from this file
+    #[arg(long, value_name = "PATH")]
+    pub password_file: Option<PathBuf>,
+}
+
+impl StateMigrateArgs {
+    /// The SQLite path of `--from`.
+    pub fn sqlite_path(&self) -> PathBuf {
+        PathBuf::from(self.from.strip_prefix("sqlite:").unwrap_or(&self.from))
+    }
+
+    /// Where `--to`'s password comes from.
+    pub fn password(&self) -> crate::store::postgres::PasswordSource {
+        use crate::store::postgres::PasswordSource;
+        match (&self.password_env, &self.password_file) {
+            (Some(var), _) => PasswordSource::Env(var.clone()),
+            (None, Some(path)) => PasswordSource::File(path.clone()),
+            (None, None) => PasswordSource::None,
+        }
+    }
+}
+
 /// `opsync status` flags.
 #[derive(Debug, Default, Args)]
 pub struct StatusArgs {
@@ -448,6 +507,7 @@ impl Cli {
             | Command::Demo(_)
             | Command::Plugin(_)
             | Command::Rotate(_)
+            | Command::State(_)
             | Command::Version
             | Command::Completions(_)
             | Command::Man(_) => None,

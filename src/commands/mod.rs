@@ -15,6 +15,7 @@ mod plugin;
 mod rotate;
 mod run;
 mod runtime;
+mod state;
 mod status;
 mod version;
 
@@ -46,6 +47,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(command) => audit::run(&loader, command),
         Command::Plugin(args) => plugin::run(&loader, args),
         Command::Rotate(command) => rotate::run(&loader, command),
+        Command::State(command) => state::run(command),
         Command::Demo(args) => demo::run(args),
     }
 }
