@@ -76,3 +76,17 @@ if ! command -v kubectl >/dev/null 2>&1; then
 fi
 command -v kubectl >/dev/null 2>&1 || { echo "setup-system: kubectl is still missing" >&2; exit 1; }
 echo "setup-system: kubectl $(kubectl version --client 2>/dev/null | head -n1)"
+
+# PostgreSQL 15 (server and psql): the PostgreSQL state's tests (tests/pg_support) start a
+# throwaway cluster per test process with initdb in a temp dir, as the package's unprivileged
+# `postgres` user when run as root, on a free 127.0.0.1 port. The package's own cluster is not
+# used or needed.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ! command -v psql >/dev/null 2>&1 \
+  || ! id postgres >/dev/null 2>&1; then
+  echo "==> installing postgresql-15 and its client (Debian packages)"
+  need_root apt-get update -qq
+  need_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    postgresql-15 postgresql-client-15
+fi
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { echo "setup-system: initdb is still missing" >&2; exit 1; }
+echo "setup-system: $(ls -d /usr/lib/postgresql/*/bin | tail -n1)/postgres $("$(ls -d /usr/lib/postgresql/*/bin | tail -n1)/postgres" --version)"
