@@ -552,3 +552,97 @@ fn state_migrate_names_the_server_but_not_the_password_when_the_login_fails() {
     assert!(err.contains("password authentication failed"), "{err}");
     assert!(!err.contains("not-the-password-123"), "{err}");
 }
+
+async fn tls_connect(query: &str) -> Result<tokio_postgres::Client, PgError> {
+    let db = pg_support::tls_cluster().database_with(query);
+    db.target().connect().await
+}
+
+#[tokio::test]
+async fn verify_full_connects_over_tls_to_a_server_whose_ca_is_given() {
+    let ca = pg_support::tls_cluster().ca_file.clone().expect("ca");
+    let client = tls_connect(&format!("sslmode=verify-full&sslrootcert={}", ca.display()))
+        .await
+        .expect("connects over TLS");
+    let ssl: bool = client
+        .query_one(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .await
+        .expect("query")
+        .get(0);
+    assert!(ssl, "the session is not encrypted");
+}
+
+#[tokio::test]
+async fn tls_is_the_default_and_an_unknown_ca_is_refused() {
+    // No sslmode: TLS with the public roots only, which did not sign the server's certificate.
+    let err = tls_connect("connect_timeout=5").await.expect_err("refused");
+    let text = format!("{err}: {:?}", std::error::Error::source(&err));
+    assert!(text.contains("cannot connect"), "{text}");
+    assert!(text.to_lowercase().contains("certificate"), "{text}");
+}
+
+#[tokio::test]
+async fn a_certificate_for_another_name_is_refused() {
+    let ca = pg_support::tls_cluster().ca_file.clone().expect("ca");
+    let cluster = pg_support::tls_cluster();
+    let db = cluster.database_with("sslmode=disable");
+    // The certificate names 127.0.0.1; connect by the name localhost.
+    let url = format!(
+        "postgres://{}@localhost:{}/{}?sslrootcert={}",
+        pg_support::USER,
+        cluster.port,
+        db.name,
+        ca.display()
+    );
+    let target = opsync::store::postgres::PgTarget::parse(
+        "test",
+        &url,
+        &opsync::store::postgres::PasswordSource::File(db.password_file.clone()),
+    )
+    .expect("url");
+    let err = target.connect().await.expect_err("refused");
+    let text = format!("{err}: {:?}", std::error::Error::source(&err));
+    assert!(text.to_lowercase().contains("certificate"), "{text}");
+}
+
+#[test]
+fn urls_that_cannot_work_are_refused_with_the_setting_named() {
+    use opsync::store::postgres::{PasswordSource, PgTarget};
+    let none = PasswordSource::None;
+    for (url, says) in [
+        ("mysql://u@h/db", "postgres://"),
+        ("postgres://h/db", "no user"),
+        ("postgres://u@h/", "no database"),
+        (
+            "postgres://u@h/db?sslmode=prefer",
+            "sslmode=prefer is not supported",
+        ),
+        ("postgres://u@h/db?sslmode=require", "verify-full"),
+        ("postgres://u@h/db?pool=3", "unknown parameter \"pool\""),
+        ("postgres://u@h/db?connect_timeout=soon", "connect_timeout"),
+    ] {
+        let err = PgTarget::parse("state.url", url, &none)
+            .expect_err(url)
+            .to_string();
+        assert!(err.starts_with("state.url: "), "{url}: {err}");
+        assert!(err.contains(says), "{url}: {err}");
+    }
+    let err = PgTarget::parse(
+        "state.url",
+        "postgres://u@h/db",
+        &PasswordSource::Env("OPSYNC_TEST_UNSET_PASSWORD_VAR".into()),
+    )
+    .expect_err("unset env var")
+    .to_string();
+    assert!(
+        err.starts_with("state.password_env: ") && err.contains("OPSYNC_TEST_UNSET_PASSWORD_VAR"),
+        "{err}"
+    );
+    let shown = PgTarget::parse("state.url", "postgres://u@db.internal:6432/state", &none)
+        .expect("valid")
+        .to_string();
+    assert_eq!(shown, "postgres://u@db.internal:6432/state");
+}

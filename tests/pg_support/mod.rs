@@ -16,8 +16,9 @@ use std::time::{Duration, Instant};
 /// The superuser the cluster is made with; tests log in as it.
 pub const USER: &str = "opsync";
 
-/// One cluster per test process.
+/// One cluster per test process, and one that also speaks TLS.
 static CLUSTER: OnceLock<Cluster> = OnceLock::new();
+static TLS_CLUSTER: OnceLock<Cluster> = OnceLock::new();
 
 /// Databases made so far, for unique names.
 static DATABASES: AtomicU32 = AtomicU32::new(0);
@@ -28,6 +29,8 @@ pub struct Cluster {
     pub password: String,
     /// A file holding the password (for `--password-file`).
     pub password_file: PathBuf,
+    /// With TLS: the PEM file of the CA that signed the server's certificate (for 127.0.0.1).
+    pub ca_file: Option<PathBuf>,
     dir: PathBuf,
 }
 
@@ -38,11 +41,17 @@ pub struct Database {
     pub url: String,
     pub password: String,
     pub password_file: PathBuf,
+    cluster: &'static Cluster,
 }
 
 /// The cluster, started on first use.
 pub fn cluster() -> &'static Cluster {
-    CLUSTER.get_or_init(Cluster::start)
+    CLUSTER.get_or_init(|| Cluster::start(false))
+}
+
+/// A cluster that also accepts TLS, with a certificate for 127.0.0.1 only, started on first use.
+pub fn tls_cluster() -> &'static Cluster {
+    TLS_CLUSTER.get_or_init(|| Cluster::start(true))
 }
 
 /// A new database in the cluster.
@@ -100,7 +109,7 @@ fn server_user() -> Option<(u32, u32)> {
 }
 
 impl Cluster {
-    fn start() -> Cluster {
+    fn start(tls: bool) -> Cluster {
         remove_stale_clusters();
         let bin = bin_dir();
         let dir = tempfile::Builder::new()
@@ -146,6 +155,7 @@ impl Cluster {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
+        let ca_file = tls.then(|| write_identity(&dir, user));
         let port = free_port();
         let log = std::fs::File::create(dir.join("server.log")).expect("log");
         if let Some((uid, gid)) = user {
@@ -171,9 +181,17 @@ impl Cluster {
                 "-c",
                 "max_connections=200",
             ])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log);
+            .stdin(Stdio::null());
+        if tls {
+            server.args(["-c", "ssl=on", "-c"]);
+            server.arg(format!(
+                "ssl_cert_file={}",
+                dir.join("server.crt").display()
+            ));
+            server.arg("-c");
+            server.arg(format!("ssl_key_file={}", dir.join("server.key").display()));
+        }
+        server.stdout(log.try_clone().expect("log")).stderr(log);
         // SAFETY: prctl is async-signal-safe; the closure touches no memory of the parent.
         unsafe {
             server.pre_exec(|| {
@@ -203,6 +221,7 @@ impl Cluster {
             port,
             password,
             password_file,
+            ca_file,
             dir,
         };
         cluster.wait_ready();
@@ -258,7 +277,12 @@ impl Cluster {
     }
 
     /// A new empty database.
-    pub fn database(&self) -> Database {
+    pub fn database(&'static self) -> Database {
+        self.database_with("sslmode=disable")
+    }
+
+    /// A new empty database, its URL ending in `?query`.
+    pub fn database_with(&'static self, query: &str) -> Database {
         let name = format!(
             "t{}_{}",
             std::process::id(),
@@ -267,13 +291,11 @@ impl Cluster {
         self.psql("postgres", &format!("CREATE DATABASE {name}"))
             .expect("create database");
         Database {
-            url: format!(
-                "postgres://{USER}@127.0.0.1:{}/{name}?sslmode=disable",
-                self.port
-            ),
+            url: format!("postgres://{USER}@127.0.0.1:{}/{name}?{query}", self.port),
             name,
             password: self.password.clone(),
             password_file: self.password_file.clone(),
+            cluster: self,
         }
     }
 
@@ -285,7 +307,7 @@ impl Cluster {
 impl Database {
     /// Runs one statement in this database with psql.
     pub fn psql(&self, sql: &str) -> String {
-        cluster()
+        self.cluster
             .psql(&self.name, sql)
             .unwrap_or_else(|e| panic!("psql {sql:?}: {e}"))
     }
@@ -299,6 +321,37 @@ impl Database {
         )
         .expect("test database URL")
     }
+}
+
+/// A throwaway CA and a server certificate for 127.0.0.1 signed by it, written into `dir` as
+/// `server.crt` and `server.key` (the server's, mode 0600) and `ca.pem`, which is returned.
+fn write_identity(dir: &Path, user: Option<(u32, u32)>) -> PathBuf {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    use std::os::unix::fs::PermissionsExt;
+    let ca_key = KeyPair::generate().expect("CA key");
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca.self_signed(&ca_key).expect("self-sign the CA");
+    let key = KeyPair::generate().expect("server key");
+    let cert = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .expect("server parameters")
+        .signed_by(&key, &ca_cert, &ca_key)
+        .expect("sign the server certificate");
+    std::fs::write(dir.join("server.crt"), cert.pem()).expect("server.crt");
+    std::fs::write(dir.join("server.key"), key.serialize_pem()).expect("server.key");
+    std::fs::set_permissions(
+        dir.join("server.key"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .expect("key mode");
+    if let Some((uid, gid)) = user {
+        for f in ["server.crt", "server.key"] {
+            std::os::unix::fs::chown(dir.join(f), Some(uid), Some(gid)).expect("chown");
+        }
+    }
+    let ca_file = dir.join("ca.pem");
+    std::fs::write(&ca_file, ca_cert.pem()).expect("ca.pem");
+    ca_file
 }
 
 /// A port nobody listens on right now.
