@@ -109,7 +109,7 @@ pub async fn once(settings: Settings, options: OnceOptions) -> Result<OnceSummar
         return Err(AppError::NothingToDo);
     }
     refuse_pin_mismatches(&settings, options.allow_unusable_plugins)?;
-    let store = Store::open(&settings.state.path)?;
+    let store = Store::open_state(&settings.state)?;
     let cache = plugin_cache_dir(&settings.state.path);
     let engine = Engine::start(settings, store, Some(cache)).await?;
     // The cycle's deliveries and dead letters become own audit events (with their ledger rows).

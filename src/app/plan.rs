@@ -40,9 +40,15 @@ impl Plan {
 
 /// Builds the plan.
 pub async fn plan(settings: Settings) -> Result<Plan, AppError> {
-    let snapshot = Snapshot::of(&settings.state.path)?;
+    // Planning writes nothing: a PostgreSQL state is read as it is; a SQLite file is read
+    // from a private copy, so that not even its WAL is touched.
+    let snapshot = match settings.state.url {
+        Some(_) => None,
+        None => Snapshot::of(&settings.state.path)?,
+    };
     let store = match &snapshot {
         Some(s) => Store::open(&s.db)?,
+        None if settings.state.url.is_some() => Store::open_state(&settings.state)?,
         None => Store::open_in_memory()?,
     };
     let engine = Engine::without_plugins(settings, store)?;

@@ -27,7 +27,7 @@ pub async fn rotate_now(settings: Settings, job: &str) -> Result<Outcome, AppErr
             }
         )));
     };
-    let store = Store::open(&settings.state.path)?;
+    let store = Store::open_state(&settings.state)?;
     let cache = plugin_cache_dir(&settings.state.path);
     let plugin_name = config.plugin.clone();
     let engine =
@@ -107,12 +107,7 @@ fn stamp(t: DateTime<Utc>) -> String {
 
 /// The status table: per job, its schedule, next run, last result and the step in progress.
 pub fn rotate_status(settings: &Settings, now: DateTime<Utc>) -> Result<String, AppError> {
-    let path = &settings.state.path;
-    let store = if path.exists() {
-        Some(Store::open(path)?)
-    } else {
-        None
-    };
+    let store = Store::open_existing(&settings.state)?;
     let states = match &store {
         Some(s) => s.rotation_jobs()?,
         None => Vec::new(),

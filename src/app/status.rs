@@ -2,22 +2,16 @@
 //! status document as JSON) and `opsync deadletter list|retry`. They read the state database;
 //! none talks to Connect.
 
-use std::path::Path;
-
 use chrono::{DateTime, Utc};
 
 use crate::app::error::AppError;
-use crate::config::{LocalSettings, Settings};
+use crate::config::{LocalSettings, Settings, StateSettings};
 use crate::plugin::escape_control;
 use crate::store::{DeliveryId, Store};
 
-/// Opens the state database only if it exists (`status` never creates one).
-fn existing(path: &Path) -> Result<Option<Store>, AppError> {
-    if path.exists() {
-        Ok(Some(Store::open(path)?))
-    } else {
-        Ok(None)
-    }
+/// Opens the state only if it exists (`status` never creates a SQLite file).
+fn existing(state: &StateSettings) -> Result<Option<Store>, AppError> {
+    Ok(Store::open_existing(state)?)
 }
 
 fn ago(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
@@ -29,7 +23,7 @@ fn ago(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
 /// The status table.
 pub fn status(settings: &LocalSettings, now: DateTime<Utc>) -> Result<String, AppError> {
     let path = &settings.state.path;
-    let Some(store) = existing(path)? else {
+    let Some(store) = existing(&settings.state)? else {
         return Ok(format!(
             "no state yet at {} (run `opsync once` or `opsync run` first)\n",
             path.display()
@@ -84,7 +78,7 @@ pub fn status(settings: &LocalSettings, now: DateTime<Utc>) -> Result<String, Ap
 
 /// `status --json`: the status document the admin listener serves on `/status`.
 pub fn status_json(settings: &Settings, now: DateTime<Utc>) -> Result<String, AppError> {
-    let store = existing(&settings.state.path)?;
+    let store = existing(&settings.state)?;
     let doc = crate::status::collect(settings, store.as_ref(), now)?;
     serde_json::to_string_pretty(&doc)
         .map(|mut text| {
@@ -96,7 +90,7 @@ pub fn status_json(settings: &Settings, now: DateTime<Utc>) -> Result<String, Ap
 
 /// `deadletter list`.
 pub fn dead_letters(settings: &LocalSettings, route: Option<&str>) -> Result<String, AppError> {
-    let Some(store) = existing(&settings.state.path)? else {
+    let Some(store) = existing(&settings.state)? else {
         return Ok("no dead letters (no state database yet)\n".into());
     };
     let letters = store.dead_letters(route)?;
@@ -134,7 +128,7 @@ pub fn retry_dead_letters(
     route: Option<&str>,
     id: Option<DeliveryId>,
 ) -> Result<usize, AppError> {
-    let Some(store) = existing(&settings.state.path)? else {
+    let Some(store) = existing(&settings.state)? else {
         return Ok(0);
     };
     Ok(store.retry_dead_letters(route, id)?)

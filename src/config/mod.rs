@@ -204,7 +204,7 @@ impl Loader {
         Ok(Settings {
             connect,
             log: raw.log,
-            state: raw.state.resolve(),
+            state: raw.state.resolve(&self.figment)?,
             sync: raw.sync,
             plugins,
             routes,
@@ -248,7 +248,7 @@ impl Loader {
             .extract::<LocalOnly>()
             .map_err(|e| ConfigError::from_figment(e, &self.figment))?;
         Ok(LocalSettings {
-            state: raw.state.resolve(),
+            state: raw.state.resolve(&self.figment)?,
             routes: raw.route.into_iter().map(|r| r.name).collect(),
         })
     }

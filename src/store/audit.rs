@@ -8,7 +8,7 @@ use rusqlite::{Connection, OptionalExtension as _, params};
 use crate::connect::model::ApiRequest;
 use crate::store::error::{SqlContext, StoreError};
 use crate::store::sinks::acked_seq;
-use crate::store::{Store, from_millis, to_millis};
+use crate::store::{SqliteStore, from_millis, to_millis};
 
 /// The order `/v1/activity` lists records in, as the tail detected it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -84,7 +84,7 @@ pub struct NewRecord {
     pub detail: Option<String>,
 }
 
-impl Store {
+impl SqliteStore {
     /// The tail's mark; the default (nothing read yet) on a new database.
     pub fn audit_mark(&self) -> Result<TailMark, StoreError> {
         let conn = self.conn();

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension as _, params};
 
 use crate::store::error::{SqlContext, StoreError};
-use crate::store::{DeliveryId, Store, from_millis, to_millis};
+use crate::store::{DeliveryId, SqliteStore, from_millis, to_millis};
 
 /// What a read-back found different from what was delivered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,7 +83,7 @@ pub(crate) fn delivered(
     }
 }
 
-impl Store {
+impl SqliteStore {
     /// The items `destination` holds for `route` with a fingerprint, the least recently checked
     /// first, at most `limit`.
     pub fn fingerprinted(

@@ -1,4 +1,4 @@
-//! `StoreError`: why the state database could not be opened, read or written.
+//! `StoreError`: why the state could not be opened, read or written.
 
 use std::path::PathBuf;
 
@@ -36,9 +36,33 @@ pub enum StoreError {
     /// A blocking-pool job holding the connection panicked or was cancelled.
     #[error("state database: a blocking job failed: {0}")]
     Task(String),
+    /// A PostgreSQL statement failed.
+    #[error("PostgreSQL state: {op}: {}", crate::store::postgres::reason(.source))]
+    Pg {
+        op: &'static str,
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    /// The PostgreSQL state could not be reached or prepared.
+    #[error(transparent)]
+    Postgres(Box<crate::store::postgres::PgError>),
+    /// The PostgreSQL state does not do this operation yet.
+    #[error("PostgreSQL state: {0} is not supported on PostgreSQL yet")]
+    NotSupported(&'static str),
     /// No audit sink cursor has this name (the sink has not run yet).
     #[error("state database: no audit sink named {0:?} (it has not run yet)")]
     NoSuchAuditSink(String),
+}
+
+/// Adds the operation's name to a PostgreSQL error.
+pub(crate) trait PgOp<T> {
+    fn op(self, op: &'static str) -> Result<T, StoreError>;
+}
+
+impl<T> PgOp<T> for Result<T, tokio_postgres::Error> {
+    fn op(self, op: &'static str) -> Result<T, StoreError> {
+        self.map_err(|source| StoreError::Pg { op, source })
+    }
 }
 
 /// Adds the operation's name to a rusqlite error.

@@ -6,7 +6,7 @@ use rusqlite::params;
 use serde::{Deserialize, Serialize};
 
 use crate::store::error::{SqlContext, StoreError};
-use crate::store::{Store, clip, from_millis, to_millis};
+use crate::store::{SqliteStore, clip, from_millis, to_millis};
 
 const POLL_OK: &str = "health_poll_ok_at";
 const POLL_ERROR: &str = "health_poll_error";
@@ -33,7 +33,7 @@ pub struct UnusablePlugin {
     pub reason: String,
 }
 
-impl Store {
+impl SqliteStore {
     /// Records a successful poll at `at`.
     pub fn note_poll_ok(&self, at: DateTime<Utc>) -> Result<(), StoreError> {
         self.put_meta(POLL_OK, &to_millis(at).to_string())
@@ -97,38 +97,4 @@ fn to_json<T: Serialize + ?Sized>(value: &T) -> Result<String, StoreError> {
 
 fn from_json<T: for<'de> Deserialize<'de>>(key: &str, text: &str) -> Result<T, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("meta {key}: {e}")))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn poll_outcomes_and_unusable_plugins_round_trip() {
-        let store = Store::open_in_memory().unwrap();
-        assert_eq!(store.poll_health().unwrap(), PollHealth::default());
-        let t = from_millis(1_700_000_000_000);
-        store.note_poll_ok(t).unwrap();
-        store.note_poll_error(t, "GET /v1/vaults: 503").unwrap();
-        let h = store.poll_health().unwrap();
-        assert_eq!(h.last_ok, Some(t));
-        assert_eq!(h.last_error.unwrap().message, "GET /v1/vaults: 503");
-        let broken = vec![UnusablePlugin {
-            name: "kv".into(),
-            reason: "sha256 mismatch".into(),
-        }];
-        store.note_unusable_plugins(&broken).unwrap();
-        assert_eq!(store.unusable_plugins().unwrap(), broken);
-        store.note_unusable_plugins(&[]).unwrap();
-        assert!(store.unusable_plugins().unwrap().is_empty());
-    }
-
-    #[test]
-    fn a_long_poll_error_is_cut() {
-        let store = Store::open_in_memory().unwrap();
-        let long = "x".repeat(crate::store::ERROR_MAX * 2);
-        store.note_poll_error(Utc::now(), &long).unwrap();
-        let noted = store.poll_health().unwrap().last_error.unwrap();
-        assert_eq!(noted.message.len(), crate::store::ERROR_MAX);
-    }
 }

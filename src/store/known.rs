@@ -9,7 +9,7 @@ use rusqlite::params;
 use crate::store::error::{SqlContext, StoreError};
 use crate::store::ledger::enqueue_tx;
 use crate::store::{
-    Hold, LedgerEntry, Store, from_millis, tags_from_text, tags_to_text, to_millis,
+    Hold, LedgerEntry, SqliteStore, from_millis, tags_from_text, tags_to_text, to_millis,
 };
 
 /// A vault as last listed.
@@ -67,7 +67,7 @@ pub struct PollWrite {
     pub meta: Vec<(String, String)>,
 }
 
-impl Store {
+impl SqliteStore {
     /// Every vault as last listed, by id.
     pub fn known_vaults(&self) -> Result<HashMap<String, KnownVault>, StoreError> {
         let conn = self.conn();

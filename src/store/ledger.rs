@@ -8,7 +8,7 @@ use crate::connect::model::ApiRequest;
 use crate::store::audit::insert_records;
 use crate::store::error::{SqlContext, StoreError};
 use crate::store::{
-    DeadLetter, Delivery, DeliveryId, LedgerEntry, Store, clip, from_millis, kind_from_str,
+    DeadLetter, Delivery, DeliveryId, LedgerEntry, SqliteStore, clip, from_millis, kind_from_str,
     tags_from_text, tags_to_text, to_millis,
 };
 
@@ -111,7 +111,7 @@ pub(crate) fn enqueue_tx(tx: &Transaction<'_>, changes: &[LedgerEntry]) -> Resul
     Ok(added)
 }
 
-impl Store {
+impl SqliteStore {
     /// Records changes to deliver. Idempotent: an entry already in the ledger (same route,
     /// destination, item, version and kind) is left as it is.
     pub fn enqueue(&self, changes: &[LedgerEntry]) -> Result<(), StoreError> {

@@ -1,9 +1,14 @@
-//! The state database (SQLite, WAL): what opsync last saw in Connect, which items each route
-//! sends, the delivery ledger, and the audit outbox with its cursors. It holds references and
-//! non-secret metadata, never a value.
+//! The state: what opsync last saw in Connect, which items each route sends, the delivery
+//! ledger, rotation jobs, and the audit outbox with its cursors, on SQLite (one process, the
+//! default) or PostgreSQL (shared by replicas). It holds references and non-secret metadata,
+//! never a value.
 //!
-//! **The store rule.** Every `Store` method is blocking and holds the one connection for the
-//! length of its statement or transaction. Async code calls a method inline only when its work is
+//! One interface, two implementations: `api` lists every operation once and dispatches it to
+//! `SqliteStore` (this directory's concern modules, on rusqlite) or `PgStore` (`postgres/store`),
+//! which keep the same contract; tests/store*.rs run each behaviour on both.
+//!
+//! **The store rule.** Every `Store` method is blocking and holds a connection (SQLite's one, or
+//! one of PostgreSQL's workers) for the length of its statement or transaction. Async code calls a method inline only when its work is
 //! bounded by an index to a few rows (a cursor, a meta key, the next due time, one row's state):
 //! that holds the connection for microseconds, less than a hand-off to another thread costs. Work
 //! that grows with its input (a poll's commit, a vault's known items and route members, an outbox
@@ -11,6 +16,7 @@
 //! [`Store::blocking`], or inside a `spawn_blocking` job that does more with it (the delivery
 //! recorder also flushes files, audit maintenance prunes and counts in one job).
 
+mod api;
 mod audit;
 mod drift;
 mod error;
@@ -22,13 +28,12 @@ mod rotation;
 mod routes;
 mod schema;
 mod sinks;
+mod sqlite;
 mod streams;
 
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, TimeZone, Utc};
-use rusqlite::Connection;
 
 pub use audit::{ACTIVITY, LogOrder, NewRecord, OutboxRecord, TailMark};
 pub use drift::{Drift, Fingerprinted};
@@ -41,7 +46,10 @@ pub use schema::SCHEMA_VERSION;
 pub use sinks::{AuditDeadLetter, SinkCursor, SinkLag, SinkStart};
 pub use streams::{Replay, StreamMark};
 
+use crate::config::StateSettings;
 use crate::domain::ChangeKind;
+use crate::store::postgres::{PgStore, PgTarget};
+pub(crate) use crate::store::sqlite::SqliteStore;
 
 /// A ledger row's id.
 pub type DeliveryId = i64;
@@ -141,48 +149,98 @@ pub struct DestinationStatus {
     pub last_error: Option<String>,
 }
 
-/// The state database. Cheap to clone; clones share one connection.
+/// The state: SQLite (one process) or PostgreSQL (shared by replicas). Cheap to clone; clones
+/// share one connection (SQLite) or one set of connections (PostgreSQL).
 #[derive(Clone)]
 pub struct Store {
-    conn: Arc<Mutex<Connection>>,
+    backend: Backend,
+}
+
+/// Where the state lives.
+#[derive(Clone)]
+enum Backend {
+    Sqlite(SqliteStore),
+    Postgres(PgStore),
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").finish_non_exhaustive()
+        f.debug_struct("Store")
+            .field("backend", &self.backend_name())
+            .finish_non_exhaustive()
     }
 }
 
 impl Store {
-    /// Opens (or creates) the database at `path` in WAL mode and migrates it.
+    /// Opens (or creates) the SQLite database at `path` in WAL mode and migrates it.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let mut conn = Connection::open(path).map_err(|source| StoreError::Open {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        schema::prepare(&mut conn, false)?;
-        Ok(Self::wrap(conn))
+        Ok(Store {
+            backend: Backend::Sqlite(SqliteStore::open(path)?),
+        })
     }
 
-    /// A private database in memory, for tests and `plan`.
+    /// A private SQLite database in memory, for tests and `plan`.
     pub fn open_in_memory() -> Result<Store, StoreError> {
-        let mut conn = Connection::open_in_memory().map_err(|source| StoreError::Open {
-            path: ":memory:".into(),
-            source,
-        })?;
-        schema::prepare(&mut conn, true)?;
-        Ok(Self::wrap(conn))
+        Ok(Store {
+            backend: Backend::Sqlite(SqliteStore::open_in_memory()?),
+        })
     }
 
-    fn wrap(conn: Connection) -> Self {
-        Self {
-            conn: Arc::new(Mutex::new(conn)),
+    /// Connects to the PostgreSQL state at `target` and migrates it.
+    pub fn open_postgres(target: &PgTarget) -> Result<Store, StoreError> {
+        Ok(Store {
+            backend: Backend::Postgres(PgStore::open(target)?),
+        })
+    }
+
+    /// The state `[state]` names: PostgreSQL with `url`, else the SQLite file at `path`
+    /// (created if missing).
+    pub fn open_state(state: &StateSettings) -> Result<Store, StoreError> {
+        match state
+            .postgres()
+            .map_err(|e| StoreError::Postgres(Box::new(e)))?
+        {
+            Some(mut target) => {
+                target.bound_idle_transactions(state.lease);
+                Store::open_postgres(&target)
+            }
+            None => Store::open(&state.path),
         }
     }
 
-    /// The connection; a panic in another holder does not make the database unusable.
-    fn conn(&self) -> MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    /// Like [`Store::open_state`], but `None` when the SQLite file does not exist yet: for
+    /// commands that only read the state and must not create it.
+    pub fn open_existing(state: &StateSettings) -> Result<Option<Store>, StoreError> {
+        if state.url.is_none() && !state.path.exists() {
+            return Ok(None);
+        }
+        Store::open_state(state).map(Some)
+    }
+
+    /// On PostgreSQL: from now on this process's writes to the tables the leader owns carry
+    /// `epoch`, and the database refuses them once another replica took over. `None`: this
+    /// process does not lead, and all such writes are refused. A SQLite state has one process
+    /// and no epochs.
+    pub fn lead_with(&self, epoch: Option<i64>) {
+        if let Backend::Postgres(db) = &self.backend {
+            db.carry_epoch(epoch.unwrap_or(postgres::STANDING_BY));
+        }
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// The SQLite database, when the state is one.
+    pub(crate) fn sqlite(&self) -> Option<&SqliteStore> {
+        match &self.backend {
+            Backend::Sqlite(db) => Some(db),
+            Backend::Postgres(_) => None,
+        }
     }
 
     /// Runs `work` on the blocking pool, off the async workers (see the store rule above).
@@ -195,19 +253,6 @@ impl Store {
         tokio::task::spawn_blocking(move || work(&store))
             .await
             .map_err(|e| StoreError::Task(e.to_string()))?
-    }
-
-    /// Checks that the database can be written (for `/readyz`).
-    pub fn check_writable(&self) -> Result<(), StoreError> {
-        use error::SqlContext;
-        self.conn()
-            .execute(
-                "INSERT INTO meta (key, value) VALUES ('ready_probe', ?1)
-                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                [to_millis(Utc::now()).to_string()],
-            )
-            .op("write probe")
-            .map(drop)
     }
 }
 

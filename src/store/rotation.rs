@@ -7,7 +7,7 @@ use rusqlite::{OptionalExtension as _, TransactionBehavior, params};
 
 use crate::domain::Step;
 use crate::store::error::{SqlContext, StoreError};
-use crate::store::{Store, clip, from_millis, to_millis};
+use crate::store::{SqliteStore, clip, from_millis, to_millis};
 
 /// The rotation in progress for a job.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -121,7 +121,7 @@ fn check_step(state: (JobState, Option<String>)) -> Result<JobState, StoreError>
     Ok(job)
 }
 
-impl Store {
+impl SqliteStore {
     /// The job's state, creating its row (first seen `now`) if it has none.
     pub fn rotation_job(&self, job: &str, now: DateTime<Utc>) -> Result<JobState, StoreError> {
         let conn = self.conn();
@@ -375,6 +375,3 @@ fn lease_held(rows: usize, job: &str) -> Result<(), StoreError> {
         Ok(())
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -2,9 +2,9 @@
 //! oldest pending change, held deletions, and the ledger's totals.
 
 use crate::store::error::{SqlContext, StoreError};
-use crate::store::{DestinationStatus, Hold, RouteStatus, Store, from_millis};
+use crate::store::{DestinationStatus, Hold, RouteStatus, SqliteStore, from_millis};
 
-impl Store {
+impl SqliteStore {
     /// Per route: last success, pending and dead counts, oldest pending, and a hold if any.
     /// Routes appear once they have a ledger row or a hold.
     pub fn route_status(&self) -> Result<Vec<RouteStatus>, StoreError> {

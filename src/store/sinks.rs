@@ -6,7 +6,7 @@ use rusqlite::{OptionalExtension as _, params};
 
 use crate::store::audit::OutboxRecord;
 use crate::store::error::{SqlContext, StoreError};
-use crate::store::{Store, clip, from_millis, to_millis};
+use crate::store::{SqliteStore, clip, from_millis, to_millis};
 
 /// Where a new sink's cursor starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,7 +87,7 @@ fn cursor_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<SinkCursor> {
 const CURSOR_COLUMNS: &str =
     "sink, acked_seq, acked_at, shipped, failures, last_error, last_error_at";
 
-impl Store {
+impl SqliteStore {
     /// The sink's cursor, created at `start` when the sink is new.
     pub fn audit_sink(&self, sink: &str, start: SinkStart) -> Result<SinkCursor, StoreError> {
         let conn = self.conn();

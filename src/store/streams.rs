@@ -6,7 +6,7 @@ use rusqlite::{OptionalExtension as _, params};
 
 use crate::store::audit::{NewRecord, insert_one};
 use crate::store::error::{SqlContext, StoreError};
-use crate::store::{Store, clip, from_millis, to_millis};
+use crate::store::{SqliteStore, clip, from_millis, to_millis};
 
 /// Where one Events API stream stands.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -68,7 +68,7 @@ fn stream_key(r: &NewRecord) -> String {
     )
 }
 
-impl Store {
+impl SqliteStore {
     /// The stream's mark, `None` before its first read.
     pub fn audit_stream(&self, stream: &str) -> Result<Option<StreamMark>, StoreError> {
         self.conn()
@@ -236,85 +236,5 @@ impl Store {
             )
             .op("end a replay")
             .map(drop)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::connect::model::ApiRequest;
-
-    fn record(id: &str, source: &str) -> NewRecord {
-        let request: ApiRequest = serde_json::from_value(serde_json::json!({
-            "requestId": id,
-            "timestamp": "2026-11-30T10:00:00Z",
-            "action": "signin",
-            "result": "SUCCESS",
-        }))
-        .expect("a record");
-        NewRecord {
-            record: request,
-            source: source.into(),
-            detail: Some(format!(r#"{{"uuid":"{id}"}}"#)),
-        }
-    }
-
-    #[test]
-    fn a_page_and_its_cursor_are_kept_together_and_dedupe_by_id() {
-        let store = Store::open_in_memory().expect("store");
-        assert_eq!(store.audit_stream("signinattempts").expect("mark"), None);
-        let page = [record("a", "signinattempts"), record("b", "signinattempts")];
-        assert_eq!(
-            store
-                .audit_append_stream("signinattempts", &page, "c1")
-                .expect("append"),
-            2
-        );
-        assert_eq!(
-            store
-                .audit_append_stream("signinattempts", &page[1..], "c2")
-                .expect("again"),
-            0,
-            "an id already in the outbox is not added twice"
-        );
-        let mark = store
-            .audit_stream("signinattempts")
-            .expect("mark")
-            .expect("read once");
-        assert_eq!((mark.cursor.as_str(), mark.read), ("c2", 3));
-        let batch = store.audit_batch("es", 0, 10, false).expect("batch");
-        assert_eq!(batch.len(), 2);
-        assert_eq!(batch[0].source, "signinattempts");
-        assert_eq!(batch[0].detail.as_deref(), Some(r#"{"uuid":"a"}"#));
-    }
-
-    #[test]
-    fn a_replay_adds_copies_only_its_sink_sees() {
-        let store = Store::open_in_memory().expect("store");
-        store
-            .audit_append_stream("auditevents", &[record("a", "auditevents")], "c1")
-            .expect("append");
-        let start = from_millis(0);
-        let ids = store
-            .audit_replay_ask("auditevents", &["es".into()], start, Utc::now())
-            .expect("asked");
-        let open = store.audit_replays_open().expect("open");
-        assert_eq!(open.len(), 1);
-        assert_eq!(open[0].id, ids[0]);
-        let added = store
-            .audit_replay_page(ids[0], "es", &[record("a", "auditevents")], "r1", true)
-            .expect("page");
-        assert_eq!(added, 1, "a copy, though the original is still there");
-        let es = store.audit_batch("es", 0, 10, false).expect("es");
-        let hec = store.audit_batch("hec", 0, 10, false).expect("hec");
-        assert_eq!(es.len(), 2);
-        assert_eq!(
-            es[1].record.request_id, "a",
-            "the copy keeps the record's own id"
-        );
-        assert_eq!(hec.len(), 1, "the copy is for es only");
-        assert!(store.audit_replays_open().expect("open").is_empty());
-        let done = &store.audit_replays().expect("all")[0];
-        assert_eq!((done.added, done.cursor.as_deref()), (1, Some("r1")));
     }
 }

@@ -184,6 +184,16 @@ impl PgTarget {
         Ok(PgTarget { config, shown, tls })
     }
 
+    /// Has the server end this target's sessions that stay idle inside a transaction longer
+    /// than `bound`, releasing their locks: a replica paused mid-transaction (SIGSTOP, a frozen
+    /// VM) must not hold up the others past that.
+    pub fn bound_idle_transactions(&mut self, bound: Duration) {
+        self.config.options(format!(
+            "-c idle_in_transaction_session_timeout={}",
+            bound.as_millis().max(1)
+        ));
+    }
+
     /// Opens one connection; its I/O runs on a task of its own until the client is dropped.
     pub async fn connect(&self) -> Result<Client, PgError> {
         let failed = |source| PgError::Connect {
@@ -203,6 +213,22 @@ impl PgTarget {
                 Ok(client)
             }
         }
+    }
+}
+
+impl PgTarget {
+    /// Opens one connection for blocking use (the store's worker threads): its I/O runs on a
+    /// runtime of its own. Call it outside any async runtime.
+    pub(crate) fn connect_blocking(&self) -> Result<postgres::Client, PgError> {
+        let config = postgres::Config::from(self.config.clone());
+        let connected = match &self.tls {
+            None => config.connect(NoTls),
+            Some(tls) => config.connect(MakeRustlsConnect::new(tls.as_ref().clone())),
+        };
+        connected.map_err(|source| PgError::Connect {
+            target: self.shown.clone(),
+            source,
+        })
     }
 }
 

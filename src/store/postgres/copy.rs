@@ -8,7 +8,7 @@ use tokio_postgres::types::{ToSql, Type};
 
 use crate::store::postgres::error::PgContext;
 use crate::store::postgres::{PgError, PgTarget, migrate};
-use crate::store::{Store, StoreError};
+use crate::store::{SqliteStore, Store, StoreError};
 
 /// Every table of the state, in an order where nothing refers to a later one.
 pub const STATE_TABLES: &[&str] = &[
@@ -94,7 +94,12 @@ pub async fn copy_state(source: &Store, target: &PgTarget) -> Result<Copied, PgE
         columns.push(pg_columns(&tx, table).await?);
     }
     let names: Vec<Vec<String>> = columns.iter().map(|c| c.names.clone()).collect();
-    let snapshot = source.blocking(move |s| s.snapshot(&names)).await?;
+    let snapshot = source
+        .blocking(move |s| match s.sqlite() {
+            Some(db) => db.snapshot(&names),
+            None => Err(StoreError::NotSupported("copying from a PostgreSQL state")),
+        })
+        .await?;
 
     let mut copied = Vec::with_capacity(STATE_TABLES.len());
     for ((&table, cols), rows) in STATE_TABLES.iter().zip(&columns).zip(snapshot) {
@@ -214,7 +219,7 @@ async fn write_table(
     Ok(())
 }
 
-impl Store {
+impl SqliteStore {
     /// Every row of each table, with the columns named, read in one transaction: one snapshot
     /// of the database even while another process writes it.
     fn snapshot(&self, tables: &[Vec<String>]) -> Result<Vec<Vec<Vec<Value>>>, StoreError> {

@@ -28,7 +28,7 @@ pub enum PgError {
         source: tokio_postgres::Error,
     },
     /// A statement failed.
-    #[error("PostgreSQL state: {op}: {source}")]
+    #[error("PostgreSQL state: {op}: {}", reason(.source))]
     Sql {
         op: &'static str,
         #[source]
@@ -85,5 +85,14 @@ impl<T> PgContext<T> for Result<T, tokio_postgres::Error> {
                 PgError::Sql { op, source }
             }
         })
+    }
+}
+
+/// What went wrong, with the server's own message when it sent one ("db error" alone says
+/// nothing).
+pub fn reason(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => e.to_string(),
     }
 }

@@ -8,11 +8,13 @@ mod keeper;
 mod lease;
 mod replicas;
 mod schema;
+mod store;
 
 pub use connect::{PasswordSource, PgTarget};
 pub use copy::{Copied, STATE_TABLES, copy_state};
-pub use error::{FENCED_SQLSTATE, PgError};
+pub use error::{FENCED_SQLSTATE, PgError, reason};
 pub use keeper::{Keeper, LeaseTiming, Role};
 pub use lease::{LEADER_LEASE, Lease, LeaseRow, Standing, fence, lease_row};
 pub use replicas::{Replica, SeenReplica, heartbeat, leave, seen};
 pub use schema::{PG_SCHEMA_VERSION, migrate};
+pub(crate) use store::{PgStore, STANDING_BY};

@@ -210,6 +210,67 @@ const MIGRATIONS: &[&str] = &[
         seen_at    TIMESTAMPTZ NOT NULL
     );
     "#,
+    // 2: fencing without trusting the writer. A replica's connections carry the epoch it leads
+    // with in the session setting `opsync.epoch`. Every statement that writes a table the
+    // leader owns is checked against the lease first (a fast refusal), and every transaction
+    // that wrote such a row passes `opsync_fence` again at commit, which share-locks the lease
+    // row only for the commit itself: a paused client can never hold that lock, and no takeover
+    // commits between the check and the write. Connections without the setting (the CLI's, a
+    // single process) are not fenced.
+    r#"
+    CREATE FUNCTION opsync_claimed_epoch() RETURNS BIGINT
+    LANGUAGE sql STABLE AS $claimed$
+        SELECT nullif(current_setting('opsync.epoch', true), '')::BIGINT
+    $claimed$;
+    CREATE FUNCTION opsync_fence_statement() RETURNS trigger
+    LANGUAGE plpgsql AS $fence$
+    DECLARE
+        claimed BIGINT := opsync_claimed_epoch();
+    BEGIN
+        IF claimed IS NOT NULL AND NOT EXISTS (
+            SELECT 1 FROM leases
+             WHERE name = 'leader' AND epoch = claimed AND expires_at > clock_timestamp()
+        ) THEN
+            RAISE EXCEPTION 'opsync: lease leader epoch % is stale', claimed
+                USING ERRCODE = 'OP001';
+        END IF;
+        RETURN NULL;
+    END
+    $fence$;
+    CREATE FUNCTION opsync_fence_commit() RETURNS trigger
+    LANGUAGE plpgsql AS $fence$
+    DECLARE
+        claimed BIGINT := opsync_claimed_epoch();
+    BEGIN
+        IF claimed IS NOT NULL
+           AND current_setting('opsync.fenced_in', true) IS DISTINCT FROM txid_current()::TEXT
+        THEN
+            PERFORM opsync_fence('leader', claimed);
+            PERFORM set_config('opsync.fenced_in', txid_current()::TEXT, true);
+        END IF;
+        RETURN NULL;
+    END
+    $fence$;
+    DO $triggers$
+    DECLARE
+        t TEXT;
+    BEGIN
+        FOREACH t IN ARRAY ARRAY['vaults', 'items', 'members', 'ledger', 'holds',
+                                 'rotation_jobs', 'audit_outbox', 'audit_tail', 'audit_sinks',
+                                 'audit_dead', 'fingerprints', 'audit_streams', 'audit_replays']
+        LOOP
+            EXECUTE format(
+                'CREATE TRIGGER opsync_fence_statement BEFORE INSERT OR UPDATE OR DELETE '
+                'OR TRUNCATE ON %I FOR EACH STATEMENT EXECUTE FUNCTION opsync_fence_statement()',
+                t);
+            EXECUTE format(
+                'CREATE CONSTRAINT TRIGGER opsync_fence_commit AFTER INSERT OR UPDATE OR DELETE '
+                'ON %I DEFERRABLE INITIALLY DEFERRED FOR EACH ROW '
+                'EXECUTE FUNCTION opsync_fence_commit()', t);
+        END LOOP;
+    END
+    $triggers$;
+    "#,
 ];
 
 /// The schema version this build writes.
