@@ -646,3 +646,59 @@ fn urls_that_cannot_work_are_refused_with_the_setting_named() {
         .to_string();
     assert_eq!(shown, "postgres://u@db.internal:6432/state");
 }
+
+fn one_change() -> Vec<opsync::store::LedgerEntry> {
+    vec![opsync::store::LedgerEntry {
+        route: "r".into(),
+        destination: "d".into(),
+        vault_id: "v".into(),
+        vault_name: "V".into(),
+        item_id: "i".into(),
+        title: "t".into(),
+        key: "V/t".into(),
+        category: "LOGIN".into(),
+        tags: Vec::new(),
+        version: 1,
+        kind: opsync::plugin::ChangeKind::Created,
+        detected_at: chrono::Utc::now(),
+    }]
+}
+
+#[tokio::test]
+async fn the_database_refuses_a_stores_writes_once_its_epoch_is_stale_or_it_stands_by() {
+    let db = pg_support::database();
+    let c = client(&db).await;
+    let store = Store::open_postgres(&db.target()).expect("opens");
+    let a = Lease::new(LEADER_LEASE, "a", Duration::from_millis(500));
+    assert!(leader(1)(&a.claim(&c).await.expect("a leads")));
+
+    store.lead_with(None);
+    let err = store
+        .enqueue(&one_change())
+        .expect_err("a replica standing by");
+    assert!(err.to_string().contains("is stale"), "{err}");
+    assert_eq!(db.psql("SELECT count(*) FROM ledger"), "0");
+
+    store.lead_with(Some(1));
+    store.enqueue(&one_change()).expect("the leader writes");
+    assert_eq!(db.psql("SELECT count(*) FROM ledger"), "1");
+
+    // Another replica takes over; the old leader's store still carries epoch 1.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let b = Lease::new(LEADER_LEASE, "b", Duration::from_secs(10));
+    assert!(leader(2)(&b.claim(&c).await.expect("b takes over")));
+    let mut later = one_change();
+    later[0].version = 2;
+    let err = store.enqueue(&later).expect_err("a stale leader");
+    assert!(err.to_string().contains("epoch 1 is stale"), "{err}");
+    assert_eq!(
+        db.psql("SELECT count(*) FROM ledger"),
+        "1",
+        "nothing of it landed"
+    );
+    // Reads are never fenced.
+    assert_eq!(
+        store.due("r", chrono::Utc::now(), 10).expect("reads").len(),
+        1
+    );
+}

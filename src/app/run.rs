@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use chrono::Utc;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::watch;
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
 
 use crate::app::engine::Engine;
 use crate::app::error::AppError;
@@ -19,8 +19,8 @@ use crate::delivery::{DrainReport, DriftChecker, RouteWorker};
 use crate::detect::{Detector, PollReport};
 use crate::poll_loop::{PollFailure, PollLoop};
 use crate::shutdown::Shutdown;
-use crate::store::Store;
-use crate::store::UnusablePlugin;
+use crate::store::postgres::{Keeper, LEADER_LEASE, Lease, LeaseTiming, Replica, Role};
+use crate::store::{Store, StoreError, UnusablePlugin};
 use crate::telemetry::{self, AdminOptions, AdminServer, Readiness, names};
 
 /// `opsync run` flags.
@@ -47,6 +47,14 @@ pub struct RunSummary {
     pub delivery: DrainReport,
 }
 
+impl RunSummary {
+    fn add(&mut self, other: &RunSummary) {
+        self.polls += other.polls;
+        self.poll_failures += other.poll_failures;
+        self.delivery.add(&other.delivery);
+    }
+}
+
 /// Where compiled plugins are cached: beside the state database.
 pub fn plugin_cache_dir(state: &Path) -> PathBuf {
     let parent = state.parent().filter(|p| !p.as_os_str().is_empty());
@@ -59,15 +67,18 @@ pub fn plugin_cache_dir(state: &Path) -> PathBuf {
 pub async fn run(
     settings: Settings,
     options: RunOptions,
-    mut shutdown: Shutdown,
+    shutdown: Shutdown,
 ) -> Result<RunSummary, AppError> {
     refuse_pin_mismatches(&settings, options.allow_unusable_plugins)?;
     let metrics = options.metrics.clone().unwrap_or_else(telemetry::detached);
-    let store = Store::open(&settings.state.path)?;
+    let store = Store::open_state(&settings.state)?;
     let cache = plugin_cache_dir(&settings.state.path);
     let engine = Engine::start(settings, store, Some(cache)).await?;
     note_unusable_plugins(&engine);
     crate::app::series::initialize(&engine.settings, &engine.store);
+    let (keeper_stop, keeper_stopped) = crate::shutdown::channel();
+    let keeper = start_keeper(&engine, keeper_stopped)?;
+    let role = keeper.as_ref().map(|(_, role)| role.clone());
     let admin_addr = options.admin_listen.or(engine.settings.admin.listen);
     let admin = match admin_addr {
         Some(addr) => {
@@ -77,7 +88,7 @@ pub async fn run(
                 engine.store.clone(),
             );
             let admin_options = AdminOptions::new(metrics)
-                .readiness(readiness(&engine))
+                .readiness(readiness(&engine, role.clone()))
                 .pages(pages)
                 .token(admin.token.as_ref().map(|t| t.expose()))
                 .open_metrics(admin.open_metrics);
@@ -89,6 +100,114 @@ pub async fn run(
         }
         None => None,
     };
+    let summary = match role {
+        None => lead(&engine, &options, shutdown).await,
+        Some(role) => lead_while_leader(&engine, &options, role, shutdown).await,
+    };
+    // The lease goes last, once the work it covers has stopped: a follower then takes over at
+    // its next renewal.
+    keeper_stop.trigger();
+    if let Some((task, _)) = keeper {
+        let _ = task.await;
+    }
+    if let Some(admin) = admin {
+        admin.shutdown().await;
+    }
+    let summary = summary?;
+    tracing::info!(
+        polls = summary.polls,
+        delivered = summary.delivery.delivered,
+        cut_off = summary.delivery.cut_off,
+        "opsync stopped"
+    );
+    Ok(summary)
+}
+
+/// The lease keeper's task and the role it publishes.
+type KeeperTask = (JoinHandle<()>, watch::Receiver<Role>);
+
+/// On a PostgreSQL state: this replica joins the replicas and claims the leader lease in the
+/// background, standing by (every write to the leader's tables refused) until it leads.
+fn start_keeper(engine: &Engine, stop: Shutdown) -> Result<Option<KeeperTask>, AppError> {
+    let state = &engine.settings.state;
+    let Some(target) = state
+        .postgres()
+        .map_err(|e| AppError::from(StoreError::Postgres(Box::new(e))))?
+    else {
+        return Ok(None);
+    };
+    engine.store.lead_with(None);
+    let replica = Replica::this_process();
+    tracing::info!(replica = %replica.id, lease = %humantime::format_duration(state.lease), "joining the replicas; standing by until this replica leads");
+    let keeper = Keeper::new(
+        target,
+        Lease::new(LEADER_LEASE, &replica.id, state.lease),
+        replica,
+        LeaseTiming {
+            lease: state.lease,
+            renew_every: state.renew_every,
+        },
+    );
+    let (role, roles) = watch::channel(Role::Follower {
+        leader: None,
+        epoch: 0,
+    });
+    Ok(Some((tokio::spawn(keeper.run(role, stop)), roles)))
+}
+
+/// Leads whenever the lease is this replica's, until `shutdown`: the work starts with each
+/// epoch won and stops when it is lost (its writes are refused by then anyway).
+async fn lead_while_leader(
+    engine: &Engine,
+    options: &RunOptions,
+    mut role: watch::Receiver<Role>,
+    mut shutdown: Shutdown,
+) -> Result<RunSummary, AppError> {
+    let mut summary = RunSummary::default();
+    metrics::gauge!(names::LEADER).set(0.0);
+    loop {
+        let won = tokio::select! {
+            r = role.wait_for(|r| r.leading().is_some()) => r.ok().and_then(|r| r.leading()),
+            () = shutdown.wait() => None,
+        };
+        let Some(epoch) = won else { break };
+        engine.store.lead_with(Some(epoch));
+        metrics::gauge!(names::LEADER).set(1.0);
+        metrics::gauge!(names::LEADER_EPOCH).set(epoch as f64);
+        metrics::counter!(names::LEADERSHIP_TAKEN_TOTAL).increment(1);
+        tracing::info!(
+            epoch,
+            "leading: polling, audit export, deliveries and rotations start"
+        );
+        let (step_down, stop) = crate::shutdown::channel();
+        let (mut lost, mut stopping) = (role.clone(), shutdown.clone());
+        let watcher = tokio::spawn(async move {
+            tokio::select! {
+                _ = lost.wait_for(|r| r.leading() != Some(epoch)) => {}
+                () = stopping.wait() => {}
+            }
+            step_down.trigger();
+        });
+        let led = lead(engine, options, stop).await;
+        watcher.abort();
+        engine.store.lead_with(None);
+        metrics::gauge!(names::LEADER).set(0.0);
+        summary.add(&led?);
+        if shutdown.is_triggered() {
+            break;
+        }
+        tracing::warn!(epoch, "no longer leading: work stopped; standing by");
+    }
+    Ok(summary)
+}
+
+/// The work one process does while it leads (always, on a SQLite state): polling, the audit
+/// export, deliveries, drift checks and rotations, until `shutdown`.
+async fn lead(
+    engine: &Engine,
+    options: &RunOptions,
+    mut shutdown: Shutdown,
+) -> Result<RunSummary, AppError> {
     let audit = match &engine.host {
         Some(host) => {
             crate::audit::start(
@@ -146,7 +265,7 @@ pub async fn run(
     );
     while polling.due(&mut shutdown).await {
         pruner.tick(&engine.store).await;
-        let polled = match poll_once(&mut detector, &engine).await {
+        let polled = match poll_once(&mut detector, engine).await {
             Ok(report) => {
                 summary.polls += 1;
                 if report.enqueued > 0 {
@@ -182,15 +301,6 @@ pub async fn run(
             tracing::info!(sink = %sink, shipped = report.shipped, failures = report.failures, dead = report.dead, "audit sink stopped");
         }
     }
-    if let Some(admin) = admin {
-        admin.shutdown().await;
-    }
-    tracing::info!(
-        polls = summary.polls,
-        delivered = summary.delivery.delivered,
-        cut_off = summary.delivery.cut_off,
-        "opsync stopped"
-    );
     Ok(summary)
 }
 
@@ -308,11 +418,23 @@ fn token_expiry_gauge(engine: &Engine) {
     }
 }
 
-/// `/readyz`: Connect answers its heartbeat, and the state database takes a write.
-fn readiness(engine: &Engine) -> Readiness {
+/// `/readyz`: Connect answers its heartbeat, and the state database takes a write; on a
+/// PostgreSQL state it also says whether this replica leads or follows (both are ready).
+fn readiness(engine: &Engine, role: Option<watch::Receiver<Role>>) -> Readiness {
     let client = engine.client.clone();
     let store = engine.store.clone();
-    Readiness::new()
+    let readiness = match role {
+        Some(role) => Readiness::new().with_note("role", move || match &*role.borrow() {
+            Role::Leader { epoch } => format!("leader (epoch {epoch})"),
+            Role::Follower {
+                leader: Some(leader),
+                epoch,
+            } => format!("follower (leader {leader}, epoch {epoch})"),
+            Role::Follower { leader: None, .. } => "follower (no leader yet)".to_owned(),
+        }),
+        None => Readiness::new(),
+    };
+    readiness
         .with_check("connect", move || {
             let client = client.clone();
             Box::pin(async move { client.heartbeat().await.map_err(|e| e.to_string()) })

@@ -30,10 +30,14 @@ pub type CheckFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
 
 type Check = Arc<dyn Fn() -> CheckFuture + Send + Sync>;
 
-/// The named checks that `/readyz` runs, in order.
+/// A line `/readyz` shows after its checks, which never fails it (a replica's role).
+type Note = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// The named checks that `/readyz` runs, in order, and the notes it shows after them.
 #[derive(Clone, Default)]
 pub struct Readiness {
     checks: Vec<(String, Check)>,
+    notes: Vec<(String, Note)>,
 }
 
 impl Readiness {
@@ -47,6 +51,15 @@ impl Readiness {
         F: Fn() -> CheckFuture + Send + Sync + 'static,
     {
         self.checks.push((name.into(), Arc::new(check)));
+        self
+    }
+
+    /// Adds a note: a `name: value` line after the checks, with `value` read per request.
+    pub fn with_note<F>(mut self, name: impl Into<String>, note: F) -> Self
+    where
+        F: Fn() -> String + Send + Sync + 'static,
+    {
+        self.notes.push((name.into(), Arc::new(note)));
         self
     }
 
@@ -306,6 +319,9 @@ async fn readyz(State(state): State<AdminState>) -> Response {
             Ok(()) => body.push_str(&format!("{name}: ok\n")),
             Err(reason) => body.push_str(&format!("{name}: {reason}\n")),
         }
+    }
+    for (name, note) in &state.readiness.notes {
+        body.push_str(&format!("{name}: {}\n", note()));
     }
     let status = if ready {
         StatusCode::OK

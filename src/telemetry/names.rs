@@ -5,6 +5,14 @@
 
 use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
 
+// Replicas (a PostgreSQL state).
+/// Gauge: 1 while this replica leads (polls, tails the audit log, delivers, rotates), else 0.
+pub const LEADER: &str = "opsync_leader";
+/// Gauge: the epoch of the leader lease as this replica last saw it.
+pub const LEADER_EPOCH: &str = "opsync_leader_epoch";
+/// Counter: times this replica started leading.
+pub const LEADERSHIP_TAKEN_TOTAL: &str = "opsync_leadership_taken_total";
+
 // Detection.
 /// Histogram: how long one poll of Connect took (`full`: `true` for a reconciliation).
 pub const POLL_DURATION_SECONDS: &str = "opsync_poll_duration_seconds";
@@ -133,6 +141,9 @@ pub const BUILD_INFO: &str = "opsync_build_info";
 
 /// Every metric name above: what dashboards and alert rules may query.
 pub const ALL: &[&str] = &[
+    LEADER,
+    LEADER_EPOCH,
+    LEADERSHIP_TAKEN_TOTAL,
     POLL_DURATION_SECONDS,
     POLLS_TOTAL,
     CHANGES_DETECTED_TOTAL,
@@ -236,6 +247,15 @@ pub fn describe() {
         "Drifted items queued for delivery again, by route and plugin"
     );
     describe_gauge!(PENDING, "Ledger entries waiting to be delivered, by route");
+    describe_gauge!(
+        LEADER,
+        "1 while this replica leads on a PostgreSQL state (polls, audit, deliveries, rotations)"
+    );
+    describe_gauge!(
+        LEADER_EPOCH,
+        "Epoch of the leader lease as this replica last saw it"
+    );
+    describe_counter!(LEADERSHIP_TAKEN_TOTAL, "Times this replica started leading");
     describe_gauge!(DEAD_LETTERS, "Dead letters currently held, by route");
     describe_counter!(
         CONNECT_REQUESTS_TOTAL,

@@ -1,0 +1,277 @@
+//! Several replicas of the daemon on one PostgreSQL state: one leads, the others stand by. While
+//! items change, the leader is killed (`kill -9`) and paused past its lease (`SIGSTOP`); another
+//! replica takes over each time at a new epoch, the paused one wakes up as a follower, and every
+//! item's newest version reaches the destination: no change is lost.
+
+mod pg_support;
+mod sync_support;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use opsync::connect_dev::Seed;
+use sync_support::{base_config, client, connect, delivered_version, file_plugin, free_port};
+
+/// One `opsync run` process of the set.
+struct Replica {
+    admin: String,
+    log: PathBuf,
+    child: Option<Child>,
+}
+
+impl Replica {
+    fn start(dir: &Path, n: usize) -> Replica {
+        let admin = format!("127.0.0.1:{}", free_port());
+        let log = dir.join(format!("replica-{n}.log"));
+        let mut replica = Replica {
+            admin,
+            log,
+            child: None,
+        };
+        replica.restart(dir);
+        replica
+    }
+
+    fn restart(&mut self, dir: &Path) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("log");
+        self.child = Some(
+            Command::new(env!("CARGO_BIN_EXE_opsync"))
+                .current_dir(dir)
+                .args([
+                    "--config",
+                    "config.toml",
+                    "run",
+                    "--admin-listen",
+                    &self.admin,
+                ])
+                .env("OPSYNC_LOG__LEVEL", "info")
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .expect("opsync run starts"),
+        );
+    }
+
+    fn signal(&self, signal: libc::c_int) {
+        let child = self.child.as_ref().expect("running");
+        // SAFETY: our own child, not yet reaped.
+        unsafe { libc::kill(child.id() as libc::pid_t, signal) };
+    }
+
+    fn kill(&mut self) {
+        self.signal(libc::SIGKILL);
+        if let Some(mut child) = self.child.take() {
+            let _ = child.wait();
+        }
+    }
+
+    /// What `/readyz` says about this replica's role, if it answers.
+    async fn role(&self) -> Option<String> {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_millis(500))
+            .build()
+            .ok()?;
+        let body = client
+            .get(format!("http://{}/readyz", self.admin))
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        body.lines()
+            .find_map(|l| l.strip_prefix("role: "))
+            .map(str::to_owned)
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // SAFETY: our own child, not yet reaped.
+            unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGCONT) };
+            unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The index of the one replica that says it leads, and its epoch, once exactly one does.
+async fn leader(replicas: &[Replica], skip: Option<usize>) -> (usize, u64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut leading = Vec::new();
+        for (i, r) in replicas.iter().enumerate() {
+            if Some(i) == skip || r.child.is_none() {
+                continue;
+            }
+            if let Some(role) = r.role().await
+                && let Some(epoch) = role
+                    .strip_prefix("leader (epoch ")
+                    .and_then(|e| e.strip_suffix(')'))
+            {
+                leading.push((i, epoch.parse::<u64>().expect("epoch")));
+            }
+        }
+        if leading.len() == 1 {
+            return leading[0];
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no single leader within 60 s: {leading:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn logs(replicas: &[Replica]) -> String {
+    replicas
+        .iter()
+        .map(|r| std::fs::read_to_string(&r.log).unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("\n----\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_replicas_lose_no_change_while_leaders_are_killed_and_paused() {
+    let server = connect(Seed::Bulk {
+        vaults: 1,
+        items_per_vault: 50,
+    })
+    .await;
+    let db = pg_support::database();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = format!(
+        r#"{base}
+[state]
+url = "{url}"
+password_file = "{password}"
+lease = "2s"
+renew_every = "500ms"
+{plugin}
+[[route]]
+name = "bulk"
+vaults = ["Bulk 01"]
+destinations = ["files"]
+"#,
+        base = base_config(&server, "300ms").replace("[state]\npath = \"state.db\"\n", ""),
+        url = db.url,
+        password = db.password_file.display(),
+        plugin = file_plugin(dir.path(), "files", "out", ""),
+    );
+    std::fs::write(dir.path().join("config.toml"), &config).expect("config");
+
+    let mut replicas = vec![Replica::start(dir.path(), 0)];
+    let (first, epoch) = leader(&replicas, None).await;
+    assert_eq!((first, epoch), (0, 1));
+    replicas.push(Replica::start(dir.path(), 1));
+    replicas.push(Replica::start(dir.path(), 2));
+
+    // 1,000 changes over the 50 items, a few milliseconds apart, while leaders fail.
+    let connect = client(&server);
+    let vault = connect.find_vault_by_name("Bulk 01").await.expect("vault");
+    let items: Vec<String> = connect
+        .list_items(&vault.id, None)
+        .await
+        .expect("items")
+        .into_iter()
+        .map(|i| i.id)
+        .collect();
+    let changer = {
+        let (connect, vault_id, items) = (connect.clone(), vault.id.clone(), items.clone());
+        tokio::spawn(async move {
+            let mut newest: HashMap<String, u64> = HashMap::new();
+            for n in 0..1000 {
+                let id = &items[n % items.len()];
+                let item =
+                    sync_support::set_secret(&connect, &vault_id, id, &format!("value-{n}")).await;
+                newest.insert(id.clone(), item.version);
+                tokio::time::sleep(Duration::from_millis(8)).await;
+            }
+            newest
+        })
+    };
+
+    let mut epochs = vec![epoch];
+    for round in 0..2 {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let (was, _) = leader(&replicas, None).await;
+        replicas[was].kill();
+        let killed = Instant::now();
+        let (now, epoch) = leader(&replicas, Some(was)).await;
+        assert_ne!(now, was);
+        epochs.push(epoch);
+        eprintln!(
+            "round {round}: replica {now} leads at epoch {epoch} {:?} after the kill",
+            killed.elapsed()
+        );
+        replicas[was].restart(dir.path());
+    }
+
+    // Pause the leader past its lease; another takes over; the paused one wakes as a follower.
+    let (paused, _) = leader(&replicas, None).await;
+    replicas[paused].signal(libc::SIGSTOP);
+    let (now, epoch) = leader(&replicas, Some(paused)).await;
+    assert_ne!(now, paused);
+    epochs.push(epoch);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    replicas[paused].signal(libc::SIGCONT);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let role = replicas[paused].role().await.unwrap_or_default();
+        if role.starts_with("follower") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the paused leader did not step down: {role}\n{}",
+            logs(&replicas)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        epochs.windows(2).all(|w| w[1] > w[0]),
+        "each takeover has a newer epoch: {epochs:?}"
+    );
+
+    let newest = changer.await.expect("changes made");
+    let root = dir.path().join("out");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let behind: Vec<(&String, Option<u64>, u64)> = newest
+            .iter()
+            .filter_map(|(id, &version)| {
+                let path = sync_support::item_file(&root, "Bulk 01", id);
+                let got = delivered_version(&path);
+                (got != Some(version)).then_some((id, got, version))
+            })
+            .collect();
+        if behind.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "items not at their newest version after 90 s: {behind:?}\n{}",
+            logs(&replicas)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Every change is delivered or superseded by a newer one; none is pending or dead.
+    assert_eq!(
+        db.psql("SELECT count(*) FROM ledger WHERE status IN ('pending', 'dead')"),
+        "0",
+        "{}",
+        logs(&replicas)
+    );
+    let last: u64 = db
+        .psql("SELECT epoch FROM leases WHERE name = 'leader'")
+        .parse()
+        .expect("epoch");
+    assert!(last >= 4, "epoch {last} after three takeovers");
+}
