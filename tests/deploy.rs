@@ -387,3 +387,56 @@ fn the_systemd_unit_verifies_and_keeps_its_exposure_score() {
         assert!(line.trim_start().starts_with('✓'), "{line}");
     }
 }
+
+#[test]
+fn the_replicas_variant_runs_three_replicas_on_postgres_and_validates() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new("kubectl")
+        .arg("kustomize")
+        .arg(repo().join("deploy/kubernetes-replicas"))
+        .output()
+        .expect("kubectl runs (scripts/setup-system.sh installs it)");
+    assert!(out.status.success(), "{}", text(&out));
+    let rendered = dir.path().join("replicas.yaml");
+    std::fs::write(&rendered, &out.stdout).expect("write");
+    let check = Command::new(venv_tool("kubernetes-validate"))
+        .args(["--kubernetes-version", "1.31.0", "--strict"])
+        .arg(&rendered)
+        .output()
+        .expect("kubernetes-validate runs");
+    assert!(check.status.success(), "{}", text(&check));
+
+    let docs = yaml_documents(&rendered);
+    let kinds: Vec<&str> = docs.iter().filter_map(|d| d["kind"].as_str()).collect();
+    assert!(!kinds.contains(&"PersistentVolumeClaim"), "{kinds:?}");
+    let deployment = docs
+        .iter()
+        .find(|d| d["kind"] == "Deployment")
+        .expect("a Deployment");
+    assert_eq!(deployment["spec"]["replicas"], 3);
+    assert_eq!(deployment["spec"]["strategy"]["type"], "RollingUpdate");
+    let pod = &deployment["spec"]["template"]["spec"];
+    let env = pod["containers"][0]["env"].as_array().expect("env");
+    let value = |name: &str| {
+        env.iter()
+            .find(|e| e["name"] == name)
+            .and_then(|e| e["value"].as_str())
+            .unwrap_or_else(|| panic!("no {name} in {env:?}"))
+            .to_owned()
+    };
+    let url = url::Url::parse(&value("OPSYNC_STATE__URL")).expect("a URL");
+    assert_eq!(url.scheme(), "postgres");
+    assert!(url.password().is_none(), "a password in the manifest");
+    assert!(value("OPSYNC_STATE__PASSWORD_FILE").starts_with("/var/run/secrets/"));
+    let state = pod["volumes"]
+        .as_array()
+        .expect("volumes")
+        .iter()
+        .find(|v| v["name"] == "state")
+        .expect("the state volume");
+    assert!(state.get("emptyDir").is_some() && state.get("persistentVolumeClaim").is_none());
+    assert!(
+        docs.iter()
+            .any(|d| d["kind"] == "Secret" && d["metadata"]["name"] == "opsync-postgres")
+    );
+}

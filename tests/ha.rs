@@ -147,24 +147,7 @@ async fn three_replicas_lose_no_change_while_leaders_are_killed_and_paused() {
     .await;
     let db = pg_support::database();
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = format!(
-        r#"{base}
-[state]
-url = "{url}"
-password_file = "{password}"
-lease = "2s"
-renew_every = "500ms"
-{plugin}
-[[route]]
-name = "bulk"
-vaults = ["Bulk 01"]
-destinations = ["files"]
-"#,
-        base = base_config(&server, "300ms").replace("[state]\npath = \"state.db\"\n", ""),
-        url = db.url,
-        password = db.password_file.display(),
-        plugin = file_plugin(dir.path(), "files", "out", ""),
-    );
+    let config = postgres_config(&server, dir.path(), &db);
     std::fs::write(dir.path().join("config.toml"), &config).expect("config");
 
     let mut replicas = vec![Replica::start(dir.path(), 0)];
@@ -274,4 +257,69 @@ destinations = ["files"]
         .parse()
         .expect("epoch");
     assert!(last >= 4, "epoch {last} after three takeovers");
+}
+
+fn postgres_config(
+    server: &opsync::connect_dev::DevServer,
+    dir: &Path,
+    db: &pg_support::Database,
+) -> String {
+    format!(
+        r#"{base}
+[state]
+url = "{url}"
+password_file = "{password}"
+lease = "2s"
+renew_every = "500ms"
+{plugin}
+[[route]]
+name = "bulk"
+vaults = ["Bulk 01"]
+destinations = ["files"]
+"#,
+        base = base_config(server, "300ms").replace("[state]\npath = \"state.db\"\n", ""),
+        url = db.url,
+        password = db.password_file.display(),
+        plugin = file_plugin(dir, "files", "out", ""),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn once_on_a_postgres_state_syncs_and_is_refused_while_a_replica_leads() {
+    let server = connect(Seed::Bulk {
+        vaults: 1,
+        items_per_vault: 20,
+    })
+    .await;
+    let db = pg_support::database();
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("config.toml"),
+        postgres_config(&server, dir.path(), &db),
+    )
+    .expect("config");
+
+    let out = sync_support::opsync_in(dir.path(), &["once", "--no-progress"]);
+    assert!(out.status.success(), "{}", sync_support::text(&out));
+    assert_eq!(sync_support::files_under(&dir.path().join("out")).len(), 20);
+    assert_eq!(
+        db.psql("SELECT count(*) FROM ledger WHERE status = 'delivered'"),
+        "20"
+    );
+    assert_eq!(
+        db.psql("SELECT epoch, expires_at <= clock_timestamp() FROM leases"),
+        "1|t",
+        "the cycle led at epoch 1 and gave the lease up when it ended"
+    );
+
+    let daemon = Replica::start(dir.path(), 0);
+    let (_, epoch) = leader(std::slice::from_ref(&daemon), None).await;
+    assert_eq!(epoch, 2);
+    let refused = sync_support::opsync_in(dir.path(), &["once", "--no-progress"]);
+    assert!(!refused.status.success());
+    let err = sync_support::text(&refused);
+    assert!(
+        err.contains("leads this PostgreSQL state (epoch 2)"),
+        "{err}"
+    );
 }

@@ -16,6 +16,15 @@ pub enum AppError {
          neither deliver nor ship anything (docs/configuration.md shows both)"
     )]
     NothingToDo,
+    /// Another replica leads the PostgreSQL state, so a one-off cycle would race it.
+    #[error(
+        "replica {leader} leads this PostgreSQL state (epoch {epoch}): `opsync once` would race \
+         it; the running replicas already poll and deliver (stop them to run a cycle by hand)"
+    )]
+    AnotherLeader { leader: String, epoch: i64 },
+    /// The leader lease could not be claimed in time.
+    #[error("cannot claim the leader lease of the PostgreSQL state within {0:?}")]
+    NoLease(std::time::Duration),
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error("Connect: {0}")]

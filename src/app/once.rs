@@ -11,11 +11,12 @@ use crate::app::engine::Engine;
 use crate::app::error::AppError;
 use crate::app::pins::refuse_pin_mismatches;
 use crate::app::prune::Pruner;
-use crate::app::run::{plugin_cache_dir, poll_once};
+use crate::app::run::{plugin_cache_dir, poll_once, start_keeper};
 use crate::config::Settings;
 use crate::delivery::{DrainReport, Outcome, RouteWorker};
 use crate::detect::PollReport;
 use crate::store::Store;
+use crate::store::postgres::Role;
 
 /// `opsync once` flags.
 #[derive(Clone, Copy, Debug, Default)]
@@ -112,12 +113,63 @@ pub async fn once(settings: Settings, options: OnceOptions) -> Result<OnceSummar
     let store = Store::open_state(&settings.state)?;
     let cache = plugin_cache_dir(&settings.state.path);
     let engine = Engine::start(settings, store, Some(cache)).await?;
+    // On a PostgreSQL state the cycle leads like a replica would, or does not run at all.
+    let (keeper_stop, keeper_stopped) = crate::shutdown::channel();
+    let keeper = start_keeper(&engine, keeper_stopped)?;
+    if let Some((_, role)) = &keeper {
+        lead_for_the_cycle(&engine, role.clone()).await?;
+    }
+    let summary = cycle(&engine, &options).await;
+    keeper_stop.trigger();
+    if let Some((task, _)) = keeper {
+        let _ = task.await;
+    }
+    summary
+}
+
+/// Waits for the keeper's first claim: this process leads (its writes carry the epoch), or
+/// another replica does and the cycle is refused.
+async fn lead_for_the_cycle(
+    engine: &Engine,
+    mut role: tokio::sync::watch::Receiver<Role>,
+) -> Result<(), AppError> {
+    let bound = engine.settings.state.lease;
+    let first = tokio::time::timeout(
+        bound,
+        role.wait_for(|r| {
+            !matches!(
+                r,
+                Role::Follower {
+                    leader: None,
+                    epoch: 0
+                }
+            )
+        }),
+    )
+    .await
+    .map_err(|_| AppError::NoLease(bound))?
+    .map_err(|_| AppError::NoLease(bound))?
+    .clone();
+    match first {
+        Role::Leader { epoch } => {
+            engine.store.lead_with(Some(epoch));
+            Ok(())
+        }
+        Role::Follower { leader, epoch } => Err(AppError::AnotherLeader {
+            leader: leader.unwrap_or_default(),
+            epoch,
+        }),
+    }
+}
+
+/// The cycle itself: one poll, then every delivery it queued (and the audit export).
+async fn cycle(engine: &Engine, options: &OnceOptions) -> Result<OnceSummary, AppError> {
     // The cycle's deliveries and dead letters become own audit events (with their ledger rows).
     let own_events =
         crate::audit::record_own_events(&engine.settings, &engine.store, &engine.events);
     let mut detector = engine.detector(options.allow_mass_delete);
     detector.set_keep_changes(false);
-    let poll = poll_once(&mut detector, &engine).await?;
+    let poll = poll_once(&mut detector, engine).await?;
     let deliverer = engine.deliverer();
 
     let bar = if options.progress {
@@ -186,7 +238,11 @@ pub async fn once(settings: Settings, options: OnceOptions) -> Result<OnceSummar
     Pruner::new(engine.settings.state.ledger_retention)
         .tick(&engine.store)
         .await;
-    let mut broken: Vec<_> = engine.broken.into_iter().collect();
+    let mut broken: Vec<_> = engine
+        .broken
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     broken.sort();
     Ok(OnceSummary {
         poll,

@@ -124,11 +124,14 @@ pub async fn run(
 }
 
 /// The lease keeper's task and the role it publishes.
-type KeeperTask = (JoinHandle<()>, watch::Receiver<Role>);
+pub(crate) type KeeperTask = (JoinHandle<()>, watch::Receiver<Role>);
 
 /// On a PostgreSQL state: this replica joins the replicas and claims the leader lease in the
 /// background, standing by (every write to the leader's tables refused) until it leads.
-fn start_keeper(engine: &Engine, stop: Shutdown) -> Result<Option<KeeperTask>, AppError> {
+pub(crate) fn start_keeper(
+    engine: &Engine,
+    stop: Shutdown,
+) -> Result<Option<KeeperTask>, AppError> {
     let state = &engine.settings.state;
     let Some(target) = state
         .postgres()
