@@ -149,6 +149,19 @@ pub struct DestinationStatus {
     pub last_error: Option<String>,
 }
 
+/// The shortest time a PostgreSQL session may sit idle inside a transaction before the server
+/// ends it: a busy replica's legitimate pauses stay well below it.
+const IDLE_IN_TRANSACTION_FLOOR: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Who leads a PostgreSQL state, and which replicas are alive.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Leadership {
+    /// The leader lease, once a replica took it.
+    pub lease: Option<postgres::LeaseRow>,
+    /// The replicas whose heartbeat is recent, most recently started first.
+    pub replicas: Vec<postgres::SeenReplica>,
+}
+
 /// The state: SQLite (one process) or PostgreSQL (shared by replicas). Cheap to clone; clones
 /// share one connection (SQLite) or one set of connections (PostgreSQL).
 #[derive(Clone)]
@@ -201,7 +214,7 @@ impl Store {
             .map_err(|e| StoreError::Postgres(Box::new(e)))?
         {
             Some(mut target) => {
-                target.bound_idle_transactions(state.lease);
+                target.bound_idle_transactions(state.lease.max(IDLE_IN_TRANSACTION_FLOOR));
                 Store::open_postgres(&target)
             }
             None => Store::open(&state.path),
@@ -224,6 +237,18 @@ impl Store {
     pub fn lead_with(&self, epoch: Option<i64>) {
         if let Backend::Postgres(db) = &self.backend {
             db.carry_epoch(epoch.unwrap_or(postgres::STANDING_BY));
+        }
+    }
+
+    /// On PostgreSQL: the leader lease and the replicas seen within `within`; `None` on SQLite
+    /// (one process, no leases).
+    pub fn leadership(
+        &self,
+        within: std::time::Duration,
+    ) -> Result<Option<Leadership>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(None),
+            Backend::Postgres(db) => db.leadership(within).map(Some),
         }
     }
 

@@ -65,7 +65,10 @@ impl Keeper {
         let mut deadline: Option<Instant> = None;
         loop {
             let started = Instant::now();
-            match self.renew(&mut client).await {
+            // A slow answer is still a good one (the database's clock decides), so a renewal
+            // may take until the lease held now runs out, or a whole lease when none is held.
+            let until = deadline.unwrap_or(started + self.timing.lease);
+            match self.renew(&mut client, until).await {
                 Ok(Standing::Leader { epoch, remaining }) => {
                     // The database's remaining time counted from before the request was sent:
                     // never later than the lease's real end.
@@ -90,29 +93,27 @@ impl Keeper {
                     tracing::warn!(error = %e, "cannot renew the leader lease");
                 }
             }
+            step_down_when_run_out(&mut deadline, &role);
             let next = started + self.timing.renew_every;
             let wake = deadline.map_or(next, |d| d.min(next));
             tokio::select! {
                 () = tokio::time::sleep_until(wake) => {}
                 () = shutdown.wait() => break,
             }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                tracing::warn!("the leader lease ran out before it was renewed: stepping down");
-                deadline = None;
-                role.send_replace(Role::Follower {
-                    leader: None,
-                    epoch: 0,
-                });
-            }
+            step_down_when_run_out(&mut deadline, &role);
         }
         let epoch = role.borrow().leading();
         self.leave(client, epoch).await;
     }
 
     /// One claim on a connection that is opened again when the last one failed, and one
-    /// heartbeat; both bounded by the renewal interval.
-    async fn renew(&self, client: &mut Option<Client>) -> Result<Standing, PgError> {
-        let bound = self.timing.renew_every;
+    /// heartbeat; both done by `until`.
+    async fn renew(
+        &self,
+        client: &mut Option<Client>,
+        until: Instant,
+    ) -> Result<Standing, PgError> {
+        let bound = until.saturating_duration_since(Instant::now());
         let attempt = async {
             if client.is_none() {
                 *client = Some(self.target.connect().await?);
@@ -122,7 +123,7 @@ impl Keeper {
             replicas::heartbeat(c, &self.replica).await?;
             Ok(standing)
         };
-        match tokio::time::timeout(bound, attempt).await {
+        match tokio::time::timeout_at(until, attempt).await {
             Ok(result) => result,
             Err(_) => Err(PgError::Timeout {
                 op: "renew the lease",
@@ -142,5 +143,17 @@ impl Keeper {
         if let Err(e) = replicas::leave(&client, &self.replica).await {
             tracing::debug!(error = %e, "cannot leave the replicas registry");
         }
+    }
+}
+
+/// Steps down when the lease this replica held has run out by its own clock without a renewal.
+fn step_down_when_run_out(deadline: &mut Option<Instant>, role: &watch::Sender<Role>) {
+    if deadline.is_some_and(|d| Instant::now() >= d) {
+        tracing::warn!("the leader lease ran out before it was renewed: stepping down");
+        *deadline = None;
+        role.send_replace(Role::Follower {
+            leader: None,
+            epoch: 0,
+        });
     }
 }
