@@ -315,6 +315,20 @@ async fn once_on_a_postgres_state_syncs_and_is_refused_while_a_replica_leads() {
     let daemon = Replica::start(dir.path(), 0);
     let (_, epoch) = leader(std::slice::from_ref(&daemon), None).await;
     assert_eq!(epoch, 2);
+    // `status` names the leader, its epoch and each replica with its role.
+    let status = sync_support::opsync_in(dir.path(), &["status"]);
+    let shown = sync_support::text(&status);
+    assert!(status.status.success(), "{shown}");
+    let holder = db.psql("SELECT holder FROM leases");
+    assert!(
+        shown.contains(&format!("leader: {holder} (epoch 2,")),
+        "{shown}"
+    );
+    let row = shown
+        .lines()
+        .find(|l| l.starts_with(&holder))
+        .unwrap_or_else(|| panic!("no row for {holder}: {shown}"));
+    assert!(row.contains(" leader "), "{row}");
     let refused = sync_support::opsync_in(dir.path(), &["once", "--no-progress"]);
     assert!(!refused.status.success());
     let err = sync_support::text(&refused);

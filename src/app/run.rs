@@ -133,13 +133,14 @@ pub(crate) fn start_keeper(
     stop: Shutdown,
 ) -> Result<Option<KeeperTask>, AppError> {
     let state = &engine.settings.state;
-    let Some(target) = state
+    let Some(mut target) = state
         .postgres()
         .map_err(|e| AppError::from(StoreError::Postgres(Box::new(e))))?
     else {
         return Ok(None);
     };
     engine.store.lead_with(None);
+    target.set_application_name("opsync-lease");
     let replica = Replica::this_process();
     tracing::info!(replica = %replica.id, lease = %humantime::format_duration(state.lease), "joining the replicas; standing by until this replica leads");
     let keeper = Keeper::new(

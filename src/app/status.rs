@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use crate::app::error::AppError;
 use crate::config::{LocalSettings, Settings, StateSettings};
 use crate::plugin::escape_control;
-use crate::store::{DeliveryId, Store};
+use crate::store::{DeliveryId, Leadership, Store};
 
 /// Opens the state only if it exists (`status` never creates a SQLite file).
 fn existing(state: &StateSettings) -> Result<Option<Store>, AppError> {
@@ -73,7 +73,61 @@ pub fn status(settings: &LocalSettings, now: DateTime<Utc>) -> Result<String, Ap
             notes.join("; ")
         ));
     }
+    if let Some(leadership) = store.leadership(REPLICAS_SEEN_WITHIN)? {
+        out.push_str(&replicas_table(&leadership, now));
+    }
     Ok(out)
+}
+
+/// Replicas whose heartbeat is older than this are not shown.
+const REPLICAS_SEEN_WITHIN: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// On a PostgreSQL state: the leader, its epoch, and every replica seen lately.
+fn replicas_table(leadership: &Leadership, now: DateTime<Utc>) -> String {
+    let at = |ms: i64| DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or(now);
+    let mut out = String::from("\n");
+    match &leadership.lease {
+        Some(lease) if !lease.expired => out.push_str(&format!(
+            "leader: {} (epoch {}, leading since {}, lease renewed {})\n",
+            lease.holder,
+            lease.epoch,
+            ago(at(lease.acquired_at), now),
+            ago(at(lease.renewed_at), now)
+        )),
+        Some(lease) => out.push_str(&format!(
+            "leader: none (the lease of {} at epoch {} ran out {})\n",
+            lease.holder,
+            lease.epoch,
+            ago(at(lease.expires_at), now)
+        )),
+        None => out.push_str("leader: none yet\n"),
+    }
+    out.push_str(&format!(
+        "{:<36} {:<9} {:<20} {:>8} {:<10} {}\n",
+        "REPLICA", "ROLE", "HOST", "PID", "VERSION", "LAST SEEN"
+    ));
+    let leader = leadership
+        .lease
+        .as_ref()
+        .filter(|l| !l.expired)
+        .map(|l| l.holder.as_str());
+    for seen in &leadership.replicas {
+        let r = &seen.replica;
+        out.push_str(&format!(
+            "{:<36} {:<9} {:<20} {:>8} {:<10} {}\n",
+            r.id,
+            if leader == Some(r.id.as_str()) {
+                "leader"
+            } else {
+                "follower"
+            },
+            r.host,
+            r.pid,
+            r.version,
+            ago(at(seen.seen_at), now)
+        ));
+    }
+    out
 }
 
 /// `status --json`: the status document the admin listener serves on `/status`.

@@ -180,6 +180,10 @@ impl Cluster {
                 "full_page_writes=off",
                 "-c",
                 "max_connections=200",
+                // Statement logs (a bench turns them on per database) name the session's
+                // application and database.
+                "-c",
+                "log_line_prefix=%a|%d|",
             ])
             .stdin(Stdio::null());
         if tls {

@@ -184,6 +184,12 @@ impl PgTarget {
         Ok(PgTarget { config, shown, tls })
     }
 
+    /// Names this target's sessions to the server (`application_name`, shown in
+    /// `pg_stat_activity` and the server's logs).
+    pub fn set_application_name(&mut self, name: &str) {
+        self.config.application_name(name);
+    }
+
     /// Has the server end this target's sessions that stay idle inside a transaction longer
     /// than `bound`, releasing their locks: a replica paused mid-transaction (SIGSTOP, a frozen
     /// VM) must not hold up the others past that.

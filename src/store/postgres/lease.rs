@@ -121,31 +121,36 @@ impl Lease {
     }
 }
 
-/// The lease row `name`, if it was ever taken.
-pub async fn lease_row(
-    client: &impl GenericClient,
-    name: &str,
-) -> Result<Option<LeaseRow>, PgError> {
-    let row = client
-        .query_opt(
-            "SELECT holder, epoch,
-                    (extract(epoch FROM acquired_at) * 1000)::bigint,
-                    (extract(epoch FROM renewed_at) * 1000)::bigint,
-                    (extract(epoch FROM expires_at) * 1000)::bigint,
-                    expires_at <= clock_timestamp()
-             FROM leases WHERE name = $1",
-            &[&name],
-        )
-        .await
-        .op("read the lease")?;
-    Ok(row.map(|r| LeaseRow {
+/// Reads the lease row `$1` (see [`lease_of`]).
+pub(crate) const LEASE_ROW: &str = "SELECT holder, epoch,
+        (extract(epoch FROM acquired_at) * 1000)::bigint,
+        (extract(epoch FROM renewed_at) * 1000)::bigint,
+        (extract(epoch FROM expires_at) * 1000)::bigint,
+        expires_at <= clock_timestamp()
+     FROM leases WHERE name = $1";
+
+/// A row of [`LEASE_ROW`].
+pub(crate) fn lease_of(r: &tokio_postgres::Row) -> LeaseRow {
+    LeaseRow {
         holder: r.get(0),
         epoch: r.get(1),
         acquired_at: r.get(2),
         renewed_at: r.get(3),
         expires_at: r.get(4),
         expired: r.get(5),
-    }))
+    }
+}
+
+/// The lease row `name`, if it was ever taken.
+pub async fn lease_row(
+    client: &impl GenericClient,
+    name: &str,
+) -> Result<Option<LeaseRow>, PgError> {
+    let row = client
+        .query_opt(LEASE_ROW, &[&name])
+        .await
+        .op("read the lease")?;
+    Ok(row.as_ref().map(lease_of))
 }
 
 /// The fence: the first statement of a leader's write transaction. The database refuses it

@@ -64,34 +64,36 @@ pub async fn leave(client: &Client, replica: &Replica) -> Result<(), PgError> {
         .map(drop)
 }
 
+/// The replicas seen within `$1` seconds, most recently started first (see [`seen_of`]).
+pub(crate) const SEEN: &str = "SELECT id, host, pid, version,
+        (extract(epoch FROM started_at) * 1000)::bigint,
+        (extract(epoch FROM seen_at) * 1000)::bigint
+     FROM replicas
+     WHERE seen_at > clock_timestamp() - $1::float8 * interval '1 second'
+     ORDER BY started_at DESC, id";
+
+/// A row of [`SEEN`].
+pub(crate) fn seen_of(r: &tokio_postgres::Row) -> SeenReplica {
+    SeenReplica {
+        replica: Replica {
+            id: r.get(0),
+            host: r.get(1),
+            pid: r.get(2),
+            version: r.get(3),
+        },
+        started_at: r.get(4),
+        seen_at: r.get(5),
+    }
+}
+
 /// The replicas seen within `within`, most recently started first.
 pub async fn seen(
     client: &Client,
     within: std::time::Duration,
 ) -> Result<Vec<SeenReplica>, PgError> {
     let rows = client
-        .query(
-            "SELECT id, host, pid, version,
-                    (extract(epoch FROM started_at) * 1000)::bigint,
-                    (extract(epoch FROM seen_at) * 1000)::bigint
-             FROM replicas
-             WHERE seen_at > clock_timestamp() - $1::float8 * interval '1 second'
-             ORDER BY started_at DESC, id",
-            &[&within.as_secs_f64()],
-        )
+        .query(SEEN, &[&within.as_secs_f64()])
         .await
         .op("list replicas")?;
-    Ok(rows
-        .iter()
-        .map(|r| SeenReplica {
-            replica: Replica {
-                id: r.get(0),
-                host: r.get(1),
-                pid: r.get(2),
-                version: r.get(3),
-            },
-            started_at: r.get(4),
-            seen_at: r.get(5),
-        })
-        .collect())
+    Ok(rows.iter().map(seen_of).collect())
 }

@@ -6,6 +6,7 @@ mod audit;
 mod drift;
 mod health;
 mod known;
+mod leadership;
 mod ledger;
 mod probe;
 mod rotation;
