@@ -240,7 +240,12 @@ async fn three_replicas_lose_no_change_while_leaders_are_killed_and_paused() {
         }
         assert!(
             Instant::now() < deadline,
-            "items not at their newest version after 90 s: {behind:?}\n{}",
+            "items not at their newest version after 90 s: {behind:?}\nsessions:\n{}\n{}",
+            db.psql(
+                "SELECT application_name, state, wait_event_type, wait_event, \
+                 now() - xact_start, left(query, 120) FROM pg_stat_activity \
+                 WHERE datname = current_database()"
+            ),
             logs(&replicas)
         );
         tokio::time::sleep(Duration::from_millis(200)).await;

@@ -191,12 +191,15 @@ impl PgTarget {
     }
 
     /// Has the server end this target's sessions that stay idle inside a transaction longer
-    /// than `bound`, releasing their locks: a replica paused mid-transaction (SIGSTOP, a frozen
-    /// VM) must not hold up the others past that.
+    /// than `bound`, releasing their locks (a replica paused mid-transaction by SIGSTOP or a
+    /// frozen VM must not hold up the others past that), and fail a statement that waits for a
+    /// lock three times as long (a safety net: the operation fails and is retried, where a
+    /// wait without end would stall the replica).
     pub fn bound_idle_transactions(&mut self, bound: Duration) {
+        let ms = bound.as_millis().max(1);
         self.config.options(format!(
-            "-c idle_in_transaction_session_timeout={}",
-            bound.as_millis().max(1)
+            "-c idle_in_transaction_session_timeout={ms} -c lock_timeout={}",
+            ms * 3
         ));
     }
 
