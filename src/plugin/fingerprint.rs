@@ -68,7 +68,13 @@ impl FingerprintKey {
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let key = Self::random();
-                let tmp = path.with_extension("tmp");
+                // A temp file of this process's own: replicas sharing the directory may make
+                // the key at the same moment.
+                let tmp = path.with_extension(format!(
+                    "tmp.{}.{:016x}",
+                    std::process::id(),
+                    rand::random::<u64>()
+                ));
                 let mut file = std::fs::OpenOptions::new()
                     .write(true)
                     .create(true)
@@ -143,5 +149,25 @@ mod tests {
         std::fs::write(&path, b"short").unwrap();
         let err = FingerprintKey::load_or_create(&path).unwrap_err();
         assert!(err.to_string().contains("5 bytes"), "{err}");
+    }
+
+    #[test]
+    fn processes_making_the_key_at_once_all_get_the_one_that_landed() {
+        for _ in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("opsync-fingerprint.key");
+            let keys: Vec<[u8; KEY_LEN]> = std::thread::scope(|s| {
+                let makers: Vec<_> = (0..6)
+                    .map(|_| s.spawn(|| FingerprintKey::load_or_create(&path).unwrap().0))
+                    .collect();
+                makers.into_iter().map(|m| m.join().unwrap()).collect()
+            });
+            assert!(keys.windows(2).all(|w| w[0] == w[1]));
+            assert_eq!(
+                std::fs::read_dir(dir.path()).unwrap().count(),
+                1,
+                "no temp file left"
+            );
+        }
     }
 }
