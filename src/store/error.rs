@@ -46,8 +46,8 @@ pub enum StoreError {
     /// The PostgreSQL state could not be reached or prepared.
     #[error(transparent)]
     Postgres(Box<crate::store::postgres::PgError>),
-    /// The PostgreSQL state does not do this operation yet.
-    #[error("PostgreSQL state: {0} is not supported on PostgreSQL yet")]
+    /// An operation that only a SQLite state has.
+    #[error("{0} needs a SQLite state")]
     NotSupported(&'static str),
     /// No audit sink cursor has this name (the sink has not run yet).
     #[error("state database: no audit sink named {0:?} (it has not run yet)")]

@@ -97,7 +97,7 @@ pub async fn copy_state(source: &Store, target: &PgTarget) -> Result<Copied, PgE
     let snapshot = source
         .blocking(move |s| match s.sqlite() {
             Some(db) => db.snapshot(&names),
-            None => Err(StoreError::NotSupported("copying from a PostgreSQL state")),
+            None => Err(StoreError::NotSupported("state migrate --from")),
         })
         .await?;
 
