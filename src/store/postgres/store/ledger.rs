@@ -73,56 +73,68 @@ pub(super) fn enqueue_tx(
         (&a.route, &a.destination, &a.item_id).cmp(&(&b.route, &b.destination, &b.item_id))
     });
     lock_ledger(tx)?;
-    let insert = tx
-        .prepare(
+    // Two statements for the whole batch, in the entries' order (row ids follow it): the
+    // inserts, then the supersession of older pending rows by each row that was new. Each row
+    // supersedes only by its own id, item and key, so doing all of them at once is the same as
+    // one after the other.
+    let column = |f: fn(&LedgerEntry) -> String| changes.iter().map(|c| f(c)).collect::<Vec<_>>();
+    let routes = column(|c| c.route.clone());
+    let destinations = column(|c| c.destination.clone());
+    let vault_ids = column(|c| c.vault_id.clone());
+    let vault_names = column(|c| c.vault_name.clone());
+    let item_ids = column(|c| c.item_id.clone());
+    let titles = column(|c| c.title.clone());
+    let keys = column(|c| c.key.clone());
+    let kinds = column(|c| c.kind.as_str().to_owned());
+    let categories = column(|c| c.category.clone());
+    let tags = column(|c| tags_to_text(&c.tags));
+    let versions: Vec<i64> = changes.iter().map(|c| c.version as i64).collect();
+    let detected: Vec<i64> = changes.iter().map(|c| to_millis(c.detected_at)).collect();
+    let inserted = tx
+        .query(
             "INSERT INTO ledger (route, destination, vault_id, vault_name, item_id, \
              title, key, version, kind, next_attempt_at, created_at, category, tags) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12) \
-             ON CONFLICT DO NOTHING RETURNING id",
+             SELECT route, destination, vault_id, vault_name, item_id, title, key, version, \
+                    kind, detected, detected, category, tags \
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
+                         $6::text[], $7::text[], $8::bigint[], $9::text[], $10::bigint[], \
+                         $11::text[], $12::text[]) WITH ORDINALITY \
+                  AS n (route, destination, vault_id, vault_name, item_id, title, key, \
+                        version, kind, detected, category, tags, ord) \
+             ORDER BY ord \
+             ON CONFLICT DO NOTHING RETURNING id, route, destination, item_id, key",
+            &[
+                &routes,
+                &destinations,
+                &vault_ids,
+                &vault_names,
+                &item_ids,
+                &titles,
+                &keys,
+                &versions,
+                &kinds,
+                &detected,
+                &categories,
+                &tags,
+            ],
         )
-        .op("prepare enqueue")?;
-    let supersede = tx
-        .prepare(
-            "UPDATE ledger SET status = 'superseded' \
-             WHERE route = $1 AND destination = $2 AND item_id = $3 AND status = 'pending' \
-             AND id < $4 AND NOT (kind = 'deleted' AND key <> $5)",
-        )
-        .op("prepare supersede")?;
-    let mut added = 0;
-    for c in changes {
-        let version = c.version as i64;
-        let detected = to_millis(c.detected_at);
-        let tags = tags_to_text(&c.tags);
-        let inserted = tx
-            .query_opt(
-                &insert,
-                &[
-                    &c.route,
-                    &c.destination,
-                    &c.vault_id,
-                    &c.vault_name,
-                    &c.item_id,
-                    &c.title,
-                    &c.key,
-                    &version,
-                    &c.kind.as_str(),
-                    &detected,
-                    &c.category,
-                    &tags,
-                ],
-            )
-            .op("enqueue")?;
-        if let Some(row) = inserted {
-            added += 1;
-            let id: i64 = row.try_get(0).op("read the new row's id")?;
-            tx.execute(
-                &supersede,
-                &[&c.route, &c.destination, &c.item_id, &id, &c.key],
-            )
-            .op("supersede older rows")?;
-        }
+        .op("enqueue")?;
+    if inserted.is_empty() {
+        return Ok(0);
     }
-    Ok(added)
+    let field = |i: usize| -> Vec<String> { inserted.iter().map(|r| r.get(i)).collect() };
+    let ids: Vec<i64> = inserted.iter().map(|r| r.get(0)).collect();
+    tx.execute(
+        "UPDATE ledger l SET status = 'superseded' \
+         FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[]) \
+              AS n (id, route, destination, item_id, key) \
+         WHERE l.route = n.route AND l.destination = n.destination AND l.item_id = n.item_id \
+           AND l.status = 'pending' AND l.id < n.id \
+           AND NOT (l.kind = 'deleted' AND l.key <> n.key)",
+        &[&ids, &field(1), &field(2), &field(3), &field(4)],
+    )
+    .op("supersede older rows")?;
+    Ok(inserted.len() as u64)
 }
 
 /// A [`RowUpdate`] owned, to hand to a worker.
