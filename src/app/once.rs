@@ -15,7 +15,6 @@ use crate::app::run::{plugin_cache_dir, poll_once, start_keeper};
 use crate::config::Settings;
 use crate::delivery::{DrainReport, Outcome, RouteWorker};
 use crate::detect::PollReport;
-use crate::store::Store;
 use crate::store::postgres::Role;
 
 /// `opsync once` flags.
@@ -110,7 +109,7 @@ pub async fn once(settings: Settings, options: OnceOptions) -> Result<OnceSummar
         return Err(AppError::NothingToDo);
     }
     refuse_pin_mismatches(&settings, options.allow_unusable_plugins)?;
-    let store = Store::open_state(&settings.state)?;
+    let store = settings.state.open()?;
     let cache = plugin_cache_dir(&settings.state.path);
     let engine = Engine::start(settings, store, Some(cache)).await?;
     // On a PostgreSQL state the cycle leads like a replica would, or does not run at all.

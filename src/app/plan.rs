@@ -48,7 +48,7 @@ pub async fn plan(settings: Settings) -> Result<Plan, AppError> {
     };
     let store = match &snapshot {
         Some(s) => Store::open(&s.db)?,
-        None if settings.state.url.is_some() => Store::open_state(&settings.state)?,
+        None if settings.state.url.is_some() => settings.state.open()?,
         None => Store::open_in_memory()?,
     };
     let engine = Engine::without_plugins(settings, store)?;

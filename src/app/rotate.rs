@@ -12,7 +12,6 @@ use crate::config::Settings;
 use crate::human_time::span;
 use crate::rotation::{Outcome, Start};
 use crate::schedule::Due;
-use crate::store::Store;
 
 /// Runs `job` now (or resumes its rotation in progress) and waits for the outcome.
 pub async fn rotate_now(settings: Settings, job: &str) -> Result<Outcome, AppError> {
@@ -27,7 +26,7 @@ pub async fn rotate_now(settings: Settings, job: &str) -> Result<Outcome, AppErr
             }
         )));
     };
-    let store = Store::open_state(&settings.state)?;
+    let store = settings.state.open()?;
     let cache = plugin_cache_dir(&settings.state.path);
     let plugin_name = config.plugin.clone();
     let engine =
@@ -107,7 +106,7 @@ fn stamp(t: DateTime<Utc>) -> String {
 
 /// The status table: per job, its schedule, next run, last result and the step in progress.
 pub fn rotate_status(settings: &Settings, now: DateTime<Utc>) -> Result<String, AppError> {
-    let store = Store::open_existing(&settings.state)?;
+    let store = settings.state.open_existing()?;
     let states = match &store {
         Some(s) => s.rotation_jobs()?,
         None => Vec::new(),

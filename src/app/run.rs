@@ -20,7 +20,7 @@ use crate::detect::{Detector, PollReport};
 use crate::poll_loop::{PollFailure, PollLoop};
 use crate::shutdown::Shutdown;
 use crate::store::postgres::{Keeper, LEADER_LEASE, Lease, LeaseTiming, Replica, Role};
-use crate::store::{Store, StoreError, UnusablePlugin};
+use crate::store::{StoreError, UnusablePlugin};
 use crate::telemetry::{self, AdminOptions, AdminServer, Readiness, names};
 
 /// `opsync run` flags.
@@ -71,7 +71,7 @@ pub async fn run(
 ) -> Result<RunSummary, AppError> {
     refuse_pin_mismatches(&settings, options.allow_unusable_plugins)?;
     let metrics = options.metrics.clone().unwrap_or_else(telemetry::detached);
-    let store = Store::open_state(&settings.state)?;
+    let store = settings.state.open()?;
     let cache = plugin_cache_dir(&settings.state.path);
     let engine = Engine::start(settings, store, Some(cache)).await?;
     note_unusable_plugins(&engine);

@@ -11,7 +11,7 @@ use crate::store::{DeliveryId, Leadership, Store};
 
 /// Opens the state only if it exists (`status` never creates a SQLite file).
 fn existing(state: &StateSettings) -> Result<Option<Store>, AppError> {
-    Ok(Store::open_existing(state)?)
+    Ok(state.open_existing()?)
 }
 
 fn ago(t: DateTime<Utc>, now: DateTime<Utc>) -> String {

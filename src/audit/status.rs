@@ -40,7 +40,7 @@ fn age(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
 }
 
 fn open(settings: &Settings) -> Result<Option<Store>, AuditError> {
-    Ok(Store::open_existing(&settings.state)?)
+    Ok(settings.state.open_existing()?)
 }
 
 /// The status text.
@@ -249,7 +249,7 @@ pub fn replay_stream(
         )));
     }
     let chosen = chosen_sinks(settings, sinks)?;
-    let store = Store::open_state(&settings.state)?;
+    let store = settings.state.open()?;
     let ids = store.audit_replay_ask(parsed.as_str(), &chosen, since, until)?;
     let mut out = String::new();
     let time = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::ConfigError;
 use crate::store::postgres::{PasswordSource, PgError, PgTarget};
+use crate::store::{Store, StoreError};
 
 /// Default state database path.
 pub const DEFAULT_STATE_PATH: &str = "opsync.db";
@@ -55,6 +56,27 @@ impl StateSettings {
             .as_deref()
             .map(|url| PgTarget::parse("state.url", url, &self.password))
             .transpose()
+    }
+
+    /// The state these settings name: PostgreSQL with `url`, else the SQLite file at `path`
+    /// (created if missing).
+    pub fn open(&self) -> Result<Store, StoreError> {
+        match self
+            .postgres()
+            .map_err(|e| StoreError::Postgres(Box::new(e)))?
+        {
+            Some(target) => Store::open_replicated(target, self.lease),
+            None => Store::open(&self.path),
+        }
+    }
+
+    /// Like [`StateSettings::open`], but `None` when the SQLite file does not exist yet: for
+    /// commands that only read the state and must not create it.
+    pub fn open_existing(&self) -> Result<Option<Store>, StoreError> {
+        if self.url.is_none() && !self.path.exists() {
+            return Ok(None);
+        }
+        self.open().map(Some)
     }
 }
 

@@ -46,7 +46,6 @@ pub use schema::SCHEMA_VERSION;
 pub use sinks::{AuditDeadLetter, SinkCursor, SinkLag, SinkStart};
 pub use streams::{Replay, StreamMark};
 
-use crate::config::StateSettings;
 use crate::domain::ChangeKind;
 use crate::store::postgres::{PgStore, PgTarget};
 pub(crate) use crate::store::sqlite::SqliteStore;
@@ -206,28 +205,16 @@ impl Store {
         })
     }
 
-    /// The state `[state]` names: PostgreSQL with `url`, else the SQLite file at `path`
-    /// (created if missing).
-    pub fn open_state(state: &StateSettings) -> Result<Store, StoreError> {
-        match state
-            .postgres()
-            .map_err(|e| StoreError::Postgres(Box::new(e)))?
-        {
-            Some(mut target) => {
-                target.bound_idle_transactions(state.lease.max(IDLE_IN_TRANSACTION_FLOOR));
-                Store::open_postgres(&target)
-            }
-            None => Store::open(&state.path),
-        }
-    }
-
-    /// Like [`Store::open_state`], but `None` when the SQLite file does not exist yet: for
-    /// commands that only read the state and must not create it.
-    pub fn open_existing(state: &StateSettings) -> Result<Option<Store>, StoreError> {
-        if state.url.is_none() && !state.path.exists() {
-            return Ok(None);
-        }
-        Store::open_state(state).map(Some)
+    /// The PostgreSQL state at `target` for replicas whose leader lease lasts `lease`: its
+    /// sessions are ended by the server when they sit idle inside a transaction longer than the
+    /// lease (at least 10 s), so a paused replica's locks do not
+    /// outlive its lease for long.
+    pub fn open_replicated(
+        mut target: PgTarget,
+        lease: std::time::Duration,
+    ) -> Result<Store, StoreError> {
+        target.bound_idle_transactions(lease.max(IDLE_IN_TRANSACTION_FLOOR));
+        Store::open_postgres(&target)
     }
 
     /// On PostgreSQL: from now on this process's writes to the tables the leader owns carry
