@@ -21,3 +21,4 @@ pub mod shutdown;
 pub mod status;
 pub mod store;
 pub mod telemetry;
+pub mod tls_trust;

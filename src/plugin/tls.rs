@@ -1,5 +1,5 @@
 //! HTTPS for plugins granted certificate authorities of their own (`grants.tls_ca`, such as a
-//! Kubernetes cluster's CA): the CA bundles, read as PEM, and a sender trusting them.
+//! Kubernetes cluster's CA): a sender trusting them (the trust itself is `crate::tls_trust`).
 //!
 //! Written here because wasmtime-wasi-http's `default_send_request` trusts only the public roots
 //! and takes no TLS configuration. The sender follows its steps (connect, TLS, one HTTP/1
@@ -7,103 +7,15 @@
 //! the public roots plus the granted CAs. A body that stalls between bytes is bounded by the
 //! plugin call's wall-clock limit.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
 use tokio::net::TcpStream;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody};
 
-/// Why a granted CA bundle cannot be used.
-#[derive(Debug, thiserror::Error)]
-pub enum TlsCaError {
-    #[error("cannot read CA bundle {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("CA bundle {path} holds no PEM certificate")]
-    Empty { path: String },
-    #[error("CA bundle {path}: a certificate is not usable as a trust anchor: {reason}")]
-    Unusable { path: String, reason: String },
-    #[error("no TLS client configuration: {0}")]
-    Config(String),
-}
-
-/// The certificates of one PEM file (DER).
-fn read_ca_bundle(path: &Path) -> Result<Vec<Vec<u8>>, TlsCaError> {
-    let shown = path.display().to_string();
-    let pem = std::fs::read(path).map_err(|source| TlsCaError::Read {
-        path: shown.clone(),
-        source,
-    })?;
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
-        .collect::<Result<_, _>>()
-        .map_err(|e| TlsCaError::Unusable {
-            path: shown.clone(),
-            reason: e.to_string(),
-        })?;
-    if certs.is_empty() {
-        return Err(TlsCaError::Empty { path: shown });
-    }
-    Ok(certs.into_iter().map(|c| c.to_vec()).collect())
-}
-
-/// The trust of a plugin granted CA bundles: the public roots plus the bundles' certificates.
-#[derive(Clone, Debug)]
-pub struct TlsTrust {
-    /// The granted certificates (DER), to compare grants.
-    extra: Vec<Vec<u8>>,
-    config: Arc<rustls::ClientConfig>,
-}
-
-impl PartialEq for TlsTrust {
-    fn eq(&self, other: &Self) -> bool {
-        self.extra == other.extra
-    }
-}
-
-impl Eq for TlsTrust {}
-
-impl TlsTrust {
-    /// Reads each PEM bundle; the first unusable one is the error.
-    pub fn load(paths: &[impl AsRef<Path>]) -> Result<Self, TlsCaError> {
-        let mut extra = Vec::new();
-        let mut roots = rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.into(),
-        };
-        for path in paths {
-            for der in read_ca_bundle(path.as_ref())? {
-                roots
-                    .add(CertificateDer::from(der.clone()))
-                    .map_err(|e| TlsCaError::Unusable {
-                        path: path.as_ref().display().to_string(),
-                        reason: e.to_string(),
-                    })?;
-                extra.push(der);
-            }
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| TlsCaError::Config(e.to_string()))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        Ok(Self {
-            extra,
-            config: Arc::new(config),
-        })
-    }
-
-    /// The client configuration to connect with.
-    pub fn config(&self) -> Arc<rustls::ClientConfig> {
-        Arc::clone(&self.config)
-    }
-}
+pub use crate::tls_trust::{TlsCaError, TlsTrust};
 
 /// What a sender answers: the response and the future that drives its connection to the end.
 pub type Sent = (
@@ -194,21 +106,6 @@ fn server_name(host: &str) -> Result<rustls::pki_types::ServerName<'static>, Htt
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_missing_bundle_names_its_path() {
-        let err = read_ca_bundle(Path::new("/nonexistent/ca.crt")).expect_err("missing");
-        assert!(err.to_string().contains("/nonexistent/ca.crt"), "{err}");
-    }
-
-    #[test]
-    fn a_file_without_certificates_is_refused() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("ca.crt");
-        std::fs::write(&path, "not a certificate\n").expect("write");
-        let err = read_ca_bundle(&path).expect_err("empty");
-        assert!(matches!(err, TlsCaError::Empty { .. }), "{err}");
-    }
 
     #[test]
     fn server_names_accept_ip_literals_and_dns_names() {

@@ -10,8 +10,8 @@ use tokio_postgres::config::SslMode;
 use tokio_postgres::{Client, NoTls};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use crate::plugin::TlsTrust;
 use crate::store::postgres::PgError;
+use crate::tls_trust::TlsTrust;
 
 /// How long a connection attempt may take unless the URL says otherwise.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
