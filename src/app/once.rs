@@ -15,7 +15,7 @@ use crate::app::run::{plugin_cache_dir, poll_once, start_keeper};
 use crate::config::Settings;
 use crate::delivery::{DrainReport, Outcome, RouteWorker};
 use crate::detect::PollReport;
-use crate::store::postgres::Role;
+use crate::store::postgres::{Replica, Role};
 
 /// `opsync once` flags.
 #[derive(Clone, Copy, Debug, Default)]
@@ -114,11 +114,12 @@ pub async fn once(settings: Settings, options: OnceOptions) -> Result<OnceSummar
     let engine = Engine::start(settings, store, Some(cache)).await?;
     // On a PostgreSQL state the cycle leads like a replica would, or does not run at all.
     let (keeper_stop, keeper_stopped) = crate::shutdown::channel();
-    let keeper = start_keeper(&engine, keeper_stopped)?;
+    let replica = Replica::this_process();
+    let keeper = start_keeper(&engine, &replica, keeper_stopped)?;
     if let Some((_, role)) = &keeper {
         lead_for_the_cycle(&engine, role.clone()).await?;
     }
-    let summary = cycle(&engine, &options).await;
+    let summary = cycle(&engine, &options, &replica.id).await;
     keeper_stop.trigger();
     if let Some((task, _)) = keeper {
         let _ = task.await;
@@ -161,8 +162,13 @@ async fn lead_for_the_cycle(
     }
 }
 
-/// The cycle itself: one poll, then every delivery it queued (and the audit export).
-async fn cycle(engine: &Engine, options: &OnceOptions) -> Result<OnceSummary, AppError> {
+/// The cycle itself: one poll, then every delivery it queued (claimed as `replica` on a
+/// PostgreSQL state), and the audit export.
+async fn cycle(
+    engine: &Engine,
+    options: &OnceOptions,
+    replica: &str,
+) -> Result<OnceSummary, AppError> {
     // The cycle's deliveries and dead letters become own audit events (with their ledger rows).
     let own_events =
         crate::audit::record_own_events(&engine.settings, &engine.store, &engine.events);
@@ -193,7 +199,12 @@ async fn cycle(engine: &Engine, options: &OnceOptions) -> Result<OnceSummary, Ap
 
     let mut drains = JoinSet::new();
     for route in &engine.settings.routes {
-        let worker = RouteWorker::new(deliverer.clone(), &route.name)?;
+        let state = &engine.settings.state;
+        let worker = RouteWorker::new(deliverer.clone(), &route.name)?.claiming(
+            replica,
+            state.claim_timeout,
+            state.lease,
+        );
         let tick = tick.clone();
         drains.spawn(async move { worker.drain(tick.as_ref()).await });
     }

@@ -77,7 +77,8 @@ pub async fn run(
     note_unusable_plugins(&engine);
     crate::app::series::initialize(&engine.settings, &engine.store);
     let (keeper_stop, keeper_stopped) = crate::shutdown::channel();
-    let keeper = start_keeper(&engine, keeper_stopped)?;
+    let replica = Replica::this_process();
+    let keeper = start_keeper(&engine, &replica, keeper_stopped)?;
     let role = keeper.as_ref().map(|(_, role)| role.clone());
     let admin_addr = options.admin_listen.or(engine.settings.admin.listen);
     let admin = match admin_addr {
@@ -100,10 +101,32 @@ pub async fn run(
         }
         None => None,
     };
-    let summary = match role {
-        None => lead(&engine, &options, shutdown).await,
-        Some(role) => lead_while_leader(&engine, &options, role, shutdown).await,
+    // Every replica delivers; the leader's polls wake its workers when they enqueue. They
+    // stop with the shutdown, or when the leading work ends on an error.
+    let (wake, woken) = watch::channel(0u64);
+    let (stop_deliveries, deliveries_stop) = crate::shutdown::channel();
+    let mut deliveries = start_deliveries(&engine, &replica.id, woken, &deliveries_stop)?;
+    let mut stopping = shutdown.clone();
+    let leading = async {
+        match role {
+            None => lead(&engine, &options, &wake, shutdown).await,
+            Some(role) => lead_while_leader(&engine, &options, &wake, role, shutdown).await,
+        }
     };
+    tokio::pin!(leading);
+    let led = tokio::select! {
+        led = &mut leading => led,
+        () = stopping.wait() => {
+            stop_deliveries.trigger();
+            leading.await
+        }
+    };
+    stop_deliveries.trigger();
+    let delivered = finish_deliveries(&mut deliveries).await;
+    let summary = led.map(|mut summary| {
+        summary.delivery.add(&delivered);
+        summary
+    });
     // The lease goes last, once the work it covers has stopped: a follower then takes over at
     // its next renewal.
     keeper_stop.trigger();
@@ -130,6 +153,7 @@ pub(crate) type KeeperTask = (JoinHandle<()>, watch::Receiver<Role>);
 /// background, standing by (every write to the leader's tables refused) until it leads.
 pub(crate) fn start_keeper(
     engine: &Engine,
+    replica: &Replica,
     stop: Shutdown,
 ) -> Result<Option<KeeperTask>, AppError> {
     let state = &engine.settings.state;
@@ -141,12 +165,11 @@ pub(crate) fn start_keeper(
     };
     engine.store.lead_with(None);
     target.set_application_name("opsync-lease");
-    let replica = Replica::this_process();
     tracing::info!(replica = %replica.id, lease = %humantime::format_duration(state.lease), "joining the replicas; standing by until this replica leads");
     let keeper = Keeper::new(
         target,
         Lease::new(LEADER_LEASE, &replica.id, state.lease),
-        replica,
+        replica.clone(),
         LeaseTiming {
             lease: state.lease,
             renew_every: state.renew_every,
@@ -164,6 +187,7 @@ pub(crate) fn start_keeper(
 async fn lead_while_leader(
     engine: &Engine,
     options: &RunOptions,
+    wake: &watch::Sender<u64>,
     mut role: watch::Receiver<Role>,
     mut shutdown: Shutdown,
 ) -> Result<RunSummary, AppError> {
@@ -179,10 +203,7 @@ async fn lead_while_leader(
         metrics::gauge!(names::LEADER).set(1.0);
         metrics::gauge!(names::LEADER_EPOCH).set(epoch as f64);
         metrics::counter!(names::LEADERSHIP_TAKEN_TOTAL).increment(1);
-        tracing::info!(
-            epoch,
-            "leading: polling, audit export, deliveries and rotations start"
-        );
+        tracing::info!(epoch, "leading: polling, audit export and rotations start");
         let (step_down, stop) = crate::shutdown::channel();
         let (mut lost, mut stopping) = (role.clone(), shutdown.clone());
         let watcher = tokio::spawn(async move {
@@ -192,7 +213,7 @@ async fn lead_while_leader(
             }
             step_down.trigger();
         });
-        let led = lead(engine, options, stop).await;
+        let led = lead(engine, options, wake, stop).await;
         watcher.abort();
         engine.store.lead_with(None);
         metrics::gauge!(names::LEADER).set(0.0);
@@ -205,11 +226,52 @@ async fn lead_while_leader(
     Ok(summary)
 }
 
+/// Starts one delivery worker per route, claiming rows as `replica` on a PostgreSQL state,
+/// until `shutdown`; `woken` ticks when a poll enqueued rows.
+fn start_deliveries(
+    engine: &Engine,
+    replica: &str,
+    woken: watch::Receiver<u64>,
+    shutdown: &Shutdown,
+) -> Result<JoinSet<Result<DrainReport, crate::delivery::DeliveryError>>, AppError> {
+    let deliverer = engine.deliverer();
+    let state = &engine.settings.state;
+    let worker_options = engine.settings.delivery.worker_options();
+    let mut workers = JoinSet::new();
+    for route in &engine.settings.routes {
+        let worker = RouteWorker::new(deliverer.clone(), &route.name)?.claiming(
+            replica,
+            state.claim_timeout,
+            state.lease,
+        );
+        let (woken, stop) = (woken.clone(), shutdown.clone());
+        workers.spawn(async move { worker.run(woken, stop, worker_options).await });
+    }
+    Ok(workers)
+}
+
+/// Waits for the delivery workers to stop and adds up what they did.
+async fn finish_deliveries(
+    workers: &mut JoinSet<Result<DrainReport, crate::delivery::DeliveryError>>,
+) -> DrainReport {
+    let mut report = DrainReport::default();
+    while let Some(joined) = workers.join_next().await {
+        match joined {
+            Ok(Ok(done)) => report.add(&done),
+            Ok(Err(e)) => tracing::error!(error = %e, "a route worker stopped"),
+            Err(e) => tracing::error!(error = %e, "a route worker panicked"),
+        }
+    }
+    report
+}
+
 /// The work one process does while it leads (always, on a SQLite state): polling, the audit
-/// export, deliveries, drift checks and rotations, until `shutdown`.
+/// export, drift checks and rotations, until `shutdown`; a poll that enqueued rows ticks
+/// `wake`.
 async fn lead(
     engine: &Engine,
     options: &RunOptions,
+    wake: &watch::Sender<u64>,
     mut shutdown: Shutdown,
 ) -> Result<RunSummary, AppError> {
     let audit = match &engine.host {
@@ -227,14 +289,8 @@ async fn lead(
         None => None,
     };
     let deliverer = engine.deliverer();
-    let (wake, woken) = watch::channel(0u64);
-    let mut workers = JoinSet::new();
     let mut drift_checks = JoinSet::new();
     for route in &engine.settings.routes {
-        let worker = RouteWorker::new(deliverer.clone(), &route.name)?;
-        let (woken, stop) = (woken.clone(), shutdown.clone());
-        let worker_options = engine.settings.delivery.worker_options();
-        workers.spawn(async move { worker.run(woken, stop, worker_options).await });
         if let Some(checker) = DriftChecker::new(deliverer.clone(), &route.name)? {
             drift_checks.spawn(checker.run(shutdown.clone()));
         }
@@ -288,18 +344,11 @@ async fn lead(
         };
         polling.done(polled);
     }
-    tracing::info!("polling stopped; waiting for in-flight deliveries");
+    tracing::info!("polling stopped");
     // Rotation tasks stop at their next await; every step is persisted, so a rotation cut off
     // here resumes at its step after the next start.
     while rotations.join_next().await.is_some() {}
     while drift_checks.join_next().await.is_some() {}
-    while let Some(joined) = workers.join_next().await {
-        match joined {
-            Ok(Ok(report)) => summary.delivery.add(&report),
-            Ok(Err(e)) => tracing::error!(error = %e, "a route worker stopped"),
-            Err(e) => tracing::error!(error = %e, "a route worker panicked"),
-        }
-    }
     if let Some(audit) = audit {
         for (sink, report) in audit.stop().await {
             tracing::info!(sink = %sink, shipped = report.shipped, failures = report.failures, dead = report.dead, "audit sink stopped");

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::ConfigError;
 use crate::store::postgres::{PasswordSource, PgError, PgTarget};
-use crate::store::{Store, StoreError};
+use crate::store::{DEFAULT_CLAIM_TIMEOUT, Store, StoreError};
 
 /// Default state database path.
 pub const DEFAULT_STATE_PATH: &str = "opsync.db";
@@ -20,6 +20,9 @@ pub const DEFAULT_LEASE: Duration = Duration::from_secs(10);
 
 /// Default interval between renewals of the leader lease.
 pub const DEFAULT_RENEW_EVERY: Duration = Duration::from_secs(3);
+
+/// The shortest delivery claim accepted.
+pub const MIN_CLAIM_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Default age after which delivered and superseded ledger rows are pruned.
 pub const DEFAULT_LEDGER_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -47,6 +50,11 @@ pub struct StateSettings {
     /// With `url`: how often the leader renews its lease (and every replica its heartbeat).
     #[serde(with = "crate::human_time::written")]
     pub renew_every: Duration,
+    /// With `url`: how long a replica's claim on the ledger rows it delivers holds before other
+    /// replicas may take them (a replica that stopped heartbeating loses its claims after
+    /// `lease`).
+    #[serde(with = "crate::human_time::written")]
+    pub claim_timeout: Duration,
 }
 
 impl StateSettings {
@@ -94,6 +102,8 @@ pub(crate) struct RawState {
     lease: Duration,
     #[serde(with = "crate::human_time::written")]
     renew_every: Duration,
+    #[serde(with = "crate::human_time::written")]
+    claim_timeout: Duration,
 }
 
 impl Default for RawState {
@@ -106,6 +116,7 @@ impl Default for RawState {
             password_file: None,
             lease: DEFAULT_LEASE,
             renew_every: DEFAULT_RENEW_EVERY,
+            claim_timeout: DEFAULT_CLAIM_TIMEOUT,
         }
     }
 }
@@ -133,6 +144,7 @@ impl RawState {
             password,
             lease: self.lease,
             renew_every: self.renew_every,
+            claim_timeout: self.claim_timeout,
         };
         if settings.renew_every.is_zero() || settings.renew_every >= settings.lease {
             return Err(ConfigError::invalid(
@@ -142,6 +154,16 @@ impl RawState {
                     "must be more than zero and shorter than state.lease ({}), so that the \
                      leader renews before its lease runs out",
                     humantime::format_duration(settings.lease)
+                ),
+            ));
+        }
+        if settings.claim_timeout < MIN_CLAIM_TIMEOUT {
+            return Err(ConfigError::invalid(
+                figment,
+                "state.claim_timeout",
+                format!(
+                    "must be at least {}: a claim must outlast the destination call it covers",
+                    humantime::format_duration(MIN_CLAIM_TIMEOUT)
                 ),
             ));
         }

@@ -16,7 +16,8 @@ use crate::delivery::attempt::{Outcome, route_exists};
 use crate::delivery::{Deliverer, DeliveryError};
 use crate::route::Route;
 use crate::shutdown::Shutdown;
-use crate::store::{Delivery, DeliveryId};
+use crate::store::{Claim, DEFAULT_CLAIM_TIMEOUT, Delivery, DeliveryId};
+use crate::telemetry::names;
 
 /// How long finished attempts wait for others to share their recording, at most, while more are
 /// in flight: each group costs a ledger commit (WAL frames) and, for plugins with a granted
@@ -97,6 +98,9 @@ impl DrainReport {
 pub struct RouteWorker {
     deliverer: Deliverer,
     route: Route,
+    /// How this worker asks for rows: on a PostgreSQL state, every replica's workers claim
+    /// theirs from the shared ledger.
+    claim: Claim,
 }
 
 /// A finished attempt, not yet recorded: the row, its in-flight key, what came of it.
@@ -112,7 +116,31 @@ type Recorded = (
 impl RouteWorker {
     pub fn new(deliverer: Deliverer, route: &str) -> Result<Self, DeliveryError> {
         let route = route_exists(&deliverer, route)?;
-        Ok(Self { deliverer, route })
+        let claim = Claim {
+            claimant: format!("opsync-{}", std::process::id()),
+            cap: claim_cap(&deliverer, &route),
+            timeout: DEFAULT_CLAIM_TIMEOUT,
+            heartbeat_stale: DEFAULT_CLAIM_TIMEOUT,
+        };
+        Ok(Self {
+            deliverer,
+            route,
+            claim,
+        })
+    }
+
+    /// Claims rows (on a PostgreSQL state) as replica `claimant`, for `timeout` at a time; a
+    /// replica whose heartbeat is older than `heartbeat_stale` has its claims taken over.
+    pub fn claiming(
+        mut self,
+        claimant: &str,
+        timeout: Duration,
+        heartbeat_stale: Duration,
+    ) -> Self {
+        self.claim.claimant = claimant.to_owned();
+        self.claim.timeout = timeout;
+        self.claim.heartbeat_stale = heartbeat_stale;
+        self
     }
 
     pub fn route(&self) -> &str {
@@ -208,19 +236,24 @@ impl RouteWorker {
         }
         // Enough for every call slot to take a full batch twice over.
         let limit = self.concurrency() * self.route.batch_size.max(8) * 2 + p.set.len() + 64;
-        p.queue = match self
-            .deliverer
-            .store()
-            .due(&self.route.name, Utc::now(), limit)
-        {
-            Ok(rows) => rows.into(),
-            Err(e) if draining => return Err(e.into()),
-            Err(e) => {
-                tracing::error!(route = %self.route.name, error = %e, "reading due deliveries");
-                p.report.errors += 1;
-                VecDeque::new()
-            }
-        };
+        p.queue =
+            match self
+                .deliverer
+                .store()
+                .claim_due(&self.route.name, &self.claim, Utc::now(), limit)
+            {
+                Ok(rows) => {
+                    metrics::gauge!(names::DELIVERY_CLAIMS, "route" => self.route.name.clone())
+                        .set(rows.len() as f64);
+                    rows.into()
+                }
+                Err(e) if draining => return Err(e.into()),
+                Err(e) => {
+                    tracing::error!(route = %self.route.name, error = %e, "reading due deliveries");
+                    p.report.errors += 1;
+                    VecDeque::new()
+                }
+            };
         Ok(())
     }
 
@@ -366,6 +399,23 @@ impl RouteWorker {
             let job = job.await;
             self.settle(p, job, on_outcome);
         }
+        self.release_claims();
+    }
+
+    /// Hands the rows this worker still holds claimed back to the queue, for other replicas.
+    fn release_claims(&self) {
+        let store = self.deliverer.store();
+        match store.release_claims(&self.route.name, &self.claim.claimant) {
+            Ok(released) if released > 0 => {
+                tracing::info!(route = %self.route.name, released, "released delivery claims");
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(route = %self.route.name, error = %e,
+                    "releasing delivery claims (they return to the queue when they run out)");
+            }
+        }
+        metrics::gauge!(names::DELIVERY_CLAIMS, "route" => self.route.name.clone()).set(0.0);
     }
 
     /// How long to sleep with nothing in flight: until the next row is due, within bounds.
@@ -474,6 +524,17 @@ impl RouteWorker {
             }
         }
     }
+}
+
+/// The most rows of `route` claimed at once across replicas: its concurrency, times its batch
+/// size when one of its destinations takes batches.
+fn claim_cap(deliverer: &Deliverer, route: &Route) -> usize {
+    let batches = route
+        .destinations
+        .iter()
+        .any(|d| deliverer.plugin(d).is_ok_and(|p| p.batches()));
+    let per_call = if batches { route.batch_size.max(1) } else { 1 };
+    route.concurrency.max(1).saturating_mul(per_call)
 }
 
 /// Where one worker loop stands.

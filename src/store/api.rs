@@ -8,10 +8,10 @@ use chrono::{DateTime, Utc};
 use crate::connect::model::ApiRequest;
 use crate::domain::Step;
 use crate::store::{
-    AuditDeadLetter, DeadLetter, Delivery, DeliveryId, DestinationStatus, Drift, Fingerprinted,
-    Hold, JobState, KnownItem, KnownVault, Lease, LedgerEntry, Member, NewRecord, OutboxRecord,
-    PollHealth, PollWrite, Replay, RouteStatus, RowUpdate, SinkCursor, SinkLag, SinkStart, Store,
-    StoreError, StreamMark, TailMark, UnusablePlugin,
+    AuditDeadLetter, Claim, ClaimCount, DeadLetter, Delivery, DeliveryId, DestinationStatus, Drift,
+    Fingerprinted, Hold, JobState, KnownItem, KnownVault, Lease, LedgerEntry, Member, NewRecord,
+    OutboxRecord, PollHealth, PollWrite, Replay, RouteStatus, RowUpdate, SinkCursor, SinkLag,
+    SinkStart, Store, StoreError, StreamMark, TailMark, UnusablePlugin,
 };
 
 /// `impl Store` with each listed method calling the same method of the backend in use.
@@ -54,6 +54,9 @@ dispatch! {
     fn commit_poll(&self, w: &PollWrite) -> Result<u64, StoreError>;
     fn enqueue(&self, changes: &[LedgerEntry]) -> Result<(), StoreError>;
     fn due(&self, route: &str, now: DateTime<Utc>, limit: usize) -> Result<Vec<Delivery>, StoreError>;
+    fn claim_due(&self, route: &str, claim: &Claim, now: DateTime<Utc>, limit: usize) -> Result<Vec<Delivery>, StoreError>;
+    fn release_claims(&self, route: &str, claimant: &str) -> Result<u64, StoreError>;
+    fn claims(&self) -> Result<Vec<ClaimCount>, StoreError>;
     fn next_due(&self, route: &str) -> Result<Option<DateTime<Utc>>, StoreError>;
     fn mark_delivered(&self, id: DeliveryId, receipt_location: &str, at: DateTime<Utc>, own_event: Option<&ApiRequest>) -> Result<(), StoreError>;
     fn mark_retry(&self, id: DeliveryId, error: &str, next_attempt_at: DateTime<Utc>) -> Result<(), StoreError>;

@@ -8,8 +8,8 @@ use crate::connect::model::ApiRequest;
 use crate::store::audit::insert_records;
 use crate::store::error::{SqlContext, StoreError};
 use crate::store::{
-    DeadLetter, Delivery, DeliveryId, LedgerEntry, SqliteStore, clip, from_millis, kind_from_str,
-    tags_from_text, tags_to_text, to_millis,
+    Claim, ClaimCount, DeadLetter, Delivery, DeliveryId, LedgerEntry, SqliteStore, clip,
+    from_millis, kind_from_str, tags_from_text, tags_to_text, to_millis,
 };
 
 const ENTRY_COLUMNS: &str = "id, route, destination, vault_id, vault_name, item_id, title, key, \
@@ -149,6 +149,27 @@ impl SqliteStore {
             out.push(d);
         }
         Ok(out)
+    }
+
+    /// The rows [`due`](Self::due) returns: one process holds no claims.
+    pub fn claim_due(
+        &self,
+        route: &str,
+        _claim: &Claim,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        self.due(route, now, limit)
+    }
+
+    /// Nothing to release: one process holds no claims.
+    pub fn release_claims(&self, _route: &str, _claimant: &str) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+
+    /// None: one process holds no claims.
+    pub fn claims(&self) -> Result<Vec<ClaimCount>, StoreError> {
+        Ok(Vec::new())
     }
 
     /// The earliest next attempt of a pending row of `route`, to know how long to sleep.

@@ -18,6 +18,7 @@
 
 mod api;
 mod audit;
+mod claims;
 mod drift;
 mod error;
 mod health;
@@ -36,6 +37,7 @@ use std::path::Path;
 use chrono::{DateTime, TimeZone, Utc};
 
 pub use audit::{ACTIVITY, LogOrder, NewRecord, OutboxRecord, TailMark};
+pub use claims::{Claim, ClaimCount, DEFAULT_CLAIM_TIMEOUT};
 pub use drift::{Drift, Fingerprinted};
 pub use error::StoreError;
 pub use health::{Noted, PollHealth, UnusablePlugin};

@@ -228,6 +228,14 @@ const MIGRATIONS: &[&str] = &[
         error      TEXT
     );
     "#,
+    // 9: delivery claims. On a PostgreSQL state every replica delivers: a replica claims the
+    // rows it is about to deliver until a deadline, and recording the outcome frees them. A
+    // single process never claims; the columns are here so that both schemas stay the same
+    // and `opsync state migrate` copies them as they are.
+    r#"
+    ALTER TABLE ledger ADD COLUMN claimed_by TEXT;
+    ALTER TABLE ledger ADD COLUMN claimed_until INTEGER;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -12,6 +12,8 @@ pub const LEADER: &str = "opsync_leader";
 pub const LEADER_EPOCH: &str = "opsync_leader_epoch";
 /// Counter: times this replica started leading.
 pub const LEADERSHIP_TAKEN_TOTAL: &str = "opsync_leadership_taken_total";
+/// Gauge: ledger rows this replica holds claimed for delivery, by route.
+pub const DELIVERY_CLAIMS: &str = "opsync_delivery_claims";
 
 // Detection.
 /// Histogram: how long one poll of Connect took (`full`: `true` for a reconciliation).
@@ -256,6 +258,10 @@ pub fn describe() {
         "Epoch of the leader lease as this replica last saw it"
     );
     describe_counter!(LEADERSHIP_TAKEN_TOTAL, "Times this replica started leading");
+    describe_gauge!(
+        DELIVERY_CLAIMS,
+        "Ledger rows this replica holds claimed for delivery on a PostgreSQL state, by route"
+    );
     describe_gauge!(DEAD_LETTERS, "Dead letters currently held, by route");
     describe_counter!(
         CONNECT_REQUESTS_TOTAL,

@@ -271,6 +271,32 @@ const MIGRATIONS: &[&str] = &[
     END
     $triggers$;
     "#,
+    // 3: shared deliveries. Every replica, leading or not, claims due ledger rows for itself
+    // until `claimed_until` and records their outcomes, with their fingerprints and opsync's
+    // own audit events. So only the leader's inserts and deletions of ledger rows are fenced
+    // now (a poll's enqueue, pruning), the outbox's appends are open to every replica (its
+    // acknowledgements and compaction stay fenced), and fingerprints, written by whoever
+    // delivered, are not fenced at all.
+    r#"
+    ALTER TABLE ledger ADD COLUMN claimed_by TEXT;
+    ALTER TABLE ledger ADD COLUMN claimed_until BIGINT;
+    CREATE INDEX ledger_claims ON ledger (route, destination, item_id)
+        WHERE claimed_by IS NOT NULL;
+    DROP TRIGGER opsync_fence_statement ON ledger;
+    DROP TRIGGER opsync_fence_commit ON ledger;
+    CREATE TRIGGER opsync_fence_statement BEFORE INSERT OR DELETE OR TRUNCATE ON ledger
+        FOR EACH STATEMENT EXECUTE FUNCTION opsync_fence_statement();
+    CREATE CONSTRAINT TRIGGER opsync_fence_commit AFTER INSERT OR DELETE ON ledger
+        DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION opsync_fence_commit();
+    DROP TRIGGER opsync_fence_statement ON audit_outbox;
+    DROP TRIGGER opsync_fence_commit ON audit_outbox;
+    CREATE TRIGGER opsync_fence_statement BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_outbox
+        FOR EACH STATEMENT EXECUTE FUNCTION opsync_fence_statement();
+    CREATE CONSTRAINT TRIGGER opsync_fence_commit AFTER UPDATE OR DELETE ON audit_outbox
+        DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION opsync_fence_commit();
+    DROP TRIGGER opsync_fence_statement ON fingerprints;
+    DROP TRIGGER opsync_fence_commit ON fingerprints;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -12,7 +12,7 @@ use crate::store::{
     kind_from_str, tags_from_text, tags_to_text, to_millis,
 };
 
-const ENTRY_COLUMNS: &str = "id, route, destination, vault_id, vault_name, item_id, title, key, \
+pub(super) const ENTRY_COLUMNS: &str = "id, route, destination, vault_id, vault_name, item_id, title, key, \
      version, kind, created_at, attempts, last_error, next_attempt_at, dead_at, category, tags";
 
 /// The key of the transaction-scoped advisory lock that serialises the ledger's supersession
@@ -29,7 +29,7 @@ pub(super) fn lock_ledger(tx: &mut impl GenericClient) -> Result<(), StoreError>
 }
 
 /// A pending ledger row read with [`ENTRY_COLUMNS`].
-fn delivery_of(row: &postgres::Row) -> Result<Delivery, StoreError> {
+pub(super) fn delivery_of(row: &postgres::Row) -> Result<Delivery, StoreError> {
     let kind: String = row.try_get(9).op("read a ledger row")?;
     let version: i64 = row.try_get(8).op("read a ledger row")?;
     let attempts: i64 = row.try_get(11).op("read a ledger row")?;
@@ -202,7 +202,8 @@ fn apply(tx: &mut impl GenericClient, id: DeliveryId, update: &Update) -> Result
             let changed = tx
                 .execute(
                     "UPDATE ledger SET status = 'delivered', attempts = attempts + 1, \
-                     delivered_at = $2, location = $3, last_error = NULL \
+                     delivered_at = $2, location = $3, last_error = NULL, \
+                     claimed_by = NULL, claimed_until = NULL \
                      WHERE id = $1 AND status IN ('pending', 'superseded', 'delivered')",
                     &[&id, at, location],
                 )
@@ -217,7 +218,8 @@ fn apply(tx: &mut impl GenericClient, id: DeliveryId, update: &Update) -> Result
             next_attempt_at,
         } => (
             tx.execute(
-                "UPDATE ledger SET attempts = attempts + 1, last_error = $2, next_attempt_at = $3 \
+                "UPDATE ledger SET attempts = attempts + 1, last_error = $2, next_attempt_at = $3, \
+                 claimed_by = NULL, claimed_until = NULL \
                  WHERE id = $1 AND status = 'pending'",
                 &[&id, error, next_attempt_at],
             )
@@ -231,7 +233,7 @@ fn apply(tx: &mut impl GenericClient, id: DeliveryId, update: &Update) -> Result
         } => (
             tx.execute(
                 "UPDATE ledger SET status = 'dead', attempts = attempts + 1, last_error = $2, \
-                 dead_at = $3 WHERE id = $1 AND status IN ('pending', 'dead')",
+                 dead_at = $3, claimed_by = NULL, claimed_until = NULL WHERE id = $1 AND status IN ('pending', 'dead')",
                 &[&id, reason, at],
             )
             .op("dead-letter")?,
@@ -297,15 +299,18 @@ impl PgStore {
         })
     }
 
-    /// The earliest next attempt of a pending row of `route`, to know how long to sleep.
+    /// The earliest next attempt of a pending row of `route`, to know how long to sleep; a
+    /// claimed row's not before its claim runs out.
     pub fn next_due(&self, route: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
         let route = route.to_owned();
         self.run(move |c| {
             let ms: Option<i64> = c
                 .query_one(
-                    "SELECT MIN(next_attempt_at) FROM ledger \
+                    "SELECT MIN(CASE WHEN claimed_until > $2 \
+                                     THEN GREATEST(next_attempt_at, claimed_until) \
+                                     ELSE next_attempt_at END) FROM ledger \
                      WHERE route = $1 AND status = 'pending'",
-                    &[&route],
+                    &[&route, &to_millis(Utc::now())],
                 )
                 .op("read next due")?
                 .try_get(0)

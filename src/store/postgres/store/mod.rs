@@ -3,6 +3,7 @@
 //! SQLite's lock. Each concern's module (`ledger`, `audit`, ...) adds its operations to it.
 
 mod audit;
+mod claims;
 mod drift;
 mod health;
 mod known;
