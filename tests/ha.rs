@@ -334,6 +334,51 @@ async fn once_on_a_postgres_state_syncs_and_is_refused_while_a_replica_leads() {
         .find(|l| l.starts_with(&holder))
         .unwrap_or_else(|| panic!("no row for {holder}: {shown}"));
     assert!(row.contains(" leader "), "{row}");
+
+    // Claims show per replica in `status`, `status --json` and the status page.
+    db.psql(&format!(
+        "UPDATE ledger SET claimed_by = '{holder}', claimed_until = {until} \
+         WHERE id IN (SELECT id FROM ledger ORDER BY id LIMIT 3)",
+        until = chrono::Utc::now().timestamp_millis() + 600_000
+    ));
+    let status = sync_support::opsync_in(dir.path(), &["status"]);
+    let shown = sync_support::text(&status);
+    let row = shown
+        .lines()
+        .find(|l| l.starts_with(&holder))
+        .unwrap_or_else(|| panic!("no row for {holder}: {shown}"));
+    assert!(row.trim_end().ends_with("bulk: 3"), "{row}");
+    let json = sync_support::opsync_in(dir.path(), &["status", "--json"]);
+    assert!(json.status.success(), "{}", sync_support::text(&json));
+    let doc: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON");
+    let state = &doc["state"];
+    assert_eq!(state["backend"], "postgres", "{state}");
+    assert_eq!(state["leader"]["replica"], holder.as_str(), "{state}");
+    assert_eq!(state["leader"]["epoch"], 2, "{state}");
+    let me = state["replicas"]
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["id"] == holder.as_str()))
+        .unwrap_or_else(|| panic!("no replica {holder}: {state}"));
+    assert_eq!(me["role"], "leader");
+    assert_eq!(
+        me["claims"],
+        serde_json::json!([{"route": "bulk", "rows": 3}])
+    );
+    let page = reqwest::get(format!("http://{}/", daemon.admin))
+        .await
+        .expect("status page")
+        .text()
+        .await
+        .expect("page");
+    let section = page
+        .split("<section id=\"replicas\">")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no replicas section: {page}"));
+    assert!(
+        section.contains(&holder) && section.contains("bulk: 3"),
+        "{section}"
+    );
+
     let refused = sync_support::opsync_in(dir.path(), &["once", "--no-progress"]);
     assert!(!refused.status.success());
     let err = sync_support::text(&refused);

@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 use crate::app::error::AppError;
 use crate::config::{LocalSettings, Settings, StateSettings};
 use crate::plugin::escape_control;
-use crate::store::{DeliveryId, Leadership, Store};
+use crate::status::REPLICAS_SEEN_WITHIN;
+use crate::store::{ClaimCount, DeliveryId, Leadership, Store};
 
 /// Opens the state only if it exists (`status` never creates a SQLite file).
 fn existing(state: &StateSettings) -> Result<Option<Store>, AppError> {
@@ -74,16 +75,13 @@ pub fn status(settings: &LocalSettings, now: DateTime<Utc>) -> Result<String, Ap
         ));
     }
     if let Some(leadership) = store.leadership(REPLICAS_SEEN_WITHIN)? {
-        out.push_str(&replicas_table(&leadership, now));
+        out.push_str(&replicas_table(&leadership, &store.claims()?, now));
     }
     Ok(out)
 }
 
-/// Replicas whose heartbeat is older than this are not shown.
-const REPLICAS_SEEN_WITHIN: std::time::Duration = std::time::Duration::from_secs(60);
-
 /// On a PostgreSQL state: the leader, its epoch, and every replica seen lately.
-fn replicas_table(leadership: &Leadership, now: DateTime<Utc>) -> String {
+fn replicas_table(leadership: &Leadership, claims: &[ClaimCount], now: DateTime<Utc>) -> String {
     let at = |ms: i64| DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or(now);
     let mut out = String::from("\n");
     match &leadership.lease {
@@ -103,8 +101,8 @@ fn replicas_table(leadership: &Leadership, now: DateTime<Utc>) -> String {
         None => out.push_str("leader: none yet\n"),
     }
     out.push_str(&format!(
-        "{:<36} {:<9} {:<20} {:>8} {:<10} {}\n",
-        "REPLICA", "ROLE", "HOST", "PID", "VERSION", "LAST SEEN"
+        "{:<36} {:<9} {:<20} {:>8} {:<10} {:<12} {}\n",
+        "REPLICA", "ROLE", "HOST", "PID", "VERSION", "LAST SEEN", "CLAIMED"
     ));
     let leader = leadership
         .lease
@@ -113,8 +111,13 @@ fn replicas_table(leadership: &Leadership, now: DateTime<Utc>) -> String {
         .map(|l| l.holder.as_str());
     for seen in &leadership.replicas {
         let r = &seen.replica;
+        let claimed: Vec<String> = claims
+            .iter()
+            .filter(|c| c.claimant == r.id)
+            .map(|c| format!("{}: {}", c.route, c.rows))
+            .collect();
         out.push_str(&format!(
-            "{:<36} {:<9} {:<20} {:>8} {:<10} {}\n",
+            "{:<36} {:<9} {:<20} {:>8} {:<10} {:<12} {}\n",
             r.id,
             if leader == Some(r.id.as_str()) {
                 "leader"
@@ -124,7 +127,12 @@ fn replicas_table(leadership: &Leadership, now: DateTime<Utc>) -> String {
             r.host,
             r.pid,
             r.version,
-            ago(at(seen.seen_at), now)
+            ago(at(seen.seen_at), now),
+            if claimed.is_empty() {
+                "-".to_owned()
+            } else {
+                claimed.join(", ")
+            }
         ));
     }
     out

@@ -10,9 +10,9 @@ use crate::rotation::RotationJob;
 use crate::route::Route;
 use crate::schedule::Due;
 use crate::status::document::{
-    ConnectStatus, DeadLetter, DeadLetters, DestinationState, DestinationStatus, ErrorNote, Health,
-    HoldStatus, InFlight, RotationStatus, RouteStatus, SCHEMA, Selection, SinkStatus,
-    StatusDocument,
+    ClaimStatus, ConnectStatus, DeadLetter, DeadLetters, DestinationState, DestinationStatus,
+    ErrorNote, Health, HoldStatus, InFlight, LeaderStatus, ReplicaStatus, RotationStatus,
+    RouteStatus, SCHEMA, Selection, SinkStatus, StateStatus, StatusDocument,
 };
 use crate::store::{self, Store, StoreError};
 
@@ -29,6 +29,7 @@ pub fn collect(
         Some(store) => Facts::read(store, &settings.audit.sinks)?,
         None => Facts::default(),
     };
+    let state = state(settings, &facts);
     Ok(StatusDocument {
         schema: SCHEMA.to_owned(),
         generated_at: now,
@@ -55,7 +56,74 @@ pub fn collect(
                 .map(dead_letter)
                 .collect(),
         },
+        state,
     })
+}
+
+/// Replicas whose heartbeat is older than this are not shown.
+pub const REPLICAS_SEEN_WITHIN: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The backend and, on PostgreSQL, the leader and each replica with its claims.
+fn state(settings: &Settings, facts: &Facts) -> StateStatus {
+    let backend = if settings.state.url.is_some() {
+        "postgres"
+    } else {
+        "sqlite"
+    };
+    let Some(leadership) = &facts.leadership else {
+        return StateStatus {
+            backend: backend.to_owned(),
+            ..StateStatus::default()
+        };
+    };
+    let at = |ms: i64| DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default();
+    let leader = leadership.lease.as_ref().map(|l| LeaderStatus {
+        replica: l.holder.clone(),
+        epoch: l.epoch,
+        since: at(l.acquired_at),
+        renewed_at: at(l.renewed_at),
+        expires_at: at(l.expires_at),
+        expired: l.expired,
+    });
+    let leading = leader
+        .as_ref()
+        .filter(|l| !l.expired)
+        .map(|l| l.replica.as_str());
+    let replicas = leadership
+        .replicas
+        .iter()
+        .map(|seen| {
+            let r = &seen.replica;
+            ReplicaStatus {
+                id: r.id.clone(),
+                role: if leading == Some(r.id.as_str()) {
+                    "leader"
+                } else {
+                    "follower"
+                }
+                .to_owned(),
+                host: r.host.clone(),
+                pid: r.pid,
+                version: r.version.clone(),
+                started_at: at(seen.started_at),
+                last_seen_at: at(seen.seen_at),
+                claims: facts
+                    .claims
+                    .iter()
+                    .filter(|c| c.claimant == r.id)
+                    .map(|c| ClaimStatus {
+                        route: c.route.clone(),
+                        rows: c.rows,
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    StateStatus {
+        backend: backend.to_owned(),
+        leader,
+        replicas,
+    }
 }
 
 /// One dead letter as the document shows it.
@@ -91,6 +159,8 @@ struct Facts {
     jobs: Vec<store::JobState>,
     sinks: HashMap<String, store::SinkLag>,
     dead: Vec<store::DeadLetter>,
+    leadership: Option<store::Leadership>,
+    claims: Vec<store::ClaimCount>,
 }
 
 impl Facts {
@@ -119,6 +189,8 @@ impl Facts {
             jobs: store.rotation_jobs()?,
             sinks,
             dead: store.dead_letters(None)?,
+            leadership: store.leadership(REPLICAS_SEEN_WITHIN)?,
+            claims: store.claims()?,
         })
     }
 }

@@ -19,6 +19,55 @@ pub struct StatusDocument {
     pub rotations: Vec<RotationStatus>,
     pub audit_sinks: Vec<SinkStatus>,
     pub dead_letters: DeadLetters,
+    /// Where the state lives and, on PostgreSQL, its leader and replicas.
+    #[serde(default)]
+    pub state: StateStatus,
+}
+
+/// The state backend, its leader and replicas.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateStatus {
+    /// `sqlite` (one process) or `postgres` (shared by replicas).
+    pub backend: String,
+    /// The leader lease, on PostgreSQL once a replica took it.
+    pub leader: Option<LeaderStatus>,
+    /// The replicas seen in the last minute, most recently started first (PostgreSQL).
+    pub replicas: Vec<ReplicaStatus>,
+}
+
+/// Who holds the leader lease.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaderStatus {
+    /// The holder's replica id.
+    pub replica: String,
+    pub epoch: i64,
+    pub since: DateTime<Utc>,
+    pub renewed_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    /// Whether the lease had run out when read (no replica leads).
+    pub expired: bool,
+}
+
+/// One replica.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaStatus {
+    pub id: String,
+    /// `leader` or `follower`.
+    pub role: String,
+    pub host: String,
+    pub pid: i64,
+    pub version: String,
+    pub started_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    /// Ledger rows it holds claimed for delivery now, per route.
+    pub claims: Vec<ClaimStatus>,
+}
+
+/// Rows of one route a replica holds claimed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimStatus {
+    pub route: String,
+    pub rows: u64,
 }
 
 /// How the last polls of Connect went.

@@ -9,7 +9,7 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use crate::status::document::{
     ConnectStatus, DeadLetter, DestinationStatus, Health, RotationStatus, RouteStatus, SinkStatus,
-    StatusDocument,
+    StateStatus, StatusDocument,
 };
 
 /// How often the page reloads itself, in seconds.
@@ -26,7 +26,8 @@ th { font-weight: 600; font-size: .85rem; color: var(--mute); }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .muted { color: var(--mute); } .err { color: var(--bad); font-family: ui-monospace, monospace; font-size: .85rem; word-break: break-word; }
 .badge { display: inline-block; white-space: nowrap; padding: 0 .45rem; border-radius: .6rem; font-size: .8rem; font-weight: 600; color: #fff; }
-.s-synced, .s-ok, .s-succeeded { background: var(--ok); }
+.s-synced, .s-ok, .s-succeeded, .s-leader { background: var(--ok); }
+.s-follower { background: var(--mute); }
 .s-pending, .s-retrying, .s-unknown, .s-busy, .s-skipped { background: var(--warn); }
 .s-dead_letter, .s-held, .s-plugin_unusable, .s-drifted, .s-failing, .s-failed, .s-rolled_back { background: var(--bad); }
 .hold { border-left: 4px solid var(--bad); padding: .3rem .7rem; margin: .4rem 0; }
@@ -56,6 +57,7 @@ pub fn page(doc: &StatusDocument) -> String {
             (rotations(&doc.rotations, now))
             (sinks(&doc.audit_sinks, now))
             (dead_letters(&doc.dead_letters.shown, doc.dead_letters.total, now))
+            @if doc.state.backend == "postgres" { (replicas(&doc.state, now)) }
         },
     )
 }
@@ -294,6 +296,50 @@ fn dead_letters(shown: &[DeadLetter], total: u64, now: DateTime<Utc>) -> Markup 
                                 td.num { (d.attempts) }
                                 td { (ago(d.dead_at, now)) }
                                 td.err { (d.reason) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn replicas(state: &StateStatus, now: DateTime<Utc>) -> Markup {
+    html! {
+        section id="replicas" {
+            h2 { "Replicas" }
+            p.muted {
+                @match &state.leader {
+                    Some(l) if !l.expired => {
+                        "Leader " code { (l.replica) } " at epoch " (l.epoch) ", leading since "
+                        (ago(l.since, now)) ", lease renewed " (ago(l.renewed_at, now)) "."
+                    }
+                    Some(l) => {
+                        "No leader: the lease of " code { (l.replica) } " at epoch " (l.epoch)
+                        " ran out " (ago(l.expires_at, now)) "."
+                    }
+                    None => { "No leader yet." }
+                }
+            }
+            @if state.replicas.is_empty() { p.muted { "No replica seen in the last minute." } } @else {
+                table {
+                    thead { tr {
+                        th { "Replica" } th { "Role" } th { "Host" } th { "Version" }
+                        th { "Last seen" } th { "Claimed rows" }
+                    } }
+                    tbody {
+                        @for r in &state.replicas {
+                            tr.replica data-replica=(r.id) {
+                                td { code { (r.id) } br; span.muted { "pid " (r.pid) } }
+                                td { (badge(&r.role)) }
+                                td { (r.host) }
+                                td { (r.version) }
+                                td { (ago(r.last_seen_at, now)) }
+                                td {
+                                    @if r.claims.is_empty() { span.muted { "none" } }
+                                    @for c in &r.claims { (c.route) ": " (c.rows) br; }
+                                }
                             }
                         }
                     }
