@@ -43,6 +43,18 @@ impl PgStore {
         let until = to_millis(now + chrono::Duration::from_std(claim.timeout).unwrap_or_default());
         let stale = claim.heartbeat_stale.as_secs_f64();
         self.run(move |c| {
+            // An idle queue costs one statement, not a transaction: nothing due, nothing to
+            // renew or take (a replica's own claims are due pending rows too).
+            let due = c
+                .query_opt(
+                    "SELECT 1 FROM ledger WHERE route = $1 AND status = 'pending' \
+                     AND next_attempt_at <= $2 LIMIT 1",
+                    &[&route, &now_ms],
+                )
+                .op("look for due rows")?;
+            if due.is_none() {
+                return Ok(Vec::new());
+            }
             let mut tx = c.transaction().op("begin a claim")?;
             tx.execute(
                 "SELECT pg_advisory_xact_lock($1, hashtext($2))",

@@ -138,7 +138,7 @@ pub(super) fn enqueue_tx(
 }
 
 /// A [`RowUpdate`] owned, to hand to a worker.
-enum Update {
+pub(super) enum Update {
     Delivered {
         location: String,
         at: i64,
@@ -191,7 +191,11 @@ impl Update {
 }
 
 /// Applies one update; returns the rows it changed (0 or 1).
-fn apply(tx: &mut impl GenericClient, id: DeliveryId, update: &Update) -> Result<u64, StoreError> {
+pub(super) fn apply(
+    tx: &mut impl GenericClient,
+    id: DeliveryId,
+    update: &Update,
+) -> Result<u64, StoreError> {
     let (changed, own_event) = match update {
         Update::Delivered {
             location,
@@ -249,7 +253,7 @@ fn apply(tx: &mut impl GenericClient, id: DeliveryId, update: &Update) -> Result
 }
 
 /// `Ok` when the ledger has row `id`, else `NoSuchDelivery`.
-fn exists(tx: &mut impl GenericClient, id: DeliveryId) -> Result<(), StoreError> {
+pub(super) fn exists(tx: &mut impl GenericClient, id: DeliveryId) -> Result<(), StoreError> {
     let exists: bool = tx
         .query_one("SELECT EXISTS (SELECT 1 FROM ledger WHERE id = $1)", &[&id])
         .op("look a delivery up")?
@@ -390,15 +394,7 @@ impl PgStore {
             updates.iter().map(|(id, u)| (*id, Update::of(u))).collect();
         self.run(move |c| {
             let mut tx = c.transaction().op("begin ledger updates")?;
-            let mut found = Vec::with_capacity(updates.len());
-            for (id, update) in &updates {
-                let changed = apply(&mut tx, *id, update)?;
-                found.push(if changed > 0 {
-                    Ok(())
-                } else {
-                    exists(&mut tx, *id)
-                });
-            }
+            let found = super::outcomes::apply_group(&mut tx, &updates)?;
             tx.commit().op("commit ledger updates")?;
             Ok(found)
         })

@@ -9,6 +9,7 @@ mod health;
 mod known;
 mod leadership;
 mod ledger;
+mod outcomes;
 mod probe;
 mod rotation;
 mod routes;
