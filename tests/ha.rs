@@ -1,14 +1,17 @@
-//! Several replicas of the daemon on one PostgreSQL state: one leads, the others stand by. While
-//! items change, the leader is killed (`kill -9`) and paused past its lease (`SIGSTOP`); another
-//! replica takes over each time at a new epoch, the paused one wakes up as a follower, and every
-//! item's newest version reaches the destination: no change is lost.
+//! Several replicas of the daemon on one PostgreSQL state: one leads, all deliver. While items
+//! change, a credential rotates every two seconds and the audit log is shipped to a sink, the
+//! leader is killed (`kill -9`) and paused past its lease (`SIGSTOP`); another replica takes
+//! over each time at a new epoch, the paused one wakes up as a follower, every item's newest
+//! version reaches the destination (no change is lost), no rotation step is recorded by two
+//! replicas, and the sink's cursor never passes a record the sink did not acknowledge.
 
 mod pg_support;
 mod sync_support;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use opsync::connect_dev::Seed;
@@ -130,6 +133,109 @@ async fn leader(replicas: &[Replica], skip: Option<usize>) -> (usize, u64) {
     }
 }
 
+/// An audit webhook that acknowledges every batch, keeping the request ids it acknowledged.
+struct AuditReceiver {
+    received: Arc<Mutex<HashSet<String>>>,
+    port: u16,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl AuditReceiver {
+    async fn start() -> AuditReceiver {
+        let received = Arc::new(Mutex::new(HashSet::new()));
+        let app = axum::Router::new()
+            .route("/ingest", axum::routing::post(acknowledge))
+            .with_state(received.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        AuditReceiver {
+            received,
+            port,
+            task,
+        }
+    }
+
+    fn has(&self, id: &str) -> bool {
+        self.received.lock().expect("received").contains(id)
+    }
+}
+
+impl Drop for AuditReceiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Keeps the batch's request ids, then acknowledges it (so an id is kept before its 2xx).
+async fn acknowledge(
+    axum::extract::State(received): axum::extract::State<Arc<Mutex<HashSet<String>>>>,
+    body: String,
+) -> axum::http::StatusCode {
+    let Ok(doc) = serde_json::from_str::<serde_json::Value>(&body) else {
+        return axum::http::StatusCode::BAD_REQUEST;
+    };
+    let ids = doc["data"]["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["requestId"].as_str().map(str::to_owned));
+    received.lock().expect("received").extend(ids);
+    axum::http::StatusCode::OK
+}
+
+/// The audit sink's acknowledged position must never be past a record it did not receive.
+fn assert_cursor_acknowledged(db: &pg_support::Database, sink: &AuditReceiver, when: &str) {
+    let acked = db.psql("SELECT coalesce(max(acked_seq), 0) FROM audit_sinks WHERE sink = 'siem'");
+    let ids = db.psql(&format!(
+        "SELECT coalesce(string_agg(request_id, ' '), '') FROM audit_outbox \
+         WHERE seq <= {acked} AND (for_sink IS NULL OR for_sink = 'siem')"
+    ));
+    let missing: Vec<&str> = ids
+        .split(' ')
+        .filter(|id| !id.is_empty() && !sink.has(id))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{when}: the sink's cursor {acked} is past records it never acknowledged: {missing:?}"
+    );
+}
+
+/// What each rotation run's log lines say: every run started once, every step recorded once.
+fn assert_rotation_steps_recorded_once(replicas: &[Replica]) -> usize {
+    let all = logs(replicas);
+    let field = |line: &str, name: &str| -> Option<String> {
+        let rest = &line[line.find(&format!(" {name}="))? + name.len() + 2..];
+        Some(rest.split(' ').next()?.trim_matches('"').to_owned())
+    };
+    let mut started = HashSet::new();
+    let mut steps = HashSet::new();
+    let mut finished = 0;
+    for line in all.lines() {
+        if line.contains("rotation started") {
+            let key = field(line, "key").expect("a started rotation names its key");
+            assert!(
+                started.insert(key.clone()),
+                "rotation {key} started twice:\n{all}"
+            );
+        } else if line.contains("rotation step done") {
+            let key = field(line, "key").expect("a step names its rotation");
+            let step = field(line, "step").expect("a step names itself");
+            assert!(
+                steps.insert((key.clone(), step.clone())),
+                "step {step} of rotation {key} recorded twice:\n{all}"
+            );
+        } else if line.contains("rotation finished") {
+            finished += 1;
+        }
+    }
+    finished
+}
+
 fn logs(replicas: &[Replica]) -> String {
     replicas
         .iter()
@@ -142,12 +248,13 @@ fn logs(replicas: &[Replica]) -> String {
 async fn three_replicas_lose_no_change_while_leaders_are_killed_and_paused() {
     let server = connect(Seed::Bulk {
         vaults: 1,
-        items_per_vault: 50,
+        items_per_vault: 51,
     })
     .await;
     let db = pg_support::database();
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = postgres_config(&server, dir.path(), &db);
+    let sink = AuditReceiver::start().await;
+    let config = postgres_config(&server, dir.path(), &db) + &rotation_and_audit(sink.port);
     std::fs::write(dir.path().join("config.toml"), &config).expect("config");
 
     let mut replicas = vec![Replica::start(dir.path(), 0)];
@@ -159,13 +266,16 @@ async fn three_replicas_lose_no_change_while_leaders_are_killed_and_paused() {
     // 1,000 changes over the 50 items, a few milliseconds apart, while leaders fail.
     let connect = client(&server);
     let vault = connect.find_vault_by_name("Bulk 01").await.expect("vault");
+    // The last item rotates; the others change.
     let items: Vec<String> = connect
         .list_items(&vault.id, None)
         .await
         .expect("items")
         .into_iter()
+        .filter(|i| i.title != ROTATED)
         .map(|i| i.id)
         .collect();
+    assert_eq!(items.len(), 50);
     let changer = {
         let (connect, vault_id, items) = (connect.clone(), vault.id.clone(), items.clone());
         tokio::spawn(async move {
@@ -195,6 +305,7 @@ async fn three_replicas_lose_no_change_while_leaders_are_killed_and_paused() {
             killed.elapsed()
         );
         replicas[was].restart(dir.path());
+        assert_cursor_acknowledged(&db, &sink, &format!("after kill {round}"));
     }
 
     // Pause the leader past its lease; another takes over; the paused one wakes as a follower.
@@ -204,6 +315,7 @@ async fn three_replicas_lose_no_change_while_leaders_are_killed_and_paused() {
     assert_ne!(now, paused);
     epochs.push(epoch);
     tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_cursor_acknowledged(&db, &sink, "while the old leader is paused");
     replicas[paused].signal(libc::SIGCONT);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -262,6 +374,64 @@ async fn three_replicas_lose_no_change_while_leaders_are_killed_and_paused() {
         .parse()
         .expect("epoch");
     assert!(last >= 4, "epoch {last} after three takeovers");
+
+    // The sink catches up with the outbox, and never got ahead of its acknowledgements.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        assert_cursor_acknowledged(&db, &sink, "at the end");
+        let behind = db.psql(
+            "SELECT count(*) FROM audit_outbox o WHERE o.seq > \
+             (SELECT coalesce(max(acked_seq), 0) FROM audit_sinks WHERE sink = 'siem')",
+        );
+        if behind == "0" && db.psql("SELECT count(*) FROM audit_outbox") != "0" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the audit sink is {behind} records behind after 60 s\n{}",
+            logs(&replicas)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(db.psql("SELECT count(*) FROM audit_dead"), "0");
+    let rotations = assert_rotation_steps_recorded_once(&replicas);
+    assert!(rotations > 0, "no rotation finished\n{}", logs(&replicas));
+}
+
+/// The item the storm test rotates.
+const ROTATED: &str = "Login 00051";
+
+/// A rotation of [`ROTATED`] every two seconds, and the audit log shipped to `port`.
+fn rotation_and_audit(port: u16) -> String {
+    format!(
+        r#"
+[plugins.pw]
+builtin = "password"
+world = "rotator"
+
+[[rotation]]
+name = "storm"
+item = "op://Bulk 01/{ROTATED}"
+plugin = "pw"
+schedule = "*/2 * * * * *"
+deadline = "1m"
+
+[plugins.siem]
+builtin = "webhook-audit"
+world = "audit-sink"
+config = {{ url = "http://127.0.0.1:{port}/ingest", secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" }}
+grants = {{ http = ["http://127.0.0.1:{port}"] }}
+
+[audit]
+poll_interval = "300ms"
+
+[[audit.sink]]
+plugin = "siem"
+batch_size = 100
+flush_interval = "100ms"
+include_own_events = true
+"#
+    )
 }
 
 fn postgres_config(

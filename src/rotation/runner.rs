@@ -240,7 +240,7 @@ impl Rotator {
                 plugin: in_plugin,
             });
             let flow = match result {
-                Ok(next) => self.step_done(name, step, next, elapsed, &mut rollback)?,
+                Ok(next) => self.step_done(name, &run.key, step, next, elapsed, &mut rollback)?,
                 Err(e) => self.step_failed(name, &run, &e, elapsed, &mut rollback)?,
             };
             if let Flow::Finished(outcome) = flow {
@@ -296,6 +296,7 @@ impl Rotator {
     fn step_done(
         &self,
         name: &str,
+        key: &str,
         step: Step,
         next: Next,
         elapsed: Duration,
@@ -309,7 +310,7 @@ impl Rotator {
                 self.store
                     .rotation_step(name, &self.owner, next, self.lease_until())
                     .map_err(&serr)?;
-                tracing::info!(job = name, step = %step, next = %next, elapsed_ms = elapsed.as_millis() as u64, "rotation step done");
+                tracing::info!(job = name, key, step = %step, next = %next, elapsed_ms = elapsed.as_millis() as u64, "rotation step done");
             }
             Next::Rollback(reason) => {
                 self.store

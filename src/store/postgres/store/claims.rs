@@ -88,9 +88,12 @@ impl PgStore {
     pub fn release_claims(&self, route: &str, claimant: &str) -> Result<u64, StoreError> {
         let (route, claimant) = (route.to_owned(), claimant.to_owned());
         self.run(move |c| {
+            // Rows locked in id order, as every statement that locks several ledger rows does,
+            // so that none of them waits on another in a cycle.
             c.execute(
                 "UPDATE ledger SET claimed_by = NULL, claimed_until = NULL \
-                 WHERE route = $1 AND claimed_by = $2",
+                 WHERE id IN (SELECT id FROM ledger WHERE route = $1 AND claimed_by = $2 \
+                              ORDER BY id FOR UPDATE)",
                 &[&route, &claimant],
             )
             .op("release claims")
@@ -121,7 +124,8 @@ impl PgStore {
     }
 }
 
-/// Renews `claimant`'s claims on due pending rows of `route` and returns those rows.
+/// Renews `claimant`'s claims on due pending rows of `route` and returns those rows; a row
+/// locked meanwhile (its outcome being recorded) is skipped, not waited for.
 fn renew(
     tx: &mut impl GenericClient,
     route: &str,
@@ -132,10 +136,14 @@ fn renew(
     let rows = tx
         .query(
             &format!(
-                "UPDATE ledger SET claimed_until = $4 \
-                 WHERE route = $1 AND claimed_by = $3 AND claimed_until > $2 \
-                   AND status = 'pending' AND next_attempt_at <= $2 \
-                 RETURNING {ENTRY_COLUMNS}"
+                "WITH mine AS ( \
+                   SELECT id FROM ledger \
+                   WHERE route = $1 AND claimed_by = $3 AND claimed_until > $2 \
+                     AND status = 'pending' AND next_attempt_at <= $2 \
+                   FOR UPDATE SKIP LOCKED) \
+                 UPDATE ledger SET claimed_until = $4 FROM mine WHERE ledger.id = mine.id \
+                 RETURNING {columns}",
+                columns = qualified(ENTRY_COLUMNS)
             ),
             &[&route, &now, &claimant, &until],
         )

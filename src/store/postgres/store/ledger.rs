@@ -125,12 +125,15 @@ pub(super) fn enqueue_tx(
     let field = |i: usize| -> Vec<String> { inserted.iter().map(|r| r.get(i)).collect() };
     let ids: Vec<i64> = inserted.iter().map(|r| r.get(0)).collect();
     tx.execute(
-        "UPDATE ledger l SET status = 'superseded' \
-         FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[]) \
-              AS n (id, route, destination, item_id, key) \
-         WHERE l.route = n.route AND l.destination = n.destination AND l.item_id = n.item_id \
-           AND l.status = 'pending' AND l.id < n.id \
-           AND NOT (l.kind = 'deleted' AND l.key <> n.key)",
+        "UPDATE ledger SET status = 'superseded' WHERE id IN ( \
+           SELECT l.id FROM ledger l \
+             JOIN unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[]) \
+                  AS n (id, route, destination, item_id, key) \
+               ON l.route = n.route AND l.destination = n.destination \
+              AND l.item_id = n.item_id \
+            WHERE l.status = 'pending' AND l.id < n.id \
+              AND NOT (l.kind = 'deleted' AND l.key <> n.key) \
+            ORDER BY l.id FOR UPDATE OF l)",
         &[&ids, &field(1), &field(2), &field(3), &field(4)],
     )
     .op("supersede older rows")?;

@@ -22,6 +22,7 @@ pub(super) fn apply_group(
     if !updates.iter().all(|(id, _)| ids.insert(*id)) {
         return one_by_one(tx, updates);
     }
+    lock_in_order(tx, updates)?;
     let mut changed = delivered(tx, updates)?;
     changed.extend(retried(tx, updates)?);
     changed.extend(dead(tx, updates)?);
@@ -52,6 +53,21 @@ pub(super) fn apply_group(
             }
         })
         .collect())
+}
+
+/// Locks the group's rows in id order first, as every statement that locks several ledger rows
+/// does (a poll's supersession, claims handed back), so that none waits on another in a cycle.
+fn lock_in_order(
+    tx: &mut impl GenericClient,
+    updates: &[(DeliveryId, Update)],
+) -> Result<(), StoreError> {
+    let ids: Vec<DeliveryId> = updates.iter().map(|(id, _)| *id).collect();
+    tx.execute(
+        "SELECT id FROM ledger WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+        &[&ids],
+    )
+    .op("lock the rows to record")
+    .map(drop)
 }
 
 /// The rare path: each update on its own, in order.
@@ -109,8 +125,9 @@ fn delivered(
         .map(|r| r.get(0))
         .collect();
     let keep = |i: &usize| changed.contains(&ids[*i]);
-    let (with, without): (Vec<usize>, Vec<usize>) =
-        (0..ids.len()).filter(keep).partition(|i| fingerprints[*i].is_some());
+    let (with, without): (Vec<usize>, Vec<usize>) = (0..ids.len())
+        .filter(keep)
+        .partition(|i| fingerprints[*i].is_some());
     if !with.is_empty() {
         let pick = |f: &dyn Fn(usize) -> i64| with.iter().map(|i| f(*i)).collect::<Vec<_>>();
         let fps: Vec<&str> = with.iter().filter_map(|i| fingerprints[*i]).collect();
