@@ -5,6 +5,8 @@
 //!
 //! 1. Initial sync of the 10,000 items by `opsync run`: from the first process's start to the
 //!    last file written, on SQLite (one process) and on PostgreSQL with 1, 2 and 3 replicas.
+//!    The same again against a Connect that answers each request after 20 ms, as a remote one
+//!    does: there each delivery waits on its read of the item, and replicas add reads in flight.
 //! 2. Failover with three replicas and the default lease (10 s, renewed every 3 s), polling every
 //!    second: the leader is killed with SIGKILL, then timed until the new leader's first poll
 //!    (its `opsync_polls_total` on /metrics). Three kills.
@@ -26,6 +28,8 @@ const VAULTS: usize = 10;
 const ITEMS_PER_VAULT: usize = 1000;
 const KILLS: usize = 3;
 const IDLE_WINDOW: Duration = Duration::from_secs(20);
+/// The remote Connect's answer time in the second initial-sync table.
+const REMOTE_LATENCY: Duration = Duration::from_millis(20);
 
 fn opsync_bin() -> std::ffi::OsString {
     std::env::var_os("OPSYNC_BENCH_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_opsync").into())
@@ -314,6 +318,23 @@ async fn main() {
         let db = pg_support::database();
         postgres.push(initial_sync(&server, Some(&db), replicas).await);
     }
+    let remote = DevServer::start(DevServerOptions {
+        seed: Seed::Bulk {
+            vaults: VAULTS,
+            items_per_vault: ITEMS_PER_VAULT,
+        },
+        latency: REMOTE_LATENCY,
+        ..DevServerOptions::default()
+    })
+    .await
+    .expect("connect-dev with latency");
+    let remote_sqlite = initial_sync(&remote, None, 1).await;
+    let mut remote_postgres = Vec::new();
+    for replicas in 1..=3 {
+        let db = pg_support::database();
+        remote_postgres.push(initial_sync(&remote, Some(&db), replicas).await);
+    }
+    drop(remote);
     let failover = failovers(&server, &pg_support::database()).await;
     let (per_poll, per_renewal, polls) = idle_statements(&server, &pg_support::database()).await;
 
@@ -327,6 +348,20 @@ async fn main() {
             i + 1,
             if i == 0 { "" } else { "s" },
             s / sqlite
+        );
+    }
+    println!(
+        "\n| initial sync, 10,000 items, Connect answering after {} ms | seconds | vs SQLite |",
+        REMOTE_LATENCY.as_millis()
+    );
+    println!("| --- | --- | --- |");
+    println!("| SQLite, 1 process | {remote_sqlite:.2} | 1.00x |");
+    for (i, s) in remote_postgres.iter().enumerate() {
+        println!(
+            "| PostgreSQL, {} replica{} | {s:.2} | {:.2}x |",
+            i + 1,
+            if i == 0 { "" } else { "s" },
+            s / remote_sqlite
         );
     }
     let worst = failover.iter().cloned().fold(0.0, f64::max);

@@ -308,3 +308,42 @@ async fn a_replica_that_does_not_lead_delivers_but_cannot_enqueue() {
         "1"
     );
 }
+
+#[tokio::test]
+async fn every_replica_hears_of_rows_another_one_enqueued() {
+    let db = pg_support::database();
+    let leader = store(&db);
+    let (wake, mut woken) = tokio::sync::watch::channel(0u64);
+    opsync::store::postgres::listen_for_ledger(db.target(), std::sync::Arc::new(wake))
+        .expect("listens");
+    // The listener connects in the background: enqueue until one is heard.
+    let heard = tokio::time::timeout(Duration::from_secs(30), async {
+        for version in 1.. {
+            leader.enqueue(&[change("x", version)]).expect("enqueue");
+            if tokio::time::timeout(Duration::from_millis(500), woken.changed())
+                .await
+                .is_ok()
+            {
+                return version;
+            }
+        }
+        unreachable!()
+    })
+    .await
+    .expect("a notification within 30 s");
+    // Once the notifications of those enqueues are all in, an enqueue that adds nothing
+    // notifies nobody.
+    while tokio::time::timeout(Duration::from_secs(1), woken.changed())
+        .await
+        .is_ok()
+    {}
+    leader
+        .enqueue(&[change("x", heard)])
+        .expect("enqueue again");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(1500), woken.changed())
+            .await
+            .is_err(),
+        "an enqueue that added no row woke the workers"
+    );
+}

@@ -19,7 +19,9 @@ use crate::delivery::{DrainReport, DriftChecker, RouteWorker};
 use crate::detect::{Detector, PollReport};
 use crate::poll_loop::{PollFailure, PollLoop};
 use crate::shutdown::Shutdown;
-use crate::store::postgres::{Keeper, LEADER_LEASE, Lease, LeaseTiming, Replica, Role};
+use crate::store::postgres::{
+    Keeper, LEADER_LEASE, Lease, LeaseTiming, Replica, Role, listen_for_ledger,
+};
 use crate::store::{StoreError, UnusablePlugin};
 use crate::telemetry::{self, AdminOptions, AdminServer, Readiness, names};
 
@@ -104,6 +106,8 @@ pub async fn run(
     // Every replica delivers; the leader's polls wake its workers when they enqueue. They
     // stop with the shutdown, or when the leading work ends on an error.
     let (wake, woken) = watch::channel(0u64);
+    let wake = std::sync::Arc::new(wake);
+    listen_for_new_rows(&engine, &wake)?;
     let (stop_deliveries, deliveries_stop) = crate::shutdown::channel();
     let mut deliveries = start_deliveries(&engine, &replica.id, woken, &deliveries_stop)?;
     let mut stopping = shutdown.clone();
@@ -248,6 +252,24 @@ fn start_deliveries(
         workers.spawn(async move { worker.run(woken, stop, worker_options).await });
     }
     Ok(workers)
+}
+
+/// On a PostgreSQL state: whichever replica adds rows to the ledger, this one's workers wake.
+fn listen_for_new_rows(
+    engine: &Engine,
+    wake: &std::sync::Arc<watch::Sender<u64>>,
+) -> Result<(), AppError> {
+    let Some(mut target) = engine
+        .settings
+        .state
+        .postgres()
+        .map_err(|e| AppError::from(StoreError::Postgres(Box::new(e))))?
+    else {
+        return Ok(());
+    };
+    target.set_application_name("opsync-listen");
+    listen_for_ledger(target, wake.clone())
+        .map_err(|e| AppError::from(StoreError::Task(format!("cannot start listening: {e}"))))
 }
 
 /// Waits for the delivery workers to stop and adds up what they did.

@@ -6,7 +6,7 @@ use postgres::types::ToSql;
 
 use crate::connect::model::ApiRequest;
 use crate::store::error::PgOp;
-use crate::store::postgres::PgStore;
+use crate::store::postgres::{LEDGER_CHANNEL, PgStore};
 use crate::store::{
     DeadLetter, Delivery, DeliveryId, LedgerEntry, RowUpdate, StoreError, clip, from_millis,
     kind_from_str, tags_from_text, tags_to_text, to_millis,
@@ -122,6 +122,9 @@ pub(super) fn enqueue_tx(
     if inserted.is_empty() {
         return Ok(0);
     }
+    // Every replica's workers wake when this commits (see `listen`).
+    tx.execute("SELECT pg_notify($1, '')", &[&LEDGER_CHANNEL])
+        .op("notify the replicas")?;
     let field = |i: usize| -> Vec<String> { inserted.iter().map(|r| r.get(i)).collect() };
     let ids: Vec<i64> = inserted.iter().map(|r| r.get(0)).collect();
     tx.execute(
