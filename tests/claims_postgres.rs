@@ -347,3 +347,23 @@ async fn every_replica_hears_of_rows_another_one_enqueued() {
         "an enqueue that added no row woke the workers"
     );
 }
+
+#[test]
+fn each_live_replica_claims_at_most_its_share_of_the_cap() {
+    let db = pg_support::database();
+    let (a, b) = (store(&db), store(&db));
+    a.enqueue(&items(20)).expect("enqueue");
+    db.psql(
+        "INSERT INTO replicas (id, host, pid, version, started_at, seen_at) VALUES \
+         ('a', 'h', 1, 'v', now(), now()), ('b', 'h', 2, 'v', now(), now())",
+    );
+    let mine = a
+        .claim_due("r", &claim("a", 10), Utc::now(), 100)
+        .expect("a");
+    assert_eq!(mine.len(), 5, "half of the cap for each of two replicas");
+    let theirs = b
+        .claim_due("r", &claim("b", 10), Utc::now(), 100)
+        .expect("b");
+    assert_eq!(theirs.len(), 5);
+    assert!(ids(&mine).is_disjoint(&ids(&theirs)));
+}

@@ -16,7 +16,8 @@ pub struct Claim {
     /// The replica claiming (its id in the replicas' registry).
     pub claimant: String,
     /// The most rows of the route claimed at once, by all replicas together: the route's
-    /// concurrency (times its batch size when its destinations take batches).
+    /// concurrency (times its batch size when its destinations take batches). Each replica
+    /// takes at most its share: the cap over the replicas heartbeating.
     pub cap: usize,
     /// How long a claim holds without being renewed; a replica renews its claims each time it
     /// claims again.

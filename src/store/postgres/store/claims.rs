@@ -28,8 +28,8 @@ fn live(row: &str) -> String {
 
 impl PgStore {
     /// Pending rows of `route` due at `now`, oldest first: those `claim.claimant` already holds
-    /// (their claims renewed) and, within `limit` and the route's cap, free ones claimed for
-    /// it. A row is free when unclaimed, or its claim ran out, or its claimant's heartbeat
+    /// (their claims renewed) and, within `limit`, the route's cap and this replica's share of
+    /// it (the cap over the replicas heartbeating), free ones claimed for it. A row is free when unclaimed, or its claim ran out, or its claimant's heartbeat
     /// stopped; a row whose (destination, item) has another row claimed is not taken.
     pub fn claim_due(
         &self,
@@ -63,7 +63,11 @@ impl PgStore {
             .op("lock the route's claims")?;
             let mut rows = renew(&mut tx, &route, &claim.claimant, now_ms, until)?;
             let held = held(&mut tx, &route, now_ms, stale)?;
+            // A fair share of the cap each, so that one replica does not hold every row while
+            // it can work on only some of them at once.
+            let share = claim.cap.div_ceil(live_replicas(&mut tx, stale)?.max(1));
             let room = limit
+                .min(share)
                 .saturating_sub(rows.len())
                 .min(claim.cap.saturating_sub(held));
             if room > 0 {
@@ -149,6 +153,19 @@ fn renew(
         )
         .op("renew claims")?;
     rows.iter().map(delivery_of).collect()
+}
+
+/// How many replicas have heartbeated within `stale` seconds.
+fn live_replicas(tx: &mut impl GenericClient, stale: f64) -> Result<usize, StoreError> {
+    let n: i64 = tx
+        .query_one(
+            "SELECT count(*) FROM replicas WHERE seen_at >= now() - make_interval(secs => $1)",
+            &[&stale],
+        )
+        .op("count replicas")?
+        .try_get(0)
+        .op("count replicas")?;
+    Ok(n.max(0) as usize)
 }
 
 /// How many rows of `route` are claimed now, by every replica (superseded rows still in
