@@ -290,6 +290,21 @@ async fn idle_statements(server: &DevServer, db: &pg_support::Database) -> (f64,
     )
 }
 
+/// One Markdown table: SQLite's time, then PostgreSQL's with 1, 2, 3... replicas against it.
+fn print_sync_table(title: &str, sqlite: f64, postgres: &[f64]) {
+    println!("| {title} | seconds | vs SQLite |");
+    println!("| --- | --- | --- |");
+    println!("| SQLite, 1 process | {sqlite:.2} | 1.00x |");
+    for (i, s) in postgres.iter().enumerate() {
+        println!(
+            "| PostgreSQL, {} replica{} | {s:.2} | {:.2}x |",
+            i + 1,
+            if i == 0 { "" } else { "s" },
+            s / sqlite
+        );
+    }
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let server = DevServer::start(DevServerOptions {
@@ -339,31 +354,20 @@ async fn main() {
     let (per_poll, per_renewal, polls) = idle_statements(&server, &pg_support::database()).await;
 
     println!("Machine: {cores} vCPU {cpu}; `cargo bench --bench replicas`, one run.\n");
-    println!("| initial sync, 10,000 items (`opsync run`) | seconds | vs SQLite |");
-    println!("| --- | --- | --- |");
-    println!("| SQLite, 1 process | {sqlite:.2} | 1.00x |");
-    for (i, s) in postgres.iter().enumerate() {
-        println!(
-            "| PostgreSQL, {} replica{} | {s:.2} | {:.2}x |",
-            i + 1,
-            if i == 0 { "" } else { "s" },
-            s / sqlite
-        );
-    }
-    println!(
-        "\n| initial sync, 10,000 items, Connect answering after {} ms | seconds | vs SQLite |",
-        REMOTE_LATENCY.as_millis()
+    print_sync_table(
+        "initial sync, 10,000 items (`opsync run`)",
+        sqlite,
+        &postgres,
     );
-    println!("| --- | --- | --- |");
-    println!("| SQLite, 1 process | {remote_sqlite:.2} | 1.00x |");
-    for (i, s) in remote_postgres.iter().enumerate() {
-        println!(
-            "| PostgreSQL, {} replica{} | {s:.2} | {:.2}x |",
-            i + 1,
-            if i == 0 { "" } else { "s" },
-            s / remote_sqlite
-        );
-    }
+    println!();
+    print_sync_table(
+        &format!(
+            "initial sync, 10,000 items, Connect answering after {} ms",
+            REMOTE_LATENCY.as_millis()
+        ),
+        remote_sqlite,
+        &remote_postgres,
+    );
     let worst = failover.iter().cloned().fold(0.0, f64::max);
     println!(
         "\nFailover (lease 10 s, renewal 3 s, poll 1 s; goal <= 11 s): {} s; worst {worst:.2} s.",
