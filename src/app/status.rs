@@ -7,8 +7,9 @@ use chrono::{DateTime, Utc};
 use crate::app::error::AppError;
 use crate::config::{LocalSettings, Settings, StateSettings};
 use crate::plugin::escape_control;
-use crate::status::REPLICAS_SEEN_WITHIN;
-use crate::store::{ClaimCount, DeliveryId, Leadership, Store};
+use crate::status::document::StateStatus;
+use crate::status::{REPLICAS_SEEN_WITHIN, replicas_state};
+use crate::store::{DeliveryId, Store};
 
 /// Opens the state only if it exists (`status` never creates a SQLite file).
 fn existing(state: &StateSettings) -> Result<Option<Store>, AppError> {
@@ -75,28 +76,28 @@ pub fn status(settings: &LocalSettings, now: DateTime<Utc>) -> Result<String, Ap
         ));
     }
     if let Some(leadership) = store.leadership(REPLICAS_SEEN_WITHIN)? {
-        out.push_str(&replicas_table(&leadership, &store.claims()?, now));
+        let state = replicas_state(store.backend_name(), Some(&leadership), &store.claims()?);
+        out.push_str(&replicas_table(&state, now));
     }
     Ok(out)
 }
 
-/// On a PostgreSQL state: the leader, its epoch, and every replica seen lately.
-fn replicas_table(leadership: &Leadership, claims: &[ClaimCount], now: DateTime<Utc>) -> String {
-    let at = |ms: i64| DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or(now);
+/// On a PostgreSQL state: the leader, its epoch, and every replica seen lately with its claims.
+fn replicas_table(state: &StateStatus, now: DateTime<Utc>) -> String {
     let mut out = String::from("\n");
-    match &leadership.lease {
+    match &state.leader {
         Some(lease) if !lease.expired => out.push_str(&format!(
             "leader: {} (epoch {}, leading since {}, lease renewed {})\n",
-            lease.holder,
+            lease.replica,
             lease.epoch,
-            ago(at(lease.acquired_at), now),
-            ago(at(lease.renewed_at), now)
+            ago(lease.since, now),
+            ago(lease.renewed_at, now)
         )),
         Some(lease) => out.push_str(&format!(
             "leader: none (the lease of {} at epoch {} ran out {})\n",
-            lease.holder,
+            lease.replica,
             lease.epoch,
-            ago(at(lease.expires_at), now)
+            ago(lease.expires_at, now)
         )),
         None => out.push_str("leader: none yet\n"),
     }
@@ -104,30 +105,20 @@ fn replicas_table(leadership: &Leadership, claims: &[ClaimCount], now: DateTime<
         "{:<36} {:<9} {:<20} {:>8} {:<10} {:<12} {}\n",
         "REPLICA", "ROLE", "HOST", "PID", "VERSION", "LAST SEEN", "CLAIMED"
     ));
-    let leader = leadership
-        .lease
-        .as_ref()
-        .filter(|l| !l.expired)
-        .map(|l| l.holder.as_str());
-    for seen in &leadership.replicas {
-        let r = &seen.replica;
-        let claimed: Vec<String> = claims
+    for r in &state.replicas {
+        let claimed: Vec<String> = r
+            .claims
             .iter()
-            .filter(|c| c.claimant == r.id)
             .map(|c| format!("{}: {}", c.route, c.rows))
             .collect();
         out.push_str(&format!(
             "{:<36} {:<9} {:<20} {:>8} {:<10} {:<12} {}\n",
             r.id,
-            if leader == Some(r.id.as_str()) {
-                "leader"
-            } else {
-                "follower"
-            },
+            r.role,
             r.host,
             r.pid,
             r.version,
-            ago(at(seen.seen_at), now),
+            ago(r.last_seen_at, now),
             if claimed.is_empty() {
                 "-".to_owned()
             } else {

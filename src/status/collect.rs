@@ -70,7 +70,17 @@ fn state(settings: &Settings, facts: &Facts) -> StateStatus {
     } else {
         "sqlite"
     };
-    let Some(leadership) = &facts.leadership else {
+    replicas_state(backend, facts.leadership.as_ref(), &facts.claims)
+}
+
+/// The state section from what the store says of `backend`'s leadership and claims: also what
+/// the text `status` prints.
+pub fn replicas_state(
+    backend: &str,
+    leadership: Option<&store::Leadership>,
+    claims: &[store::ClaimCount],
+) -> StateStatus {
+    let Some(leadership) = leadership else {
         return StateStatus {
             backend: backend.to_owned(),
             ..StateStatus::default()
@@ -107,8 +117,7 @@ fn state(settings: &Settings, facts: &Facts) -> StateStatus {
                 version: r.version.clone(),
                 started_at: at(seen.started_at),
                 last_seen_at: at(seen.seen_at),
-                claims: facts
-                    .claims
+                claims: claims
                     .iter()
                     .filter(|c| c.claimant == r.id)
                     .map(|c| ClaimStatus {

@@ -6,6 +6,6 @@ pub mod document;
 mod html;
 mod http;
 
-pub use collect::{DEAD_LETTERS_SHOWN, REPLICAS_SEEN_WITHIN, collect};
+pub use collect::{DEAD_LETTERS_SHOWN, REPLICAS_SEEN_WITHIN, collect, replicas_state};
 pub use document::{SCHEMA, StatusDocument};
 pub use http::router;
