@@ -8,7 +8,7 @@ use crate::app::error::AppError;
 use crate::config::{PluginSettings, Settings};
 use crate::connect::client::ConnectClient;
 use crate::connect::reference::ConnectResolver;
-use crate::delivery::Deliverer;
+use crate::delivery::{Deliverer, DeliveryError, RouteWorker};
 use crate::detect::{DetectOptions, Detector};
 use crate::own_events::AuditEvents;
 use crate::plugin::{FingerprintKey, HostOptions, Loader, OnDenied, Plugin, PluginHost};
@@ -159,6 +159,22 @@ impl Engine {
     }
 
     /// The deliverer over this engine's store, client, routes and plugins.
+    /// A delivery worker for `route`, claiming rows as `replica` on a PostgreSQL state (for the
+    /// state's claim timeout; a replica silent for a lease loses its claims).
+    pub fn route_worker(
+        &self,
+        deliverer: &Deliverer,
+        route: &str,
+        replica: &str,
+    ) -> Result<RouteWorker, DeliveryError> {
+        let state = &self.settings.state;
+        Ok(RouteWorker::new(deliverer.clone(), route)?.claiming(
+            replica,
+            state.claim_timeout,
+            state.lease,
+        ))
+    }
+
     pub fn deliverer(&self) -> Deliverer {
         Deliverer::with_broken(
             self.store.clone(),

@@ -13,7 +13,7 @@ use crate::app::pins::refuse_pin_mismatches;
 use crate::app::prune::Pruner;
 use crate::app::run::{plugin_cache_dir, poll_once, start_keeper};
 use crate::config::Settings;
-use crate::delivery::{DrainReport, Outcome, RouteWorker};
+use crate::delivery::{DrainReport, Outcome};
 use crate::detect::PollReport;
 use crate::store::postgres::{Replica, Role};
 
@@ -199,12 +199,7 @@ async fn cycle(
 
     let mut drains = JoinSet::new();
     for route in &engine.settings.routes {
-        let state = &engine.settings.state;
-        let worker = RouteWorker::new(deliverer.clone(), &route.name)?.claiming(
-            replica,
-            state.claim_timeout,
-            state.lease,
-        );
+        let worker = engine.route_worker(&deliverer, &route.name, replica)?;
         let tick = tick.clone();
         drains.spawn(async move { worker.drain(tick.as_ref()).await });
     }

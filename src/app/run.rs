@@ -15,7 +15,7 @@ use crate::app::error::AppError;
 use crate::app::pins::refuse_pin_mismatches;
 use crate::app::prune::Pruner;
 use crate::config::Settings;
-use crate::delivery::{DrainReport, DriftChecker, RouteWorker};
+use crate::delivery::{DrainReport, DriftChecker};
 use crate::detect::{Detector, PollReport};
 use crate::poll_loop::{PollFailure, PollLoop};
 use crate::shutdown::Shutdown;
@@ -239,15 +239,10 @@ fn start_deliveries(
     shutdown: &Shutdown,
 ) -> Result<JoinSet<Result<DrainReport, crate::delivery::DeliveryError>>, AppError> {
     let deliverer = engine.deliverer();
-    let state = &engine.settings.state;
     let worker_options = engine.settings.delivery.worker_options();
     let mut workers = JoinSet::new();
     for route in &engine.settings.routes {
-        let worker = RouteWorker::new(deliverer.clone(), &route.name)?.claiming(
-            replica,
-            state.claim_timeout,
-            state.lease,
-        );
+        let worker = engine.route_worker(&deliverer, &route.name, replica)?;
         let (woken, stop) = (woken.clone(), shutdown.clone());
         workers.spawn(async move { worker.run(woken, stop, worker_options).await });
     }
